@@ -1,0 +1,30 @@
+// Host memory: 64-byte aligned (one cache line, one AVX-512 vector) with live/peak byte counters,
+// so tests can check that memory returns to its baseline after backward.
+// Device allocators (CUDA) register themselves here; without one, asking for device memory throws.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/device.h"
+
+namespace knot {
+
+struct DeviceAllocator {
+  virtual ~DeviceAllocator() = default;
+  virtual void* allocate(size_t nbytes, int device_index) = 0;
+  virtual void deallocate(void* p, size_t nbytes, int device_index) = 0;
+};
+
+void* cpu_alloc(size_t nbytes);
+void cpu_free(void* p, size_t nbytes);
+size_t cpu_live_bytes();
+size_t cpu_peak_bytes();
+void cpu_reset_peak();
+
+// Allocation for any device; CUDA goes through the registered allocator.
+void* device_alloc(size_t nbytes, Device d);
+void device_free(void* p, size_t nbytes, Device d);
+void register_device_allocator(DeviceType t, DeviceAllocator* a);
+
+}  // namespace knot

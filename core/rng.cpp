@@ -1,0 +1,66 @@
+// Random tensors from the counter-based Philox generator (see rng.h).
+#include "core/rng.h"
+
+#include "core/dispatch.h"
+
+namespace knot {
+
+Generator& default_generator() {
+  static Generator g(0);
+  return g;
+}
+
+void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
+
+Tensor rand(const Shape& s, DType dtype, Generator* gen, double lo, double hi) {
+  Generator& g = gen ? *gen : default_generator();
+  const uint64_t seed = g.seed(), draw = g.next_draw();
+  Tensor t = empty(s, dtype);
+  dispatch_float(dtype, "rand", [&](auto tag) {
+    using T = decltype(tag);
+    T* p = t.data<T>();
+    const int64_t n = t.numel();
+#pragma omp parallel for if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) {
+      const Philox4 r = philox_element(seed, draw, static_cast<uint64_t>(i));
+      const double u = sizeof(T) == 4 ? static_cast<double>(uniform_f32(r)) : uniform_f64(r);
+      p[i] = static_cast<T>(lo + (hi - lo) * u);
+    }
+  });
+  return t;
+}
+
+Tensor randn(const Shape& s, DType dtype, Generator* gen, double mean, double std) {
+  Generator& g = gen ? *gen : default_generator();
+  const uint64_t seed = g.seed(), draw = g.next_draw();
+  Tensor t = empty(s, dtype);
+  dispatch_float(dtype, "randn", [&](auto tag) {
+    using T = decltype(tag);
+    T* p = t.data<T>();
+    const int64_t n = t.numel();
+#pragma omp parallel for if (n > 65536)
+    for (int64_t i = 0; i < n; ++i)
+      p[i] = static_cast<T>(mean + std * normal_f64(philox_element(seed, draw, static_cast<uint64_t>(i))));
+  });
+  return t;
+}
+
+Tensor randint(int64_t lo, int64_t hi, const Shape& s, DType dtype, Generator* gen) {
+  KNOT_CHECK(hi > lo, "randint: empty range [{}, {})", lo, hi);
+  Generator& g = gen ? *gen : default_generator();
+  const uint64_t seed = g.seed(), draw = g.next_draw();
+  const uint64_t range = static_cast<uint64_t>(hi - lo);
+  Tensor t = empty(s, dtype);
+  dispatch_index(dtype, "randint", [&](auto tag) {
+    using T = decltype(tag);
+    T* p = t.data<T>();
+    for (int64_t i = 0, n = t.numel(); i < n; ++i) {
+      const Philox4 r = philox_element(seed, draw, static_cast<uint64_t>(i));
+      const uint64_t bits = (static_cast<uint64_t>(r.v[0]) << 32) | r.v[1];
+      p[i] = static_cast<T>(lo + static_cast<int64_t>(bits % range));
+    }
+  });
+  return t;
+}
+
+}  // namespace knot

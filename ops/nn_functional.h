@@ -1,0 +1,30 @@
+// Neural-network ops with fused kernels and hand-written backward.
+#pragma once
+
+#include "core/rng.h"
+#include "core/tensor.h"
+
+namespace knot {
+
+Tensor softmax(const Tensor& x, int64_t dim);
+Tensor log_softmax(const Tensor& x, int64_t dim);
+// Normalises over the last weight.dim() dims (PyTorch's normalized_shape = weight.shape()).
+// weight/bias may be undefined (no affine).
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-5,
+                  const Shape& normalized_shape = {});
+// Zeroes each element with probability p and scales the rest by 1/(1-p); identity when !train or p == 0.
+// The mask comes from the counter-based RNG, so a seed gives the same mask on every device.
+Tensor dropout(const Tensor& x, double p, bool train, Generator* gen = nullptr);
+// ids: any shape of i32/i64; weight: (V, D) -> (..., D). Backward is a deterministic scatter-add.
+// Rows equal to padding_idx (if >= 0) get no gradient.
+Tensor embedding(const Tensor& ids, const Tensor& weight, int64_t padding_idx = -1);
+
+enum class Reduction { mean, sum, none };
+// logits: (N, C) or (..., C); target: (N) / (...) i32/i64. Targets equal to ignore_index do not
+// count (mean divides by the number of counted targets). label_smoothing ε mixes the one-hot target
+// with the uniform distribution: (1-ε)·onehot + ε/C.
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index = -100,
+                     double label_smoothing = 0.0, Reduction reduction = Reduction::mean);
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::mean);
+
+}  // namespace knot

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages knot builds against, and nothing when they are all present.
+# Uses sudo when not root. Called by `make run` and `make test`; safe to run by hand.
+set -euo pipefail
+
+PACKAGES=(
+  cmake ninja-build g++ pkg-config
+  libeigen3-dev nlohmann-json3-dev catch2 libbenchmark-dev
+  libcli11-dev libfmt-dev libutf8proc-dev ccache
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "install-deps: installing missing packages: ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO="sudo"
+  else
+    echo "install-deps: not root and no sudo; install these by hand: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq || echo "install-deps: apt-get update failed; trying the install anyway" >&2
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

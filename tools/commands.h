@@ -1,0 +1,10 @@
+// Sub-commands of the `knot` tool; each add_*_command registers one with its flags and help.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace knot::tools {
+
+void add_demo_command(CLI::App& app);
+
+}  // namespace knot::tools

@@ -1,0 +1,23 @@
+// The `knot` command: entry point and sub-command registration (CLI11).
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+
+#include "tools/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"knot: a C++ tensor engine for Kolmogorov-Arnold Networks in Transformers"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "knot 0.1.0");
+  knot::tools::add_demo_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "knot: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
