@@ -1,0 +1,24 @@
+// nn::Linear: y = x·Wᵀ + b, x: (..., in) -> (..., out). PyTorch's init: W ~ kaiming_uniform(a=√5),
+// i.e. U(±1/√in), and b ~ U(±1/√in). Parameter names "weight" (out, in) and "bias" (out).
+#pragma once
+
+#include "nn/module.h"
+
+namespace knot::nn {
+
+class Linear : public Module {
+ public:
+  Linear(int64_t in, int64_t out, bool bias = true, DType dtype = DType::f32);
+  std::string type_name() const override { return "Linear"; }
+  Tensor forward(const Tensor& x) const;
+  int64_t in_features() const { return in_; }
+  int64_t out_features() const { return out_; }
+
+  Tensor weight;
+  Tensor bias;  // undefined without bias
+
+ private:
+  int64_t in_, out_;
+};
+
+}  // namespace knot::nn

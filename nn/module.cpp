@@ -1,0 +1,173 @@
+// nn::Module (see module.h).
+#include "nn/module.h"
+
+#include <set>
+
+#include "autograd/grad_mode.h"
+#include "core/safetensors.h"
+#include "ops/ops.h"
+
+namespace knot::nn {
+
+void Module::check_name(const std::string& name) const {
+  KNOT_CHECK(!name.empty() && name.find('.') == std::string::npos,
+             "{}: bad member name '{}' (must be non-empty and contain no '.')", type_name(), name);
+  auto taken = [&](const auto& list) {
+    for (const auto& [n, _] : list)
+      if (n == name) return true;
+    return false;
+  };
+  KNOT_CHECK(!taken(params_) && !taken(buffers_) && !taken(children_), "{}: name '{}' is registered twice",
+             type_name(), name);
+}
+
+Tensor Module::register_parameter(const std::string& name, const Tensor& t, bool trainable) {
+  check_name(name);
+  KNOT_CHECK(t.defined(), "{}: parameter '{}' is undefined", type_name(), name);
+  KNOT_CHECK(t.is_leaf(), "{}: parameter '{}' must be a leaf tensor (detach it first)", type_name(), name);
+  if (trainable) t.requires_grad_(true);
+  params_.emplace_back(name, t);
+  return t;
+}
+
+Tensor Module::register_buffer(const std::string& name, const Tensor& t) {
+  check_name(name);
+  KNOT_CHECK(t.defined(), "{}: buffer '{}' is undefined", type_name(), name);
+  buffers_.emplace_back(name, t);
+  return t;
+}
+
+void Module::add_child(const std::string& name, std::shared_ptr<Module> m) {
+  check_name(name);
+  KNOT_CHECK(m != nullptr, "{}: submodule '{}' is null", type_name(), name);
+  m->train(training_);
+  children_.emplace_back(name, std::move(m));
+}
+
+NamedTensors Module::named_parameters(bool recurse) const {
+  NamedTensors out = params_;
+  if (recurse)
+    for (const auto& [cn, c] : children_)
+      for (auto& [n, t] : c->named_parameters(true)) out.emplace_back(cn + "." + n, t);
+  return out;
+}
+
+std::vector<Tensor> Module::parameters(bool recurse) const {
+  std::vector<Tensor> out;
+  for (auto& [n, t] : named_parameters(recurse)) out.push_back(t);
+  return out;
+}
+
+NamedTensors Module::named_buffers(bool recurse) const {
+  NamedTensors out = buffers_;
+  if (recurse)
+    for (const auto& [cn, c] : children_)
+      for (auto& [n, t] : c->named_buffers(true)) out.emplace_back(cn + "." + n, t);
+  return out;
+}
+
+NamedTensors Module::state_dict() const {
+  NamedTensors out = params_;
+  out.insert(out.end(), buffers_.begin(), buffers_.end());
+  for (const auto& [cn, c] : children_)
+    for (auto& [n, t] : c->state_dict()) out.emplace_back(cn + "." + n, t);
+  return out;
+}
+
+std::vector<std::pair<std::string, const Module*>> Module::named_modules() const {
+  std::vector<std::pair<std::string, const Module*>> out{{"", this}};
+  for (const auto& [cn, c] : children_)
+    for (auto& [n, m] : c->named_modules()) out.emplace_back(n.empty() ? cn : cn + "." + n, m);
+  return out;
+}
+
+void Module::assign(const Tensor& dst, const Tensor& src) {
+  // In place on the TensorImpl: every handle to dst sees the new data.
+  const Tensor v = src.detach().contiguous();
+  TensorImpl* im = dst.impl();
+  im->storage = v.storage();
+  im->shape = v.shape();
+  im->strides = v.strides();
+  im->offset = v.offset();
+  im->dtype = v.dtype();
+  im->grad.reset();
+}
+
+void Module::load_state_dict(const NamedTensors& state, bool strict) {
+  std::vector<std::string> problems;
+  std::set<std::string> seen;
+  NamedTensors mine = state_dict();
+  std::map<std::string, Tensor> by_name;
+  for (const auto& [n, t] : state) by_name[n] = t;
+  NoGradGuard ng;
+  for (auto& [n, t] : mine) {
+    auto it = by_name.find(n);
+    if (it == by_name.end()) {
+      if (strict) problems.push_back(fmt::format("missing '{}' {}", n, shape_str(t.shape())));
+      continue;
+    }
+    seen.insert(n);
+    const Tensor& src = it->second;
+    if (src.shape() != t.shape()) {
+      problems.push_back(fmt::format("'{}' has shape {} in the checkpoint but {} in the model", n,
+                                     shape_str(src.shape()), shape_str(t.shape())));
+      continue;
+    }
+    if (is_floating(src.dtype()) != is_floating(t.dtype())) {
+      problems.push_back(fmt::format("'{}' has dtype {} in the checkpoint but {} in the model", n,
+                                     dtype_name(src.dtype()), dtype_name(t.dtype())));
+      continue;
+    }
+  }
+  if (strict)
+    for (const auto& [n, t] : state)
+      if (!seen.count(n)) problems.push_back(fmt::format("unexpected '{}' {}", n, shape_str(t.shape())));
+  KNOT_CHECK(problems.empty(), "load_state_dict ({}): {} problem(s): {}", type_name(), problems.size(),
+             fmt::join(problems, "; "));
+  for (auto& [n, t] : mine) {
+    auto it = by_name.find(n);
+    if (it != by_name.end()) t.detach().copy_(it->second.to(t.device()));
+  }
+}
+
+int64_t Module::num_parameters(bool only_trainable) const {
+  int64_t n = 0;
+  for (auto& [name, t] : named_parameters())
+    if (!only_trainable || t.requires_grad()) n += t.numel();
+  return n;
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [n, c] : children_) c->train(on);
+}
+
+void Module::zero_grad() {
+  for (auto& t : parameters()) t.zero_grad();
+}
+
+void Module::to(Device d) {
+  for (auto& [n, t] : state_dict())
+    if (t.device() != d) assign(t, t.detach().to(d));
+}
+
+void Module::to(DType dt) {
+  KNOT_CHECK(is_floating(dt), "to: modules convert to float dtypes only, got {}", dtype_name(dt));
+  for (auto& [n, t] : state_dict())
+    if (is_floating(t.dtype()) && t.dtype() != dt) assign(t, t.detach().to(dt));
+}
+
+void Module::save(const std::string& path, const std::map<std::string, std::string>& metadata) const {
+  save_safetensors(path, state_dict(), metadata);
+}
+
+void Module::load(const std::string& path, bool strict) {
+  const SafetensorsFile f = load_safetensors(path);
+  try {
+    load_state_dict(f.tensors, strict);
+  } catch (const Error& e) {
+    KNOT_FAIL("load: {}: {}", path, e.what());
+  }
+}
+
+}  // namespace knot::nn

@@ -1,0 +1,161 @@
+// nn::Module naming, state_dict, safetensors save/load and their error cases; optimizers.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "core/safetensors.h"
+#include "nn/mlp.h"
+#include "optim/optimizer.h"
+#include "tests/helpers.h"
+
+using namespace knot;
+
+namespace {
+std::string tmp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("knot_test_" + std::to_string(::getpid()) + "_" + name)).string();
+}
+}  // namespace
+
+TEST_CASE("module: dotted parameter names and counts follow PyTorch", "[nn]") {
+  nn::MLP mlp({3, 5, 2}, "relu");
+  const auto names = mlp.named_parameters();
+  REQUIRE(names.size() == 4);
+  CHECK(names[0].first == "layers.0.weight");
+  CHECK(names[1].first == "layers.0.bias");
+  CHECK(names[2].first == "layers.1.weight");
+  CHECK(names[3].first == "layers.1.bias");
+  CHECK(names[0].second.shape() == Shape{5, 3});
+  CHECK(mlp.num_parameters() == 3 * 5 + 5 + 5 * 2 + 2);
+  for (auto& [n, p] : names) CHECK(p.requires_grad());
+}
+
+TEST_CASE("module: Linear init bounds match PyTorch's U(-1/sqrt(in), 1/sqrt(in))", "[nn]") {
+  manual_seed(3);
+  nn::Linear lin(100, 50);
+  const double bound = 1.0 / std::sqrt(100.0);
+  double lo = 1, hi = -1;
+  for (float v : lin.weight.to_vector<float>()) { lo = std::min<double>(lo, v); hi = std::max<double>(hi, v); }
+  CHECK(lo >= -bound);
+  CHECK(hi <= bound);
+  CHECK(hi > 0.9 * bound);  // the whole range is used
+  CHECK(lo < -0.9 * bound);
+}
+
+TEST_CASE("safetensors: save -> load gives identical tensors and outputs", "[nn][io]") {
+  manual_seed(1);
+  nn::MLP a({4, 8, 3}, "gelu");
+  manual_seed(2);
+  nn::MLP b({4, 8, 3}, "gelu");
+  const Tensor x = rand({5, 4});
+  REQUIRE_FALSE(knot::test::all_close(a.forward(x), b.forward(x)));
+  const std::string path = tmp_path("roundtrip.safetensors");
+  a.save(path, {{"format", "pt"}});
+  b.load(path);
+  REQUIRE(a.forward(x).to_vector<float>() == b.forward(x).to_vector<float>());
+  const auto f = load_safetensors(path);
+  CHECK(f.metadata.at("format") == "pt");
+  CHECK(f.tensors.size() == 4);
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("safetensors: truncated, corrupt and mismatched files are clear errors", "[nn][io]") {
+  nn::MLP a({4, 8, 3});
+  const std::string path = tmp_path("bad.safetensors");
+  a.save(path);
+  const auto size = std::filesystem::file_size(path);
+
+  SECTION("truncated data") {
+    std::filesystem::resize_file(path, size - 10);
+    REQUIRE_THROWS_WITH(load_safetensors(path), Catch::Contains("truncated") && Catch::Contains(path));
+  }
+  SECTION("truncated header") {
+    std::filesystem::resize_file(path, 20);
+    REQUIRE_THROWS_WITH(load_safetensors(path), Catch::Contains("truncated") || Catch::Contains("corrupt"));
+  }
+  SECTION("too short") {
+    std::filesystem::resize_file(path, 3);
+    REQUIRE_THROWS_WITH(load_safetensors(path), Catch::Contains("too short"));
+  }
+  SECTION("corrupt header JSON") {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(8);
+    f.write("#", 1);
+    f.close();
+    REQUIRE_THROWS_WITH(load_safetensors(path), Catch::Contains("corrupt JSON header"));
+  }
+  SECTION("missing file") {
+    REQUIRE_THROWS_WITH(load_safetensors(path + ".nope"), Catch::Contains("cannot open"));
+  }
+  SECTION("shape mismatch names every problem and leaves the model untouched") {
+    nn::MLP other({4, 7, 3});
+    const auto before = other.parameters()[0].to_vector<float>();
+    REQUIRE_THROWS_WITH(other.load(path), Catch::Contains("layers.0.weight") && Catch::Contains("layers.0.bias") &&
+                                              Catch::Contains("layers.1.weight") && Catch::Contains("(8, 4)"));
+    REQUIRE(other.parameters()[0].to_vector<float>() == before);
+  }
+  SECTION("missing and unexpected names") {
+    nn::MLP bigger({4, 8, 8, 3});
+    REQUIRE_THROWS_WITH(bigger.load(path), Catch::Contains("missing 'layers.2.weight'") &&
+                                               Catch::Contains("layers.1.weight"));
+  }
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("safetensors: saving over a checkpoint replaces it whole", "[nn][io]") {
+  const std::string path = tmp_path("atomic.safetensors");
+  nn::MLP a({2, 3});
+  a.save(path);
+  a.save(path);
+  REQUIRE_FALSE(std::filesystem::exists(path + ".tmp"));
+  REQUIRE_NOTHROW(load_safetensors(path));
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("optim: Adam and AdamW steps match the formulas", "[optim]") {
+  for (bool decoupled : {false, true}) {
+    Tensor p = from_values({1.0, -2.0}, {2}, DType::f64);
+    p.requires_grad_();
+    optim::AdamOptions o;
+    o.decoupled = decoupled;
+    optim::Adam adam({p}, 0.1, /*weight_decay=*/0.01, o);
+    double pv[2] = {1.0, -2.0}, m[2] = {0, 0}, v[2] = {0, 0};
+    for (int t = 1; t <= 3; ++t) {
+      p.zero_grad();
+      sum(mul(mul(p, p), 0.5)).backward();  // grad = p
+      adam.step();
+      for (int i = 0; i < 2; ++i) {
+        double g = pv[i];
+        if (decoupled) pv[i] -= 0.1 * 0.01 * pv[i];
+        else g += 0.01 * pv[i];
+        m[i] = 0.9 * m[i] + 0.1 * g;
+        v[i] = 0.999 * v[i] + 0.001 * g * g;
+        const double mh = m[i] / (1 - std::pow(0.9, t)), vh = v[i] / (1 - std::pow(0.999, t));
+        pv[i] -= 0.1 * mh / (std::sqrt(vh) + 1e-8);
+      }
+    }
+    const auto got = p.to_vector<double>();
+    CHECK(got[0] == Approx(pv[0]).epsilon(1e-12));
+    CHECK(got[1] == Approx(pv[1]).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("optim: clip_grad_norm_ scales to the max norm and reports the old norm", "[optim]") {
+  Tensor a = from_values({3.0}, {1}, DType::f64), b = from_values({4.0}, {1}, DType::f64);
+  a.requires_grad_();
+  b.requires_grad_();
+  sum(add(mul(a, a), mul(b, b))).backward();  // grads 6, 8 -> norm 10
+  const double n = optim::clip_grad_norm_({a, b}, 1.0);
+  CHECK(n == Approx(10.0));
+  CHECK(a.grad().item() == Approx(0.6).epsilon(1e-5));
+  CHECK(b.grad().item() == Approx(0.8).epsilon(1e-5));
+}
+
+TEST_CASE("optim: weight decay groups exclude biases", "[optim]") {
+  nn::MLP mlp({3, 4, 2});
+  const auto groups = optim::decay_groups(mlp, 0.1);
+  REQUIRE(groups.size() == 2);
+  CHECK(groups[0].params.size() == 2);
+  CHECK(groups[0].weight_decay == 0.1);
+  CHECK(groups[1].params.size() == 2);
+  CHECK(groups[1].weight_decay == 0.0);
+}
