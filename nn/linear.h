@@ -2,17 +2,17 @@
 // i.e. U(±1/√in), and b ~ U(±1/√in). Parameter names "weight" (out, in) and "bias" (out).
 #pragma once
 
-#include "nn/module.h"
+#include "nn/projection.h"
 
 namespace knot::nn {
 
-class Linear : public Module {
+class Linear : public Projection {
  public:
   Linear(int64_t in, int64_t out, bool bias = true, DType dtype = DType::f32);
   std::string type_name() const override { return "Linear"; }
-  Tensor forward(const Tensor& x) const;
-  int64_t in_features() const { return in_; }
-  int64_t out_features() const { return out_; }
+  Tensor forward(const Tensor& x) const override;
+  int64_t in_features() const override { return in_; }
+  int64_t out_features() const override { return out_; }
 
   Tensor weight;
   Tensor bias;  // undefined without bias
