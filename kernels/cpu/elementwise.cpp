@@ -92,7 +92,7 @@ void with_binary(BinaryOp op, F&& f) {
 }  // namespace
 
 Tensor unary(UnaryOp op, const Tensor& x_in, double a, double b) {
-  const Tensor x = x_in.contiguous();
+  const Tensor x = dense(x_in);
   Tensor y = empty(x.shape(), x.dtype());
   dispatch_float(x.dtype(), unary_name(op), [&](auto tag) {
     using T = decltype(tag);
@@ -110,9 +110,9 @@ Tensor unary(UnaryOp op, const Tensor& x_in, double a, double b) {
 }
 
 Tensor unary_bwd(UnaryOp op, const Tensor& x_in, const Tensor& y_in, const Tensor& g_in, double a, double b) {
-  const Tensor g = g_in.contiguous();
-  const Tensor x = x_in.defined() ? x_in.contiguous() : Tensor();
-  const Tensor y = y_in.defined() ? y_in.contiguous() : Tensor();
+  const Tensor g = dense(g_in);
+  const Tensor x = x_in.defined() ? dense(x_in) : Tensor();
+  const Tensor y = y_in.defined() ? dense(y_in) : Tensor();
   Tensor gx = empty(g.shape(), g.dtype());
   dispatch_float(g.dtype(), unary_name(op), [&](auto tag) {
     using T = decltype(tag);
@@ -220,6 +220,13 @@ void axpy(const Tensor& dst, const Tensor& src, double alpha) {
     for_each_2(dst.shape(), dst.strides(), dst.offset(), broadcast_strides(src, dst.shape()), src.offset(),
                [&](int64_t, int64_t od, int64_t os) { bd[od] += a * bs[os]; });
   });
+}
+
+Tensor dense(const Tensor& x) {
+  if (x.is_contiguous()) return x;
+  Tensor out = empty(x.shape(), x.dtype(), x.device());
+  copy(out, x);
+  return out;
 }
 
 void scale(const Tensor& dst, double s) {

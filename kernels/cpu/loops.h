@@ -37,6 +37,10 @@ void parallel_for(int64_t n, int64_t grain, F&& fn) {
   }
 }
 
+// x itself when contiguous, else a contiguous copy on the host. Kernels use this rather than
+// Tensor::contiguous(), which goes through the op layer and could record a graph node nobody needs.
+Tensor dense(const Tensor& x);
+
 // Strides of `t` viewed at `out` shape under broadcasting (0 where t's dim is 1 or missing).
 inline Shape broadcast_strides(const Tensor& t, const Shape& out) {
   Shape st(out.size(), 0);

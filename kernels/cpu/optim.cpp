@@ -7,7 +7,7 @@ namespace knot::kernels::cpu {
 
 void adam_step(const Tensor& p, const Tensor& g_in, const Tensor& m, const Tensor& v, const AdamHyper& h) {
   KNOT_CHECK(p.is_contiguous() && m.is_contiguous() && v.is_contiguous(), "adam_step: parameter and state must be contiguous");
-  const Tensor g = g_in.contiguous();
+  const Tensor g = dense(g_in);
   dispatch_float(p.dtype(), "adam_step", [&](auto tag) {
     using T = decltype(tag);
     T* pp = p.data<T>();
@@ -27,7 +27,7 @@ void adam_step(const Tensor& p, const Tensor& g_in, const Tensor& m, const Tenso
 void sgd_step(const Tensor& p, const Tensor& g_in, const Tensor& buf, double lr, double momentum, double wd,
               bool nesterov) {
   KNOT_CHECK(p.is_contiguous(), "sgd_step: parameter must be contiguous");
-  const Tensor g = g_in.contiguous();
+  const Tensor g = dense(g_in);
   dispatch_float(p.dtype(), "sgd_step", [&](auto tag) {
     using T = decltype(tag);
     T* pp = p.data<T>();

@@ -1,0 +1,38 @@
+// Dropout with a counter-based mask (Srivastava et al., JMLR 2014; Philox from core/rng.h).
+//   keep_i = uniform(philox(seed, draw, i)) >= p        y_i = keep_i ? x_i / (1 - p) : 0
+// i is the element's row-major index, so the mask is a pure function of (seed, draw, i): the
+// backward regenerates it instead of saving it, and CPU, CUDA and any thread count agree.
+#pragma once
+
+#include <cstdint>
+
+#include "core/hd.h"
+#include "core/rng.h"
+#include "kernels/dispatch.h"
+
+namespace knot::kernels {
+
+// The per-element decision, shared by the CPU loop and the CUDA kernel. The 24-bit float uniform
+// is used for every dtype so that f32 and f64 inputs get the same mask (and the GPU needs no
+// double arithmetic).
+KNOT_HD bool dropout_keep(uint64_t seed, uint64_t draw, uint64_t i, float p) {
+  return uniform_f32(philox_element(seed, draw, i)) >= p;
+}
+
+#define KNOT_DROPOUT_KERNELS                                                              \
+  /* x: any shape (float) -> y: same shape, contiguous; p in [0, 1) */                  \
+  Tensor dropout_fwd(const Tensor& x, double p, uint64_t seed, uint64_t draw);           \
+  /* g: the output gradient, x's shape -> gx = g * keep / (1 - p) with the same mask */ \
+  Tensor dropout_bwd(const Tensor& g, double p, uint64_t seed, uint64_t draw);
+
+namespace cpu { KNOT_DROPOUT_KERNELS }
+namespace cuda { KNOT_DROPOUT_KERNELS }
+
+inline Tensor dropout_fwd(const Tensor& x, double p, uint64_t seed, uint64_t draw) {
+  return KNOT_DISPATCH(x, dropout_fwd(x, p, seed, draw));
+}
+inline Tensor dropout_bwd(const Tensor& g, double p, uint64_t seed, uint64_t draw) {
+  return KNOT_DISPATCH(g, dropout_bwd(g, p, seed, draw));
+}
+
+}  // namespace knot::kernels

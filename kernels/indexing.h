@@ -1,0 +1,54 @@
+// Indexing and joining kernels: concatenation, index_select (gather along a dim) and its
+// deterministic scatter-add backward, where and masked_fill. Outputs are new contiguous tensors.
+//
+// index_select views x as (outer, n, inner) around `dim`, the output as (outer, m, inner):
+//   out[o, i, c] = x[o, index[i], c]           gx[o, j, c] = Σ_{i : index[i] == j} g[o, i, c]
+// The backward sums each destination element in increasing i on a single thread, so the result
+// does not depend on the thread count (no atomics).
+#pragma once
+
+#include <vector>
+
+#include "kernels/dispatch.h"
+
+namespace knot::kernels {
+
+#define KNOT_INDEXING_KERNELS                                                                          \
+  /* xs: tensors equal in every dim but `dim` (already checked) -> out: out_shape, contiguous */      \
+  Tensor cat(const std::vector<Tensor>& xs, int dim, const Shape& out_shape);                         \
+  /* x: (..., n, ...) any dtype; index: (m) i32/i64 in [0, n) -> (..., m, ...) */                      \
+  Tensor index_select(const Tensor& x, int dim, const Tensor& index);                                 \
+  /* g: (..., m, ...) float; index: (m) -> gx: (..., n, ...) with n = src_size, scatter-add */        \
+  Tensor index_select_bwd(const Tensor& g, int dim, const Tensor& index, int64_t src_size);           \
+  /* cond: any numeric dtype (non-zero = true); a, b: same dtype; all three broadcast -> out */       \
+  Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);                                 \
+  /* x: any shape; mask: broadcastable to x, any numeric dtype -> x with value where mask != 0 */     \
+  Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
+
+namespace cpu { KNOT_INDEXING_KERNELS }
+namespace cuda { KNOT_INDEXING_KERNELS }
+
+inline Tensor cat(const std::vector<Tensor>& xs, int dim, const Shape& out_shape) {
+  for (const Tensor& x : xs) check_same_device("cat", xs.front(), x);
+  return KNOT_DISPATCH(xs.front(), cat(xs, dim, out_shape));
+}
+inline Tensor index_select(const Tensor& x, int dim, const Tensor& index) {
+  check_same_device("index_select", x, index);
+  return KNOT_DISPATCH(x, index_select(x, dim, index));
+}
+inline Tensor index_select_bwd(const Tensor& g, int dim, const Tensor& index, int64_t src_size) {
+  check_same_device("index_select", g, index);
+  return KNOT_DISPATCH(g, index_select_bwd(g, dim, index, src_size));
+}
+inline Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  check_same_device("where", cond, a);
+  check_same_device("where", a, b);
+  check_same_dtype("where", a, b);
+  return KNOT_DISPATCH(a, where(cond, a, b));
+}
+inline Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
+  check_same_device("masked_fill", x, mask);
+  return KNOT_DISPATCH(x, masked_fill(x, mask, value));
+}
+
+}  // namespace knot::kernels

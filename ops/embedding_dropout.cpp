@@ -1,0 +1,39 @@
+// dropout and embedding (declared in ops/nn_functional.h). dropout keeps only (seed, draw) for
+// backward and regenerates the mask; embedding keeps only the ids.
+#include "kernels/dropout.h"
+#include "kernels/embedding.h"
+#include "ops/ops.h"
+
+namespace knot {
+
+Tensor dropout(const Tensor& x, double p, bool train, Generator* gen) {
+  KNOT_CHECK(p >= 0.0 && p < 1.0, "dropout: p must be in [0, 1), got {}", p);
+  KNOT_CHECK(is_floating(x.dtype()), "dropout: expected a float tensor, got {}", x.desc());
+  // Identity without consuming a draw, so evaluation does not shift the training masks.
+  if (!train || p == 0.0) return x;
+  Generator& g = gen ? *gen : default_generator();
+  const uint64_t seed = g.seed(), draw = g.next_draw();
+  Tensor y = kernels::dropout_fwd(x, p, seed, draw);
+  return attach_grad(y, "dropout", {x}, [p, seed, draw](const Tensor& gy) {
+    return std::vector<Tensor>{kernels::dropout_bwd(gy, p, seed, draw)};
+  });
+}
+
+Tensor embedding(const Tensor& ids, const Tensor& weight, int64_t padding_idx) {
+  KNOT_CHECK(weight.dim() == 2, "embedding: weight must be (V, D), got shape {}", shape_str(weight.shape()));
+  KNOT_CHECK(is_integral(ids.dtype()), "embedding: ids must be i32 or i64, got {} {}", dtype_name(ids.dtype()),
+             shape_str(ids.shape()));
+  KNOT_CHECK(is_floating(weight.dtype()), "embedding: weight must be a float tensor, got {}", weight.desc());
+  const int64_t V = weight.shape()[0];
+  KNOT_CHECK(padding_idx < V, "embedding: padding_idx {} is out of range for a table of V={} rows", padding_idx, V);
+  KNOT_CHECK(ids.dim() + 1 <= kMaxDims, "embedding: ids of shape {} would give an output of more than {} dims",
+             shape_str(ids.shape()), kMaxDims);
+  Tensor out = kernels::embedding_fwd(ids, weight);
+  if (!needs_grad({weight})) return out;
+  SavedTensor saved(ids);
+  return attach_grad(out, "embedding", {weight}, [saved, V, padding_idx](const Tensor& g) {
+    return std::vector<Tensor>{kernels::embedding_bwd(g, saved.get("embedding"), V, padding_idx)};
+  });
+}
+
+}  // namespace knot
