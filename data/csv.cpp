@@ -1,0 +1,93 @@
+// Numeric CSV reading and writing (see csv.h).
+#include "data/csv.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace knot::data {
+namespace {
+
+std::vector<std::string> split(const std::string& line) {
+  std::vector<std::string> out;
+  std::string cell;
+  std::istringstream is(line);
+  while (std::getline(is, cell, ',')) {
+    const auto b = cell.find_first_not_of(" \t\r"), e = cell.find_last_not_of(" \t\r");
+    out.push_back(b == std::string::npos ? "" : cell.substr(b, e - b + 1));
+  }
+  if (!line.empty() && line.back() == ',') out.emplace_back();
+  return out;
+}
+
+}  // namespace
+
+int CsvTable::index_of(const std::string& name) const {
+  for (size_t i = 0; i < columns.size(); ++i)
+    if (columns[i] == name) return static_cast<int>(i);
+  return -1;
+}
+
+Tensor CsvTable::select(const std::vector<std::string>& names, DType dtype) const {
+  std::vector<int> idx;
+  for (const auto& n : names) {
+    const int i = index_of(n);
+    KNOT_CHECK(i >= 0, "csv: no column '{}' (columns: {})", n, fmt::join(columns, ", "));
+    idx.push_back(i);
+  }
+  std::vector<double> v;
+  v.reserve(rows.size() * idx.size());
+  for (const auto& r : rows)
+    for (int i : idx) v.push_back(r[static_cast<size_t>(i)]);
+  return from_vector(v, {static_cast<int64_t>(rows.size()), static_cast<int64_t>(idx.size())}).to(dtype);
+}
+
+CsvTable read_csv(const std::string& path) {
+  std::ifstream f(path);
+  KNOT_CHECK(f.good(), "csv: cannot open '{}'", path);
+  CsvTable t;
+  std::string line;
+  size_t lineno = 0;
+  while (std::getline(f, line)) {
+    ++lineno;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    if (t.columns.empty()) {
+      t.columns = split(line);
+      for (const auto& c : t.columns) KNOT_CHECK(!c.empty(), "csv: {}:{}: empty column name in the header", path, lineno);
+      continue;
+    }
+    const auto cells = split(line);
+    KNOT_CHECK(cells.size() == t.columns.size(), "csv: {}:{}: {} values but the header has {} columns", path, lineno,
+               cells.size(), t.columns.size());
+    std::vector<double> row(cells.size());
+    for (size_t i = 0; i < cells.size(); ++i) {
+      const char* s = cells[i].c_str();
+      char* end = nullptr;
+      errno = 0;
+      row[i] = std::strtod(s, &end);
+      KNOT_CHECK(!cells[i].empty() && end && *end == '\0' && errno == 0 && std::isfinite(row[i]),
+                 "csv: {}:{}: column '{}' has '{}', not a finite number", path, lineno, t.columns[i], cells[i]);
+    }
+    t.rows.push_back(std::move(row));
+  }
+  KNOT_CHECK(!t.columns.empty(), "csv: '{}' is empty (expected a header row)", path);
+  KNOT_CHECK(!t.rows.empty(), "csv: '{}' has a header but no data rows", path);
+  return t;
+}
+
+void write_csv(const std::string& path, const std::vector<std::string>& columns, const std::vector<std::vector<double>>& rows) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    KNOT_CHECK(f.good(), "csv: cannot open '{}' for writing", tmp);
+    f << fmt::format("{}\n", fmt::join(columns, ","));
+    for (const auto& r : rows) f << fmt::format("{}\n", fmt::join(r, ","));
+    KNOT_CHECK(f.good(), "csv: writing '{}' failed", tmp);
+  }
+  KNOT_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "csv: cannot move '{}' to '{}'", tmp, path);
+}
+
+}  // namespace knot::data

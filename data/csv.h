@@ -1,0 +1,23 @@
+// Numeric CSV tables: a header row of column names, then one row of numbers per line.
+// Errors name the file, the line and the column (a bad number, a short row, an empty file).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace knot::data {
+
+struct CsvTable {
+  std::vector<std::string> columns;
+  std::vector<std::vector<double>> rows;
+  // Columns by name as an (rows, names.size()) f32 or f64 tensor; unknown names are errors.
+  Tensor select(const std::vector<std::string>& names, DType dtype = DType::f32) const;
+  int index_of(const std::string& name) const;  // -1 if absent
+};
+
+CsvTable read_csv(const std::string& path);
+void write_csv(const std::string& path, const std::vector<std::string>& columns, const std::vector<std::vector<double>>& rows);
+
+}  // namespace knot::data
