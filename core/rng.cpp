@@ -1,6 +1,8 @@
 // Random tensors from the counter-based Philox generator (see rng.h).
 #include "core/rng.h"
 
+#include <cmath>
+
 #include "core/dispatch.h"
 
 namespace knot {
@@ -20,11 +22,14 @@ Tensor rand(const Shape& s, DType dtype, Generator* gen, double lo, double hi) {
     using T = decltype(tag);
     T* p = t.data<T>();
     const int64_t n = t.numel();
+    const T top = hi > lo ? std::nextafter(static_cast<T>(hi), static_cast<T>(lo)) : static_cast<T>(hi);
 #pragma omp parallel for if (n > 65536)
     for (int64_t i = 0; i < n; ++i) {
       const Philox4 r = philox_element(seed, draw, static_cast<uint64_t>(i));
       const double u = sizeof(T) == 4 ? static_cast<double>(uniform_f32(r)) : uniform_f64(r);
-      p[i] = static_cast<T>(lo + (hi - lo) * u);
+      // u < 1, but lo + (hi - lo)·u can round up to hi in T; keep the interval half-open.
+      const T v = static_cast<T>(lo + (hi - lo) * u);
+      p[i] = v < top ? v : top;
     }
   });
   return t;

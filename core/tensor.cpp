@@ -9,12 +9,20 @@
 
 namespace knot {
 
-int64_t Tensor::size(int64_t d) const { return shape()[wrap_dim(d, dim(), "size")]; }
-int64_t Tensor::stride(int64_t d) const { return strides()[wrap_dim(d, dim(), "stride")]; }
+// wrap_dim accepts dim 0 / -1 on a 0-dim tensor (for reductions); here there is no such dim.
+int64_t Tensor::size(int64_t d) const {
+  KNOT_CHECK(dim() > 0, "size: dim {} out of range for a tensor with 0 dims", d);
+  return shape()[wrap_dim(d, dim(), "size")];
+}
+int64_t Tensor::stride(int64_t d) const {
+  KNOT_CHECK(dim() > 0, "stride: dim {} out of range for a tensor with 0 dims", d);
+  return strides()[wrap_dim(d, dim(), "stride")];
+}
 
 bool Tensor::is_contiguous() const {
   const auto& s = shape();
   const auto& st = strides();
+  if (shape_numel(s) == 0) return true;  // no elements, nothing out of order (and empty() makes such strides)
   int64_t expected = 1;
   for (int i = static_cast<int>(s.size()) - 1; i >= 0; --i) {
     if (s[i] != 1 && st[i] != expected) return false;

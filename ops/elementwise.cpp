@@ -27,6 +27,9 @@ Tensor unary_op(UnaryOp op, const Tensor& x, double a = 0, double b = 0) {
 Tensor scalar_like(double s, const Tensor& t) { return scalar_tensor(s, t.dtype(), t.device()); }
 
 Tensor binary_op(BinaryOp op, const Tensor& a, const Tensor& b) {
+  // Checked here (not only in the kernel) so the message shows both shapes, not just the dtypes.
+  KNOT_CHECK(a.dtype() == b.dtype(), "{}: dtypes differ: {} and {}; convert one with .to(dtype)", binary_name(op),
+             a.desc(), b.desc());
   Tensor out = kernels::binary(op, a, b);
   if (!needs_grad({a, b})) return out;
   const char* name = binary_name(op);
@@ -140,12 +143,12 @@ Tensor activation(const std::string& n, const Tensor& x) {
             "elu, leaky_relu, softplus or identity)", n);
 }
 
-Tensor eq(const Tensor& a, const Tensor& b) { return kernels::binary(BinaryOp::eq, a, b); }
-Tensor ne(const Tensor& a, const Tensor& b) { return kernels::binary(BinaryOp::ne, a, b); }
-Tensor lt(const Tensor& a, const Tensor& b) { return kernels::binary(BinaryOp::lt, a, b); }
-Tensor le(const Tensor& a, const Tensor& b) { return kernels::binary(BinaryOp::le, a, b); }
-Tensor gt(const Tensor& a, const Tensor& b) { return kernels::binary(BinaryOp::gt, a, b); }
-Tensor ge(const Tensor& a, const Tensor& b) { return kernels::binary(BinaryOp::ge, a, b); }
+Tensor eq(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::eq, a, b); }
+Tensor ne(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::ne, a, b); }
+Tensor lt(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::lt, a, b); }
+Tensor le(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::le, a, b); }
+Tensor gt(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::gt, a, b); }
+Tensor ge(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::ge, a, b); }
 
 Tensor sum_to(const Tensor& g, const Shape& shape) {
   if (g.shape() == shape) return g;

@@ -77,8 +77,10 @@ Tensor view(const Tensor& x, Shape s) {
 }
 
 Tensor reshape(const Tensor& x, Shape s) {
-  if (x.is_contiguous()) return view(x, std::move(s));
-  return view(contiguous(x), std::move(s));
+  // Resolve -1 and check sizes here so errors name reshape, not the view it forwards to.
+  const Shape shape = infer_shape(s, x.numel(), x, "reshape");
+  if (x.is_contiguous()) return view(x, shape);
+  return view(contiguous(x), shape);
 }
 
 Tensor flatten(const Tensor& x, int64_t start, int64_t end) {
@@ -121,6 +123,7 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& order) {
 }
 
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step) {
+  KNOT_CHECK(x.dim() > 0, "slice: cannot slice a 0-dim tensor");
   const int d = wrap_dim(dim, x.dim(), "slice");
   KNOT_CHECK(step > 0, "slice: step must be positive, got {}", step);
   const int64_t n = x.shape()[d];
@@ -141,6 +144,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
 }
 
 Tensor select(const Tensor& x, int64_t dim, int64_t index) {
+  KNOT_CHECK(x.dim() > 0, "select: cannot select from a 0-dim tensor");
   const int d = wrap_dim(dim, x.dim(), "select");
   const int64_t n = x.shape()[d];
   KNOT_CHECK(index >= -n && index < n, "select: index {} out of range for dim {} of size {}", index, d, n);
@@ -165,6 +169,7 @@ Tensor expand(const Tensor& x, const Shape& s) {
     shape[i] = want;
     strides[i] = have == want ? x.strides()[i - lead] : 0;
   }
+  check_shape(shape, "expand");  // more than kMaxDims would overrun the strided walkers
   Tensor out = make_view(x, shape, strides, x.offset());
   const Shape orig = x.shape();
   return attach_grad(out, "expand", {x}, [orig](const Tensor& g) { return std::vector<Tensor>{sum_to(g, orig)}; });
