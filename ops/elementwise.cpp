@@ -93,7 +93,13 @@ Tensor binary_op(BinaryOp op, const Tensor& a, const Tensor& b) {
 Tensor add(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::add, a, b); }
 Tensor sub(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::sub, a, b); }
 Tensor mul(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::mul, a, b); }
-Tensor div(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::div, a, b); }
+Tensor div(const Tensor& a, const Tensor& b) {
+  if (is_integral(b.dtype()) && b.is_cpu()) {  // integer x/0 is undefined behaviour (SIGFPE), not inf
+    for (int64_t v : b.to_vector<int64_t>())
+      KNOT_CHECK(v != 0, "div: integer division by zero ({} / {})", a.desc(), b.desc());
+  }
+  return binary_op(BinaryOp::div, a, b);
+}
 Tensor pow(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::pow, a, b); }
 Tensor maximum(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::maximum, a, b); }
 Tensor minimum(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::minimum, a, b); }

@@ -5,6 +5,8 @@
 //   max/min:    the gradient goes to the first index of the extreme value (ties), zero elsewhere
 #include "ops/reduce.h"
 
+#include <cmath>
+
 #include "kernels/reduce.h"
 #include "kernels/softmax.h"
 #include "ops/ops.h"
@@ -61,7 +63,8 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) 
   KNOT_CHECK(is_floating(x.dtype()), "mean: expected a float tensor, got {}", x.desc());
   const std::vector<int> dims = kernels::normalize_dims(dims_in, x.dim(), "mean");
   const int64_t n = reduced_count(x, dims);
-  return mul(sum(x, dims_in, keepdim), 1.0 / static_cast<double>(std::max<int64_t>(n, 1)));
+  // An empty reduction has no mean: NaN, as in NumPy and PyTorch.
+  return mul(sum(x, dims_in, keepdim), n == 0 ? std::nan("") : 1.0 / static_cast<double>(n));
 }
 
 Tensor var(const Tensor& x, const std::vector<int64_t>& dims_in, bool unbiased, bool keepdim) {

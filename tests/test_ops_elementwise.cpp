@@ -423,3 +423,11 @@ TEST_CASE("elementwise: threaded paths give bitwise the same result as one threa
   require_close(many[1], broadcast_ref(a.to_vector<double>(), a.shape(), b.to_vector<double>(), b.shape(),
                                        [](double x, double y) { return x / y; }));
 }
+
+TEST_CASE("elementwise: integer division by zero is an error, mean of nothing is NaN", "[ops]") {
+  using namespace knot;
+  const Tensor a = from_values({4, 6}, {2}, DType::i64), z = from_values({2, 0}, {2}, DType::i64);
+  REQUIRE_THROWS_WITH(div(a, z), Catch::Contains("div") && Catch::Contains("division by zero"));
+  REQUIRE(div(a, from_values({2, 3}, {2}, DType::i64)).to_vector<int64_t>() == std::vector<int64_t>{2, 2});
+  REQUIRE(std::isnan(mean(zeros({0, 3}), {0}).to_vector<double>()[0]));
+}

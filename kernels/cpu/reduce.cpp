@@ -75,7 +75,7 @@ Tensor sum(const Tensor& x_in, const std::vector<int>& dims) {
     leading &= dims[i] == i;
     trailing &= dims[i] == nd - k + i;
   }
-  Tensor x = x_in;
+  Tensor x = x_in.detach();  // kernels record no graph
   if (!(leading || trailing) || !x.is_contiguous()) {
     if (!(leading || trailing)) {
       std::vector<int64_t> order;
@@ -86,7 +86,7 @@ Tensor sum(const Tensor& x_in, const std::vector<int>& dims) {
       trailing = true;
       leading = false;
     }
-    x = knot::contiguous(x.detach());
+    x = dense(x);
   }
   int64_t r = 1;
   for (int d : dims) r *= x_in.shape()[d];

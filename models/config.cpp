@@ -1,0 +1,182 @@
+// Config loading, overrides and checked reads (see config.h).
+#include "models/config.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace knot::models {
+namespace {
+
+const char* type_name(const Json& v) {
+  if (v.is_boolean()) return "bool";
+  if (v.is_number_integer()) return "integer";
+  if (v.is_number()) return "number";
+  if (v.is_string()) return "string";
+  if (v.is_object()) return "object";
+  if (v.is_array()) return "array";
+  return "null";
+}
+
+// An override may replace a value by one of the same JSON kind (an integer where a float was is fine).
+bool same_kind(const Json& old_v, const Json& new_v) {
+  if (old_v.is_null()) return true;
+  if (old_v.is_number_float()) return new_v.is_number();
+  if (old_v.is_number_integer()) return new_v.is_number_integer();
+  return std::string(type_name(old_v)) == type_name(new_v);
+}
+
+}  // namespace
+
+Json load_json_file(const std::string& path) {
+  std::ifstream in(path);
+  KNOT_CHECK(in.good(), "config: cannot open '{}'", path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  try {
+    return Json::parse(ss.str());
+  } catch (const Json::parse_error& e) {
+    KNOT_FAIL("config: '{}' is not valid JSON: {}", path, e.what());
+  }
+}
+
+void save_json_file(const std::string& path, const Json& j) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    KNOT_CHECK(out.good(), "config: cannot write '{}'", tmp);
+    out << j.dump(2) << "\n";
+    KNOT_CHECK(out.good(), "config: writing '{}' failed", tmp);
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+void apply_override(Json& cfg, const std::string& assignment) {
+  const size_t eq = assignment.find('=');
+  KNOT_CHECK(eq != std::string::npos && eq > 0, "config override '{}': expected key.sub=value", assignment);
+  std::string key = assignment.substr(0, eq);
+  const std::string text = assignment.substr(eq + 1);
+  const bool add = key[0] == '+';
+  if (add) key = key.substr(1);
+  Json value;
+  try {
+    value = Json::parse(text);
+  } catch (const Json::parse_error&) {
+    value = text;  // bare words are strings: ffn_activation=gelu
+  }
+  Json* node = &cfg;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = key.find('.', start);
+    const std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    KNOT_CHECK(!part.empty(), "config override '{}': empty key component", assignment);
+    KNOT_CHECK(node->is_object(), "config override '{}': '{}' is not an object", assignment, key.substr(0, start - 1));
+    if (dot == std::string::npos) {
+      if (!node->contains(part)) {
+        KNOT_CHECK(add, "config override '{}': unknown key '{}' (use +{}=... to add a key)", assignment, key, key);
+        (*node)[part] = value;
+      } else {
+        Json& old_v = (*node)[part];
+        KNOT_CHECK(same_kind(old_v, value), "config override '{}': key '{}' is a {} but the new value is a {}",
+                   assignment, key, type_name(old_v), type_name(value));
+        old_v = value;
+      }
+      return;
+    }
+    if (!node->contains(part)) {
+      KNOT_CHECK(add, "config override '{}': unknown key '{}'", assignment, key.substr(0, dot));
+      (*node)[part] = Json::object();
+    }
+    node = &(*node)[part];
+    start = dot + 1;
+  }
+}
+
+void apply_overrides(Json& cfg, const std::vector<std::string>& assignments) {
+  for (const auto& a : assignments) apply_override(cfg, a);
+}
+
+ConfigReader::ConfigReader(const Json& j, std::string context) : j_(j), ctx_(std::move(context)) {
+  KNOT_CHECK(j_.is_object(), "config '{}': expected a JSON object, got a {}", ctx_, type_name(j_));
+}
+
+template <typename T>
+T ConfigReader::convert(const std::string& key, const Json& v) const {
+  auto bad = [&](const char* want) {
+    KNOT_FAIL("config '{}': key '{}' must be {}, got {} {}", ctx_, key, want, type_name(v), v.dump());
+  };
+  if constexpr (std::is_same_v<T, bool>) {
+    if (!v.is_boolean()) bad("a bool");
+    return v.get<bool>();
+  } else if constexpr (std::is_same_v<T, int64_t>) {
+    if (!v.is_number_integer()) bad("an integer");
+    return v.get<int64_t>();
+  } else if constexpr (std::is_same_v<T, double>) {
+    if (!v.is_number()) bad("a number");
+    return v.get<double>();
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    if (!v.is_string()) bad("a string");
+    return v.get<std::string>();
+  } else {
+    return v;
+  }
+}
+
+template <typename T>
+T ConfigReader::get(const std::string& key, const T& fallback) {
+  known_.insert(key);
+  if (!j_.contains(key)) return fallback;
+  return convert<T>(key, j_.at(key));
+}
+
+template <typename T>
+T ConfigReader::require(const std::string& key) {
+  known_.insert(key);
+  KNOT_CHECK(j_.contains(key), "config '{}': missing required key '{}'", ctx_, key);
+  return convert<T>(key, j_.at(key));
+}
+
+void ConfigReader::finish() const {
+  std::vector<std::string> unknown;
+  for (auto it = j_.begin(); it != j_.end(); ++it)
+    if (!known_.count(it.key())) unknown.push_back(it.key());
+  if (unknown.empty()) return;
+  std::vector<std::string> known(known_.begin(), known_.end());
+  KNOT_FAIL("config '{}': unknown key{} '{}' (known keys: {})", ctx_, unknown.size() > 1 ? "s" : "",
+            fmt::join(unknown, "', '"), fmt::join(known, ", "));
+}
+
+nn::ProjectionSpec read_projection(const Json& j, const std::string& context) {
+  nn::ProjectionSpec spec;
+  if (j.is_string()) {
+    spec.kind = j.get<std::string>();
+  } else {
+    ConfigReader r(j, context);
+    spec.kind = r.require<std::string>("kind");
+    spec.options = r.get<Json>("options", Json::object());
+    KNOT_CHECK(spec.options.is_object(), "config '{}': key 'options' must be an object, got {}", context,
+               spec.options.dump());
+    r.finish();
+  }
+  const std::vector<std::string> kinds = nn::projection_kinds();
+  bool known = false;
+  for (const auto& k : kinds) known = known || k == spec.kind;
+  KNOT_CHECK(known, "config '{}': unknown projection kind '{}' (known: {})", context, spec.kind,
+             fmt::join(kinds, ", "));
+  return spec;
+}
+
+template bool ConfigReader::get<bool>(const std::string&, const bool&);
+template int64_t ConfigReader::get<int64_t>(const std::string&, const int64_t&);
+template double ConfigReader::get<double>(const std::string&, const double&);
+template std::string ConfigReader::get<std::string>(const std::string&, const std::string&);
+template Json ConfigReader::get<Json>(const std::string&, const Json&);
+template bool ConfigReader::require<bool>(const std::string&);
+template int64_t ConfigReader::require<int64_t>(const std::string&);
+template double ConfigReader::require<double>(const std::string&);
+template std::string ConfigReader::require<std::string>(const std::string&);
+template Json ConfigReader::require<Json>(const std::string&);
+
+}  // namespace knot::models

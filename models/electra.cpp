@@ -1,0 +1,206 @@
+// ELECTRA generator + discriminator with configurable KAN placement (see electra.h).
+#include "models/electra.h"
+
+#include "nn/linear.h"
+#include "ops/ops.h"
+
+namespace knot::models {
+namespace {
+
+// A named group of submodules/parameters (PyTorch's nn.Module used as a namespace).
+class Container : public nn::Module {
+ public:
+  explicit Container(std::string type) : type_(std::move(type)) {}
+  std::string type_name() const override { return type_; }
+  template <typename M>
+  std::shared_ptr<M> add(const std::string& name, std::shared_ptr<M> m) {
+    return register_module(name, std::move(m));
+  }
+  Tensor add_parameter(const std::string& name, const Tensor& t) { return register_parameter(name, t); }
+
+ private:
+  std::string type_;
+};
+
+ElectraEncoderSize read_size(const Json& j, const std::string& ctx, ElectraEncoderSize s) {
+  ConfigReader r(j, ctx);
+  s.hidden_size = r.get<int64_t>("hidden_size", s.hidden_size);
+  s.num_layers = r.get<int64_t>("num_layers", s.num_layers);
+  s.num_heads = r.get<int64_t>("num_heads", s.num_heads);
+  s.intermediate_size = r.get<int64_t>("intermediate_size", s.intermediate_size);
+  r.finish();
+  KNOT_CHECK(s.hidden_size > 0 && s.num_layers >= 0 && s.num_heads > 0 && s.intermediate_size > 0 &&
+                 s.hidden_size % s.num_heads == 0,
+             "config '{}': bad sizes hidden_size={} num_layers={} num_heads={} intermediate_size={}", ctx,
+             s.hidden_size, s.num_layers, s.num_heads, s.intermediate_size);
+  return s;
+}
+
+Json size_json(const ElectraEncoderSize& s) {
+  return {{"hidden_size", s.hidden_size},
+          {"num_layers", s.num_layers},
+          {"num_heads", s.num_heads},
+          {"intermediate_size", s.intermediate_size}};
+}
+
+nn::ProjectionSpec pick(const ElectraConfig& c, bool use_kan) { return use_kan ? c.kan : nn::ProjectionSpec{}; }
+
+}  // namespace
+
+ElectraConfig ElectraConfig::from_json(const Json& j) {
+  ConfigReader r(j, "electra");
+  const std::string model = r.require<std::string>("model");
+  KNOT_CHECK(model == "electra", "config 'electra': key 'model' is '{}', expected 'electra'", model);
+  ElectraConfig c;
+  c.vocab_size = r.get<int64_t>("vocab_size", c.vocab_size);
+  c.embedding_size = r.get<int64_t>("embedding_size", c.embedding_size);
+  c.max_position_embeddings = r.get<int64_t>("max_position_embeddings", c.max_position_embeddings);
+  c.type_vocab_size = r.get<int64_t>("type_vocab_size", c.type_vocab_size);
+  c.pad_token_id = r.get<int64_t>("pad_token_id", c.pad_token_id);
+  c.layer_norm_eps = r.get<double>("layer_norm_eps", c.layer_norm_eps);
+  c.hidden_dropout = r.get<double>("hidden_dropout", c.hidden_dropout);
+  c.attention_dropout = r.get<double>("attention_dropout", c.attention_dropout);
+  c.hidden_act = r.get<std::string>("hidden_act", c.hidden_act);
+  c.num_labels = r.get<int64_t>("num_labels", c.num_labels);
+  if (r.has("generator")) c.generator = read_size(r.get<Json>("generator", {}), "electra.generator", c.generator);
+  if (r.has("discriminator"))
+    c.discriminator = read_size(r.get<Json>("discriminator", {}), "electra.discriminator", c.discriminator);
+  if (r.has("kan")) {
+    const Json k = r.get<Json>("kan", {});
+    ConfigReader kr(k, "electra.kan");
+    c.kan_attention = kr.get<bool>("attention", false);
+    c.kan_ffn = kr.get<bool>("ffn", false);
+    c.kan_heads = kr.get<bool>("heads", false);
+    Json spec = {{"kind", kr.require<std::string>("kind")}, {"options", kr.get<Json>("options", Json::object())}};
+    kr.finish();
+    c.kan = read_projection(spec, "electra.kan");
+  }
+  r.finish();
+  KNOT_CHECK(c.vocab_size > 0 && c.embedding_size > 0 && c.max_position_embeddings > 0 && c.type_vocab_size > 0,
+             "config 'electra': sizes must be positive: {}", c.to_json().dump());
+  KNOT_CHECK(c.pad_token_id < c.vocab_size, "config 'electra': pad_token_id {} >= vocab_size {}", c.pad_token_id,
+             c.vocab_size);
+  KNOT_CHECK(nn::is_ffn_activation(c.hidden_act), "config 'electra': unknown hidden_act '{}'", c.hidden_act);
+  return c;
+}
+
+Json ElectraConfig::to_json() const {
+  return Json{{"model", "electra"},
+              {"vocab_size", vocab_size},
+              {"embedding_size", embedding_size},
+              {"max_position_embeddings", max_position_embeddings},
+              {"type_vocab_size", type_vocab_size},
+              {"pad_token_id", pad_token_id},
+              {"layer_norm_eps", layer_norm_eps},
+              {"hidden_dropout", hidden_dropout},
+              {"attention_dropout", attention_dropout},
+              {"hidden_act", hidden_act},
+              {"num_labels", num_labels},
+              {"generator", size_json(generator)},
+              {"discriminator", size_json(discriminator)},
+              {"kan",
+               {{"kind", kan.kind}, {"options", kan.options}, {"attention", kan_attention}, {"ffn", kan_ffn},
+                {"heads", kan_heads}}}};
+}
+
+ElectraEncoder::ElectraEncoder(const ElectraConfig& cfg, const ElectraEncoderSize& size) {
+  if (size.hidden_size != cfg.embedding_size)
+    embeddings_project =
+        register_module("embeddings_project", std::make_shared<nn::Linear>(cfg.embedding_size, size.hidden_size));
+  layers = register_module("layers", std::make_shared<nn::ModuleList>());
+  nn::TransformerBlockConfig b;
+  b.d_model = size.hidden_size;
+  b.num_heads = size.num_heads;
+  b.ffn_hidden_dim = size.intermediate_size;
+  b.ffn_activation = cfg.hidden_act;
+  b.attention_out_bias = true;
+  b.dropout = cfg.hidden_dropout;
+  b.attention_dropout = cfg.attention_dropout;
+  b.layer_norm_eps = cfg.layer_norm_eps;
+  b.attention_scale = "head_dim";
+  b.proj = pick(cfg, cfg.kan_attention);
+  b.ffn_proj = pick(cfg, cfg.kan_ffn);
+  for (int64_t i = 0; i < size.num_layers; ++i) layers->push_back(std::make_shared<nn::EncoderBlock>(b));
+}
+
+void ElectraEncoder::set_head(std::shared_ptr<nn::Module> head) { register_module("head", std::move(head)); }
+
+Tensor ElectraEncoder::forward(const Tensor& emb, const Tensor& padding_mask) const {
+  Tensor h = embeddings_project ? embeddings_project->forward(emb) : emb;
+  for (size_t i = 0; i < layers->size(); ++i) h = layers->at<nn::EncoderBlock>(i).forward(h, padding_mask);
+  return h;
+}
+
+Electra::Electra(const ElectraConfig& cfg) : cfg_(cfg) {
+  auto emb = std::make_shared<Container>("ElectraEmbeddings");
+  word_embeddings = emb->add("word_embeddings",
+                             std::make_shared<nn::Embedding>(cfg.vocab_size, cfg.embedding_size, cfg.pad_token_id));
+  position_embeddings = emb->add("position_embeddings",
+                                 std::make_shared<nn::Embedding>(cfg.max_position_embeddings, cfg.embedding_size));
+  token_type_embeddings =
+      emb->add("token_type_embeddings", std::make_shared<nn::Embedding>(cfg.type_vocab_size, cfg.embedding_size));
+  embeddings_layer_norm = emb->add("LayerNorm", std::make_shared<nn::LayerNorm>(cfg.embedding_size, cfg.layer_norm_eps));
+  embeddings = register_module("embeddings", std::shared_ptr<nn::Module>(emb));
+
+  const nn::ProjectionSpec head_spec = pick(cfg, cfg.kan_heads);
+  generator = register_module("generator", std::make_shared<ElectraEncoder>(cfg, cfg.generator));
+  auto gen_head = std::make_shared<Container>("ElectraGeneratorHead");
+  gen_dense = gen_head->add("dense", head_spec.make(cfg.generator.hidden_size, cfg.embedding_size, true));
+  gen_layer_norm = gen_head->add("LayerNorm", std::make_shared<nn::LayerNorm>(cfg.embedding_size, cfg.layer_norm_eps));
+  gen_output_bias = gen_head->add_parameter("output_bias", zeros({cfg.vocab_size}));
+  generator->set_head(gen_head);
+
+  discriminator = register_module("discriminator", std::make_shared<ElectraEncoder>(cfg, cfg.discriminator));
+  auto disc_head = std::make_shared<Container>("ElectraDiscriminatorHead");
+  const int64_t Hd = cfg.discriminator.hidden_size;
+  disc_dense = disc_head->add("dense", head_spec.make(Hd, Hd, true));
+  disc_prediction = disc_head->add("dense_prediction", head_spec.make(Hd, 1, true));
+  discriminator->set_head(disc_head);
+
+  if (cfg.num_labels > 0) {
+    auto cls = std::make_shared<Container>("ElectraClassificationHead");
+    cls_dense = cls->add("dense", head_spec.make(Hd, Hd, true));
+    cls_out = cls->add("out_proj", head_spec.make(Hd, cfg.num_labels, true));
+    register_module("classifier", std::shared_ptr<nn::Module>(cls));
+  }
+  dropout_ = register_module("dropout", std::make_shared<nn::Dropout>(cfg.hidden_dropout));
+}
+
+Tensor Electra::embed(const Tensor& ids, const Tensor& types) const {
+  KNOT_CHECK(ids.dim() == 2, "Electra: input_ids must be (B, T), got {}", shape_str(ids.shape()));
+  const int64_t T = ids.size(1);
+  KNOT_CHECK(T <= cfg_.max_position_embeddings, "Electra: sequence length {} exceeds max_position_embeddings {}", T,
+             cfg_.max_position_embeddings);
+  Tensor h = add(word_embeddings->forward(ids), position_embeddings->forward(nn::position_ids(T, 0, ids.device())));
+  if (types.defined()) {
+    KNOT_CHECK(types.shape() == ids.shape(), "Electra: token_type_ids {} must match input_ids {}",
+               shape_str(types.shape()), shape_str(ids.shape()));
+    h = add(h, token_type_embeddings->forward(types));
+  } else {
+    h = add(h, token_type_embeddings->weight.select(0, 0));
+  }
+  return dropout_->forward(embeddings_layer_norm->forward(h));
+}
+
+Tensor Electra::generator_logits(const Tensor& ids, const Tensor& types) const {
+  const Tensor h = generator->forward(embed(ids, types), nn::padding_mask(ids, cfg_.pad_token_id));
+  const Tensor e = gen_layer_norm->forward(gelu(gen_dense->forward(h)));
+  return linear(e, word_embeddings->weight, gen_output_bias);  // tied to the shared word embeddings
+}
+
+Tensor Electra::discriminator_hidden(const Tensor& ids, const Tensor& types) const {
+  return discriminator->forward(embed(ids, types), nn::padding_mask(ids, cfg_.pad_token_id));
+}
+
+Tensor Electra::discriminator_logits(const Tensor& ids, const Tensor& types) const {
+  const Tensor h = discriminator_hidden(ids, types);
+  return disc_prediction->forward(gelu(disc_dense->forward(h))).squeeze(-1);
+}
+
+Tensor Electra::classify(const Tensor& ids, const Tensor& types) const {
+  KNOT_CHECK(cls_out != nullptr, "Electra: classify needs num_labels > 0 in the config");
+  const Tensor first = discriminator_hidden(ids, types).select(1, 0);  // (B, Hd)
+  return cls_out->forward(dropout_->forward(gelu(cls_dense->forward(dropout_->forward(first)))));
+}
+
+}  // namespace knot::models

@@ -1,0 +1,209 @@
+// EncoderDecoderTransformer (see encoder_decoder.h).
+#include "models/encoder_decoder.h"
+
+#include <cmath>
+
+#include "ops/ops.h"
+
+namespace knot::models {
+
+EncoderDecoderConfig EncoderDecoderConfig::from_json(const Json& j) {
+  ConfigReader r(j, "encoder_decoder");
+  const std::string model = r.get<std::string>("model", "encoder_decoder");
+  KNOT_CHECK(model == "encoder_decoder", "config 'encoder_decoder': key 'model' is '{}', expected 'encoder_decoder'",
+             model);
+  EncoderDecoderConfig c;
+  c.num_encoder_layers = r.get<int64_t>("num_encoder_layers", c.num_encoder_layers);
+  c.num_decoder_layers = r.get<int64_t>("num_decoder_layers", c.num_decoder_layers);
+  c.vocab_src_size = r.require<int64_t>("vocab_src_size");
+  c.vocab_tgt_size = r.require<int64_t>("vocab_tgt_size");
+  c.pad_src_idx = r.get<int64_t>("pad_src_idx", c.pad_src_idx);
+  c.pad_tgt_idx = r.get<int64_t>("pad_tgt_idx", c.pad_tgt_idx);
+  c.embedding_dim = r.get<int64_t>("embedding_dim", c.embedding_dim);
+  c.query_key_dim = r.get<int64_t>("query_key_dim", c.query_key_dim);
+  c.value_dim = r.get<int64_t>("value_dim", c.value_dim);
+  c.num_heads = r.get<int64_t>("num_heads", c.num_heads);
+  c.ffn_hidden_dim = r.get<int64_t>("ffn_hidden_dim", c.ffn_hidden_dim);
+  c.ffn_activation = r.get<std::string>("ffn_activation", c.ffn_activation);
+  c.use_ffn_bias_1 = r.get<bool>("use_ffn_bias_1", c.use_ffn_bias_1);
+  c.use_ffn_bias_2 = r.get<bool>("use_ffn_bias_2", c.use_ffn_bias_2);
+  c.use_final_linear_mha_bias = r.get<bool>("use_final_linear_mha_bias", c.use_final_linear_mha_bias);
+  c.use_final_linear_bias = r.get<bool>("use_final_linear_bias", c.use_final_linear_bias);
+  c.tie_output_embedding = r.get<bool>("tie_output_embedding", c.tie_output_embedding);
+  c.dropout_rate = r.get<double>("dropout_rate", c.dropout_rate);
+  c.attention_dropout_rate = r.get<double>("attention_dropout_rate", c.attention_dropout_rate);
+  c.max_length = r.get<int64_t>("max_length", c.max_length);
+  c.layer_norm_eps = r.get<double>("layer_norm_eps", c.layer_norm_eps);
+  c.pre_layer_norm = r.get<bool>("pre_layer_norm", c.pre_layer_norm);
+  c.attention_scale = r.get<std::string>("attention_scale", c.attention_scale);
+  if (r.has("projection")) c.projection = read_projection(r.get<Json>("projection", {}), "encoder_decoder.projection");
+  r.finish();
+  KNOT_CHECK(c.vocab_src_size > 0 && c.vocab_tgt_size > 0 && c.embedding_dim > 0 && c.num_heads > 0 &&
+                 c.ffn_hidden_dim > 0 && c.max_length > 0 && c.num_encoder_layers >= 0 && c.num_decoder_layers >= 0,
+             "config 'encoder_decoder': sizes must be positive: {}", c.to_json().dump());
+  KNOT_CHECK(c.pad_src_idx < c.vocab_src_size && c.pad_tgt_idx < c.vocab_tgt_size,
+             "config 'encoder_decoder': pad ids ({}, {}) must be below the vocab sizes ({}, {})", c.pad_src_idx,
+             c.pad_tgt_idx, c.vocab_src_size, c.vocab_tgt_size);
+  KNOT_CHECK(c.attention_scale == "query_key_dim" || c.attention_scale == "head_dim",
+             "config 'encoder_decoder': key 'attention_scale' must be 'query_key_dim' or 'head_dim', got '{}'",
+             c.attention_scale);
+  return c;
+}
+
+Json EncoderDecoderConfig::to_json() const {
+  return Json{{"model", "encoder_decoder"},
+              {"num_encoder_layers", num_encoder_layers},
+              {"num_decoder_layers", num_decoder_layers},
+              {"vocab_src_size", vocab_src_size},
+              {"vocab_tgt_size", vocab_tgt_size},
+              {"pad_src_idx", pad_src_idx},
+              {"pad_tgt_idx", pad_tgt_idx},
+              {"embedding_dim", embedding_dim},
+              {"query_key_dim", query_key_dim},
+              {"value_dim", value_dim},
+              {"num_heads", num_heads},
+              {"ffn_hidden_dim", ffn_hidden_dim},
+              {"ffn_activation", ffn_activation},
+              {"use_ffn_bias_1", use_ffn_bias_1},
+              {"use_ffn_bias_2", use_ffn_bias_2},
+              {"use_final_linear_mha_bias", use_final_linear_mha_bias},
+              {"use_final_linear_bias", use_final_linear_bias},
+              {"tie_output_embedding", tie_output_embedding},
+              {"dropout_rate", dropout_rate},
+              {"attention_dropout_rate", attention_dropout_rate},
+              {"max_length", max_length},
+              {"layer_norm_eps", layer_norm_eps},
+              {"pre_layer_norm", pre_layer_norm},
+              {"attention_scale", attention_scale},
+              {"projection", projection.to_json()}};
+}
+
+nn::TransformerBlockConfig EncoderDecoderConfig::block() const {
+  nn::TransformerBlockConfig b;
+  b.d_model = embedding_dim;
+  b.num_heads = num_heads;
+  b.query_key_dim = query_key_dim;
+  b.value_dim = value_dim;
+  b.ffn_hidden_dim = ffn_hidden_dim;
+  b.ffn_activation = ffn_activation;
+  b.ffn_bias_in = use_ffn_bias_1;
+  b.ffn_bias_out = use_ffn_bias_2;
+  b.attention_out_bias = use_final_linear_mha_bias;
+  b.dropout = dropout_rate;
+  b.attention_dropout = attention_dropout_rate;
+  b.layer_norm_eps = layer_norm_eps;
+  b.pre_layer_norm = pre_layer_norm;
+  b.attention_scale = attention_scale;
+  b.proj = projection;
+  b.ffn_proj = projection;
+  return b;
+}
+
+// ---- encoder / decoder stacks ----
+
+TransformerEncoder::TransformerEncoder(const EncoderDecoderConfig& cfg)
+    : embed_scale_(std::sqrt(static_cast<double>(cfg.embedding_dim))) {
+  embed_tokens = register_module("embed_tokens", std::make_shared<nn::Embedding>(cfg.vocab_src_size, cfg.embedding_dim));
+  layers = register_module("layers", std::make_shared<nn::ModuleList>());
+  const nn::TransformerBlockConfig bc = cfg.block();
+  for (int64_t i = 0; i < cfg.num_encoder_layers; ++i) layers->push_back(std::make_shared<nn::EncoderBlock>(bc));
+  if (cfg.pre_layer_norm)
+    layer_norm = register_module("layer_norm", std::make_shared<nn::LayerNorm>(cfg.embedding_dim, cfg.layer_norm_eps));
+  pe_ = register_module("pe", std::make_shared<nn::SinusoidalPositionalEncoding>(cfg.embedding_dim, cfg.max_length));
+  dropout_ = register_module("dropout", std::make_shared<nn::Dropout>(cfg.dropout_rate));
+}
+
+Tensor TransformerEncoder::forward(const Tensor& src, const Tensor& src_padding_mask) const {
+  Tensor h = dropout_->forward(pe_->forward(mul(embed_tokens->forward(src), embed_scale_)));
+  for (size_t i = 0; i < layers->size(); ++i) h = layers->at<nn::EncoderBlock>(i).forward(h, src_padding_mask);
+  return layer_norm ? layer_norm->forward(h) : h;
+}
+
+TransformerDecoder::TransformerDecoder(const EncoderDecoderConfig& cfg)
+    : embed_scale_(std::sqrt(static_cast<double>(cfg.embedding_dim))) {
+  embed_tokens = register_module("embed_tokens", std::make_shared<nn::Embedding>(cfg.vocab_tgt_size, cfg.embedding_dim));
+  layers = register_module("layers", std::make_shared<nn::ModuleList>());
+  const nn::TransformerBlockConfig bc = cfg.block();
+  for (int64_t i = 0; i < cfg.num_decoder_layers; ++i) layers->push_back(std::make_shared<nn::DecoderBlock>(bc));
+  if (cfg.pre_layer_norm)
+    layer_norm = register_module("layer_norm", std::make_shared<nn::LayerNorm>(cfg.embedding_dim, cfg.layer_norm_eps));
+  pe_ = register_module("pe", std::make_shared<nn::SinusoidalPositionalEncoding>(cfg.embedding_dim, cfg.max_length));
+  dropout_ = register_module("dropout", std::make_shared<nn::Dropout>(cfg.dropout_rate));
+}
+
+Tensor TransformerDecoder::forward(const Tensor& tgt, int64_t offset, const Tensor& memory,
+                                   const Tensor& self_padding_mask, const Tensor& memory_padding_mask,
+                                   DecoderCache* cache) const {
+  Tensor h = dropout_->forward(pe_->forward(mul(embed_tokens->forward(tgt), embed_scale_), offset));
+  for (size_t i = 0; i < layers->size(); ++i)
+    h = layers->at<nn::DecoderBlock>(i).forward(h, memory, self_padding_mask, memory_padding_mask,
+                                                cache ? &cache->layers[i] : nullptr);
+  return layer_norm ? layer_norm->forward(h) : h;
+}
+
+// ---- the model ----
+
+EncoderDecoderTransformer::EncoderDecoderTransformer(const EncoderDecoderConfig& cfg) : cfg_(cfg) {
+  encoder = register_module("encoder", std::make_shared<TransformerEncoder>(cfg));
+  decoder = register_module("decoder", std::make_shared<TransformerDecoder>(cfg));
+  if (!cfg.tie_output_embedding) {
+    lm_head = register_module("lm_head", cfg.projection.make(cfg.embedding_dim, cfg.vocab_tgt_size,
+                                                             cfg.use_final_linear_bias));
+  } else if (cfg.use_final_linear_bias) {
+    final_logits_bias = register_parameter("final_logits_bias", zeros({cfg.vocab_tgt_size}));
+  }
+}
+
+Tensor EncoderDecoderTransformer::project(const Tensor& hidden) const {
+  if (lm_head) return lm_head->forward(hidden);
+  return linear(hidden, decoder->embed_tokens->weight, final_logits_bias);
+}
+
+Tensor EncoderDecoderTransformer::encode(const Tensor& src) const {
+  KNOT_CHECK(src.dim() == 2, "EncoderDecoderTransformer: src must be (B, S) ids, got {}", shape_str(src.shape()));
+  return encoder->forward(src, nn::padding_mask(src, cfg_.pad_src_idx));
+}
+
+DecoderCache EncoderDecoderTransformer::new_cache() const {
+  DecoderCache c;
+  c.layers.resize(decoder->layers->size());
+  return c;
+}
+
+Tensor EncoderDecoderTransformer::decode(const Tensor& tgt, const Tensor& memory, const Tensor& src,
+                                         DecoderCache* cache) const {
+  KNOT_CHECK(tgt.dim() == 2, "EncoderDecoderTransformer: tgt must be (B, T) ids, got {}", shape_str(tgt.shape()));
+  KNOT_CHECK(src.dim() == 2 && src.size(0) == tgt.size(0),
+             "EncoderDecoderTransformer: src {} and tgt {} must be (B, S) and (B, T) with the same B",
+             shape_str(src.shape()), shape_str(tgt.shape()));
+  const Tensor src_mask = nn::padding_mask(src, cfg_.pad_src_idx);
+  int64_t offset = 0;
+  Tensor self_mask;
+  if (cache) {
+    KNOT_CHECK(cache->layers.size() == decoder->layers->size(),
+               "EncoderDecoderTransformer: cache has {} layers, the decoder {} (use new_cache())", cache->layers.size(),
+               decoder->layers->size());
+    const int64_t B = tgt.size(0), T = tgt.size(1);
+    offset = cache->length();
+    if (cache->tgt_ids.empty()) cache->tgt_ids.resize(static_cast<size_t>(B));
+    KNOT_CHECK(static_cast<int64_t>(cache->tgt_ids.size()) == B,
+               "EncoderDecoderTransformer: cache holds batch {} but tgt has batch {}", cache->tgt_ids.size(), B);
+    const std::vector<int64_t> ids = tgt.to_vector<int64_t>();
+    for (int64_t b = 0; b < B; ++b)
+      cache->tgt_ids[b].insert(cache->tgt_ids[b].end(), ids.begin() + b * T, ids.begin() + (b + 1) * T);
+    if (cfg_.pad_tgt_idx >= 0) {
+      std::vector<int64_t> all;
+      for (const auto& row : cache->tgt_ids) all.insert(all.end(), row.begin(), row.end());
+      self_mask = nn::padding_mask(from_vector(all, {B, offset + T}).to(tgt.device()), cfg_.pad_tgt_idx);
+    }
+  } else {
+    self_mask = nn::padding_mask(tgt, cfg_.pad_tgt_idx);
+  }
+  return project(decoder->forward(tgt, offset, memory, self_mask, src_mask, cache));
+}
+
+Tensor EncoderDecoderTransformer::forward(const Tensor& src, const Tensor& tgt) const {
+  return decode(tgt, encode(src), src);
+}
+
+}  // namespace knot::models
