@@ -42,7 +42,7 @@ class ConfigReader {
 
  private:
   template <typename T> T convert(const std::string& key, const Json& v) const;
-  const Json& j_;
+  Json j_;  // a copy: readers are often built from temporaries (r.get<Json>("sub"))
   std::string ctx_;
   std::set<std::string> known_;
 };

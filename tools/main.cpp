@@ -10,7 +10,10 @@ int main(int argc, char** argv) {
   CLI::App app{"knot: a C++ tensor engine for Kolmogorov-Arnold Networks in Transformers"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "knot 0.1.0");
+  knot::tools::add_fit_commands(app);
+  knot::tools::add_params_command(app);
   knot::tools::add_demo_command(app);
+  knot::tools::add_tokenizer_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

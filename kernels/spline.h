@@ -1,0 +1,92 @@
+// KAN kernels: the fused B-spline layer and the generic "basis expansion then GEMM" layer.
+//
+// B-spline (efficient-kan's KANLinear), with nb = G+k functions per input and coeff = spline_weight ⊙
+// spline_scaler[..., None] already folded by the op layer:
+//   y = act(x)·base_wᵀ + B(x)·coeffᵀ          x: (N, in)  B(x): (N, in·nb)  coeff: (out, in·nb)
+// Two CPU paths, same result:
+//   dense  — builds [act(x) | B(x)] for a block of rows and runs one Eigen GEMM per block; cost
+//            2·N·out·in·(nb+1) flops, i.e. (G+k+1) Linear layers. Best for small G.
+//   local  — only the k+1 non-zero B-splines of each input touch the output (gather-accumulate):
+//            2·N·out·in·(k+1) flops whatever G is, at a lower flop rate than GEMM. Best for large G.
+// `SplinePath::automatic` picks by nb (see kLocalPathMinBases). Neither path stores the basis: backward
+// recomputes it from x (a binary search and O(k²) flops per element).
+//
+// Generic basis: y = Φ(x)·wᵀ with Φ(x): (N, in·nf) built block-wise from a basis's per-element
+// values; backward needs the per-element derivatives dΦ/dx.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+
+#include "kernels/dispatch.h"
+
+namespace knot::kernels {
+
+enum class SplinePath { automatic, dense, local };
+
+// automatic: the local path from this many basis functions per input (G+k) on. Measured on the CPU
+// backend (docs/benchmarks.md): at in=out=256, N=4096, dense and local cross between G=10 and G=20.
+constexpr int64_t kLocalPathMinBases = 16;
+inline SplinePath resolve_spline_path(SplinePath p, int64_t nb) {
+  if (p != SplinePath::automatic) return p;
+  return nb >= kLocalPathMinBases ? SplinePath::local : SplinePath::dense;
+}
+
+// A basis expansion evaluated on the host: fills phi[r, i, c] = φ_c(x[r, i]) and, when dphi is not
+// null, dphi[r, i, c] = φ_c'(x[r, i]) for a block of rows. x: (rows, in) contiguous;
+// phi, dphi: (rows, in, nf) contiguous. Called concurrently on disjoint row blocks.
+struct BasisEval {
+  int64_t nf = 0;  // functions per input
+  std::function<void(const float* x, int64_t rows, int64_t in, float* phi, float* dphi)> f32;
+  std::function<void(const double* x, int64_t rows, int64_t in, double* phi, double* dphi)> f64;
+};
+
+struct SplineGrads {
+  Tensor dx;       // (N, in)
+  Tensor dbase_w;  // (out, in)
+  Tensor dcoeff;   // (out, in, nb)
+};
+
+#define KNOT_SPLINE_KERNELS                                                                          \
+  /* x: (N, in)  grid: (in, nk) -> (N, in, nk-k-1) values, or derivatives d/dx when `derivative` */  \
+  Tensor bspline_basis(const Tensor& x, const Tensor& grid, int k, bool derivative);                 \
+  /* x: (N, in)  grid: (in, nk)  base_w: (out, in) or undefined  coeff: (out, in, nk-k-1)          */ \
+  /*   -> y: (N, out) = silu(x)·base_wᵀ + B(x)·coeffᵀ                                             */ \
+  Tensor kan_bspline_fwd(const Tensor& x, const Tensor& grid, const Tensor& base_w, const Tensor& coeff, \
+                         int k, SplinePath path);                                                    \
+  /* g: (N, out) -> the gradients asked for (others undefined)                                     */ \
+  SplineGrads kan_bspline_bwd(const Tensor& x, const Tensor& grid, const Tensor& base_w,             \
+                              const Tensor& coeff, const Tensor& g, int k, SplinePath path,          \
+                              bool need_dx, bool need_dbase, bool need_dcoeff);                      \
+  /* x: (N, in)  w: (out, in, nf) -> y: (N, out) = Φ(x)·wᵀ                                         */ \
+  Tensor kan_basis_fwd(const Tensor& x, const Tensor& w, const BasisEval& basis);                   \
+  /* g: (N, out) -> {dx (N, in), dw (out, in, nf)}, each only when asked for                       */ \
+  std::array<Tensor, 2> kan_basis_bwd(const Tensor& x, const Tensor& w, const Tensor& g,             \
+                                      const BasisEval& basis, bool need_dx, bool need_dw);
+
+namespace cpu { KNOT_SPLINE_KERNELS }
+namespace cuda { KNOT_SPLINE_KERNELS }
+
+inline Tensor bspline_basis(const Tensor& x, const Tensor& grid, int k, bool derivative = false) {
+  check_same_device("bspline_basis", x, grid);
+  return KNOT_DISPATCH(x, bspline_basis(x, grid, k, derivative));
+}
+inline Tensor kan_bspline_fwd(const Tensor& x, const Tensor& grid, const Tensor& base_w, const Tensor& coeff, int k,
+                              SplinePath path) {
+  return KNOT_DISPATCH(x, kan_bspline_fwd(x, grid, base_w, coeff, k, path));
+}
+inline SplineGrads kan_bspline_bwd(const Tensor& x, const Tensor& grid, const Tensor& base_w, const Tensor& coeff,
+                                   const Tensor& g, int k, SplinePath path, bool need_dx, bool need_dbase,
+                                   bool need_dcoeff) {
+  return KNOT_DISPATCH(x, kan_bspline_bwd(x, grid, base_w, coeff, g, k, path, need_dx, need_dbase, need_dcoeff));
+}
+inline Tensor kan_basis_fwd(const Tensor& x, const Tensor& w, const BasisEval& basis) {
+  return KNOT_DISPATCH(x, kan_basis_fwd(x, w, basis));
+}
+inline std::array<Tensor, 2> kan_basis_bwd(const Tensor& x, const Tensor& w, const Tensor& g, const BasisEval& basis,
+                                           bool need_dx, bool need_dw) {
+  return KNOT_DISPATCH(x, kan_basis_bwd(x, w, g, basis, need_dx, need_dw));
+}
+
+}  // namespace knot::kernels

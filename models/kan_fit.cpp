@@ -1,0 +1,260 @@
+// The `knot fit` / `knot predict` job (see kan_fit.h).
+#include "models/kan_fit.h"
+
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include "data/csv.h"
+#include "models/config.h"
+#include "nn/kan.h"
+#include "ops/ops.h"
+#include "optim/lbfgs.h"
+#include "optim/optimizer.h"
+
+namespace knot::models {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct FitData {
+  std::vector<std::string> inputs;
+  std::string target;
+  Tensor x_train, y_train, x_test, y_test;
+};
+
+double exp_sin_sq(const std::vector<double>& x) { return std::exp(std::sin(M_PI * x[0]) + x[1] * x[1]); }
+
+data::CsvTable generate_table(const std::string& fn, int64_t n, uint64_t seed) {
+  KNOT_CHECK(fn == "exp_sin_sq", "fit: unknown data.generate.function '{}' (known: exp_sin_sq)", fn);
+  KNOT_CHECK(n > 0, "fit: data.generate needs a positive number of rows, got {}", n);
+  Generator g(seed);
+  const std::vector<double> u = rand({n, 2}, DType::f64, &g, -1.0, 1.0).to_vector<double>();
+  data::CsvTable t;
+  t.columns = {"x1", "x2", "y"};
+  for (int64_t i = 0; i < n; ++i) {
+    std::vector<double> x{u[2 * i], u[2 * i + 1]};
+    t.rows.push_back({x[0], x[1], exp_sin_sq(x)});
+  }
+  return t;
+}
+
+double rmse(const Tensor& pred, const Tensor& y) {
+  NoGradGuard ng;
+  const Tensor d = sub(pred, y);
+  return std::sqrt(mean(mul(d, d)).item());
+}
+
+}  // namespace
+
+FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
+  ConfigReader root(config, "fit");
+  const std::string run_dir = root.get<std::string>("run_dir", "runs/fit");
+  root.ignore("task");
+  const Json data_cfg = root.get<Json>("data", Json::object());
+  const Json model_cfg = root.require<Json>("model");
+  const Json train_cfg = root.get<Json>("train", Json::object());
+  root.finish();
+
+  // ---- training options ----
+  ConfigReader tr(train_cfg, "fit.train");
+  const std::string optimizer = tr.get<std::string>("optimizer", "lbfgs");
+  const int64_t steps = tr.get<int64_t>("steps", 50);
+  const double lr = tr.get<double>("lr", optimizer == "lbfgs" ? 1.0 : 1e-2);
+  const int64_t batch_size = tr.get<int64_t>("batch_size", 0);
+  const int64_t grid_every = tr.get<int64_t>("update_grid_every", 10);
+  const int64_t grid_stop = tr.get<int64_t>("stop_grid_update_step", 50);
+  const double lamb = tr.get<double>("lamb", 0.0);
+  const double lamb_l1 = tr.get<double>("lamb_l1", 1.0), lamb_entropy = tr.get<double>("lamb_entropy", 1.0);
+  const uint64_t seed = static_cast<uint64_t>(tr.get<int64_t>("seed", 0));
+  const DType dtype = dtype_from_string(tr.get<std::string>("dtype", "f64"));
+  const int64_t log_every = std::max<int64_t>(1, tr.get<int64_t>("log_every", 5));
+  tr.finish();
+  KNOT_CHECK(optimizer == "lbfgs" || optimizer == "adam", "fit.train: optimizer must be 'lbfgs' or 'adam', got '{}'",
+             optimizer);
+  KNOT_CHECK(steps > 0, "fit.train: steps must be positive, got {}", steps);
+  KNOT_CHECK(is_floating(dtype), "fit.train: dtype must be f32 or f64");
+
+  // ---- data ----
+  fs::create_directories(run_dir);
+  ConfigReader dr(data_cfg, "fit.data");
+  const std::string target = dr.get<std::string>("target", "y");
+  data::CsvTable train_t, test_t;
+  bool have_test = false;
+  Json resolved_data = data_cfg;
+  if (dr.has("generate")) {
+    ConfigReader gr(dr.get<Json>("generate", Json::object()), "fit.data.generate");
+    const std::string fn = gr.get<std::string>("function", "exp_sin_sq");
+    const int64_t n_train = gr.get<int64_t>("n_train", 1000), n_test = gr.get<int64_t>("n_test", 1000);
+    const uint64_t gseed = static_cast<uint64_t>(gr.get<int64_t>("seed", 1));
+    gr.finish();
+    train_t = generate_table(fn, n_train, gseed);
+    test_t = generate_table(fn, n_test, gseed + 1);
+    have_test = true;
+    const std::string train_path = (fs::path(run_dir) / "train.csv").string(), test_path = (fs::path(run_dir) / "test.csv").string();
+    data::write_csv(train_path, train_t.columns, train_t.rows);
+    data::write_csv(test_path, test_t.columns, test_t.rows);
+    log(fmt::format("fit: generated {} ({} train / {} test rows) into {}", fn, n_train, n_test, run_dir));
+    dr.ignore("train");
+    dr.ignore("test");
+  } else {
+    train_t = data::read_csv(dr.require<std::string>("train"));
+    const std::string test_path = dr.get<std::string>("test", "");
+    if (!test_path.empty()) {
+      test_t = data::read_csv(test_path);
+      have_test = true;
+    }
+  }
+  const double test_fraction = dr.get<double>("test_fraction", 0.2);
+  std::vector<std::string> inputs = dr.get<Json>("inputs", Json::array()).get<std::vector<std::string>>();
+  dr.finish();
+  KNOT_CHECK(train_t.index_of(target) >= 0, "fit: the training data has no target column '{}' (columns: {})", target,
+             fmt::join(train_t.columns, ", "));
+  if (inputs.empty())
+    for (const auto& c : train_t.columns)
+      if (c != target) inputs.push_back(c);
+  if (!have_test) {
+    KNOT_CHECK(test_fraction > 0 && test_fraction < 1, "fit.data: test_fraction must be in (0, 1), got {}", test_fraction);
+    const size_t n_test = std::max<size_t>(1, static_cast<size_t>(std::round(test_fraction * train_t.rows.size())));
+    KNOT_CHECK(n_test < train_t.rows.size(), "fit: {} rows are too few to split off a test set", train_t.rows.size());
+    test_t.columns = train_t.columns;
+    test_t.rows.assign(train_t.rows.end() - static_cast<std::ptrdiff_t>(n_test), train_t.rows.end());
+    train_t.rows.resize(train_t.rows.size() - n_test);
+  }
+  FitData d{inputs, target, train_t.select(inputs, dtype), train_t.select({target}, dtype), test_t.select(inputs, dtype),
+            test_t.select({target}, dtype)};
+
+  // ---- model ----
+  ConfigReader mr(model_cfg, "fit.model");
+  std::vector<int64_t> widths = mr.require<Json>("widths").get<std::vector<int64_t>>();
+  const std::string basis = mr.get<std::string>("basis", "bspline");
+  Json options = mr.get<Json>("options", Json::object());
+  mr.finish();
+  KNOT_CHECK(widths.size() >= 2, "fit.model: widths needs at least [in, out]");
+  KNOT_CHECK(widths.front() == static_cast<int64_t>(inputs.size()),
+             "fit.model: widths starts with {} inputs but the data has {} input columns ({})", widths.front(), inputs.size(),
+             fmt::join(inputs, ", "));
+  KNOT_CHECK(widths.back() == 1, "fit.model: widths must end with 1 output (one target), got {}", widths.back());
+  options["dtype"] = dtype_name(dtype);
+  if (!options.contains("seed")) options["seed"] = seed;
+  nn::KAN model(widths, basis, options);
+  log(fmt::format("fit: KAN {} ({}), {} parameters, {} on {} train rows, {} steps", Json(widths).dump(), basis,
+                  model.num_parameters(), optimizer, d.x_train.size(0), steps));
+
+  // ---- save the resolved config first, so a run directory always says what it holds ----
+  Json resolved = config;
+  resolved["run_dir"] = run_dir;
+  resolved["data"] = resolved_data;
+  resolved["data"]["inputs"] = inputs;
+  resolved["data"]["target"] = target;
+  resolved["model"]["options"] = options;
+  resolved["task"] = "fit";
+  save_json_file((fs::path(run_dir) / "config.json").string(), resolved);
+
+  // ---- training ----
+  const int64_t n = d.x_train.size(0);
+  Generator batch_gen(seed + 7);
+  auto batch = [&](Tensor* xb, Tensor* yb) {
+    if (batch_size <= 0 || batch_size >= n) { *xb = d.x_train; *yb = d.y_train; return; }
+    const Tensor idx = randint(0, n, {batch_size}, DType::i64, &batch_gen);
+    *xb = index_select(d.x_train, 0, idx);
+    *yb = index_select(d.y_train, 0, idx);
+  };
+  auto objective = [&](const Tensor& xb, const Tensor& yb) {
+    const Tensor diff = sub(model.forward(xb), yb);
+    Tensor loss = mean(mul(diff, diff));
+    if (lamb > 0) loss = add(loss, mul(model.regularization_loss(lamb_l1, lamb_entropy), lamb));
+    return loss;
+  };
+  std::unique_ptr<optim::LBFGS> lbfgs;
+  std::unique_ptr<optim::Adam> adam;
+  if (optimizer == "lbfgs") {
+    optim::LBFGSOptions o;
+    o.lr = lr;
+    lbfgs = std::make_unique<optim::LBFGS>(model.parameters(), o);
+  } else {
+    adam = std::make_unique<optim::Adam>(model.parameters(), lr);
+  }
+  for (int64_t step = 1; step <= steps; ++step) {
+    Tensor xb, yb;
+    batch(&xb, &yb);
+    if (grid_every > 0 && (step - 1) % grid_every == 0 && step < grid_stop) {
+      NoGradGuard ng;
+      model.forward(xb, /*update_grid=*/true);
+    }
+    double loss = 0;
+    if (lbfgs) {
+      loss = lbfgs->step([&]() {
+        model.zero_grad();
+        const Tensor l = objective(xb, yb);
+        l.backward();
+        return l.item();
+      });
+    } else {
+      model.zero_grad();
+      const Tensor l = objective(xb, yb);
+      l.backward();
+      adam->step();
+      loss = l.item();
+    }
+    KNOT_CHECK(std::isfinite(loss), "fit: the loss became {} at step {}; lower train.lr or check the data", loss, step);
+    if (step % log_every == 0 || step == 1 || step == steps) {
+      NoGradGuard ng;
+      log(fmt::format("  step {:4d}  loss {:.4e}  train rmse {:.4e}  test rmse {:.4e}", step, loss,
+                      rmse(model.forward(d.x_train), d.y_train), rmse(model.forward(d.x_test), d.y_test)));
+    }
+  }
+
+  FitResult r;
+  {
+    NoGradGuard ng;
+    r.train_rmse = rmse(model.forward(d.x_train), d.y_train);
+    r.test_rmse = rmse(model.forward(d.x_test), d.y_test);
+  }
+  r.steps = static_cast<int>(steps);
+  r.run_dir = run_dir;
+  model.save((fs::path(run_dir) / "model.safetensors").string(), {{"format", "pt"}, {"knot_task", "fit"}});
+  save_json_file((fs::path(run_dir) / "metrics.json").string(),
+                 Json{{"train_rmse", r.train_rmse}, {"test_rmse", r.test_rmse}, {"steps", steps},
+                      {"train_rows", d.x_train.size(0)}, {"test_rows", d.x_test.size(0)}});
+  log(fmt::format("fit: train RMSE {:.4e}, test RMSE {:.4e}; saved {}/model.safetensors", r.train_rmse, r.test_rmse, run_dir));
+  return r;
+}
+
+int64_t run_predict(const std::string& run_dir, const std::string& input_csv, const std::string& output_csv) {
+  const std::string cfg_path = (fs::path(run_dir) / "config.json").string();
+  KNOT_CHECK(fs::exists(cfg_path), "predict: '{}' has no config.json; is it a `knot fit` run directory?", run_dir);
+  const Json cfg = load_json_file(cfg_path);
+  KNOT_CHECK(cfg.value("task", "") == "fit", "predict: '{}' is not a `knot fit` run (task '{}')", run_dir,
+             cfg.value("task", ""));
+  const auto inputs = cfg.at("data").at("inputs").get<std::vector<std::string>>();
+  const std::string target = cfg.at("data").at("target").get<std::string>();
+  const auto& m = cfg.at("model");
+  const Json options = m.value("options", Json::object());
+  nn::KAN model(m.at("widths").get<std::vector<int64_t>>(), m.value("basis", "bspline"), options);
+  model.load((fs::path(run_dir) / "model.safetensors").string());
+  model.eval();
+  const data::CsvTable t = data::read_csv(input_csv);
+  const DType dtype = dtype_from_string(options.value("dtype", "f64"));
+  NoGradGuard ng;
+  const std::vector<double> pred = model.forward(t.select(inputs, dtype)).to_vector<double>();
+  std::vector<std::string> cols = inputs;
+  cols.push_back(target + "_pred");
+  std::vector<std::vector<double>> rows;
+  for (size_t i = 0; i < t.rows.size(); ++i) {
+    std::vector<double> r;
+    for (const auto& c : inputs) r.push_back(t.rows[i][static_cast<size_t>(t.index_of(c))]);
+    r.push_back(pred[i]);
+    rows.push_back(std::move(r));
+  }
+  if (output_csv == "-") {
+    std::cout << fmt::format("{}\n", fmt::join(cols, ","));
+    for (const auto& r : rows) std::cout << fmt::format("{}\n", fmt::join(r, ","));
+  } else {
+    data::write_csv(output_csv, cols, rows);
+  }
+  return static_cast<int64_t>(rows.size());
+}
+
+}  // namespace knot::models

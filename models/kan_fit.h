@@ -1,0 +1,40 @@
+// The `knot fit` / `knot predict` job: train a KAN stack on a numeric CSV table (columns x1..xn, y)
+// with L-BFGS or Adam, with periodic grid updates, and use it for predictions.
+//
+// Config (JSON; every key optional except where noted, unknown keys are errors):
+//   {"data":  {"train": "train.csv", "test": "test.csv" | "", "inputs": ["x1", ...] (default: all but target),
+//              "target": "y", "test_fraction": 0.2 (used when no test file),
+//              "generate": {"function": "exp_sin_sq", "n_train": 1000, "n_test": 1000, "seed": 1}},
+//    "model": {"widths": [2, 5, 1] (required), "basis": "bspline", "options": {...basis options...}},
+//    "train": {"optimizer": "lbfgs" | "adam", "steps": 50, "lr": 1.0, "batch_size": 0 (full batch),
+//              "update_grid_every": 10, "stop_grid_update_step": 50, "lamb": 0.0, "lamb_l1": 1.0,
+//              "lamb_entropy": 1.0, "seed": 0, "dtype": "f64", "log_every": 5},
+//    "run_dir": "runs/fit"}
+// With data.generate the train/test tables are generated (and written into the run directory);
+// "exp_sin_sq" is f(x1, x2) = exp(sin(π·x1) + x2²) on U[-1, 1]², the classic KAN example.
+// The run directory gets config.json (the resolved config), model.safetensors and metrics.json.
+#pragma once
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace knot::models {
+
+struct FitResult {
+  double train_rmse = 0;
+  double test_rmse = 0;
+  int steps = 0;
+  std::string run_dir;
+};
+
+using FitLog = std::function<void(const std::string& line)>;
+
+FitResult run_fit(const nlohmann::json& config, const FitLog& log);
+
+// Predicts the target for every row of `input_csv` (which must hold the model's input columns)
+// and writes a CSV with the inputs and a "<target>_pred" column to `output_csv` ("-" = stdout).
+// Returns the number of rows predicted.
+int64_t run_predict(const std::string& run_dir, const std::string& input_csv, const std::string& output_csv);
+
+}  // namespace knot::models

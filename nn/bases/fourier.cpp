@@ -1,0 +1,63 @@
+// Basis "fourier" (FourierKAN): y_o = Σ_i Σ_{k=1..G} a[o,i,k]·cos(k·x_i) + b[o,i,k]·sin(k·x_i) + bias_o.
+// Parameters: fouriercoeffs (2, out, in, G) ~ N(0, 1)/(√in·√G) ([0] = cos, [1] = sin), bias (1, out) = 0.
+// Options: grid_size (G = 5), bias (true), dtype, seed. Forward/backward: the generic fused kan_basis op.
+#include "kernels/bases/fourier.h"
+
+#include <cmath>
+
+#include "kernels/bases/eval.h"
+#include "nn/basis_registry.h"
+#include "nn/init.h"
+#include "ops/kan.h"
+#include "ops/ops.h"
+
+namespace knot::nn {
+namespace {
+
+class FourierKAN : public KANLayer {
+ public:
+  FourierKAN(int64_t in, int64_t out, int G, bool with_bias, DType dt, Generator* gen) : KANLayer(in, out), G_(G) {
+    KNOT_CHECK(G >= 1, "kan_fourier: grid_size must be >= 1, got {}", G);
+    fouriercoeffs = register_parameter("fouriercoeffs", empty({2, out, in, G}, dt));
+    if (with_bias) bias = register_parameter("bias", zeros({1, out}, dt));
+    NoGradGuard ng;
+    init::normal_(fouriercoeffs, 0.0, 1.0 / (std::sqrt(static_cast<double>(in)) * std::sqrt(static_cast<double>(G))), gen);
+    eval_ = basis::make_basis_eval(2 * G, [G](auto x, int64_t, auto* phi, auto* dphi) {
+      basis::fourier_eval(x, G, phi, dphi);
+    });
+  }
+  std::string type_name() const override { return "NaiveFourierKANLayer"; }
+  std::string basis() const override { return "fourier"; }
+  Tensor forward(const Tensor& x) const override {
+    KNOT_CHECK(x.dim() >= 1 && x.size(-1) == in_, "kan_fourier: input {} does not match in_features = {}",
+               shape_str(x.shape()), in_);
+    // (2, out, in, G) -> (out, in, 2, G) -> (out, in, 2G): cos block then sin block per input.
+    const Tensor w = reshape(permute(fouriercoeffs, {1, 2, 0, 3}).contiguous(), {out_, in_, 2 * G_});
+    Tensor y = kan_basis(x, w, eval_, "kan_fourier");
+    return bias.defined() ? add(y, reshape(bias, {out_})) : y;
+  }
+  Tensor fouriercoeffs, bias;
+
+ private:
+  int G_;
+  kernels::BasisEval eval_;
+};
+
+}  // namespace
+}  // namespace knot::nn
+
+KNOT_REGISTER_BASIS(fourier) {
+  using namespace knot;
+  using namespace knot::nn;
+  register_basis({"fourier", "cos(kx), sin(kx) for k = 1 … G, plus bias (FourierKAN)",
+                  [](int64_t in, int64_t out, const nlohmann::json& j) -> std::shared_ptr<KANLayer> {
+                    Options o(j, "kan_fourier");
+                    const int G = o.get<int>("grid_size", 5);
+                    const bool b = o.get<bool>("bias", true);
+                    const DType dt = o.dtype();
+                    Generator* gen = o.generator();
+                    o.finish();
+                    return std::make_shared<FourierKAN>(in, out, G, b, dt, gen);
+                  },
+                  {{"grid_size", 3}}});
+}

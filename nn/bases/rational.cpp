@@ -1,0 +1,79 @@
+// Basis "rational" (KAT's group-rational KAN): per group of in/groups consecutive channels,
+// f(x) = P(x)/(1 + |Q(x)|) with P(x) = Σ_{i=0..5} a_i xⁱ and Q(x) = Σ_{j=1..4} b_j xʲ, then a Linear.
+// Parameters: weight_numerator (groups, 6), weight_denominator (groups, 4), linear.weight (out, in),
+// linear.bias (out). Init: P(x) = x, Q = 0 (KAT's "identity" mode), plus U(±init_noise) on both.
+// Options: groups (default: the largest divisor of in that is ≤ 8), init_noise (0), dtype, seed.
+// Built from primitive ops (the coefficients are trained); per-element math in kernels/bases/rational.h.
+#include "nn/bases/common.h"
+#include "nn/basis_registry.h"
+#include "nn/init.h"
+#include "nn/linear.h"
+#include "ops/ops.h"
+
+namespace knot::nn {
+namespace {
+
+class RationalKAN : public KANLayer {
+ public:
+  RationalKAN(int64_t in, int64_t out, int64_t groups, double noise, DType dt, Generator* gen)
+      : KANLayer(in, out), groups_(groups) {
+    KNOT_CHECK(groups >= 1 && in % groups == 0, "kan_rational: groups = {} must divide in = {}", groups, in);
+    std::vector<double> a(static_cast<size_t>(groups * 6), 0.0);
+    for (int64_t g = 0; g < groups; ++g) a[g * 6 + 1] = 1.0;
+    weight_numerator = register_parameter("weight_numerator", from_vector(a, {groups, 6}).to(dt));
+    weight_denominator = register_parameter("weight_denominator", zeros({groups, 4}, dt));
+    linear_ = register_module("linear", std::make_shared<Linear>(in, out, true, dt));
+    if (noise > 0) {
+      NoGradGuard ng;
+      weight_numerator.add_(rand({groups, 6}, dt, gen, -noise, noise));
+      weight_denominator.add_(rand({groups, 4}, dt, gen, -noise, noise));
+    }
+  }
+  std::string type_name() const override { return "KAT_Group"; }
+  std::string basis() const override { return "rational"; }
+  Tensor forward(const Tensor& x) const override {
+    const Tensor x2 = flatten_input(x, "kan_rational");
+    const Tensor xg = reshape(x2, {-1, groups_, in_ / groups_});  // (N, groups, in/groups)
+    auto coef = [&](const Tensor& w, int64_t i) { return reshape(select(w, 1, i), {groups_, 1}); };
+    Tensor P = coef(weight_numerator, 5);
+    for (int64_t i = 4; i >= 0; --i) P = add(mul(P, xg), coef(weight_numerator, i));
+    Tensor Q = coef(weight_denominator, 3);
+    for (int64_t j = 2; j >= 0; --j) Q = add(mul(Q, xg), coef(weight_denominator, j));
+    Q = mul(Q, xg);
+    const Tensor f = div(P, add(abs(Q), 1.0));
+    Tensor y = linear_->forward(reshape(f, {-1, in_}));
+    Shape s = x.shape();
+    s.back() = out_;
+    return reshape(y, s);
+  }
+  Tensor weight_numerator, weight_denominator;
+
+ private:
+  int64_t groups_;
+  std::shared_ptr<Linear> linear_;
+};
+
+int64_t default_groups(int64_t in) {
+  for (int64_t g = 8; g > 1; --g)
+    if (in % g == 0) return g;
+  return 1;
+}
+
+}  // namespace
+}  // namespace knot::nn
+
+KNOT_REGISTER_BASIS(rational) {
+  using namespace knot;
+  using namespace knot::nn;
+  register_basis({"rational", "group-rational P(x)/(1+|Q(x)|) per channel group, then a Linear (KAT GR-KAN)",
+                  [](int64_t in, int64_t out, const nlohmann::json& j) -> std::shared_ptr<KANLayer> {
+                    Options o(j, "kan_rational");
+                    const int64_t groups = o.get<int64_t>("groups", default_groups(in));
+                    const double noise = o.get<double>("init_noise", 0.0);
+                    const DType dt = o.dtype();
+                    Generator* gen = o.generator();
+                    o.finish();
+                    return std::make_shared<RationalKAN>(in, out, groups, noise, dt, gen);
+                  },
+                  {{"init_noise", 0.3}}});
+}

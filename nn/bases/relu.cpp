@@ -1,0 +1,80 @@
+// Basis "relu" (ReLU-KAN): φ_j(x) = [ReLU(e_j − x)·ReLU(x − s_j)]²·16/(e_j − s_j)⁴, j = 0 … G+k−1,
+// s = arange(−k, G)/G, e = s + (k+1)/G (the same for every input), then a full-window convolution,
+// i.e. y = φ(x)_flat·Wᵀ + b.
+// Parameters (ReLU-KAN's names): phase_low (in, G+k), phase_height (in, G+k) (trained with
+// train_ab), equal_size_conv.weight (out, 1, G+k, in) and equal_size_conv.bias (out) — the
+// convolution reads the (in, G+k) basis memory as a (G+k, in) image, so its flattened weight
+// multiplies the flattened basis directly. Init: PyTorch Conv2d (kaiming_uniform a=√5, fan_in = (G+k)·in).
+// Options: grid_size (G = 5), k (3), train_ab (true), dtype, seed. Built from primitive ops (the
+// phases are trained); per-element math in kernels/bases/relu_kan.h.
+#include <cmath>
+
+#include "nn/bases/common.h"
+#include "nn/basis_registry.h"
+#include "nn/init.h"
+#include "ops/ops.h"
+
+namespace knot::nn {
+namespace {
+
+class ReLUKAN : public KANLayer {
+ public:
+  ReLUKAN(int64_t in, int64_t out, int G, int k, bool train_ab, DType dt, Generator* gen)
+      : KANLayer(in, out), nf_(G + k) {
+    KNOT_CHECK(G >= 1 && k >= 0, "kan_relu: need grid_size >= 1 and k >= 0, got {} and {}", G, k);
+    std::vector<double> lo(static_cast<size_t>(in * nf_)), hi(lo.size());
+    for (int64_t i = 0; i < in; ++i)
+      for (int64_t j = 0; j < nf_; ++j) {
+        lo[i * nf_ + j] = static_cast<double>(j - k) / G;
+        hi[i * nf_ + j] = lo[i * nf_ + j] + static_cast<double>(k + 1) / G;
+      }
+    phase_low = register_parameter("phase_low", from_vector(lo, {in, nf_}).to(dt), train_ab);
+    phase_height = register_parameter("phase_height", from_vector(hi, {in, nf_}).to(dt), train_ab);
+    auto conv = register_module("equal_size_conv", std::make_shared<ParamHolder>("Conv2d"));
+    weight = conv->param("weight", empty({out, 1, nf_, in}, dt));
+    bias = conv->param("bias", empty({out}, dt));
+    NoGradGuard ng;
+    init::kaiming_uniform_(weight, std::sqrt(5.0), gen);
+    const double b = 1.0 / std::sqrt(static_cast<double>(nf_ * in));
+    init::uniform_(bias, -b, b, gen);
+  }
+  std::string type_name() const override { return "ReLUKANLayer"; }
+  std::string basis() const override { return "relu"; }
+  Tensor forward(const Tensor& x) const override {
+    const Tensor x2 = flatten_input(x, "kan_relu");
+    const Tensor x3 = unsqueeze(x2, -1);                         // (N, in, 1)
+    const Tensor a = relu(sub(phase_height, x3));                // (N, in, nf)
+    const Tensor b = relu(sub(x3, phase_low));
+    const Tensor w = sub(phase_height, phase_low);
+    const Tensor r = div(full({1}, 16.0, x.dtype()), mul(mul(w, w), mul(w, w)));  // 16/(e−s)⁴, (in, nf)
+    const Tensor ab = mul(a, b);
+    const Tensor phi = mul(mul(ab, ab), r);
+    Tensor y = linear(reshape(phi, {-1, in_ * nf_}), reshape(weight, {out_, in_ * nf_}), bias);
+    Shape s = x.shape();
+    s.back() = out_;
+    return reshape(y, s);
+  }
+  Tensor phase_low, phase_height, weight, bias;
+
+ private:
+  int64_t nf_;
+};
+
+}  // namespace
+}  // namespace knot::nn
+
+KNOT_REGISTER_BASIS(relu) {
+  using namespace knot;
+  using namespace knot::nn;
+  register_basis({"relu", "squared ReLU bumps on G+k trainable intervals (ReLU-KAN)",
+                  [](int64_t in, int64_t out, const nlohmann::json& j) -> std::shared_ptr<KANLayer> {
+                    Options o(j, "kan_relu");
+                    const int G = o.get<int>("grid_size", 5), k = o.get<int>("k", 3);
+                    const bool train_ab = o.get<bool>("train_ab", true);
+                    const DType dt = o.dtype();
+                    Generator* gen = o.generator();
+                    o.finish();
+                    return std::make_shared<ReLUKAN>(in, out, G, k, train_ab, dt, gen);
+                  },
+                  {{"grid_size", 3}, {"k", 2}}});
+}

@@ -1,0 +1,138 @@
+// The basis registry and the KAN layer helpers (see basis_registry.h).
+#include "nn/basis_registry.h"
+
+#include <map>
+#include <mutex>
+
+#include "ops/ops.h"
+
+// Registration functions of the built-in bases (defined in nn/bases/<name>.cpp).
+#define KNOT_BASIS(name) void knot_register_basis_##name();
+#include "nn/bases/builtin.def"
+#undef KNOT_BASIS
+
+namespace knot::nn {
+namespace {
+
+struct Registry {
+  std::vector<BasisSpec> specs;
+  bool builtins_done = false;
+};
+
+Registry& raw_registry() {
+  static Registry r;
+  return r;
+}
+
+std::recursive_mutex& registry_mutex() {
+  static std::recursive_mutex m;
+  return m;
+}
+
+// The registry with the built-ins loaded (once, on first use, so that static initialisation order
+// does not matter).
+Registry& registry() {
+  std::lock_guard<std::recursive_mutex> lock(registry_mutex());
+  Registry& r = raw_registry();
+  if (!r.builtins_done) {
+    r.builtins_done = true;
+#define KNOT_BASIS(name) knot_register_basis_##name();
+#include "nn/bases/builtin.def"
+#undef KNOT_BASIS
+  }
+  return r;
+}
+
+std::string strip_prefix(const std::string& name) { return name.rfind("kan_", 0) == 0 ? name.substr(4) : name; }
+
+std::string names_list() {
+  std::string s;
+  for (const auto& b : registry().specs) s += (s.empty() ? "" : ", ") + b.name;
+  return s;
+}
+
+}  // namespace
+
+void register_basis(BasisSpec spec) {
+  std::lock_guard<std::recursive_mutex> lock(registry_mutex());
+  Registry& r = raw_registry();
+  KNOT_CHECK(!spec.name.empty() && spec.make, "register_basis: a basis needs a name and a factory");
+  for (const auto& b : r.specs)
+    KNOT_CHECK(b.name != spec.name, "register_basis: basis '{}' is registered twice", spec.name);
+  r.specs.push_back(std::move(spec));
+}
+
+std::vector<std::string> basis_names() {
+  std::vector<std::string> out;
+  for (const auto& b : registry().specs) out.push_back(b.name);
+  return out;
+}
+
+bool has_basis(const std::string& name) {
+  const std::string n = strip_prefix(name);
+  for (const auto& b : registry().specs)
+    if (b.name == n) return true;
+  return false;
+}
+
+const BasisSpec& basis_spec(const std::string& name) {
+  const std::string n = strip_prefix(name);
+  for (const auto& b : registry().specs)
+    if (b.name == n) return b;
+  KNOT_FAIL("kan: unknown basis '{}' (registered: {})", name, names_list());
+}
+
+std::shared_ptr<KANLayer> make_kan_layer(const std::string& basis, int64_t in, int64_t out,
+                                         const nlohmann::json& options) {
+  const BasisSpec& spec = basis_spec(basis);
+  KNOT_CHECK(in > 0 && out > 0, "kan_{}: sizes must be positive, got in={} out={}", spec.name, in, out);
+  KNOT_CHECK(options.is_null() || options.is_object(), "kan_{}: options must be a JSON object, got {}", spec.name,
+             options.dump());
+  return spec.make(in, out, options.is_null() ? nlohmann::json::object() : options);
+}
+
+// ---- KANLayer ---------------------------------------------------------------------------------
+
+Tensor KANLayer::regularization_loss(double, double) const {
+  const auto ps = parameters();
+  return scalar_tensor(0.0, ps.empty() ? DType::f32 : ps.front().dtype());
+}
+
+Tensor KANLayer::flatten_input(const Tensor& x, const char* op) const {
+  KNOT_CHECK(x.dim() >= 1 && x.size(-1) == in_, "{}: input {} does not match in_features = {}", op,
+             shape_str(x.shape()), in_);
+  return x.reshape({-1, in_});
+}
+
+// ---- Options ----------------------------------------------------------------------------------
+
+Options::Options(const nlohmann::json& j, std::string owner)
+    : j_(j.is_null() ? nlohmann::json::object() : j), owner_(std::move(owner)) {
+  KNOT_CHECK(j_.is_object(), "{}: options must be a JSON object, got {}", owner_, j_.dump());
+}
+
+DType Options::dtype() {
+  const std::string s = get<std::string>("dtype", "f32");
+  const DType t = dtype_from_string(s);
+  KNOT_CHECK(t == DType::f32 || t == DType::f64, "{}: option 'dtype' must be f32 or f64, got '{}'", owner_, s);
+  return t;
+}
+
+Generator* Options::generator() {
+  if (has("seed")) {
+    gen_ = std::make_shared<Generator>(get<uint64_t>("seed", 0));
+    return gen_.get();
+  }
+  used_.insert("seed");
+  return &default_generator();
+}
+
+void Options::finish() const {
+  std::string unknown, known;
+  for (const auto& [k, v] : j_.items())
+    if (!used_.count(k)) unknown += (unknown.empty() ? "'" : ", '") + k + "'";
+  for (const auto& k : used_) known += (known.empty() ? "" : ", ") + k;
+  KNOT_CHECK(unknown.empty(), "{}: unknown option {} (known: {})", owner_, unknown, known);
+}
+
+}  // namespace knot::nn

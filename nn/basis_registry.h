@@ -1,0 +1,102 @@
+// The KAN basis sandbox: the common interface of KAN layers and the registry that makes a basis
+// usable by name ("kan_<name>" in configs), by the gradcheck suite (tests/test_kan_bases.cpp loops
+// over basis_names()) and by the benchmark sweep (bench loops over basis_names()).
+//
+// A basis lives in kernels/bases/<name>.h (per-element value and derivative, KNOT_HD) and
+// nn/bases/<name>.cpp (its layer: parameters, init, forward), and registers itself with
+//   KNOT_REGISTER_BASIS(<name>) { register_basis({"<name>", "summary", factory, test_options}); }
+// plus one line KNOT_BASIS(<name>) in nn/bases/builtin.def. Why the list: libknot is a static
+// library, and the linker drops an object file nothing refers to, static registrar and all; the
+// list makes the registry refer to every built-in basis, without any linker flags. Code outside
+// the library (an executable's own .cpp) can simply call register_basis at start-up.
+// See docs/adding-a-basis.md.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/rng.h"
+#include "nn/projection.h"
+
+namespace knot::nn {
+
+// A KAN layer: (..., in) -> (..., out).
+class KANLayer : public Projection {
+ public:
+  KANLayer(int64_t in, int64_t out) : in_(in), out_(out) {}
+  int64_t in_features() const override { return in_; }
+  int64_t out_features() const override { return out_; }
+  // The registered basis name ("bspline", "chebyshev", ...).
+  virtual std::string basis() const = 0;
+  // Adapts a data-dependent grid to the batch x: (..., in). No-op for bases without one.
+  virtual void update_grid(const Tensor& x, double margin = 0.01) {}
+  // A scalar penalty added to the loss; 0 for bases that define none.
+  virtual Tensor regularization_loss(double a = 1.0, double e = 1.0) const;
+
+ protected:
+  // Flattens (..., in) to (N, in), checking the last dim; `op` names the layer in errors.
+  Tensor flatten_input(const Tensor& x, const char* op) const;
+  int64_t in_, out_;
+};
+
+using KANLayerFactory =
+    std::function<std::shared_ptr<KANLayer>(int64_t in, int64_t out, const nlohmann::json& options)>;
+
+struct BasisSpec {
+  std::string name;     // "chebyshev": usable as projection "kan_chebyshev"
+  std::string summary;  // one line for --help and docs
+  KANLayerFactory make;
+  // Options for the tiny float64 gradcheck layer built by the test suite (dtype f64 is added).
+  nlohmann::json test_options = nlohmann::json::object();
+};
+
+// Adds a basis; a name registered twice is an error.
+void register_basis(BasisSpec spec);
+// Every registered basis, built-ins first, in registration order.
+std::vector<std::string> basis_names();
+const BasisSpec& basis_spec(const std::string& name);
+bool has_basis(const std::string& name);
+
+// basis: "bspline" or "kan_bspline" (the prefix is optional). Options are the basis' own keys plus
+// the common "dtype" ("f32"/"f64") and "seed" (initialisation RNG; default generator otherwise).
+// Unknown keys are errors that name the key and the basis.
+std::shared_ptr<KANLayer> make_kan_layer(const std::string& basis, int64_t in, int64_t out,
+                                         const nlohmann::json& options = nlohmann::json::object());
+
+// Reads layer options from JSON, remembering which keys were used so that finish() can reject the
+// rest: Options o(j, "kan_chebyshev"); int d = o.get("degree", 4); ...; o.finish();
+class Options {
+ public:
+  Options(const nlohmann::json& j, std::string owner);
+  template <typename T>
+  T get(const std::string& key, const T& fallback) {
+    used_.insert(key);
+    if (!j_.contains(key)) return fallback;
+    try {
+      return j_.at(key).get<T>();
+    } catch (const std::exception&) {
+      KNOT_FAIL("{}: option '{}' has the wrong type: {}", owner_, key, j_.at(key).dump());
+    }
+  }
+  bool has(const std::string& key) const { return j_.contains(key); }
+  DType dtype();                 // "dtype", default f32
+  Generator* generator();        // "seed" -> an owned generator; otherwise the default generator
+  void finish() const;           // throws on keys never asked for
+  const std::string& owner() const { return owner_; }
+
+ private:
+  nlohmann::json j_;
+  std::string owner_;
+  std::set<std::string> used_;
+  std::shared_ptr<Generator> gen_;
+};
+
+}  // namespace knot::nn
+
+// Defines the registration function of a built-in basis (listed in nn/bases/builtin.def).
+#define KNOT_REGISTER_BASIS(name) void knot_register_basis_##name()

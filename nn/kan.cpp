@@ -1,0 +1,34 @@
+// KAN stack (see kan.h).
+#include "nn/kan.h"
+
+#include "ops/ops.h"
+
+namespace knot::nn {
+
+KAN::KAN(const std::vector<int64_t>& widths, const std::string& basis, const nlohmann::json& options) {
+  KNOT_CHECK(widths.size() >= 2, "KAN: widths must be [in, hidden…, out] with at least two entries, got {}",
+             widths.size());
+  layers = register_module("layers", std::make_shared<ModuleList>());
+  for (size_t i = 0; i + 1 < widths.size(); ++i) layers->push_back(make_kan_layer(basis, widths[i], widths[i + 1], options));
+}
+
+Tensor KAN::forward(const Tensor& x, bool update_grid) {
+  Tensor h = x;
+  for (size_t i = 0; i < layers->size(); ++i) {
+    KANLayer& l = layer(i);
+    if (update_grid) l.update_grid(h);
+    h = l.forward(h);
+  }
+  return h;
+}
+
+Tensor KAN::regularization_loss(double a, double e) const {
+  Tensor total;
+  for (size_t i = 0; i < layers->size(); ++i) {
+    const Tensor r = layer(i).regularization_loss(a, e);
+    total = total.defined() ? add(total, r) : r;
+  }
+  return total;
+}
+
+}  // namespace knot::nn

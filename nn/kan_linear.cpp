@@ -1,0 +1,193 @@
+// KANLinear (see kan_linear.h): init, forward, curve2coeff (Eigen least squares), update_grid and
+// the regularisation loss of efficient-kan.
+#include "nn/kan_linear.h"
+
+#include <Eigen/Dense>
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/cpu/loops.h"
+#include "nn/init.h"
+#include "ops/kan.h"
+#include "ops/ops.h"
+
+namespace knot::nn {
+namespace {
+
+bool is_silu(const std::string& a) { return a == "silu" || a == "swish"; }
+
+// Rows of a (N, in) f64 copy of x, on the CPU.
+std::vector<double> host_f64(const Tensor& t) { return t.detach().to(Device::cpu()).to_vector<double>(); }
+
+}  // namespace
+
+KANLinearOptions KANLinearOptions::from_options(Options& o) {
+  KANLinearOptions r;
+  r.grid_size = o.get<int64_t>("grid_size", r.grid_size);
+  r.spline_order = o.get<int>("spline_order", r.spline_order);
+  r.scale_noise = o.get<double>("scale_noise", r.scale_noise);
+  r.scale_base = o.get<double>("scale_base", r.scale_base);
+  r.scale_spline = o.get<double>("scale_spline", r.scale_spline);
+  r.enable_standalone_scale_spline = o.get<bool>("enable_standalone_scale_spline", r.enable_standalone_scale_spline);
+  r.base_activation = o.get<std::string>("base_activation", r.base_activation);
+  r.grid_eps = o.get<double>("grid_eps", r.grid_eps);
+  const auto gr = o.get<std::vector<double>>("grid_range", {r.grid_range[0], r.grid_range[1]});
+  KNOT_CHECK(gr.size() == 2 && gr[0] < gr[1], "{}: option 'grid_range' must be [lo, hi] with lo < hi", o.owner());
+  r.grid_range = {gr[0], gr[1]};
+  r.bias = o.get<bool>("bias", r.bias);
+  const std::string path = o.get<std::string>("path", "auto");
+  if (path == "auto") r.path = kernels::SplinePath::automatic;
+  else if (path == "dense") r.path = kernels::SplinePath::dense;
+  else if (path == "local") r.path = kernels::SplinePath::local;
+  else KNOT_FAIL("{}: option 'path' must be auto, dense or local, got '{}'", o.owner(), path);
+  r.dtype = o.dtype();
+  return r;
+}
+
+KANLinear::KANLinear(int64_t in, int64_t out, const KANLinearOptions& opt, Generator* gen)
+    : KANLayer(in, out), opt_(opt) {
+  const int64_t G = opt.grid_size;
+  const int k = opt.spline_order;
+  KNOT_CHECK(in > 0 && out > 0, "KANLinear: sizes must be positive, got in={} out={}", in, out);
+  KNOT_CHECK(G >= 1, "KANLinear: grid_size must be >= 1, got {}", G);
+  KNOT_CHECK(k >= 0 && k <= 8, "KANLinear: spline_order must be in 0 … 8, got {}", k);
+  KNOT_CHECK(is_activation(opt.base_activation), "KANLinear: unknown base_activation '{}'", opt.base_activation);
+  if (!gen) gen = &default_generator();
+  const DType dt = opt.dtype;
+  const double lo = opt.grid_range[0], h = (opt.grid_range[1] - opt.grid_range[0]) / static_cast<double>(G);
+  const int64_t nk = G + 2 * k + 1, nb = G + k;
+
+  std::vector<double> knots(static_cast<size_t>(in * nk));
+  for (int64_t i = 0; i < in; ++i)
+    for (int64_t j = 0; j < nk; ++j) knots[i * nk + j] = lo + static_cast<double>(j - k) * h;
+  grid = register_buffer("grid", from_vector(knots, {in, nk}).to(dt));
+  base_weight = register_parameter("base_weight", empty({out, in}, dt));
+  spline_weight = register_parameter("spline_weight", empty({out, in, nb}, dt));
+  if (opt.enable_standalone_scale_spline) spline_scaler = register_parameter("spline_scaler", empty({out, in}, dt));
+  if (opt.bias) bias = register_parameter("bias", zeros({out}, dt));
+
+  NoGradGuard ng;
+  init::kaiming_uniform_(base_weight, std::sqrt(5.0) * opt.scale_base, gen);
+  // Noise at the G+1 interior knots t_k … t_{G+k}, fitted by least squares.
+  const Tensor noise = mul(add(rand({G + 1, in, out}, DType::f64, gen), -0.5), opt.scale_noise / static_cast<double>(G));
+  const Tensor interior = grid.detach().to(DType::f64).slice(1, k, k + G + 1).t().contiguous();  // (G+1, in)
+  Tensor coeff = curve2coeff(interior, noise);
+  if (!opt.enable_standalone_scale_spline) coeff = mul(coeff, opt.scale_spline);
+  assign(spline_weight, coeff.to(dt));
+  if (spline_scaler.defined()) init::kaiming_uniform_(spline_scaler, std::sqrt(5.0) * opt.scale_spline, gen);
+}
+
+Tensor KANLinear::forward(const Tensor& x) const {
+  KNOT_CHECK(x.dim() >= 1 && x.size(-1) == in_, "KANLinear: input {} does not match in_features = {}",
+             shape_str(x.shape()), in_);
+  const bool fused_base = is_silu(opt_.base_activation);
+  Tensor y = kan_bspline(x, grid, fused_base ? base_weight : Tensor(), spline_weight, spline_scaler,
+                         opt_.spline_order, opt_.path);
+  if (!fused_base) y = add(y, linear(activation(opt_.base_activation, x), base_weight));
+  if (bias.defined()) y = add(y, bias);
+  return y;
+}
+
+Tensor KANLinear::b_splines(const Tensor& x) const {
+  KNOT_CHECK(x.dim() == 2 && x.size(1) == in_, "KANLinear.b_splines: input {} should be (N, {})",
+             shape_str(x.shape()), in_);
+  return bspline_basis(x.to(grid.dtype()), grid, opt_.spline_order);
+}
+
+Tensor KANLinear::curve2coeff(const Tensor& x, const Tensor& y) const {
+  KNOT_CHECK(x.dim() == 2 && x.size(1) == in_, "KANLinear.curve2coeff: x {} should be (N, {})", shape_str(x.shape()),
+             in_);
+  KNOT_CHECK(y.dim() == 3 && y.size(0) == x.size(0) && y.size(1) == in_ && y.size(2) == out_,
+             "KANLinear.curve2coeff: y {} should be (N, in, out) = ({}, {}, {})", shape_str(y.shape()), x.size(0), in_,
+             out_);
+  const int64_t N = x.size(0), nb = opt_.grid_size + opt_.spline_order;
+  const Tensor g64 = grid.detach().to(Device::cpu()).to(DType::f64);
+  const std::vector<double> A = bspline_basis(x.detach().to(Device::cpu()).to(DType::f64), g64, opt_.spline_order)
+                                    .to_vector<double>();  // (N, in, nb)
+  const std::vector<double> Y = host_f64(y);               // (N, in, out)
+  std::vector<double> C(static_cast<size_t>(out_ * in_ * nb));
+  kernels::cpu::parallel_for(in_, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      Eigen::MatrixXd Ai(N, nb), Yi(N, out_);
+      for (int64_t n = 0; n < N; ++n) {
+        for (int64_t j = 0; j < nb; ++j) Ai(n, j) = A[(n * in_ + i) * nb + j];
+        for (int64_t o = 0; o < out_; ++o) Yi(n, o) = Y[(n * in_ + i) * out_ + o];
+      }
+      // Complete orthogonal decomposition: the minimum-norm least-squares solution, also when there
+      // are fewer points than functions (as at init: G+1 points, G+k functions).
+      const Eigen::MatrixXd Ci = Ai.completeOrthogonalDecomposition().solve(Yi);  // (nb, out)
+      for (int64_t o = 0; o < out_; ++o)
+        for (int64_t j = 0; j < nb; ++j) C[(o * in_ + i) * nb + j] = Ci(j, o);
+    }
+  });
+  return from_vector(C, {out_, in_, nb}).to(grid.dtype()).to(grid.device());
+}
+
+Tensor KANLinear::scaled_spline_weight() const {
+  return spline_scaler.defined() ? mul(spline_weight, unsqueeze(spline_scaler, -1)) : spline_weight;
+}
+
+void KANLinear::update_grid(const Tensor& x_in, double margin) {
+  NoGradGuard ng;
+  const Tensor x = flatten_input(x_in, "KANLinear.update_grid").detach().to(Device::cpu()).to(DType::f64).contiguous();
+  const int64_t N = x.size(0), G = opt_.grid_size, k = opt_.spline_order, nb = G + k, nk = G + 2 * k + 1;
+  KNOT_CHECK(N >= 1, "KANLinear.update_grid: empty batch");
+
+  // The spline part of the current layer on x, per input feature: u[n, i, o] = Σ_j B_j(x[n, i])·coeff[o, i, j].
+  const std::vector<double> B = b_splines(x).to(DType::f64).to_vector<double>();  // (N, in, nb)
+  const std::vector<double> coeff = host_f64(scaled_spline_weight());              // (out, in, nb)
+  std::vector<double> u(static_cast<size_t>(N * in_ * out_));
+  kernels::cpu::parallel_for(N, 64, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t i = 0; i < in_; ++i)
+        for (int64_t o = 0; o < out_; ++o) {
+          double s = 0;
+          for (int64_t j = 0; j < nb; ++j) s += B[(n * in_ + i) * nb + j] * coeff[(o * in_ + i) * nb + j];
+          u[(n * in_ + i) * out_ + o] = s;
+        }
+  });
+
+  // New knots per feature: a blend of the batch quantiles and a uniform grid over [min−margin, max+margin].
+  const std::vector<double> xv = x.to_vector<double>();
+  std::vector<double> knots(static_cast<size_t>(in_ * nk));
+  std::vector<double> col(static_cast<size_t>(N));
+  for (int64_t i = 0; i < in_; ++i) {
+    for (int64_t n = 0; n < N; ++n) col[n] = xv[n * in_ + i];
+    std::sort(col.begin(), col.end());
+    const double step = (col[N - 1] - col[0] + 2 * margin) / static_cast<double>(G);
+    double* t = knots.data() + i * nk;
+    for (int64_t g = 0; g <= G; ++g) {
+      // torch.linspace(0, N−1, G+1, dtype=int64) truncates toward zero.
+      const auto idx = static_cast<int64_t>(static_cast<double>(g) * static_cast<double>(N - 1) / static_cast<double>(G));
+      const double adaptive = col[idx];
+      const double uniform = col[0] - margin + static_cast<double>(g) * step;
+      t[k + g] = opt_.grid_eps * uniform + (1.0 - opt_.grid_eps) * adaptive;
+    }
+    for (int64_t r = 1; r <= k; ++r) {
+      t[k - r] = t[k] - static_cast<double>(r) * step;
+      t[k + G + r] = t[k + G] + static_cast<double>(r) * step;
+    }
+  }
+  assign(grid, from_vector(knots, {in_, nk}).to(grid.dtype()).to(grid.device()));
+
+  Tensor c = curve2coeff(x, from_vector(u, {N, in_, out_}));
+  // efficient-kan stores the refit of the *scaled* weight in spline_weight, which changes the outputs
+  // whenever spline_scaler ≠ 1; dividing by the scaler keeps them, as update_grid intends.
+  if (spline_scaler.defined()) {
+    const Tensor s = unsqueeze(spline_scaler.detach(), -1);
+    const Tensor safe = where(lt(abs(s), full({1}, 1e-12, s.dtype())), ones_like(s), s);
+    c = div(c, safe);
+  }
+  assign(spline_weight, c);
+}
+
+Tensor KANLinear::regularization_loss(double a, double e) const {
+  const Tensor l1 = mean(abs(spline_weight), {-1});  // (out, in)
+  const Tensor total = sum(l1);
+  const Tensor p = div(l1, total);
+  const Tensor entropy = neg(sum(mul(p, log(p))));
+  return add(mul(total, a), mul(entropy, e));
+}
+
+}  // namespace knot::nn
