@@ -8,6 +8,5 @@ namespace knot::tools {
 void add_demo_command(CLI::App& app);
 void add_fit_commands(CLI::App& app);  // fit, predict
 void add_params_command(CLI::App& app);
-void add_tokenizer_commands(CLI::App& app);  // tokenizer train|encode|decode
 
 }  // namespace knot::tools

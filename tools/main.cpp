@@ -13,7 +13,6 @@ int main(int argc, char** argv) {
   knot::tools::add_fit_commands(app);
   knot::tools::add_params_command(app);
   knot::tools::add_demo_command(app);
-  knot::tools::add_tokenizer_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
