@@ -18,9 +18,14 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# The main job: the tiny demo until the trainer lands (see README.md).
+# The main job until the Transformer trainer lands: fit a KAN to exp(sin(pi*x1) + x2^2) from
+# generated data, print the test RMSE, then predict the test split with the saved model.
+FIT_RUN ?= runs/fit-exp-sin
 run: build
-	@$(BUILD_DIR)/knot demo
+	@$(BUILD_DIR)/knot fit configs/fit-exp-sin.json run_dir=$(FIT_RUN)
+	@$(BUILD_DIR)/knot predict --run $(FIT_RUN) --input $(FIT_RUN)/test.csv -o $(FIT_RUN)/predictions.csv
+	@echo "first predictions ($(FIT_RUN)/predictions.csv; truth in $(FIT_RUN)/test.csv):"
+	@head -n 6 $(FIT_RUN)/predictions.csv
 
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600

@@ -1,0 +1,85 @@
+// End to end: `knot fit` on generated data learns, writes a run directory that `knot predict`
+// uses, and bad configs are errors naming the key.
+#include <filesystem>
+#include <fstream>
+
+#include "data/csv.h"
+#include "models/config.h"
+#include "models/kan_fit.h"
+#include "tests/helpers.h"
+
+using namespace knot;
+namespace fs = std::filesystem;
+
+namespace {
+models::Json small_config(const std::string& run_dir) {
+  models::Json j = models::Json::parse(R"({
+    "task": "fit",
+    "data": {"generate": {"function": "exp_sin_sq", "n_train": 200, "n_test": 100, "seed": 3}},
+    "model": {"widths": [2, 3, 1], "basis": "bspline", "options": {"grid_size": 5}},
+    "train": {"optimizer": "lbfgs", "steps": 8, "update_grid_every": 4, "stop_grid_update_step": 8, "log_every": 100}
+  })");
+  j["run_dir"] = run_dir;
+  return j;
+}
+std::string tmp_dir(const std::string& name) {
+  return (fs::temp_directory_path() / ("knot_fit_" + std::to_string(::getpid()) + "_" + name)).string();
+}
+}  // namespace
+
+TEST_CASE("fit: a small KAN learns exp(sin(pi x) + y^2) and predict reproduces it", "[fit]") {
+  const std::string dir = tmp_dir("ok");
+  std::vector<std::string> lines;
+  const auto r = models::run_fit(small_config(dir), [&](const std::string& l) { lines.push_back(l); });
+  INFO("test rmse " << r.test_rmse);
+  REQUIRE(r.test_rmse < 0.15);  // the target's std is about 1.1; a constant predictor scores ~1
+  REQUIRE(fs::exists(dir + "/model.safetensors"));
+  REQUIRE(fs::exists(dir + "/config.json"));
+  REQUIRE(fs::exists(dir + "/metrics.json"));
+  REQUIRE(lines.size() >= 3);
+
+  // predict on the generated test split: its RMSE equals the one fit reported
+  const std::string out = dir + "/pred.csv";
+  REQUIRE(models::run_predict(dir, dir + "/test.csv", out) == 100);
+  const auto truth = data::read_csv(dir + "/test.csv"), pred = data::read_csv(out);
+  REQUIRE(pred.columns == std::vector<std::string>{"x1", "x2", "y_pred"});
+  double se = 0;
+  for (size_t i = 0; i < truth.rows.size(); ++i) {
+    const double d = pred.rows[i][2] - truth.rows[i][2];
+    se += d * d;
+  }
+  REQUIRE(std::sqrt(se / 100) == Approx(r.test_rmse).epsilon(1e-6));
+
+  // same seed, same result
+  const auto r2 = models::run_fit(small_config(dir + "_again"), [](const std::string&) {});
+  REQUIRE(r2.test_rmse == r.test_rmse);
+  fs::remove_all(dir);
+  fs::remove_all(dir + "_again");
+}
+
+TEST_CASE("fit: config and data errors name the problem", "[fit]") {
+  const std::string dir = tmp_dir("bad");
+  auto cfg = small_config(dir);
+  auto quiet = [](const std::string&) {};
+  SECTION("unknown key") {
+    cfg["train"]["stpes"] = 3;
+    REQUIRE_THROWS_WITH(models::run_fit(cfg, quiet), Catch::Contains("stpes"));
+  }
+  SECTION("wrong type") {
+    cfg["train"]["steps"] = "many";
+    REQUIRE_THROWS_WITH(models::run_fit(cfg, quiet), Catch::Contains("steps") && Catch::Contains("integer"));
+  }
+  SECTION("widths do not match the data") {
+    cfg["model"]["widths"] = {3, 1};
+    REQUIRE_THROWS_WITH(models::run_fit(cfg, quiet), Catch::Contains("widths") && Catch::Contains("x1, x2"));
+  }
+  SECTION("unknown basis option") {
+    cfg["model"]["options"]["grid_sise"] = 4;
+    REQUIRE_THROWS_WITH(models::run_fit(cfg, quiet), Catch::Contains("grid_sise"));
+  }
+  SECTION("predict on a directory that is not a run") {
+    fs::create_directories(dir);
+    REQUIRE_THROWS_WITH(models::run_predict(dir, "x.csv", "-"), Catch::Contains("config.json"));
+  }
+  fs::remove_all(dir);
+}
