@@ -40,6 +40,21 @@ Tensor softmax_fwd(const Tensor& x_in, int dim, bool log_space) {
         const int64_t base = sp.row_base(r), s = sp.inner;
         const T* xr = px + base;
         T* yr = py + base;
+        if (s == 1 && !log_space && sp.n > 0) {
+          // Contiguous row (the common case): max pass, one exp per element written straight into
+          // y while summing in double, then one scale. The row stays in L1 between passes.
+          T mx = xr[0];
+          for (int64_t j = 1; j < sp.n; ++j) mx = xr[j] > mx ? xr[j] : mx;
+          double total = 0;
+          for (int64_t j = 0; j < sp.n; ++j) {
+            const T e = std::exp(xr[j] - mx);
+            yr[j] = e;
+            total += e;
+          }
+          const T inv = static_cast<T>(1.0 / total);
+          for (int64_t j = 0; j < sp.n; ++j) yr[j] *= inv;
+          continue;
+        }
         const double lse = row_lse(xr, sp.n, s);
         if (log_space) {
           for (int64_t j = 0; j < sp.n; ++j) yr[j * s] = static_cast<T>(static_cast<double>(xr[j * s]) - lse);
