@@ -6,6 +6,8 @@
 
 #include <math.h>  // the global float/double overloads that nvcc also provides on the device
 
+#include <type_traits>
+
 #include "core/hd.h"
 
 namespace knot {
@@ -20,6 +22,33 @@ enum class BinaryOp { add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le,
 
 const char* unary_name(UnaryOp op);
 const char* binary_name(BinaryOp op);
+
+// Calls f(std::integral_constant<UnaryOp, op>{}) so the op is a compile-time constant inside the
+// kernel loop (host code; the CPU loops and the CUDA launches both use it).
+template <typename F>
+decltype(auto) with_unary_op(UnaryOp op, F&& f) {
+#define KNOT_U(name) \
+  case UnaryOp::name: return f(std::integral_constant<UnaryOp, UnaryOp::name>{});
+  switch (op) {
+    KNOT_U(neg) KNOT_U(exp) KNOT_U(log) KNOT_U(sqrt) KNOT_U(abs) KNOT_U(pow_scalar) KNOT_U(clamp)
+    KNOT_U(relu) KNOT_U(gelu_erf) KNOT_U(gelu_tanh) KNOT_U(silu) KNOT_U(sigmoid) KNOT_U(tanh)
+    KNOT_U(elu) KNOT_U(leaky_relu) KNOT_U(softplus) KNOT_U(sin) KNOT_U(cos)
+  }
+#undef KNOT_U
+  return f(std::integral_constant<UnaryOp, UnaryOp::neg>{});  // unreachable: every op is listed
+}
+
+template <typename F>
+decltype(auto) with_binary_op(BinaryOp op, F&& f) {
+#define KNOT_B(name) \
+  case BinaryOp::name: return f(std::integral_constant<BinaryOp, BinaryOp::name>{});
+  switch (op) {
+    KNOT_B(add) KNOT_B(sub) KNOT_B(mul) KNOT_B(div) KNOT_B(pow) KNOT_B(maximum) KNOT_B(minimum)
+    KNOT_B(eq) KNOT_B(ne) KNOT_B(lt) KNOT_B(le) KNOT_B(gt) KNOT_B(ge)
+  }
+#undef KNOT_B
+  return f(std::integral_constant<BinaryOp, BinaryOp::add>{});  // unreachable
+}
 
 namespace math {
 

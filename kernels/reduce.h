@@ -52,6 +52,9 @@ DimSplit split_at_dim(const Shape& s, int dim);
 
 // Wraps, sorts and de-duplicates dims; empty means all dims.
 std::vector<int> normalize_dims(const std::vector<int64_t>& dims, int64_t ndim, const char* op);
+// x made contiguous (on its own device) with the reduced dims moved last, so each output element
+// reduces one contiguous row; no copy when x is contiguous and the reduced dims already trail.
+Tensor reduced_dims_last(const Tensor& x, const std::vector<int>& dims);
 // x's shape with the reduced dims set to 1.
 Shape reduced_shape(const Shape& s, const std::vector<int>& dims);
 

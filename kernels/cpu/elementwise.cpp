@@ -63,33 +63,6 @@ bool unary_bwd_needs_x(UnaryOp op) {
 }
 
 namespace cpu {
-namespace {
-
-// Calls f(std::integral_constant<UnaryOp, op>) so the op is a compile-time constant in the loop.
-template <typename F>
-void with_unary(UnaryOp op, F&& f) {
-#define KNOT_U(name) \
-  case UnaryOp::name: return f(std::integral_constant<UnaryOp, UnaryOp::name>{});
-  switch (op) {
-    KNOT_U(neg) KNOT_U(exp) KNOT_U(log) KNOT_U(sqrt) KNOT_U(abs) KNOT_U(pow_scalar) KNOT_U(clamp)
-    KNOT_U(relu) KNOT_U(gelu_erf) KNOT_U(gelu_tanh) KNOT_U(silu) KNOT_U(sigmoid) KNOT_U(tanh)
-    KNOT_U(elu) KNOT_U(leaky_relu) KNOT_U(softplus) KNOT_U(sin) KNOT_U(cos)
-  }
-#undef KNOT_U
-}
-
-template <typename F>
-void with_binary(BinaryOp op, F&& f) {
-#define KNOT_B(name) \
-  case BinaryOp::name: return f(std::integral_constant<BinaryOp, BinaryOp::name>{});
-  switch (op) {
-    KNOT_B(add) KNOT_B(sub) KNOT_B(mul) KNOT_B(div) KNOT_B(pow) KNOT_B(maximum) KNOT_B(minimum)
-    KNOT_B(eq) KNOT_B(ne) KNOT_B(lt) KNOT_B(le) KNOT_B(gt) KNOT_B(ge)
-  }
-#undef KNOT_B
-}
-
-}  // namespace
 
 Tensor unary(UnaryOp op, const Tensor& x_in, double a, double b) {
   const Tensor x = dense(x_in);
@@ -99,7 +72,7 @@ Tensor unary(UnaryOp op, const Tensor& x_in, double a, double b) {
     const T* px = x.data<T>();
     T* py = y.data<T>();
     const T ta = static_cast<T>(a), tb = static_cast<T>(b);
-    with_unary(op, [&](auto opc) {
+    with_unary_op(op, [&](auto opc) {
       constexpr UnaryOp OP = decltype(opc)::value;
       parallel_for(x.numel(), kParallelGrain, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) py[i] = math::unary_fwd<OP>(px[i], ta, tb);
@@ -121,7 +94,7 @@ Tensor unary_bwd(UnaryOp op, const Tensor& x_in, const Tensor& y_in, const Tenso
     const T* py = y.defined() ? y.data<T>() : nullptr;
     T* pgx = gx.data<T>();
     const T ta = static_cast<T>(a), tb = static_cast<T>(b);
-    with_unary(op, [&](auto opc) {
+    with_unary_op(op, [&](auto opc) {
       constexpr UnaryOp OP = decltype(opc)::value;
       parallel_for(g.numel(), kParallelGrain, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {
@@ -142,7 +115,7 @@ Tensor binary(BinaryOp op, const Tensor& x, const Tensor& y) {
     const T* bx = static_cast<const T*>(x.storage()->data);
     const T* by = static_cast<const T*>(y.storage()->data);
     T* po = out.data<T>();
-    with_binary(op, [&](auto opc) {
+    with_binary_op(op, [&](auto opc) {
       constexpr BinaryOp OP = decltype(opc)::value;
       const int64_t n = out.numel();
       if (x.shape() == y.shape() && x.is_contiguous() && y.is_contiguous()) {

@@ -25,6 +25,19 @@ std::vector<int> normalize_dims(const std::vector<int64_t>& dims, int64_t ndim, 
   return out;
 }
 
+Tensor reduced_dims_last(const Tensor& x, const std::vector<int>& dims) {
+  const int nd = static_cast<int>(x.dim());
+  std::vector<int64_t> order;
+  for (int d = 0; d < nd; ++d)
+    if (!std::binary_search(dims.begin(), dims.end(), d)) order.push_back(d);
+  for (int d : dims) order.push_back(d);
+  bool identity = true;
+  for (int d = 0; d < nd; ++d) identity &= order[d] == d;
+  Tensor t = x.detach();  // kernels record no graph
+  if (!identity) t = knot::permute(t, order);
+  return knot::contiguous(t);  // copies through the tensor's own device
+}
+
 Shape reduced_shape(const Shape& s, const std::vector<int>& dims) {
   Shape out = s;
   for (int d : dims) out[d] = 1;
@@ -44,21 +57,6 @@ DimSplit split_at_dim(const Shape& s, int dim) {
 namespace cpu {
 namespace {
 template <typename T> using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
-
-// x made contiguous with the reduced dims moved last (a no-op for a contiguous x whose reduced
-// dims already trail), so each output element reduces one contiguous row.
-Tensor reduced_dims_last(const Tensor& x, const std::vector<int>& dims) {
-  const int nd = static_cast<int>(x.dim());
-  std::vector<int64_t> order;
-  for (int d = 0; d < nd; ++d)
-    if (!std::binary_search(dims.begin(), dims.end(), d)) order.push_back(d);
-  for (int d : dims) order.push_back(d);
-  bool identity = true;
-  for (int d = 0; d < nd; ++d) identity &= order[d] == d;
-  Tensor t = x.detach();
-  if (!identity) t = knot::permute(t, order);
-  return knot::contiguous(t);
-}
 
 // Row-wise work split: about kParallelGrain elements per thread chunk.
 int64_t row_grain(int64_t row_len) { return std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(row_len, 1)); }

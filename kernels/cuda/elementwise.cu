@@ -29,28 +29,6 @@ struct alignas(16) Vec16 {
 
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
-template <typename F>
-void with_unary(UnaryOp op, F&& f) {
-#define KNOT_U(name) \
-  case UnaryOp::name: return f(std::integral_constant<UnaryOp, UnaryOp::name>{});
-  switch (op) {
-    KNOT_U(neg) KNOT_U(exp) KNOT_U(log) KNOT_U(sqrt) KNOT_U(abs) KNOT_U(pow_scalar) KNOT_U(clamp)
-    KNOT_U(relu) KNOT_U(gelu_erf) KNOT_U(gelu_tanh) KNOT_U(silu) KNOT_U(sigmoid) KNOT_U(tanh)
-    KNOT_U(elu) KNOT_U(leaky_relu) KNOT_U(softplus) KNOT_U(sin) KNOT_U(cos)
-  }
-#undef KNOT_U
-}
-
-template <typename F>
-void with_binary(BinaryOp op, F&& f) {
-#define KNOT_B(name) \
-  case BinaryOp::name: return f(std::integral_constant<BinaryOp, BinaryOp::name>{});
-  switch (op) {
-    KNOT_B(add) KNOT_B(sub) KNOT_B(mul) KNOT_B(div) KNOT_B(pow) KNOT_B(maximum) KNOT_B(minimum)
-    KNOT_B(eq) KNOT_B(ne) KNOT_B(lt) KNOT_B(le) KNOT_B(gt) KNOT_B(ge)
-  }
-#undef KNOT_B
-}
 
 // Integer pow has no device overload; go through double as the host's std::pow(int, int) does.
 template <BinaryOp OP, typename T>
@@ -268,7 +246,7 @@ Tensor unary(UnaryOp op, const Tensor& x_in, double a, double b) {
     const T* px = x.data<T>();
     T* py = y.data<T>();
     const bool vec = aligned16(px) && aligned16(py);
-    with_unary(op, [&](auto opc) {
+    with_unary_op(op, [&](auto opc) {
       constexpr UnaryOp OP = decltype(opc)::value;
       unary_kernel<OP, T><<<grid_for(vec ? n / Vec16<T>::kN + 1 : n, dev), kThreads, 0, stream>>>(
           px, py, n, static_cast<T>(a), static_cast<T>(b), vec);
@@ -294,7 +272,7 @@ Tensor unary_bwd(UnaryOp op, const Tensor& x_in, const Tensor& y_in, const Tenso
     using T = decltype(tag);
     const T* px = x.defined() ? x.data<T>() : nullptr;
     const T* py = y.defined() ? y.data<T>() : nullptr;
-    with_unary(op, [&](auto opc) {
+    with_unary_op(op, [&](auto opc) {
       constexpr UnaryOp OP = decltype(opc)::value;
       unary_bwd_kernel<OP, T><<<grid_for(n, dev), kThreads, 0, stream>>>(g.data<T>(), px, py, gx.data<T>(), n,
                                                                          static_cast<T>(a), static_cast<T>(b));
@@ -331,7 +309,7 @@ Tensor binary(BinaryOp op, const Tensor& x, const Tensor& y) {
     const T* py = strided ? base_ptr<const T>(y) : static_cast<const T*>(y.raw_data());
     T* po = out.data<T>();
     const bool vec = !strided && aligned16(px) && aligned16(po) && (path == BinaryPath::y_scalar || aligned16(py));
-    with_binary(op, [&](auto opc) {
+    with_binary_op(op, [&](auto opc) {
       constexpr BinaryOp OP = decltype(opc)::value;
       binary_kernel<OP, T><<<grid_for(vec ? n / Vec16<T>::kN + 1 : n, dev), kThreads, 0, stream>>>(px, py, po, n, path,
                                                                                                    vec, ix);

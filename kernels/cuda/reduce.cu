@@ -118,19 +118,6 @@ int64_t col_chunks(int64_t m, int64_t r) {
   return std::clamp<int64_t>(std::min(want, r / 32), 1, 1024);
 }
 
-Tensor reduced_dims_last(const Tensor& x, const std::vector<int>& dims) {
-  const int nd = static_cast<int>(x.dim());
-  std::vector<int64_t> order;
-  for (int d = 0; d < nd; ++d)
-    if (!std::binary_search(dims.begin(), dims.end(), d)) order.push_back(d);
-  for (int d : dims) order.push_back(d);
-  bool identity = true;
-  for (int d = 0; d < nd; ++d) identity &= order[d] == d;
-  Tensor t = x.detach();
-  if (!identity) t = knot::permute(t, order);
-  return dense(t);
-}
-
 }  // namespace
 
 Tensor sum(const Tensor& x_in, const std::vector<int>& dims) {
