@@ -11,7 +11,15 @@
 #include <iostream>
 #include <limits>
 
+#include "kernels/attention.h"
+#include "kernels/bases/chebyshev.h"
+#include "kernels/bases/eval.h"
 #include "kernels/dropout.h"
+#include "kernels/embedding.h"
+#include "kernels/indexing.h"
+#include "kernels/loss.h"
+#include "kernels/norm.h"
+#include "kernels/spline.h"
 #include "kernels/elementwise.h"
 #include "kernels/linalg.h"
 #include "kernels/optim.h"
@@ -399,3 +407,244 @@ TEST_CASE("cuda: the caching allocator reuses blocks and returns to baseline", "
   REQUIRE_THROWS_WITH(empty({2}, DType::f32, Device::cuda(cuda_device_count())), Catch::Contains("does not exist"));
 }
 #endif
+
+// ---- fused nn kernels: spline, attention, layer norm, cross-entropy, embedding, indexing ----------
+
+namespace {
+
+// Knots of `in` features: uniform on [lo − k·h, hi + k·h] with G intervals on [lo, hi] (h = (hi−lo)/G),
+// each feature shifted a little so the features differ.
+Tensor spline_grid(int64_t in, int G, int k, DType dt) {
+  const int64_t nk = G + 2 * k + 1;
+  std::vector<double> v(static_cast<size_t>(in * nk));
+  for (int64_t i = 0; i < in; ++i) {
+    const double lo = -1.5 + 0.05 * static_cast<double>(i % 5), hi = 1.5 + 0.03 * static_cast<double>(i % 3);
+    const double h = (hi - lo) / G;
+    for (int64_t j = 0; j < nk; ++j) v[static_cast<size_t>(i * nk + j)] = lo + h * static_cast<double>(j - k);
+  }
+  return from_vector(v, {in, nk}).to(dt);
+}
+
+// Relative bound for sums of many products (GEMM-shaped results): f32 sums differ in order.
+double sum_tol(DType dt) { return dt == DType::f64 ? 1e-11 : 1e-4; }
+
+}  // namespace
+
+TEST_CASE("cuda: B-spline KAN kernels match the CPU", "[cuda]") {
+  KNOT_REQUIRE_GPU();
+  KNOT_ALLOC_BASELINE();
+  for (DType dt : {DType::f32, DType::f64}) {
+    for (int k : {3, 2}) {
+      for (int G : {5, 20}) {
+        for (bool base : {true, false}) {
+          const int64_t N = 37, in = 11, out = 13, nb = G + k;
+          const Tensor grid = spline_grid(in, G, k, dt);
+          const Tensor x = random({N, in}, dt, -2.2, 2.2);  // some points outside the grid
+          const Tensor bw = base ? random({out, in}, dt) : Tensor();
+          const Tensor coeff = random({out, in, nb}, dt);
+          const Tensor gx = x.to(kGpu), ggrid = grid.to(kGpu), gbw = base ? bw.to(kGpu) : Tensor(),
+                       gcoeff = coeff.to(kGpu);
+          const std::string name = std::string(dtype_name(dt)) + " k=" + std::to_string(k) + " G=" +
+                                   std::to_string(G) + (base ? " base" : "");
+          for (bool deriv : {false, true}) {
+            poison_next_alloc({N, in, nb}, dt);
+            require_close(kernels::bspline_basis(gx, ggrid, k, deriv), kernels::bspline_basis(x, grid, k, deriv),
+                          sum_tol(dt), name + (deriv ? " basis derivative" : " basis"));
+          }
+          const Tensor y_cpu = kernels::kan_bspline_fwd(x, grid, bw, coeff, k, kernels::SplinePath::automatic);
+          poison_next_alloc({N, out}, dt);
+          const Tensor y_gpu = kernels::kan_bspline_fwd(gx, ggrid, gbw, gcoeff, k, kernels::SplinePath::automatic);
+          require_close(y_gpu, y_cpu, sum_tol(dt), name + " forward");
+          const Tensor g = random({N, out}, dt);
+          const auto c = kernels::kan_bspline_bwd(x, grid, bw, coeff, g, k, kernels::SplinePath::automatic, true, true,
+                                                  true);
+          const auto d = kernels::kan_bspline_bwd(gx, ggrid, gbw, gcoeff, g.to(kGpu), k,
+                                                  kernels::SplinePath::automatic, true, true, true);
+          require_close(d.dx, c.dx, sum_tol(dt), name + " dx");
+          require_close(d.dcoeff, c.dcoeff, sum_tol(dt), name + " dcoeff");
+          if (base) require_close(d.dbase_w, c.dbase_w, sum_tol(dt), name + " dbase");
+          // Deterministic: a second run gives the same bits.
+          const auto d2 = kernels::kan_bspline_bwd(gx, ggrid, gbw, gcoeff, g.to(kGpu), k,
+                                                   kernels::SplinePath::automatic, true, false, true);
+          REQUIRE(d2.dx.to_vector<double>() == d.dx.to_vector<double>());
+          REQUIRE(d2.dcoeff.to_vector<double>() == d.dcoeff.to_vector<double>());
+          REQUIRE(!d2.dbase_w.defined());
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("cuda: generic-basis KAN kernels match the CPU", "[cuda]") {
+  KNOT_REQUIRE_GPU();
+  KNOT_ALLOC_BASELINE();
+  const int D = 4;
+  const kernels::BasisEval cheb = basis::make_basis_eval(D + 1, [D](auto x, int64_t, auto* phi, auto* dphi) {
+    basis::chebyshev_eval(x, D, phi, dphi);
+  });
+  for (DType dt : {DType::f32, DType::f64}) {
+    const int64_t N = 29, in = 7, out = 9;
+    const Tensor x = random({N, in}, dt), w = random({out, in, D + 1}, dt), g = random({N, out}, dt);
+    poison_next_alloc({N, out}, dt);
+    require_close(kernels::kan_basis_fwd(x.to(kGpu), w.to(kGpu), cheb), kernels::kan_basis_fwd(x, w, cheb),
+                  sum_tol(dt), "chebyshev forward");
+    const auto c = kernels::kan_basis_bwd(x, w, g, cheb, true, true);
+    const auto d = kernels::kan_basis_bwd(x.to(kGpu), w.to(kGpu), g.to(kGpu), cheb, true, true);
+    require_close(d[0], c[0], sum_tol(dt), "chebyshev dx");
+    require_close(d[1], c[1], sum_tol(dt), "chebyshev dw");
+  }
+}
+
+TEST_CASE("cuda: fused attention matches the CPU (masks, causal, dropout)", "[cuda]") {
+  KNOT_REQUIRE_GPU();
+  KNOT_ALLOC_BASELINE();
+  struct Case { int64_t B, H, T, S, Dk, Dv; bool causal, pad; double p; };
+  const Case cases[] = {{2, 3, 17, 17, 8, 8, false, false, 0.0}, {2, 2, 33, 33, 16, 12, true, false, 0.0},
+                        {1, 2, 5, 40, 8, 8, true, true, 0.0},    {2, 1, 40, 40, 32, 32, false, true, 0.2},
+                        {1, 1, 24, 24, 64, 64, true, true, 0.1}, {2, 2, 9, 9, 4, 4, true, true, 0.0}};
+  for (DType dt : {DType::f32, DType::f64}) {
+    for (const Case& cs : cases) {
+      kernels::AttentionParams p;
+      p.causal = cs.causal;
+      p.scale = 1.0 / std::sqrt(static_cast<double>(cs.Dk));
+      p.dropout_p = cs.p;
+      p.seed = fresh_seed();
+      p.draw = 3;
+      // (B, T, H, D) storage seen as (B, H, T, D): strided operands, as the model passes them.
+      const Tensor q = random({cs.B, cs.T, cs.H, cs.Dk}, dt).transpose(1, 2);
+      const Tensor k = random({cs.B, cs.S, cs.H, cs.Dk}, dt).transpose(1, 2);
+      const Tensor v = random({cs.B, cs.S, cs.H, cs.Dv}, dt).transpose(1, 2);
+      Tensor mask;
+      if (cs.pad) {
+        std::vector<int32_t> m(static_cast<size_t>(cs.B * cs.S), 0);
+        for (int64_t b = 0; b < cs.B; ++b)
+          for (int64_t s = 0; s < cs.S; ++s) m[static_cast<size_t>(b * cs.S + s)] = (s % 7 == 3) || (b == 1 && s >= cs.S - 4);
+        if (cs.B == 2 && cs.T == 9) for (int64_t s = 0; s < cs.S; ++s) m[static_cast<size_t>(cs.S + s)] = 1;  // all padded
+        mask = from_vector(m, {cs.B, cs.S});
+      }
+      const std::string name = std::string(dtype_name(dt)) + " T=" + std::to_string(cs.T) + " S=" +
+                               std::to_string(cs.S) + " D=" + std::to_string(cs.Dk) + (cs.causal ? " causal" : "") +
+                               (cs.pad ? " padded" : "") + " p=" + std::to_string(cs.p);
+      const auto fc = kernels::attention_fwd(q, k, v, mask, p);
+      const Tensor gq = q.to(kGpu), gk = k.to(kGpu), gv = v.to(kGpu), gm = mask.defined() ? mask.to(kGpu) : Tensor();
+      poison_next_alloc({cs.B, cs.H, cs.T, cs.Dv}, dt);
+      const auto fg = kernels::attention_fwd(gq, gk, gv, gm, p);
+      require_close(fg.out, fc.out, sum_tol(dt), name + " out");
+      require_close(fg.lse, fc.lse, sum_tol(dt), name + " lse");
+      const Tensor dout = random({cs.B, cs.H, cs.T, cs.Dv}, dt);
+      const auto bc = kernels::attention_bwd(dout, q, k, v, fc.out, fc.lse, mask, p);
+      const auto bg = kernels::attention_bwd(dout.to(kGpu), gq, gk, gv, fg.out, fg.lse, gm, p);
+      require_close(bg.dq, bc.dq, sum_tol(dt), name + " dq");
+      require_close(bg.dk, bc.dk, sum_tol(dt), name + " dk");
+      require_close(bg.dv, bc.dv, sum_tol(dt), name + " dv");
+      const auto bg2 = kernels::attention_bwd(dout.to(kGpu), gq, gk, gv, fg.out, fg.lse, gm, p);
+      REQUIRE(bg2.dk.to_vector<double>() == bg.dk.to_vector<double>());  // deterministic
+    }
+  }
+}
+
+TEST_CASE("cuda: layer norm forward and backward match the CPU", "[cuda]") {
+  KNOT_REQUIRE_GPU();
+  KNOT_ALLOC_BASELINE();
+  for (DType dt : {DType::f32, DType::f64}) {
+    for (const Shape& s : std::vector<Shape>{{7, 33}, {3, 5, 256}, {300, 17}, {2, 1}}) {
+      const int64_t n = s.back();
+      for (bool affine : {true, false}) {
+        const Tensor x = random(s, dt, -3.0, 5.0), w = affine ? random({n}, dt) : Tensor(),
+                     b = affine ? random({n}, dt) : Tensor();
+        const std::string name = std::string(dtype_name(dt)) + " " + shape_str(s) + (affine ? " affine" : "");
+        const auto fc = kernels::layer_norm_fwd(x, w, b, n, 1e-5);
+        poison_next_alloc(s, dt);
+        const auto fg = kernels::layer_norm_fwd(x.to(kGpu), affine ? w.to(kGpu) : Tensor(),
+                                                affine ? b.to(kGpu) : Tensor(), n, 1e-5);
+        require_close(fg.y, fc.y, tol(dt), name + " y");
+        require_close(fg.mean, fc.mean, tol(dt), name + " mean");
+        require_close(fg.rstd, fc.rstd, tol(dt), name + " rstd");
+        const Tensor g = random(s, dt);
+        const auto bc = kernels::layer_norm_bwd(g, x, w, fc.mean, fc.rstd, n, true, true, true);
+        const auto bg = kernels::layer_norm_bwd(g.to(kGpu), x.to(kGpu), affine ? w.to(kGpu) : Tensor(),
+                                                fc.mean.to(kGpu), fc.rstd.to(kGpu), n, true, true, true);
+        require_close(bg.dx, bc.dx, sum_tol(dt), name + " dx");
+        require_close(bg.dweight, bc.dweight, sum_tol(dt), name + " dweight");
+        require_close(bg.dbias, bc.dbias, sum_tol(dt), name + " dbias");
+      }
+    }
+  }
+}
+
+TEST_CASE("cuda: cross-entropy matches the CPU (ignore_index, label smoothing)", "[cuda]") {
+  KNOT_REQUIRE_GPU();
+  KNOT_ALLOC_BASELINE();
+  for (DType dt : {DType::f32, DType::f64}) {
+    for (DType it : {DType::i32, DType::i64}) {
+      for (double eps : {0.0, 0.1}) {
+        const int64_t M = 45, C = 1000;
+        const Tensor x = random({M, C}, dt, -6.0, 6.0);
+        Tensor t = random({M}, it, 0, C);
+        auto tv = t.to_vector<int64_t>();
+        tv[3] = -100;
+        tv[17] = -100;
+        t = from_vector(tv, {M}).to(it);
+        const std::string name = std::string(dtype_name(dt)) + " " + dtype_name(it) + " eps=" + std::to_string(eps);
+        const auto fc = kernels::cross_entropy_fwd(x, t, C, -100, eps);
+        poison_next_alloc({M}, dt);
+        const auto fg = kernels::cross_entropy_fwd(x.to(kGpu), t.to(kGpu), C, -100, eps);
+        REQUIRE(fg.count == fc.count);
+        require_close(fg.loss, fc.loss, sum_tol(dt), name + " loss");
+        require_close(fg.lse, fc.lse, sum_tol(dt), name + " lse");
+        const Tensor rg = random({M}, dt);
+        poison_next_alloc({M, C}, dt);
+        require_close(kernels::cross_entropy_bwd(x.to(kGpu), t.to(kGpu), fg.lse, rg.to(kGpu), C, -100, eps),
+                      kernels::cross_entropy_bwd(x, t, fc.lse, rg, C, -100, eps), tol(dt), name + " backward");
+      }
+    }
+  }
+  // Out-of-range targets are an error, as on the CPU.
+  const Tensor bad = from_vector(std::vector<int64_t>{0, 7}, {2});
+  REQUIRE_THROWS(kernels::cross_entropy_fwd(random({2, 5}, DType::f32).to(kGpu), bad.to(kGpu), 5, -100, 0.0));
+}
+
+TEST_CASE("cuda: embedding and index_select match the CPU, backward deterministic", "[cuda]") {
+  KNOT_REQUIRE_GPU();
+  KNOT_ALLOC_BASELINE();
+  for (DType dt : {DType::f32, DType::f64}) {
+    for (DType it : {DType::i32, DType::i64}) {
+      const int64_t V = 50, D = 24;
+      const Tensor w = random({V, D}, dt);
+      const Tensor ids = random({6, 31}, it, 0, V);  // many repeats
+      const std::string name = std::string(dtype_name(dt)) + " " + dtype_name(it);
+      poison_next_alloc({6, 31, D}, dt);
+      require_close(kernels::embedding_fwd(ids.to(kGpu), w.to(kGpu)), kernels::embedding_fwd(ids, w), 0.0,
+                    name + " embedding");
+      const Tensor g = random({6, 31, D}, dt);
+      for (int64_t pad : {int64_t{-1}, int64_t{7}}) {
+        const Tensor gc = kernels::embedding_bwd(g, ids, V, pad);
+        const Tensor gg = kernels::embedding_bwd(g.to(kGpu), ids.to(kGpu), V, pad);
+        require_close(gg, gc, 0.0, name + " embedding backward (same order: same bits)");
+      }
+      // index_select along each dim of a 3-D tensor, with repeats.
+      const Tensor x = random({5, 8, 6}, dt);
+      for (int dim = 0; dim < 3; ++dim) {
+        const Tensor index = random({11}, it, 0, x.shape()[dim]);
+        const std::string nm = name + " index_select dim " + std::to_string(dim);
+        require_close(kernels::index_select(x.to(kGpu), dim, index.to(kGpu)), kernels::index_select(x, dim, index),
+                      0.0, nm);
+        Shape gs = x.shape();
+        gs[dim] = 11;
+        const Tensor gi = random(gs, dt);
+        require_close(kernels::index_select_bwd(gi.to(kGpu), dim, index.to(kGpu), x.shape()[dim]),
+                      kernels::index_select_bwd(gi, dim, index, x.shape()[dim]), 0.0, nm + " backward");
+      }
+      REQUIRE_THROWS(kernels::embedding_fwd(from_vector(std::vector<int64_t>{V}, {1}).to(kGpu), w.to(kGpu)));
+    }
+    // cat, where, masked_fill with broadcasting and views.
+    const Tensor a = random({4, 3, 5}, dt), b = random({4, 2, 5}, dt);
+    require_close(kernels::cat({a.to(kGpu), b.to(kGpu)}, 1, {4, 5, 5}), kernels::cat({a, b}, 1, {4, 5, 5}), 0.0, "cat");
+    const Tensor cond = random({3, 1}, DType::i32, 0, 2), xa = random({3, 4}, dt), xb = random({4}, dt);
+    require_close(kernels::where(cond.to(kGpu), xa.to(kGpu), xb.to(kGpu)), kernels::where(cond, xa, xb), 0.0, "where");
+    const Tensor xm = random({6, 4}, dt);  // filled through a transposed view
+    const Tensor mm = random({4, 1}, DType::i64, 0, 2);
+    require_close(kernels::masked_fill(xm.to(kGpu).t(), mm.to(kGpu), -7.5), kernels::masked_fill(xm.t(), mm, -7.5),
+                  0.0, "masked_fill");
+  }
+}

@@ -8,6 +8,8 @@ namespace knot::tools {
 void add_demo_command(CLI::App& app);
 void add_fit_commands(CLI::App& app);  // fit, predict
 void add_params_command(CLI::App& app);
+void add_plot_command(CLI::App& app);
 void add_data_commands(CLI::App& app);  // data ende|corpus|vocab|sentiment|all
+void add_train_commands(CLI::App& app);  // train, translate, eval
 
 }  // namespace knot::tools

@@ -12,8 +12,10 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "knot 0.1.0");
   knot::tools::add_fit_commands(app);
   knot::tools::add_params_command(app);
+  knot::tools::add_plot_command(app);
   knot::tools::add_data_commands(app);
   knot::tools::add_demo_command(app);
+  knot::tools::add_train_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

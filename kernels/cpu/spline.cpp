@@ -18,6 +18,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/allocator.h"
 #include "core/dispatch.h"
 #include "kernels/bases/bspline.h"
 #include "kernels/cpu/loops.h"
@@ -33,6 +34,39 @@ template <typename T>
 using Map = Eigen::Map<RowMat<T>>;
 template <typename T>
 using CMap = Eigen::Map<const RowMat<T>>;
+
+// Scratch memory through knot's host allocator, so cpu_peak_bytes() (tests, bench/bench_kan.cpp)
+// counts the kernels' work buffers too. Not zero-initialised unless asked.
+template <typename T>
+class Scratch {
+ public:
+  Scratch() = default;
+  explicit Scratch(size_t n, bool zero = false) { resize(n, zero); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  Scratch(Scratch&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr, o.n_ = 0; }
+  ~Scratch() { release(); }
+  void resize(size_t n, bool zero = false) {
+    release();
+    n_ = n;
+    if (n) p_ = static_cast<T*>(cpu_alloc(n * sizeof(T)));
+    if (zero) std::fill(p_, p_ + n_, T(0));
+  }
+  T* data() { return p_; }
+  const T* data() const { return p_; }
+  size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  T& operator[](size_t i) { return p_[i]; }
+  const T& operator[](size_t i) const { return p_[i]; }
+
+ private:
+  void release() {
+    if (p_) cpu_free(p_, n_ * sizeof(T));
+    p_ = nullptr;
+  }
+  T* p_ = nullptr;
+  size_t n_ = 0;
+};
 
 template <typename T> T silu(T x) { return math::unary_fwd<UnaryOp::silu>(x, T(0), T(0)); }
 template <typename T> T silu_grad(T x) { return math::unary_deriv<UnaryOp::silu>(x, T(0), T(0), T(0)); }
@@ -60,7 +94,7 @@ void fill_parallel(const Fill<T>& fill, const T* x, int64_t rows, int64_t in, in
 template <typename T>
 void features_fwd(const T* x, int64_t N, int64_t in, const T* W, int64_t out, int64_t cols, const Fill<T>& fill, T* Y) {
   const int64_t R = block_rows(N, cols, sizeof(T));
-  std::vector<T> A(static_cast<size_t>(R * cols));
+  Scratch<T> A(static_cast<size_t>(R * cols));
   CMap<T> Wm(W, out, cols);
   for (int64_t r0 = 0; r0 < N; r0 += R) {
     const int64_t rows = std::min(R, N - r0);
@@ -72,20 +106,20 @@ void features_fwd(const T* x, int64_t N, int64_t in, const T* W, int64_t out, in
 }
 
 // dW (out, cols) and dx (N, in) from G (N, out); either may be null.
+// (Tried: dx recomputing the B-spline derivatives at the k+1 non-zero columns from dA instead of the
+// fill writing a dense D — slower on the CPU, the streaming SIMD dot over dA·D is cheaper than a
+// second scalar Cox–de Boor pass.)
 template <typename T>
 void features_bwd(const T* x, int64_t N, int64_t in, const T* W, int64_t out, int64_t cols, int64_t m,
                   const Fill<T>& fill, const T* G, T* dW, T* dx) {
   const int64_t R = block_rows(N, cols, sizeof(T));
-  std::vector<T> A(static_cast<size_t>(R * cols)), D, dA;
-  if (dx) {
-    D.resize(A.size());
-    dA.resize(A.size());
-  }
+  const bool dense_d = dx != nullptr;
+  Scratch<T> A(static_cast<size_t>(R * cols)), D(dense_d ? A.size() : 0), dA(dx ? A.size() : 0);
   CMap<T> Wm(W, out, cols);
   if (dW) Map<T>(dW, out, cols).setZero();
   for (int64_t r0 = 0; r0 < N; r0 += R) {
     const int64_t rows = std::min(R, N - r0);
-    fill_parallel(fill, x + r0 * in, rows, in, cols, A.data(), dx ? D.data() : nullptr);
+    fill_parallel(fill, x + r0 * in, rows, in, cols, A.data(), dense_d ? D.data() : nullptr);
     CMap<T> Gm(G + r0 * out, rows, out);
     if (dW) {
       CMap<T> Am(A.data(), rows, cols);
@@ -196,9 +230,9 @@ Fill<T> spline_fill(const SplineDims& d, const T* grid, const T* inv) {
 
 // Wcat (out, in, m) = [base_w[:, :, None] | coeff] along the last axis.
 template <typename T>
-std::vector<T> concat_weights(const SplineDims& d, const T* base_w, const T* coeff) {
+Scratch<T> concat_weights(const SplineDims& d, const T* base_w, const T* coeff) {
   const int64_t m = d.nb + (d.base ? 1 : 0);
-  std::vector<T> W(static_cast<size_t>(d.out * d.in * m));
+  Scratch<T> W(static_cast<size_t>(d.out * d.in * m));
   parallel_for(d.out * d.in, 16384, [&](int64_t a, int64_t b) {
     for (int64_t oi = a; oi < b; ++oi) {
       T* w = W.data() + oi * m;
@@ -211,8 +245,8 @@ std::vector<T> concat_weights(const SplineDims& d, const T* base_w, const T* coe
 
 // coeff (out, in, nb) -> (in, nb, out)
 template <typename T>
-std::vector<T> transpose_coeff(const SplineDims& d, const T* coeff) {
-  std::vector<T> Wt(static_cast<size_t>(d.in * d.nb * d.out));
+Scratch<T> transpose_coeff(const SplineDims& d, const T* coeff) {
+  Scratch<T> Wt(static_cast<size_t>(d.in * d.nb * d.out));
   parallel_for(d.in, 1, [&](int64_t a, int64_t b) {
     for (int64_t i = a; i < b; ++i)
       for (int64_t o = 0; o < d.out; ++o)
@@ -234,7 +268,7 @@ template <int KS, typename T>
 void local_fwd(const SplineDims& d, const T* x, const T* grid, const T* base_w, const T* coeff, T* y) {
   if (d.base) base_fwd(d, x, base_w, y);
   else std::fill(y, y + d.N * d.out, T(0));
-  const std::vector<T> Wt = transpose_coeff(d, coeff);
+  const Scratch<T> Wt = transpose_coeff(d, coeff);
   const std::vector<T> invv = inv_denoms(grid, d.in, d.nk, d.k);
   const T* inv = invv.data();
   const int64_t tile = std::max<int64_t>(16, (int64_t{256} << 10) / static_cast<int64_t>(sizeof(T) * d.out));
@@ -285,8 +319,8 @@ void local_bwd(const SplineDims& d, const T* x, const T* grid, const T* base_w, 
     }
   }
   if (!dx && !dcoeff) return;
-  const std::vector<T> Wt = dx ? transpose_coeff(d, coeff) : std::vector<T>();
-  std::vector<T> dWt(dcoeff ? static_cast<size_t>(d.in * d.nb * d.out) : 0, T(0));
+  const Scratch<T> Wt = dx ? transpose_coeff(d, coeff) : Scratch<T>();
+  Scratch<T> dWt(dcoeff ? static_cast<size_t>(d.in * d.nb * d.out) : 0, /*zero=*/true);
   const int nk = static_cast<int>(d.nk);
   const std::vector<T> invv = inv_denoms(grid, d.in, d.nk, d.k);
   const T* inv = invv.data();
@@ -390,7 +424,7 @@ Tensor kan_bspline_fwd(const Tensor& x, const Tensor& grid, const Tensor& base_w
       return;
     }
     const int64_t m = d.nb + (d.base ? 1 : 0);
-    const std::vector<T> W = concat_weights(d, pbase, coeff.data<T>());
+    const Scratch<T> W = concat_weights(d, pbase, coeff.data<T>());
     const std::vector<T> inv = inv_denoms(grid.data<T>(), d.in, d.nk, k);
     with_order(k, [&](auto kc) {
       features_fwd<T>(x.data<T>(), d.N, d.in, W.data(), d.out, d.in * m,
@@ -422,8 +456,8 @@ SplineGrads kan_bspline_bwd(const Tensor& x, const Tensor& grid, const Tensor& b
       return;
     }
     const int64_t m = d.nb + (d.base ? 1 : 0);
-    const std::vector<T> W = concat_weights(d, pbase, coeff.data<T>());
-    std::vector<T> dW(need_dbase || need_dcoeff ? W.size() : 0);
+    const Scratch<T> W = concat_weights(d, pbase, coeff.data<T>());
+    Scratch<T> dW(need_dbase || need_dcoeff ? W.size() : 0);
     const std::vector<T> inv = inv_denoms(grid.data<T>(), d.in, d.nk, k);
     with_order(k, [&](auto kc) {
       features_bwd<T>(x.data<T>(), d.N, d.in, W.data(), d.out, d.in * m, m,
