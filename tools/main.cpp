@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   knot::tools::add_data_commands(app);
   knot::tools::add_demo_command(app);
   knot::tools::add_tokenizer_commands(app);
+  knot::tools::add_train_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,302 @@
+// The training loop end to end on the tiny fixture (tests/fixtures/train): the loss falls, a
+// resumed run equals an uninterrupted one bit for bit, an interrupted checkpoint write leaves
+// `latest` loadable, NaN losses are skipped and never saved, and config errors name the key.
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include "core/safetensors.h"
+#include "data/jsonl.h"
+#include "models/config.h"
+#include "nn/linear.h"
+#include "ops/elementwise.h"
+#include "tests/helpers.h"
+#include "train/checkpoint.h"
+#include "train/translation.h"
+
+namespace fs = std::filesystem;
+using knot::models::Json;
+
+namespace {
+
+std::string fixture(const std::string& name) {
+  return (fs::path(__FILE__).parent_path() / "fixtures" / "train" / name).string();
+}
+
+std::string fresh_dir(const std::string& name) {
+  const fs::path p = fs::temp_directory_path() / fmt::format("knot-test-train-{}-{}", name, ::getpid());
+  fs::remove_all(p);
+  return p.string();
+}
+
+Json tiny_config(int64_t steps) {
+  return Json{{"task", "translation"},
+              {"seed", 3},
+              {"data",
+               {{"train", fixture("tiny-train.jsonl")},
+                {"val", fixture("tiny-val.jsonl")},
+                {"max_length", 24},
+                {"batch_size", 16},
+                {"bucket_batches", 4}}},
+              {"tokenizer", {{"vocab_size", 200}, {"min_frequency", 2}}},
+              {"translation", {{"label_smoothing", 0.1}}},
+              {"model",
+               {{"num_encoder_layers", 1},
+                {"num_decoder_layers", 1},
+                {"embedding_dim", 32},
+                {"num_heads", 2},
+                {"ffn_hidden_dim", 48},
+                {"dropout_rate", 0.1},
+                {"max_length", 32},
+                {"pre_layer_norm", true},
+                {"projection", {{"kind", "mlp"}}}}},
+              {"train",
+               {{"steps", steps},
+                {"lr", 1e-2},
+                {"schedule", {{"kind", "linear"}, {"warmup_steps", 4}}},
+                {"optimizer", {{"weight_decay", 0.01}}},
+                {"clip_grad_norm", 1.0},
+                {"log_every", 3},
+                {"val_every", 10},
+                {"checkpoint_every", 10},
+                {"keep_checkpoints", 2},
+                {"threads", 1},
+                {"progress", false}}}};
+}
+
+knot::train::TrainerHooks quiet() {
+  knot::train::TrainerHooks h;
+  h.log = [](const std::string&) {};
+  return h;
+}
+
+std::vector<Json> read_metrics(const std::string& run) {
+  return knot::data::read_jsonl((fs::path(run) / "metrics.jsonl").string());
+}
+
+// Metrics without the wall-clock fields.
+std::vector<Json> timeless(std::vector<Json> rows) {
+  for (auto& r : rows) {
+    r.erase("tokens_per_s");
+    r.erase("elapsed_s");
+  }
+  return rows;
+}
+
+std::string file_bytes(const std::string& p) { return knot::data::read_file_bytes(p); }
+
+}  // namespace
+
+TEST_CASE("trainer: a tiny translation run lowers the loss and writes a complete run directory", "[trainer]") {
+  const std::string run = fresh_dir("falls");
+  const auto r = knot::train::train_translation(tiny_config(30), run, false, quiet());
+  REQUIRE(r.steps == 30);
+  REQUIRE(r.skipped_steps == 0);
+  const auto m = read_metrics(run);
+  std::vector<double> losses, vals;
+  for (const auto& row : m) {
+    if (row.contains("loss")) losses.push_back(row["loss"].get<double>());
+    if (row.contains("val_loss")) vals.push_back(row["val_loss"].get<double>());
+  }
+  REQUIRE(losses.size() == 10);  // log_every 3 over 30 steps
+  REQUIRE(vals.size() == 3);     // steps 10, 20, 30
+  INFO("first loss " << losses.front() << ", last " << losses.back());
+  REQUIRE(losses.back() < losses.front() - 0.5);
+  REQUIRE(vals.back() < vals.front());
+  for (const char* f : {"config.json", "tokenizer.json", "metrics.jsonl", "checkpoints/latest"})
+    REQUIRE(fs::exists(fs::path(run) / f));
+  REQUIRE(fs::exists(fs::path(run) / "checkpoints/step-000030"));
+  REQUIRE(fs::exists(fs::path(run) / "checkpoints/step-000020"));
+  REQUIRE_FALSE(fs::exists(fs::path(run) / "checkpoints/step-000010"));  // keep_checkpoints 2
+  // The saved config is complete: the model section took its vocabulary from the tokenizer.
+  const Json saved = knot::models::load_json_file((fs::path(run) / "config.json").string());
+  REQUIRE(saved["model"]["vocab_src_size"].get<int64_t>() <= 200);
+  REQUIRE(saved["model"]["pad_tgt_idx"] == 3);
+  // The run loads back for translate/eval and gives the same validation loss.
+  const auto loaded = knot::train::load_translation_run(run);
+  REQUIRE(loaded.checkpoint == (fs::path(run) / "checkpoints/step-000030").string());
+  auto val = knot::train::read_translation_pairs(fixture("tiny-val.jsonl"), "en", "de");
+  knot::train::encode_pairs(val, *loaded.tokenizer);
+  std::erase_if(val, [](const auto& p) { return p.src.size() + 1 > 24 || p.tgt.size() + 1 > 24; });
+  const auto ls = knot::train::teacher_forced_loss(*loaded.model, val, knot::train::special_tokens(*loaded.tokenizer), 16);
+  REQUIRE(ls.mean() == Approx(vals.back()).epsilon(1e-9));
+  // A fresh run into a directory that has checkpoints is refused (nothing is overwritten).
+  REQUIRE_THROWS_WITH(knot::train::train_translation(tiny_config(30), run, false, quiet()),
+                      Catch::Contains("--resume"));
+  fs::remove_all(run);
+}
+
+TEST_CASE("trainer: a resumed run ends bit-identical to an uninterrupted one", "[trainer]") {
+  const std::string a = fresh_dir("uninterrupted"), b = fresh_dir("resumed");
+  Json cfg = tiny_config(25);
+  knot::train::train_translation(cfg, a, false, quiet());
+
+  auto hooks = quiet();
+  hooks.stop_after_steps = 14;  // "killed" at step 14: the latest checkpoint is step 10
+  const auto first = knot::train::train_translation(cfg, b, false, hooks);
+  REQUIRE(first.steps == 14);
+  REQUIRE(knot::train::latest_checkpoint(b) == (fs::path(b) / "checkpoints/step-000010").string());
+  // Resume from b's saved config, as `knot train --resume` does.
+  const Json saved = knot::models::load_json_file((fs::path(b) / "config.json").string());
+  const auto second = knot::train::train_translation(saved, b, true, quiet());
+  REQUIRE(second.steps == 25);
+
+  const std::string fa = (fs::path(a) / "checkpoints/step-000025").string(), fb = (fs::path(b) / "checkpoints/step-000025").string();
+  REQUIRE(file_bytes(fa + "/model.safetensors") == file_bytes(fb + "/model.safetensors"));
+  REQUIRE(file_bytes(fa + "/optimizer.safetensors") == file_bytes(fb + "/optimizer.safetensors"));
+  REQUIRE(knot::models::load_json_file(fa + "/trainer_state.json") == knot::models::load_json_file(fb + "/trainer_state.json"));
+  const auto ma = timeless(read_metrics(a)), mb = timeless(read_metrics(b));
+  REQUIRE(ma.size() == mb.size());
+  for (size_t i = 0; i < ma.size(); ++i) REQUIRE(ma[i].dump() == mb[i].dump());
+
+  // Same seed, fresh run: identical metrics; another seed: different ones.
+  const std::string c = fresh_dir("again");
+  knot::train::train_translation(cfg, c, false, quiet());
+  const auto mc = timeless(read_metrics(c));
+  REQUIRE(mc.size() == ma.size());
+  for (size_t i = 0; i < ma.size(); ++i) REQUIRE(ma[i].dump() == mc[i].dump());
+  fs::remove_all(c);
+  cfg["seed"] = 4;
+  knot::train::train_translation(cfg, c, false, quiet());
+  REQUIRE(timeless(read_metrics(c))[0].dump() != ma[0].dump());
+  for (const auto& d : {a, b, c}) fs::remove_all(d);
+}
+
+TEST_CASE("checkpoint: an interrupted write leaves the previous checkpoint as latest; NaN weights are never written",
+          "[trainer]") {
+  const std::string run = fresh_dir("ckpt");
+  knot::manual_seed(5);
+  knot::nn::Linear model(4, 3);
+  knot::optim::Adam opt(model.parameters(), 0.1);
+  auto step_once = [&]() {
+    knot::sum(knot::mul(model.forward(knot::ones({2, 4})), knot::ones({2, 3}))).backward();
+    opt.step();
+    opt.zero_grad();
+  };
+  step_once();
+  const std::string first = knot::train::save_checkpoint(run, 1, model, opt, Json{{"step", 1}});
+  const auto saved_w = model.weight.to_vector<float>();
+  REQUIRE(knot::train::latest_checkpoint(run) == first);
+
+  // A crash after the model file of step 2 was written: latest still names step 1.
+  step_once();
+  knot::train::CheckpointOptions crash;
+  crash.after_file = [](const std::string& f) {
+    if (f == "optimizer.safetensors") throw std::runtime_error("simulated kill");
+  };
+  REQUIRE_THROWS_WITH(knot::train::save_checkpoint(run, 2, model, opt, Json{{"step", 2}}, crash), "simulated kill");
+  // Another crash leaves a corrupt file in a temp dir of its own.
+  const fs::path junk = fs::path(run) / "checkpoints" / ".tmp-step-000003-999999";
+  fs::create_directories(junk);
+  std::ofstream(junk / "model.safetensors") << "\x10\x00garbage";
+  REQUIRE(knot::train::latest_checkpoint(run) == first);
+  REQUIRE_FALSE(fs::exists(fs::path(run) / "checkpoints/step-000002"));
+
+  knot::nn::Linear restored(4, 3);
+  knot::optim::Adam opt2(restored.parameters(), 0.1);
+  const auto ck = knot::train::load_checkpoint(knot::train::latest_checkpoint(run), restored, &opt2);
+  REQUIRE(ck.trainer_state["step"] == 1);
+  REQUIRE(restored.weight.to_vector<float>() == saved_w);
+  REQUIRE(opt2.steps() == 1);
+
+  // The next good save cleans the leftovers up.
+  const std::string third = knot::train::save_checkpoint(run, 3, model, opt, Json{{"step", 3}});
+  REQUIRE(knot::train::latest_checkpoint(run) == third);
+  for (const auto& e : fs::directory_iterator(fs::path(run) / "checkpoints"))
+    REQUIRE(e.path().filename().string().rfind(".tmp-", 0) != 0);
+
+  // NaN weights: refused, latest unchanged.
+  {
+    knot::NoGradGuard ng;
+    model.weight.fill_(std::numeric_limits<double>::quiet_NaN());
+  }
+  REQUIRE_THROWS_WITH(knot::train::save_checkpoint(run, 4, model, opt, Json{{"step", 4}}), Catch::Contains("NaN"));
+  REQUIRE(knot::train::latest_checkpoint(run) == third);
+  REQUIRE_FALSE(fs::exists(fs::path(run) / "checkpoints/step-000004"));
+
+  // A `latest` naming a missing directory is an error naming it.
+  knot::data::write_file_atomic((fs::path(run) / "checkpoints/latest").string(), "step-000042\n");
+  REQUIRE_THROWS_WITH(knot::train::latest_checkpoint(run), Catch::Contains("step-000042"));
+  fs::remove_all(run);
+}
+
+TEST_CASE("trainer: a NaN loss skips the step (or stops), names the step, and is never saved", "[trainer]") {
+  const std::string run = fresh_dir("nan");
+  Json cfg = tiny_config(12);
+  cfg["train"]["checkpoint_every"] = 4;
+  auto hooks = quiet();
+  std::vector<std::string> messages;
+  hooks.log = [&](const std::string& s) { messages.push_back(s); };
+  hooks.loss_hook = [](int64_t step, const knot::Tensor& loss) {
+    return step == 6 ? knot::mul(loss, std::numeric_limits<double>::quiet_NaN()) : loss;
+  };
+  const auto r = knot::train::train_translation(cfg, run, false, hooks);
+  REQUIRE(r.steps == 12);
+  REQUIRE(r.skipped_steps == 1);
+  bool named = false;
+  for (const auto& m : messages) named |= m.find("step 6: loss is nan") != std::string::npos;
+  REQUIRE(named);
+  bool recorded = false;
+  for (const auto& row : read_metrics(run)) {
+    if (row.value("skipped", false)) {
+      REQUIRE(row["step"] == 6);
+      recorded = true;
+    }
+    if (row.contains("loss")) REQUIRE(std::isfinite(row["loss"].get<double>()));
+  }
+  REQUIRE(recorded);
+  const auto loaded = knot::train::load_translation_run(run);
+  REQUIRE(knot::train::all_finite(*loaded.model));
+  REQUIRE(knot::train::load_checkpoint(loaded.checkpoint, *loaded.model, nullptr).trainer_state["skipped_steps"] == 1);
+  fs::remove_all(run);
+
+  // on_nan = stop: the run ends at the bad step and the last checkpoint is the one before it.
+  cfg["train"]["on_nan"] = "stop";
+  const auto s = knot::train::train_translation(cfg, run, false, hooks);
+  REQUIRE(s.stopped_on_nan);
+  REQUIRE(s.steps == 6);
+  REQUIRE(knot::train::latest_checkpoint(run) == (fs::path(run) / "checkpoints/step-000004").string());
+  fs::remove_all(run);
+}
+
+TEST_CASE("trainer: config errors name the key", "[trainer]") {
+  const std::string run = fresh_dir("cfg");
+  auto expect = [&](Json cfg, const std::string& key) {
+    REQUIRE_THROWS_WITH(knot::train::train_translation(cfg, run, false, quiet()), Catch::Contains(key));
+  };
+  Json c = tiny_config(2);
+  c["train"]["stpes"] = 3;
+  expect(c, "'stpes'");
+  c = tiny_config(2);
+  c["train"]["steps"] = "many";
+  expect(c, "'steps'");
+  c = tiny_config(2);
+  c["train"]["on_nan"] = "ignore";
+  expect(c, "'on_nan'");
+  c = tiny_config(2);
+  c["data"]["batch_size"] = 0;
+  expect(c, "'batch_size'");
+  c = tiny_config(2);
+  c["tokenizer"]["vocab"] = 100;
+  expect(c, "'vocab'");
+  c = tiny_config(2);
+  c["translation"]["label_smoothing"] = 1.5;
+  expect(c, "'label_smoothing'");
+  c = tiny_config(2);
+  c["model"]["num_head"] = 2;
+  expect(c, "'num_head'");
+  c = tiny_config(2);
+  c["train"]["optimizer"]["kind"] = "sgd";
+  expect(c, "'kind'");
+  c = tiny_config(2);
+  c["bogus"] = 1;
+  expect(c, "'bogus'");
+  c = tiny_config(2);
+  c["data"]["train"] = "/nonexistent/train.jsonl";
+  expect(c, "/nonexistent/train.jsonl");
+  // Overrides on the command line go through the same checks.
+  c = tiny_config(2);
+  REQUIRE_THROWS_WITH(knot::models::apply_override(c, "train.stepz=4"), Catch::Contains("train.stepz"));
+  fs::remove_all(run);
+}

@@ -1,0 +1,96 @@
+// `knot translate --run DIR [--beam N | --sample ...] [--verbose] "text" ...`: translates with a
+// trained translation run (its latest checkpoint), decoding incrementally with the KV cache.
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "tools/commands.h"
+#include "train/translation.h"
+
+namespace knot::tools {
+
+void add_translate_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("translate", "Translate sentences with a trained translation run");
+  struct Opts {
+    std::string run;
+    std::vector<std::string> texts;
+    int64_t beam = 0;
+    bool sample = false, verbose = false;
+    double temperature = 1.0, top_p = 1.0, length_penalty = 0.6;
+    int64_t top_k = 0, max_length = 0, seed = 0, n_best = 1;
+  };
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("--run", o->run, "Run directory written by knot train")->required()->check(CLI::ExistingDirectory);
+  cmd->add_option("text", o->texts, "Sentences to translate; without any, one sentence per line from stdin");
+  auto* beam = cmd->add_option("--beam", o->beam, "Beam search with this beam width (default: greedy)")
+                   ->check(CLI::PositiveNumber);
+  cmd->add_option("--length-penalty", o->length_penalty,
+                  "Beam search: GNMT length penalty alpha, score = log p / ((5 + len) / 6)^alpha")
+      ->capture_default_str();
+  cmd->add_option("--n-best", o->n_best, "Beam search: print the best N hypotheses with their scores")
+      ->capture_default_str();
+  auto* sample = cmd->add_flag("--sample", o->sample, "Sample instead of searching")->excludes(beam);
+  cmd->add_option("--temperature", o->temperature, "Sampling temperature (> 0)")->capture_default_str();
+  cmd->add_option("--top-k", o->top_k, "Sample among the K most likely tokens (0 = all)")->capture_default_str();
+  cmd->add_option("--top-p", o->top_p, "Nucleus sampling: the smallest set with probability >= P (1 = all)")
+      ->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Sampling seed (same seed, same samples)")->capture_default_str();
+  cmd->add_option("--max-length", o->max_length,
+                  "Most tokens generated per sentence (default: the run's translation.decode_max_length)");
+  cmd->add_flag("--verbose,-v", o->verbose, "Also print the source and output token ids");
+  (void)sample;
+  cmd->footer(
+      "Examples:\n"
+      "  knot translate --run runs/translate-kan-small \"I see things differently now.\"\n"
+      "  knot translate --run runs/translate-kan-small --beam 4 --n-best 3 \"Stop pushing!\"\n"
+      "  echo \"Good morning.\" | knot translate --run runs/translate-kan-small --sample --top-p 0.9 --seed 7");
+  cmd->callback([o]() {
+    const train::TranslationRun run = train::load_translation_run(o->run);
+    const train::SpecialTokens sp = train::special_tokens(*run.tokenizer);
+    int64_t max_len = o->max_length;
+    if (max_len <= 0) {
+      max_len = 64;
+      if (run.config.contains("translation") && run.config["translation"].contains("decode_max_length"))
+        max_len = run.config["translation"]["decode_max_length"].get<int64_t>();
+    }
+    max_len = std::min<int64_t>(max_len, run.model->config().max_length - 1);
+    std::vector<std::string> texts = o->texts;
+    if (texts.empty())
+      for (std::string line; std::getline(std::cin, line);)
+        if (!line.empty()) texts.push_back(line);
+    Generator gen(static_cast<uint64_t>(o->seed));
+    auto ids_str = [](const auto& ids) {
+      std::string s;
+      for (auto i : ids) s += (s.empty() ? "" : " ") + std::to_string(i);
+      return s;
+    };
+    for (const auto& text : texts) {
+      const auto enc = run.tokenizer->encode(text);
+      const std::vector<int64_t> src(enc.begin(), enc.end());
+      std::vector<train::Hypothesis> hyps;
+      if (o->sample) {
+        hyps.push_back(train::sample_decode(*run.model, src, sp, max_len,
+                                            {o->temperature, o->top_k, o->top_p}, gen));
+      } else if (o->beam > 0) {
+        hyps = train::beam_search(*run.model, src, sp, o->beam, max_len, o->length_penalty);
+      } else {
+        train::Hypothesis h;
+        h.ids = train::greedy_decode(*run.model, {src}, sp, max_len).at(0);
+        hyps.push_back(h);
+      }
+      const size_t shown = o->beam > 0 ? std::min<size_t>(hyps.size(), static_cast<size_t>(std::max<int64_t>(o->n_best, 1))) : 1;
+      if (o->verbose) fmt::print("src: {}\nsrc ids: {}\n", text, ids_str(src));
+      for (size_t k = 0; k < shown; ++k) {
+        const auto& h = hyps[k];
+        const std::string out = run.tokenizer->decode(std::vector<int32_t>(h.ids.begin(), h.ids.end()));
+        if (shown > 1)
+          fmt::print("{}\t{:.4f}\t{}\n", k + 1, h.score, out);
+        else
+          fmt::print("{}\n", out);
+        if (o->verbose) fmt::print("ids: {}\n", ids_str(h.ids));
+      }
+    }
+  });
+}
+
+}  // namespace knot::tools

@@ -1,0 +1,320 @@
+// The training loop (see trainer.h).
+#include "train/trainer.h"
+
+#include <omp.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "autograd/grad_mode.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "data/jsonl.h"
+#include "nn/basis_registry.h"
+#include "ops/elementwise.h"
+#include "optim/optimizer.h"
+
+namespace fs = std::filesystem;
+
+namespace knot::train {
+
+TrainerConfig TrainerConfig::from_json(const models::Json& j) {
+  TrainerConfig c;
+  models::ConfigReader r(j.is_null() ? models::Json::object() : j, "train");
+  c.steps = r.get<int64_t>("steps", c.steps);
+  c.accumulation = r.get<int64_t>("accumulation", c.accumulation);
+  c.lr = r.get<double>("lr", c.lr);
+  c.schedule = r.get<models::Json>("schedule", models::Json());
+  const models::Json opt = r.get<models::Json>("optimizer", models::Json::object());
+  {
+    models::ConfigReader o(opt, "train.optimizer");
+    const std::string kind = o.get<std::string>("kind", "adamw");
+    KNOT_CHECK(kind == "adam" || kind == "adamw",
+               "config 'train.optimizer': key 'kind' must be 'adam' or 'adamw', got '{}'", kind);
+    c.decoupled = kind == "adamw";
+    c.beta1 = o.get<double>("beta1", c.beta1);
+    c.beta2 = o.get<double>("beta2", c.beta2);
+    c.eps = o.get<double>("eps", c.eps);
+    c.weight_decay = o.get<double>("weight_decay", c.weight_decay);
+    o.finish();
+  }
+  c.clip_grad_norm = r.get<double>("clip_grad_norm", c.clip_grad_norm);
+  c.kan_regularization = r.get<double>("kan_regularization", c.kan_regularization);
+  c.kan_reg_a = r.get<double>("kan_reg_a", c.kan_reg_a);
+  c.kan_reg_e = r.get<double>("kan_reg_e", c.kan_reg_e);
+  c.log_every = r.get<int64_t>("log_every", c.log_every);
+  c.val_every = r.get<int64_t>("val_every", c.val_every);
+  c.checkpoint_every = r.get<int64_t>("checkpoint_every", c.checkpoint_every);
+  c.keep_checkpoints = r.get<int64_t>("keep_checkpoints", c.keep_checkpoints);
+  c.on_nan = r.get<std::string>("on_nan", c.on_nan);
+  c.threads = r.get<int64_t>("threads", c.threads);
+  c.progress = r.get<bool>("progress", c.progress);
+  r.finish();
+  KNOT_CHECK(c.steps > 0, "config 'train': key 'steps' must be > 0, got {}", c.steps);
+  KNOT_CHECK(c.accumulation > 0, "config 'train': key 'accumulation' must be > 0, got {}", c.accumulation);
+  KNOT_CHECK(c.lr >= 0, "config 'train': key 'lr' must be >= 0, got {}", c.lr);
+  KNOT_CHECK(c.log_every > 0, "config 'train': key 'log_every' must be > 0, got {}", c.log_every);
+  KNOT_CHECK(c.val_every >= 0 && c.checkpoint_every >= 0,
+             "config 'train': keys 'val_every' and 'checkpoint_every' must be >= 0");
+  KNOT_CHECK(c.on_nan == "skip" || c.on_nan == "stop", "config 'train': key 'on_nan' must be 'skip' or 'stop', got '{}'",
+             c.on_nan);
+  KNOT_CHECK(c.clip_grad_norm >= 0, "config 'train': key 'clip_grad_norm' must be >= 0");
+  return c;
+}
+
+Tensor kan_regularization_loss(const nn::Module& model, double a, double e) {
+  Tensor total;
+  for (const auto& [name, m] : model.named_modules()) {
+    const auto* k = dynamic_cast<const nn::KANLayer*>(m);
+    if (!k) continue;
+    const Tensor r = k->regularization_loss(a, e);
+    if (!r.defined()) continue;
+    total = total.defined() ? add(total, r) : r;
+  }
+  return total;
+}
+
+namespace {
+
+std::string format_duration(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  const int64_t t = static_cast<int64_t>(s + 0.5);
+  if (t >= 3600) return fmt::format("{}h{:02d}m", t / 3600, (t / 60) % 60);
+  if (t >= 60) return fmt::format("{}m{:02d}s", t / 60, t % 60);
+  return fmt::format("{}s", t);
+}
+
+// Keeps the lines of metrics.jsonl whose "step" is <= max_step (a resumed run rewrites the rest).
+void truncate_metrics(const fs::path& path, int64_t max_step) {
+  if (!fs::exists(path)) return;
+  std::ifstream in(path);
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    models::Json j;
+    try {
+      j = models::Json::parse(line);
+    } catch (const std::exception&) {
+      break;  // a line cut by a kill: drop it and what follows
+    }
+    if (j.value("step", int64_t{0}) > max_step) break;
+    kept += line + "\n";
+  }
+  data::write_file_atomic(path.string(), kept);
+}
+
+}  // namespace
+
+TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string& run_dir, bool resume,
+                        const TrainerHooks& hooks) {
+  auto log = hooks.log ? hooks.log : [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
+  if (cfg.threads > 0) omp_set_num_threads(static_cast<int>(cfg.threads));
+  fs::create_directories(run_dir);
+  nn::Module& model = task.model();
+  model.train();
+
+  auto groups = optim::decay_groups(model, cfg.weight_decay);
+  optim::Adam opt(std::move(groups), cfg.lr, optim::AdamOptions{cfg.beta1, cfg.beta2, cfg.eps, cfg.decoupled});
+  const Schedule sched = Schedule::from_json(cfg.schedule, cfg.lr, cfg.steps, task.d_model());
+  std::vector<Tensor> params = model.parameters();
+
+  // Trainer state (all of it goes into trainer_state.json).
+  int64_t step = 0, micro = 0, skipped = 0, win_count = 0, win_tokens = 0;
+  double win_loss = 0, best = std::numeric_limits<double>::infinity();
+  models::Json last_val;
+
+  const fs::path metrics_path = fs::path(run_dir) / "metrics.jsonl";
+  if (resume) {
+    const std::string dir = latest_checkpoint(run_dir);
+    KNOT_CHECK(!dir.empty(), "train --resume: '{}' has no checkpoint (no checkpoints/latest)", run_dir);
+    const LoadedCheckpoint ck = load_checkpoint(dir, model, &opt);
+    const models::Json& s = ck.trainer_state;
+    KNOT_CHECK(s.value("task", "") == task.name(), "train --resume: checkpoint '{}' is for task '{}', not '{}'", dir,
+               s.value("task", ""), task.name());
+    step = s.at("step").get<int64_t>();
+    micro = s.at("micro_batch").get<int64_t>();
+    skipped = s.at("skipped_steps").get<int64_t>();
+    win_count = s.at("window_count").get<int64_t>();
+    win_tokens = s.at("window_tokens").get<int64_t>();
+    win_loss = s.at("window_loss").get<double>();
+    best = s.at("best").is_null() ? std::numeric_limits<double>::infinity() : s.at("best").get<double>();
+    last_val = s.value("last_validation", models::Json());
+    const auto& g = s.at("rng").at("default");
+    Generator& dg = default_generator();
+    dg.manual_seed(g.at("seed").get<uint64_t>());
+    for (uint64_t d = g.at("draws").get<uint64_t>(); dg.draws() < d;) dg.next_draw();
+    truncate_metrics(metrics_path, step);
+    log(fmt::format("{}: resumed from {} at step {}", task.name(), dir, step));
+  } else {
+    KNOT_CHECK(latest_checkpoint(run_dir).empty(),
+               "train: '{}' already holds checkpoints; continue it with --resume or choose another run directory",
+               run_dir);
+    data::write_file_atomic(metrics_path.string(), "");
+  }
+  std::ofstream metrics(metrics_path, std::ios::app);
+  auto write_metrics = [&](const models::Json& j) {
+    metrics << j.dump() << "\n";
+    metrics.flush();
+  };
+
+  auto trainer_state = [&]() {
+    const Generator& dg = default_generator();
+    return models::Json{{"task", task.name()},
+                        {"step", step},
+                        {"micro_batch", micro},
+                        {"epoch", micro / task.batches_per_epoch()},
+                        {"batch_in_epoch", micro % task.batches_per_epoch()},
+                        {"skipped_steps", skipped},
+                        {"window_count", win_count},
+                        {"window_tokens", win_tokens},
+                        {"window_loss", win_loss},
+                        {"best", std::isfinite(best) ? models::Json(best) : models::Json()},
+                        {"best_metric", task.best_metric()},
+                        {"last_validation", last_val},
+                        {"optimizer_steps", opt.steps()},
+                        {"rng", {{"default", {{"seed", dg.seed()}, {"draws", dg.draws()}}}}}};
+  };
+  CheckpointOptions ck_opt = hooks.checkpoint;
+  ck_opt.keep_last = cfg.keep_checkpoints;
+  auto checkpoint = [&]() {
+    if (!all_finite(model)) {
+      log(fmt::format("{}: step {}: the model holds NaN/Inf weights; keeping the previous checkpoint", task.name(), step));
+      return;
+    }
+    save_checkpoint(run_dir, step, model, opt, trainer_state(), ck_opt);
+  };
+  auto validate = [&]() {
+    models::Json v = task.validate();
+    model.train();
+    const auto it = v.find(task.best_metric());
+    if (it != v.end() && it->is_number() && it->get<double>() < best) best = it->get<double>();
+    v["step"] = step;
+    v["epoch"] = micro / task.batches_per_epoch();
+    v["best"] = std::isfinite(best) ? models::Json(best) : models::Json();
+    write_metrics(v);
+    last_val = v;
+    std::string line = fmt::format("{}: step {}/{} validation:", task.name(), step, cfg.steps);
+    for (auto& [k, x] : v.items())
+      if (k.rfind("val_", 0) == 0 && x.is_number()) line += fmt::format(" {} {:.4f}", k, x.get<double>());
+    log(line);
+  };
+
+  const bool tty = ::isatty(2) != 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t start_step = step;
+  int64_t tokens_this_run = 0;
+  TrainResult res;
+  double last_lr = sched.at(step + 1);
+  while (step < cfg.steps) {
+    if (hooks.stop_after_steps >= 0 && step >= hooks.stop_after_steps) break;
+    ++step;
+    last_lr = sched.at(step);
+    opt.set_lr(last_lr);
+    opt.zero_grad();
+    double loss_sum = 0;
+    int64_t tokens = 0;
+    bool bad = false;
+    std::string why;
+    for (int64_t a = 0; a < cfg.accumulation; ++a) {
+      const int64_t bpe = task.batches_per_epoch();
+      TaskLoss tl = task.train_loss(micro / bpe, micro % bpe);
+      ++micro;
+      Tensor loss = tl.loss;
+      const double task_loss = loss.item();
+      if (cfg.kan_regularization > 0) {
+        const Tensor reg = kan_regularization_loss(model, cfg.kan_reg_a, cfg.kan_reg_e);
+        if (reg.defined()) loss = add(loss, mul(reg, cfg.kan_regularization));
+      }
+      if (hooks.loss_hook) loss = hooks.loss_hook(step, loss);
+      const double v = loss.item();
+      if (!std::isfinite(v) || !std::isfinite(task_loss)) {
+        bad = true;
+        why = fmt::format("loss is {}", v);
+        break;
+      }
+      mul(loss, 1.0 / static_cast<double>(cfg.accumulation)).backward();
+      loss_sum += task_loss;
+      tokens += tl.tokens;
+    }
+    if (!bad) {
+      const double norm = optim::clip_grad_norm_(params, cfg.clip_grad_norm > 0 ? cfg.clip_grad_norm
+                                                                                 : std::numeric_limits<double>::infinity());
+      if (!std::isfinite(norm)) {
+        bad = true;
+        why = fmt::format("gradient norm is {}", norm);
+      }
+    }
+    tokens_this_run += tokens;
+    if (bad) {
+      opt.zero_grad();
+      ++skipped;
+      write_metrics({{"step", step}, {"skipped", true}, {"reason", why}});
+      if (cfg.on_nan == "stop") {
+        log(fmt::format("{}: step {}: {}; stopping (on_nan=stop); the last checkpoint is kept", task.name(), step, why));
+        res.stopped_on_nan = true;
+        break;
+      }
+      log(fmt::format("{}: step {}: {}; skipping the step (on_nan=skip)", task.name(), step, why));
+    } else {
+      opt.step();
+      win_loss += loss_sum / static_cast<double>(cfg.accumulation);
+      win_count += 1;
+      win_tokens += tokens;
+    }
+
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double tps = elapsed > 0 ? static_cast<double>(tokens_this_run) / elapsed : 0.0;
+    const double eta = step > start_step ? elapsed / static_cast<double>(step - start_step) *
+                                               static_cast<double>(cfg.steps - step)
+                                         : 0.0;
+    if (step % cfg.log_every == 0 || step == cfg.steps) {
+      if (win_count > 0) {
+        const double mean = win_loss / static_cast<double>(win_count);
+        res.last_loss = mean;
+        write_metrics({{"step", step},
+                       {"epoch", micro / task.batches_per_epoch()},
+                       {"loss", mean},
+                       {"ppl", std::exp(std::min(mean, 50.0))},
+                       {"lr", last_lr},
+                       {"tokens", win_tokens},
+                       {"tokens_per_s", tps},
+                       {"elapsed_s", elapsed}});
+      }
+      const std::string line =
+          fmt::format("{} step {}/{} | epoch {} | loss {:.4f} | lr {:.3e} | {:.0f} tok/s | ETA {}", task.name(), step,
+                      cfg.steps, micro / task.batches_per_epoch(),
+                      win_count > 0 ? win_loss / static_cast<double>(win_count) : 0.0, last_lr, tps,
+                      format_duration(eta));
+      if (cfg.progress) {
+        if (tty)
+          std::fprintf(stderr, "\r%s\x1b[K", line.c_str());
+        else
+          std::fprintf(stderr, "%s\n", line.c_str());
+        std::fflush(stderr);
+      }
+      win_loss = 0;
+      win_count = 0;
+      win_tokens = 0;
+    }
+    const bool at_end = step == cfg.steps;
+    const bool do_val = (cfg.val_every > 0 && step % cfg.val_every == 0) || at_end;
+    const bool do_ck = (cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0) || at_end;
+    if ((do_val || do_ck) && cfg.progress && tty) std::fprintf(stderr, "\n");
+    if (do_val) validate();
+    if (do_ck) checkpoint();
+  }
+  if (cfg.progress && tty) std::fprintf(stderr, "\n");
+  res.steps = step;
+  res.skipped_steps = skipped;
+  res.last_validation = last_val;
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  res.tokens_per_second = res.seconds > 0 ? static_cast<double>(tokens_this_run) / res.seconds : 0.0;
+  return res;
+}
+
+}  // namespace knot::train

@@ -1,0 +1,101 @@
+// The task-independent training loop: optimizer (Adam/AdamW with weight decay only on weights of
+// dim >= 2), LR schedule, gradient accumulation, global-norm clipping, optional KAN regularisation,
+// NaN/Inf handling, progress line, metrics.jsonl, validation, checkpoints and exact resume.
+//
+// A task (translation today, ELECTRA next) implements Task: it owns the model and the data and
+// turns "micro-batch `index` of epoch `epoch`" into a loss. The batch order of an epoch must be a
+// pure function of (seed, epoch), so the trainer's data position is just a micro-batch counter.
+//
+// Train config (the "train" object; every key optional, unknown keys are errors naming the key):
+//   steps 1000            optimizer steps in the whole run
+//   accumulation 1        micro-batches per optimizer step (losses averaged)
+//   lr 1e-3, schedule {...} (train/schedule.h), optimizer {"beta1": 0.9, "beta2": 0.98,
+//   "eps": 1e-9, "weight_decay": 0.0, "decoupled": true}
+//   clip_grad_norm 1.0    0 = off; a non-finite gradient norm skips the step like a NaN loss
+//   kan_regularization 0  weight of Σ KANLayer::regularization_loss() added to the loss
+//   kan_reg_a 1, kan_reg_e 1  the L1 and entropy weights inside that penalty
+//   log_every 10, val_every 200 (0 = only at the end), checkpoint_every 500 (0 = only at the end),
+//   keep_checkpoints 3, on_nan "skip" | "stop", threads 0 (OpenMP threads; 0 = leave as is),
+//   progress true (the live line on stderr)
+// Resume: everything that influences later steps is in the checkpoint (weights, Adam moments and
+// step, the default Generator that dropout draws from, the micro-batch counter, the running
+// log sums), so a resumed run ends bit-identical to an uninterrupted one on the same machine with
+// the same thread count. metrics.jsonl is cut back to the checkpoint's step on resume.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "models/config.h"
+#include "nn/module.h"
+#include "train/checkpoint.h"
+#include "train/schedule.h"
+
+namespace knot::train {
+
+struct TaskLoss {
+  Tensor loss;         // scalar, graph attached
+  int64_t tokens = 0;  // tokens processed (for tokens/s)
+};
+
+class Task {
+ public:
+  virtual ~Task() = default;
+  virtual std::string name() const = 0;
+  virtual nn::Module& model() = 0;
+  virtual int64_t d_model() const = 0;  // for the noam schedule
+  virtual int64_t batches_per_epoch() const = 0;
+  // Loss of micro-batch `index` (0 <= index < batches_per_epoch) of `epoch`, model in train mode.
+  virtual TaskLoss train_loss(int64_t epoch, int64_t index) = 0;
+  // Validation metrics (model in eval mode, no graph), e.g. {"val_loss": 2.1, "val_ppl": 8.2}.
+  virtual models::Json validate() = 0;
+  // The metric of validate() whose lowest value is "best".
+  virtual std::string best_metric() const { return "val_loss"; }
+};
+
+struct TrainerConfig {
+  int64_t steps = 1000;
+  int64_t accumulation = 1;
+  double lr = 1e-3;
+  models::Json schedule;  // see schedule.h
+  double beta1 = 0.9, beta2 = 0.98, eps = 1e-9, weight_decay = 0.0;
+  bool decoupled = true;
+  double clip_grad_norm = 1.0;
+  double kan_regularization = 0.0, kan_reg_a = 1.0, kan_reg_e = 1.0;
+  int64_t log_every = 10, val_every = 200, checkpoint_every = 500, keep_checkpoints = 3;
+  std::string on_nan = "skip";
+  int64_t threads = 0;
+  bool progress = true;
+
+  static TrainerConfig from_json(const models::Json& j);  // the "train" object
+};
+
+// Test and tool hooks.
+struct TrainerHooks {
+  // Stop (without a final checkpoint) once this many steps are done: simulates a killed run.
+  int64_t stop_after_steps = -1;
+  // Applied to each micro-batch loss before the NaN check (tests inject NaN here).
+  std::function<Tensor(int64_t step, const Tensor& loss)> loss_hook;
+  CheckpointOptions checkpoint;  // keep_last is overwritten from the config
+  std::function<void(const std::string&)> log;  // messages (default: stderr)
+};
+
+struct TrainResult {
+  int64_t steps = 0;          // steps completed (including skipped ones)
+  int64_t skipped_steps = 0;  // NaN/Inf
+  double last_loss = 0;       // mean loss of the last logged window
+  models::Json last_validation;
+  double seconds = 0, tokens_per_second = 0;
+  bool stopped_on_nan = false;
+};
+
+// Trains `task` in run_dir. With resume the state comes from run_dir's latest checkpoint (an
+// error when there is none); without it, run_dir must not hold checkpoints yet.
+TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string& run_dir, bool resume,
+                        const TrainerHooks& hooks = {});
+
+// Σ regularization_loss over every KANLayer in the model (undefined Tensor when there is none).
+Tensor kan_regularization_loss(const nn::Module& model, double a, double e);
+
+}  // namespace knot::train

@@ -1,0 +1,395 @@
+// The translation task (see translation.h).
+#include "train/translation.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+
+#include "autograd/grad_mode.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "data/bpe.h"
+#include "data/jsonl.h"
+#include "models/factory.h"
+#include "ops/nn_functional.h"
+#include "train/bleu.h"
+
+namespace fs = std::filesystem;
+
+namespace knot::train {
+
+std::vector<TranslationPair> read_translation_pairs(const std::string& path, const std::string& src_lang,
+                                                    const std::string& tgt_lang, int64_t max_examples) {
+  KNOT_CHECK(fs::exists(path), "translation: data file '{}' does not exist (prepare it with `knot data ende`)", path);
+  const auto rows = data::read_jsonl(path);
+  std::vector<TranslationPair> out;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    for (const std::string& k : {src_lang, tgt_lang})
+      KNOT_CHECK(r.is_object() && r.contains(k) && r[k].is_string(), "{}:{}: expected a string key '{}'", path, i + 1, k);
+    out.push_back({r[src_lang].get<std::string>(), r[tgt_lang].get<std::string>(), {}, {}});
+    if (max_examples > 0 && static_cast<int64_t>(out.size()) >= max_examples) break;
+  }
+  KNOT_CHECK(!out.empty(), "translation: '{}' holds no pairs", path);
+  return out;
+}
+
+void encode_pairs(std::vector<TranslationPair>& pairs, const data::Tokenizer& tok) {
+  for (auto& p : pairs) {
+    const auto s = tok.encode(p.src_text), t = tok.encode(p.tgt_text);
+    p.src.assign(s.begin(), s.end());
+    p.tgt.assign(t.begin(), t.end());
+  }
+}
+
+SpecialTokens special_tokens(const data::Tokenizer& tok) {
+  const auto s = tok.special_ids();
+  KNOT_CHECK(s.bos >= 0 && s.eos >= 0 && s.pad >= 0, "translation: the tokenizer needs <sos>, <eos> and <pad> tokens");
+  return {s.bos, s.eos, s.pad};
+}
+
+namespace {
+
+struct BatchTensors {
+  Tensor src, tgt_in, tgt_out;  // (B, S), (B, T), (B, T) i64
+  int64_t tokens = 0;           // non-pad source + target tokens
+};
+
+BatchTensors make_batch(const std::vector<TranslationPair>& pairs, const std::vector<int64_t>& idx,
+                        const SpecialTokens& sp) {
+  size_t S = 1, T = 1;
+  for (int64_t i : idx) {
+    S = std::max(S, pairs[i].src.size());
+    T = std::max(T, pairs[i].tgt.size() + 1);
+  }
+  const size_t B = idx.size();
+  std::vector<int64_t> src(B * S, sp.pad), tin(B * T, sp.pad), tout(B * T, sp.pad);
+  BatchTensors b;
+  for (size_t r = 0; r < B; ++r) {
+    const auto& p = pairs[idx[r]];
+    std::copy(p.src.begin(), p.src.end(), src.begin() + r * S);
+    tin[r * T] = sp.bos;
+    std::copy(p.tgt.begin(), p.tgt.end(), tin.begin() + r * T + 1);
+    std::copy(p.tgt.begin(), p.tgt.end(), tout.begin() + r * T);
+    tout[r * T + p.tgt.size()] = sp.eos;
+    b.tokens += static_cast<int64_t>(p.src.size() + p.tgt.size() + 1);
+  }
+  const int64_t Bi = static_cast<int64_t>(B);
+  b.src = from_vector(src, {Bi, static_cast<int64_t>(S)});
+  b.tgt_in = from_vector(tin, {Bi, static_cast<int64_t>(T)});
+  b.tgt_out = from_vector(tout, {Bi, static_cast<int64_t>(T)});
+  return b;
+}
+
+Tensor batch_loss(const models::EncoderDecoderTransformer& model, const BatchTensors& b, const SpecialTokens& sp,
+                  double label_smoothing, Reduction red) {
+  const Tensor logits = model.forward(b.src, b.tgt_in);
+  const int64_t V = logits.size(2);
+  return cross_entropy(logits.reshape({-1, V}), b.tgt_out.reshape({-1}), sp.pad, label_smoothing, red);
+}
+
+// Fisher–Yates with the counter-based RNG: a pure function of (key, draw).
+void shuffle(std::vector<int64_t>& v, uint64_t key, uint64_t draw) {
+  for (size_t i = v.size(); i > 1; --i) {
+    const double u = uniform_f64(philox_element(key, draw, i - 1));
+    const size_t j = std::min(static_cast<size_t>(u * static_cast<double>(i)), i - 1);
+    std::swap(v[i - 1], v[j]);
+  }
+}
+
+// Indices sorted by (source length, target length), then cut into batches.
+std::vector<std::vector<int64_t>> length_sorted_batches(const std::vector<TranslationPair>& pairs, int64_t batch_size) {
+  std::vector<int64_t> idx(pairs.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) {
+    return std::make_pair(pairs[a].src.size(), pairs[a].tgt.size()) < std::make_pair(pairs[b].src.size(), pairs[b].tgt.size());
+  });
+  std::vector<std::vector<int64_t>> out;
+  for (size_t i = 0; i < idx.size(); i += static_cast<size_t>(batch_size))
+    out.emplace_back(idx.begin() + i, idx.begin() + std::min(idx.size(), i + static_cast<size_t>(batch_size)));
+  return out;
+}
+
+class TranslationTask : public Task {
+ public:
+  TranslationTask(std::shared_ptr<models::EncoderDecoderTransformer> model, std::vector<TranslationPair> train,
+                  std::vector<TranslationPair> val, const data::Tokenizer& tok, int64_t batch_size,
+                  int64_t bucket_batches, double label_smoothing, int64_t val_bleu_examples, int64_t decode_max_length,
+                  uint64_t seed)
+      : model_(std::move(model)), train_(std::move(train)), val_(std::move(val)), tok_(tok), sp_(special_tokens(tok)),
+        batch_size_(batch_size), bucket_(bucket_batches), ls_(label_smoothing), val_bleu_(val_bleu_examples),
+        decode_max_(decode_max_length), data_key_(seed ^ 0x9E3779B97F4A7C15ull) {
+    // The batch count is the same every epoch: chunk sizes do not depend on the permutation.
+    const int64_t n = static_cast<int64_t>(train_.size()), chunk = batch_size_ * bucket_;
+    for (int64_t c = 0; c < n; c += chunk) num_batches_ += (std::min(chunk, n - c) + batch_size_ - 1) / batch_size_;
+    val_batches_ = length_sorted_batches(val_, batch_size_);
+  }
+
+  std::string name() const override { return "translation"; }
+  nn::Module& model() override { return *model_; }
+  int64_t d_model() const override { return model_->config().embedding_dim; }
+  int64_t batches_per_epoch() const override { return num_batches_; }
+
+  TaskLoss train_loss(int64_t epoch, int64_t index) override {
+    if (epoch != cached_epoch_) build_epoch(epoch);
+    const BatchTensors b = make_batch(train_, batches_.at(static_cast<size_t>(index)), sp_);
+    return {batch_loss(*model_, b, sp_, ls_, Reduction::mean), b.tokens};
+  }
+
+  models::Json validate() override {
+    model_->eval();
+    NoGradGuard ng;
+    LossSum ls;
+    for (const auto& idx : val_batches_) {
+      const BatchTensors b = make_batch(val_, idx, sp_);
+      ls.sum += batch_loss(*model_, b, sp_, 0.0, Reduction::sum).item();
+      for (int64_t i : idx) ls.tokens += static_cast<int64_t>(val_[i].tgt.size() + 1);
+    }
+    models::Json j{{"val_loss", ls.mean()}, {"val_ppl", std::exp(std::min(ls.mean(), 50.0))}};
+    if (val_bleu_ > 0) {
+      const size_t n = std::min(val_.size(), static_cast<size_t>(val_bleu_));
+      std::vector<std::vector<int64_t>> srcs;
+      std::vector<std::string> refs, hyps;
+      for (size_t i = 0; i < n; ++i) {
+        srcs.push_back(val_[i].src);
+        refs.push_back(val_[i].tgt_text);
+      }
+      DecodeSettings s;
+      s.max_length = decode_max_;
+      for (const auto& ids : translate_ids(*model_, srcs, sp_, s))
+        hyps.push_back(tok_.decode(std::vector<int32_t>(ids.begin(), ids.end())));
+      j["val_bleu"] = corpus_bleu(hyps, refs).score;
+    }
+    model_->train();
+    return j;
+  }
+
+ private:
+  void build_epoch(int64_t epoch) {
+    std::vector<int64_t> perm(train_.size());
+    std::iota(perm.begin(), perm.end(), 0);
+    shuffle(perm, data_key_, 2 * static_cast<uint64_t>(epoch));
+    batches_.clear();
+    const size_t chunk = static_cast<size_t>(batch_size_ * bucket_);
+    for (size_t c = 0; c < perm.size(); c += chunk) {
+      const auto first = perm.begin() + c, last = perm.begin() + std::min(perm.size(), c + chunk);
+      std::stable_sort(first, last, [&](int64_t a, int64_t b) {
+        return std::make_pair(train_[a].src.size(), train_[a].tgt.size()) <
+               std::make_pair(train_[b].src.size(), train_[b].tgt.size());
+      });
+      for (auto it = first; it < last; it += std::min<std::ptrdiff_t>(batch_size_, last - it))
+        batches_.emplace_back(it, it + std::min<std::ptrdiff_t>(batch_size_, last - it));
+    }
+    std::vector<int64_t> order(batches_.size());
+    std::iota(order.begin(), order.end(), 0);
+    shuffle(order, data_key_, 2 * static_cast<uint64_t>(epoch) + 1);
+    std::vector<std::vector<int64_t>> shuffled;
+    for (int64_t o : order) shuffled.push_back(std::move(batches_[o]));
+    batches_ = std::move(shuffled);
+    KNOT_CHECK(static_cast<int64_t>(batches_.size()) == num_batches_, "translation: internal batch count mismatch");
+    cached_epoch_ = epoch;
+  }
+
+  std::shared_ptr<models::EncoderDecoderTransformer> model_;
+  std::vector<TranslationPair> train_, val_;
+  const data::Tokenizer& tok_;
+  SpecialTokens sp_;
+  int64_t batch_size_, bucket_;
+  double ls_;
+  int64_t val_bleu_, decode_max_;
+  uint64_t data_key_;
+  int64_t num_batches_ = 0;
+  std::vector<std::vector<int64_t>> val_batches_, batches_;
+  int64_t cached_epoch_ = -1;
+};
+
+// Keeps the pairs that fit max_length (one special added on each side).
+std::vector<TranslationPair> fit_length(std::vector<TranslationPair> pairs, int64_t max_length, int64_t* dropped) {
+  std::vector<TranslationPair> out;
+  for (auto& p : pairs) {
+    if (!p.src.empty() && !p.tgt.empty() && static_cast<int64_t>(p.src.size()) + 1 <= max_length &&
+        static_cast<int64_t>(p.tgt.size()) + 1 <= max_length)
+      out.push_back(std::move(p));
+    else
+      ++*dropped;
+  }
+  return out;
+}
+
+}  // namespace
+
+LossSum teacher_forced_loss(const models::EncoderDecoderTransformer& model, const std::vector<TranslationPair>& pairs,
+                            const SpecialTokens& sp, int64_t batch_size) {
+  NoGradGuard ng;
+  LossSum ls;
+  for (const auto& idx : length_sorted_batches(pairs, batch_size)) {
+    const BatchTensors b = make_batch(pairs, idx, sp);
+    ls.sum += batch_loss(model, b, sp, 0.0, Reduction::sum).item();
+    for (int64_t i : idx) ls.tokens += static_cast<int64_t>(pairs[i].tgt.size() + 1);
+  }
+  return ls;
+}
+
+std::vector<std::vector<int64_t>> translate_ids(const models::EncoderDecoderTransformer& model,
+                                                const std::vector<std::vector<int64_t>>& srcs,
+                                                const SpecialTokens& sp, const DecodeSettings& s) {
+  std::vector<std::vector<int64_t>> out(srcs.size());
+  if (s.method == "greedy") {
+    // Length-sorted batches: less padding, and the results go back to their positions.
+    std::vector<size_t> order(srcs.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return srcs[a].size() < srcs[b].size(); });
+    for (size_t i = 0; i < order.size(); i += static_cast<size_t>(s.batch_size)) {
+      std::vector<std::vector<int64_t>> chunk;
+      const size_t end = std::min(order.size(), i + static_cast<size_t>(s.batch_size));
+      for (size_t k = i; k < end; ++k) chunk.push_back(srcs[order[k]]);
+      auto res = greedy_decode(model, chunk, sp, s.max_length);
+      for (size_t k = i; k < end; ++k) out[order[k]] = std::move(res[k - i]);
+    }
+  } else if (s.method == "beam") {
+    for (size_t i = 0; i < srcs.size(); ++i) out[i] = beam_search(model, srcs[i], sp, s.beam, s.max_length, s.length_penalty).at(0).ids;
+  } else if (s.method == "sample") {
+    Generator gen(s.seed);
+    for (size_t i = 0; i < srcs.size(); ++i) out[i] = sample_decode(model, srcs[i], sp, s.max_length, s.sample, gen).ids;
+  } else {
+    KNOT_FAIL("translate: unknown decoding method '{}' (greedy, beam, sample)", s.method);
+  }
+  return out;
+}
+
+TranslationRun load_translation_run(const std::string& run_dir) {
+  TranslationRun r;
+  r.run_dir = run_dir;
+  const fs::path cfg_path = fs::path(run_dir) / "config.json";
+  KNOT_CHECK(fs::exists(cfg_path), "'{}' has no config.json; is it a `knot train` run directory?", run_dir);
+  r.config = models::load_json_file(cfg_path.string());
+  KNOT_CHECK(r.config.value("task", "") == "translation", "'{}' is not a translation run (task '{}')", run_dir,
+             r.config.value("task", ""));
+  r.tokenizer = data::load_tokenizer((fs::path(run_dir) / "tokenizer.json").string());
+  r.model = std::dynamic_pointer_cast<models::EncoderDecoderTransformer>(models::build_model(r.config.at("model")));
+  KNOT_CHECK(r.model, "'{}': the model is not an encoder_decoder", run_dir);
+  r.checkpoint = latest_checkpoint(run_dir);
+  KNOT_CHECK(!r.checkpoint.empty(), "'{}' has no checkpoint yet (checkpoints/latest is missing)", run_dir);
+  load_checkpoint(r.checkpoint, *r.model, nullptr);
+  r.model->eval();
+  return r;
+}
+
+TrainResult train_translation(const models::Json& cfg_in, const std::string& run_dir_arg, bool resume,
+                              const TrainerHooks& hooks) {
+  auto log = hooks.log ? hooks.log : [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
+  models::Json cfg = cfg_in;
+  models::ConfigReader top(cfg, "config");
+  const std::string task = top.get<std::string>("task", "translation");
+  KNOT_CHECK(task == "translation", "config: key 'task' is '{}', expected 'translation'", task);
+  const uint64_t seed = static_cast<uint64_t>(top.get<int64_t>("seed", 1));
+  std::string run_dir = top.get<std::string>("run_dir", "runs/translation");
+  if (!run_dir_arg.empty()) run_dir = run_dir_arg;
+  top.get<std::string>("description", "");
+  const models::Json data_j = top.get<models::Json>("data", models::Json::object());
+  const models::Json tok_j = top.get<models::Json>("tokenizer", models::Json::object());
+  const models::Json tr_j = top.get<models::Json>("translation", models::Json::object());
+  models::Json model_j = top.require<models::Json>("model");
+  const models::Json train_j = top.get<models::Json>("train", models::Json::object());
+  const models::Json eval_j = top.get<models::Json>("eval", models::Json::object());
+  top.finish();
+
+  models::ConfigReader d(data_j, "data");
+  const std::string train_path = d.get<std::string>("train", "data/ende/train.jsonl");
+  const std::string val_path = d.get<std::string>("val", "data/ende/val.jsonl");
+  d.get<std::string>("test", "data/ende/test.jsonl");
+  const std::string src_lang = d.get<std::string>("src_lang", "en"), tgt_lang = d.get<std::string>("tgt_lang", "de");
+  const int64_t max_length = d.get<int64_t>("max_length", 32);
+  const int64_t batch_size = d.get<int64_t>("batch_size", 32);
+  const int64_t bucket = d.get<int64_t>("bucket_batches", 50);
+  const int64_t max_train = d.get<int64_t>("max_train_examples", 0);
+  const int64_t max_val = d.get<int64_t>("max_val_examples", 0);
+  d.finish();
+  KNOT_CHECK(max_length >= 2, "config 'data': key 'max_length' must be >= 2, got {}", max_length);
+  KNOT_CHECK(batch_size > 0 && bucket > 0, "config 'data': keys 'batch_size' and 'bucket_batches' must be > 0");
+
+  models::ConfigReader t(tok_j, "tokenizer");
+  data::BpeTrainOptions bpe;
+  bpe.vocab_size = static_cast<int>(t.get<int64_t>("vocab_size", 4000));
+  bpe.min_frequency = static_cast<int>(t.get<int64_t>("min_frequency", 2));
+  bpe.lowercase = t.get<bool>("lowercase", false);
+  t.finish();
+
+  models::ConfigReader tr(tr_j, "translation");
+  const double label_smoothing = tr.get<double>("label_smoothing", 0.1);
+  const int64_t val_bleu = tr.get<int64_t>("val_bleu_examples", 0);
+  const int64_t decode_max = tr.get<int64_t>("decode_max_length", 64);
+  tr.finish();
+  KNOT_CHECK(label_smoothing >= 0 && label_smoothing < 1,
+             "config 'translation': key 'label_smoothing' must be in [0, 1), got {}", label_smoothing);
+  {
+    models::ConfigReader e(eval_j, "eval");
+    e.get<int64_t>("beam", 1);
+    e.get<double>("length_penalty", 0.6);
+    e.get<int64_t>("batch_size", 64);
+    e.get<int64_t>("samples", 5);
+    e.finish();
+  }
+  const TrainerConfig tcfg = TrainerConfig::from_json(train_j);  // checks the train keys before any work
+  if (tcfg.threads > 0) omp_set_num_threads(static_cast<int>(tcfg.threads));
+
+  fs::create_directories(run_dir);
+  const fs::path tok_path = fs::path(run_dir) / "tokenizer.json";
+  auto train_pairs = read_translation_pairs(train_path, src_lang, tgt_lang, max_train);
+  auto val_pairs = read_translation_pairs(val_path, src_lang, tgt_lang, max_val);
+  std::unique_ptr<data::Tokenizer> tok;
+  if (resume) {
+    tok = data::load_tokenizer(tok_path.string());
+  } else {
+    std::vector<std::string> sentences;
+    for (const auto& p : train_pairs) {
+      sentences.push_back(p.src_text);
+      sentences.push_back(p.tgt_text);
+    }
+    auto trained = std::make_unique<data::BpeTokenizer>(data::BpeTokenizer::train(sentences, bpe));
+    trained->save(tok_path.string());
+    log(fmt::format("translation: trained a BPE tokenizer of {} tokens on {} sentences -> {}", trained->vocab_size(),
+                    sentences.size(), tok_path.string()));
+    tok = std::move(trained);
+  }
+  const SpecialTokens sp = special_tokens(*tok);
+  encode_pairs(train_pairs, *tok);
+  encode_pairs(val_pairs, *tok);
+  int64_t dropped_train = 0, dropped_val = 0;
+  train_pairs = fit_length(std::move(train_pairs), max_length, &dropped_train);
+  val_pairs = fit_length(std::move(val_pairs), max_length, &dropped_val);
+  KNOT_CHECK(!train_pairs.empty(), "translation: no training pair fits data.max_length = {}", max_length);
+  KNOT_CHECK(!val_pairs.empty(), "translation: no validation pair fits data.max_length = {}", max_length);
+  log(fmt::format("translation: {} training pairs ({} longer than {} tokens left out), {} validation pairs",
+                  train_pairs.size(), dropped_train, max_length, val_pairs.size()));
+
+  // The model config takes its vocabulary and padding from the tokenizer.
+  KNOT_CHECK(model_j.is_object(), "config: key 'model' must be an object");
+  model_j["model"] = "encoder_decoder";
+  model_j["vocab_src_size"] = tok->vocab_size();
+  model_j["vocab_tgt_size"] = tok->vocab_size();
+  model_j["pad_src_idx"] = sp.pad;
+  model_j["pad_tgt_idx"] = sp.pad;
+  if (!model_j.contains("max_length")) model_j["max_length"] = std::max<int64_t>(max_length + 1, decode_max + 1);
+  manual_seed(seed);  // initialisation; dropout then continues from the same generator
+  auto model = std::dynamic_pointer_cast<models::EncoderDecoderTransformer>(models::build_model(model_j));
+  KNOT_CHECK(model, "config: key 'model' must describe an encoder_decoder model");
+
+  models::Json resolved = cfg;
+  resolved["task"] = "translation";
+  resolved["seed"] = seed;
+  resolved["run_dir"] = run_dir;
+  resolved["model"] = model_j;
+  models::save_json_file((fs::path(run_dir) / "config.json").string(), resolved);
+  log(fmt::format("translation: model {} parameters ({}), run directory {}", model->num_parameters(),
+                  model_j.contains("projection") ? model_j["projection"].dump() : "\"mlp\"", run_dir));
+
+  TranslationTask task_obj(model, std::move(train_pairs), std::move(val_pairs), *tok, batch_size, bucket,
+                           label_smoothing, val_bleu, decode_max, seed);
+  return run_trainer(task_obj, tcfg, run_dir, resume, hooks);
+}
+
+}  // namespace knot::train
