@@ -1,5 +1,5 @@
 // Dropout with a counter-based mask (Srivastava et al., JMLR 2014; Philox from core/rng.h).
-//   keep_i = uniform(philox(seed, draw, i)) >= p        y_i = keep_i ? x_i / (1 - p) : 0
+//   keep_i = uniform(word i mod 4 of philox(seed, draw, i / 4)) >= p        y_i = keep_i ? x_i / (1 - p) : 0
 // i is the element's row-major index, so the mask is a pure function of (seed, draw, i): the
 // backward regenerates it instead of saving it, and CPU, CUDA and any thread count agree.
 #pragma once
@@ -12,11 +12,15 @@
 
 namespace knot::kernels {
 
-// The per-element decision, shared by the CPU loop and the CUDA kernel. The 24-bit float uniform
-// is used for every dtype so that f32 and f64 inputs get the same mask (and the GPU needs no
-// double arithmetic).
+// The per-element decision, shared by the CPU loop and the CUDA kernel. One Philox call gives four
+// 32-bit words, so element i uses word i mod 4 of the call for counter i / 4 (a quarter of the
+// Philox work of one call per element). The 24-bit float uniform is used for every dtype so that
+// f32 and f64 inputs get the same mask (and the GPU needs no double arithmetic).
+KNOT_HD bool dropout_keep_word(uint32_t word, float p) {
+  return static_cast<float>(word >> 8) * (1.0f / 16777216.0f) >= p;
+}
 KNOT_HD bool dropout_keep(uint64_t seed, uint64_t draw, uint64_t i, float p) {
-  return uniform_f32(philox_element(seed, draw, i)) >= p;
+  return dropout_keep_word(philox_element(seed, draw, i >> 2).v[i & 3], p);
 }
 
 #define KNOT_DROPOUT_KERNELS                                                              \
