@@ -7,6 +7,20 @@
 
 namespace knot::kernels {
 
+// The shape of a (batched) GEMM, checked once for every backend: the kernel-level checks and the
+// batch broadcasting rules live here, the backends only multiply.
+struct GemmShape {
+  int64_t M = 0, N = 0, K = 0;
+  Shape batch;          // broadcast batch dims
+  Shape out_shape;      // batch + (M, N)
+  int64_t batches = 1;  // numel(batch)
+};
+GemmShape gemm_shape(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b);
+// Strides of t's batch dims aligned to `batch` (0 where t broadcasts).
+Shape gemm_batch_strides(const Tensor& t, const Shape& batch);
+// Element offset of flat (row-major) batch index i.
+int64_t gemm_batch_offset(int64_t i, const Shape& batch, const Shape& strides);
+
 #define KNOT_LINALG_KERNELS \
   Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b);
 

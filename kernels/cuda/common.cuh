@@ -14,6 +14,8 @@
 #include "core/tensor.h"
 #include "kernels/cuda/check.cuh"
 
+#include "kernels/nn_math.h"
+
 namespace knot::cuda_detail {
 
 // Makes `device` current and returns its stream (created on first use; non-blocking w.r.t. the
@@ -99,5 +101,18 @@ Tensor dense(const Tensor& x);
 inline Tensor empty_on(const Shape& s, DType t, const Tensor& like) { return empty(s, t, like.device()); }
 // Zero-filled contiguous tensor on a CUDA device (cudaMemsetAsync on its stream).
 Tensor zeros_on(const Shape& s, DType t, Device d, const char* op);
+
+// Merges the online (max, Σexp) states of the 32 lanes of a warp (kernels/nn_math.h); every lane
+// ends with the merged state. Used by the softmax and cross-entropy row kernels.
+__device__ __forceinline__ math::OnlineLse<double> warp_merge(math::OnlineLse<double> st) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    math::OnlineLse<double> other;
+    other.m = __shfl_xor_sync(0xffffffffu, st.m, o);
+    other.s = __shfl_xor_sync(0xffffffffu, st.s, o);
+    st = math::online_lse_merge(st, other);
+  }
+  return st;
+}
 
 }  // namespace knot::cuda_detail

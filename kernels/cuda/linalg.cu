@@ -56,24 +56,6 @@ Operand describe(const Tensor& t_in) {
   KNOT_FAIL("matmul: internal error: no cuBLAS layout for a contiguous operand {}", shape_str(o.t.shape()));
 }
 
-// Batch strides of t aligned to `batch` (0 where broadcast).
-Shape batch_strides(const Tensor& t, const Shape& batch) {
-  Shape st(batch.size(), 0);
-  const size_t tb = static_cast<size_t>(t.dim()) - 2;
-  const size_t off = batch.size() - tb;
-  for (size_t i = 0; i < tb; ++i) st[off + i] = t.shape()[i] == 1 ? 0 : t.strides()[i];
-  return st;
-}
-
-int64_t batch_offset(int64_t b, const Shape& batch, const Shape& bstrides) {
-  int64_t off = 0;
-  for (int d = static_cast<int>(batch.size()) - 1; d >= 0; --d) {
-    off += (b % batch[d]) * bstrides[d];
-    b /= batch[d];
-  }
-  return off;
-}
-
 // The single stride s with offset(b) = b·s for every flat batch index b, if there is one.
 bool uniform_batch_stride(const Shape& batch, const Shape& bs, int64_t* s) {
   bool all_zero = true;
@@ -101,18 +83,10 @@ bool uniform_batch_stride(const Shape& batch, const Shape& bs, int64_t* s) {
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
-  KNOT_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul: kernel needs 2-D or batched operands, got {} and {}",
-             shape_str(a.shape()), shape_str(b.shape()));
-  const int64_t M = a.size(ta ? -1 : -2), Ka = a.size(ta ? -2 : -1);
-  const int64_t Kb = b.size(tb ? -1 : -2), N = b.size(tb ? -2 : -1);
-  KNOT_CHECK(Ka == Kb, "matmul: inner dims differ: {}{} x {}{}", shape_str(a.shape()), ta ? "ᵀ" : "",
-             shape_str(b.shape()), tb ? "ᵀ" : "");
-  const Shape abatch(a.shape().begin(), a.shape().end() - 2), bbatch(b.shape().begin(), b.shape().end() - 2);
-  const Shape batch = broadcast_shapes(abatch, bbatch, "matmul");
-  Shape out_shape = batch;
-  out_shape.push_back(M);
-  out_shape.push_back(N);
-  const int64_t nb = shape_numel(batch);
+  const GemmShape g = gemm_shape(a, b, ta, tb);
+  const int64_t M = g.M, N = g.N, Ka = g.K, nb = g.batches;
+  const Shape& batch = g.batch;
+  const Shape& out_shape = g.out_shape;
   const DType dt = a.dtype();
   KNOT_CHECK(dt == DType::f32 || dt == DType::f64, "matmul: expected a f32 or f64 tensor, got {}", dtype_name(dt));
   if (M == 0 || N == 0 || nb == 0) return empty(out_shape, dt, a.device());
@@ -120,7 +94,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   Tensor out = empty(out_shape, dt, a.device());
 
   const Operand A = describe(a), B = describe(b);
-  const Shape as = batch_strides(A.t, batch), bs = batch_strides(B.t, batch);
+  const Shape as = gemm_batch_strides(A.t, batch), bs = gemm_batch_strides(B.t, batch);
   const int dev = a.device().index;
   cublasHandle_t h = cublas_for(dev, "matmul");
   // Column-major call: C' (N × M) = op_b(B)ᵀ · op_a(A)ᵀ. cuBLAS reads a row-major operand as its
@@ -154,8 +128,8 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
                  "matmul");
   } else {
     for (int64_t i = 0; i < nb; ++i) {
-      const char* ai = pa + batch_offset(i, batch, as) * static_cast<int64_t>(es);
-      const char* bi = pb + batch_offset(i, batch, bs) * static_cast<int64_t>(es);
+      const char* ai = pa + gemm_batch_offset(i, batch, as) * static_cast<int64_t>(es);
+      const char* bi = pb + gemm_batch_offset(i, batch, bs) * static_cast<int64_t>(es);
       CUBLAS_CHECK(cublasGemmEx(h, opB, opA, m, n, k, alpha, bi, ctype, lda, ai, ctype, ldb, beta,
                                 pc + i * M * N * static_cast<int64_t>(es), ctype, ldc, compute, CUBLAS_GEMM_DEFAULT),
                    "matmul");

@@ -15,17 +15,6 @@ namespace {
 using namespace knot::cuda_detail;
 using math::OnlineLse;
 
-__device__ __forceinline__ OnlineLse<double> warp_merge(OnlineLse<double> st) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) {
-    OnlineLse<double> other;
-    other.m = __shfl_xor_sync(0xffffffffu, st.m, o);
-    other.s = __shfl_xor_sync(0xffffffffu, st.s, o);
-    st = math::online_lse_merge(st, other);
-  }
-  return st;
-}
-
 template <typename T, typename I>
 __global__ void ce_fwd_kernel(const T* __restrict__ x, const I* __restrict__ target, int64_t m, int64_t C,
                               int64_t ignore_index, double eps, T* __restrict__ loss, T* __restrict__ lse) {

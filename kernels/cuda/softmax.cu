@@ -15,17 +15,6 @@ namespace {
 using namespace knot::cuda_detail;
 using math::OnlineLse;
 
-__device__ __forceinline__ OnlineLse<double> warp_merge(OnlineLse<double> st) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) {
-    OnlineLse<double> other;
-    other.m = __shfl_xor_sync(0xffffffffu, st.m, o);
-    other.s = __shfl_xor_sync(0xffffffffu, st.s, o);
-    st = math::online_lse_merge(st, other);
-  }
-  return st;
-}
-
 // The logsumexp of row r (all lanes of a warp in warp mode; one thread otherwise).
 template <typename T>
 __device__ __forceinline__ double row_lse(const T* row, int64_t n, int64_t stride, bool warp_mode, int lane) {
