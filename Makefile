@@ -18,7 +18,7 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# The main job until the Transformer trainer lands: fit a KAN to exp(sin(pi*x1) + x2^2) from
+# The main job until the translation configs reach a useful BLEU in minutes (issue 5): fit a KAN to exp(sin(pi*x1) + x2^2) from
 # generated data, print the test RMSE, then predict the test split with the saved model.
 FIT_RUN ?= runs/fit-exp-sin
 run: build
