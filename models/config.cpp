@@ -79,7 +79,7 @@ void apply_override(Json& cfg, const std::string& assignment) {
         (*node)[part] = value;
       } else {
         Json& old_v = (*node)[part];
-        KNOT_CHECK(same_kind(old_v, value), "config override '{}': key '{}' is a {} but the new value is a {}",
+        KNOT_CHECK(same_kind(old_v, value), "config override '{}': key '{}' has type {} but the new value has type {}",
                    assignment, key, type_name(old_v), type_name(value));
         old_v = value;
       }
