@@ -10,12 +10,11 @@
 #include <vector>
 
 #include "kernels/dispatch.h"
+#include "kernels/elementwise.h"
 
 namespace knot::kernels {
 
 #define KNOT_INDEXING_KERNELS                                                                          \
-  /* xs: tensors equal in every dim but `dim` (already checked) -> out: out_shape, contiguous */      \
-  Tensor cat(const std::vector<Tensor>& xs, int dim, const Shape& out_shape);                         \
   /* x: (..., n, ...) any dtype; index: (m) i32/i64 in [0, n) -> (..., m, ...) */                      \
   Tensor index_select(const Tensor& x, int dim, const Tensor& index);                                 \
   /* g: (..., m, ...) float; index: (m) -> gx: (..., n, ...) with n = src_size, scatter-add */        \
@@ -28,9 +27,19 @@ namespace knot::kernels {
 namespace cpu { KNOT_INDEXING_KERNELS }
 namespace cuda { KNOT_INDEXING_KERNELS }
 
+// xs: tensors equal in every dim but `dim` (already checked) -> out: out_shape, contiguous.
+// Device-independent: each input is copied into its slab [off, off + size) of out along dim, a
+// strided view with out's strides, so the device's copy kernel handles any input layout.
 inline Tensor cat(const std::vector<Tensor>& xs, int dim, const Shape& out_shape) {
   for (const Tensor& x : xs) check_same_device("cat", xs.front(), x);
-  return KNOT_DISPATCH(xs.front(), cat(xs, dim, out_shape));
+  Tensor out = empty(out_shape, xs.front().dtype(), xs.front().device());
+  int64_t off = 0;
+  for (const Tensor& x : xs) {
+    const Tensor slab = make_view(out, x.shape(), out.strides(), out.offset() + off * out.strides()[dim]);
+    if (x.numel() > 0) copy(slab, x);
+    off += x.shape()[dim];
+  }
+  return out;
 }
 inline Tensor index_select(const Tensor& x, int dim, const Tensor& index) {
   check_same_device("index_select", x, index);

@@ -1,4 +1,4 @@
-// CPU indexing kernels (see kernels/indexing.h): cat as strided copies into slices of the output,
+// CPU indexing kernels (see kernels/indexing.h, which also holds the device-independent cat):
 // index_select as a row gather, its backward as a scatter-add where each thread owns a fixed set of
 // destination columns, and where/masked_fill as broadcasting strided loops.
 #include "kernels/indexing.h"
@@ -64,19 +64,6 @@ void for_each_3(const Shape& shape, const Shape& sc, int64_t oc, const Shape& sa
 }
 
 }  // namespace
-
-Tensor cat(const std::vector<Tensor>& xs, int dim, const Shape& out_shape) {
-  Tensor out = empty(out_shape, xs.front().dtype());
-  int64_t off = 0;
-  for (const Tensor& x : xs) {
-    // Each input lands in the slab [off, off + x.size(dim)) of out along dim: a strided view
-    // with out's strides, so one copy handles any input layout.
-    const Tensor slab = make_view(out, x.shape(), out.strides(), out.offset() + off * out.strides()[dim]);
-    if (x.numel() > 0) copy(slab, x);
-    off += x.shape()[dim];
-  }
-  return out;
-}
 
 Tensor index_select(const Tensor& x_in, int dim, const Tensor& index) {
   const Tensor x = dense(x_in);

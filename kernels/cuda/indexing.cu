@@ -1,5 +1,5 @@
 // CUDA indexing kernels (see kernels/indexing.h):
-//   cat           strided copies (kernels::cuda::copy) into slabs of the output, as on the CPU;
+//   cat           device-independent, in kernels/indexing.h (strided copies into slabs of the output);
 //   index_select  a gather over (outer, m, inner) with the index read on the device (range-checked
 //                 on the host first, with the CPU's message);
 //   its backward  deterministic, no atomics: destinations grouped on the host, one thread per
@@ -89,17 +89,6 @@ Indexer<N> make_indexer(const Shape& out_shape, const Tensor* const (&ts)[N], co
 }
 
 }  // namespace
-
-Tensor cat(const std::vector<Tensor>& xs, int dim, const Shape& out_shape) {
-  Tensor out = empty(out_shape, xs.front().dtype(), xs.front().device());
-  int64_t off = 0;
-  for (const Tensor& x : xs) {
-    const Tensor slab = make_view(out, x.shape(), out.strides(), out.offset() + off * out.strides()[dim]);
-    if (x.numel() > 0) copy(slab, x);
-    off += x.shape()[dim];
-  }
-  return out;
-}
 
 Tensor index_select(const Tensor& x_in, int dim, const Tensor& index_in) {
   const char* op = "index_select";

@@ -3,7 +3,6 @@
 
 namespace knot::kernels::cuda {
 
-Tensor cat(const std::vector<Tensor>&, int, const Shape&) { cuda_unavailable("cat"); }
 Tensor index_select(const Tensor&, int, const Tensor&) { cuda_unavailable("index_select"); }
 Tensor index_select_bwd(const Tensor&, int, const Tensor&, int64_t) { cuda_unavailable("index_select"); }
 Tensor where(const Tensor&, const Tensor&, const Tensor&) { cuda_unavailable("where"); }
