@@ -144,12 +144,15 @@ std::string size_knob(const std::string& basis) {
 
 struct KanPoint {
   std::string basis, knob;
-  int G = 0;  // 0: the basis' defaults (no knob)
+  int G = 0;         // 0: the basis' defaults (no knob)
+  std::string path;  // B-spline only: "" = automatic, else "dense" or "local" (forced)
   nlohmann::json options() const {
     nlohmann::json o = nlohmann::json::object();
     if (!knob.empty()) o[knob] = G;
+    if (!path.empty()) o["path"] = path;
     return o;
   }
+  std::string label() const { return path.empty() ? basis : basis + "_" + path; }
   std::string g_label() const { return G ? std::to_string(G) : std::string("-"); }
 };
 
@@ -158,7 +161,10 @@ std::shared_ptr<nn::KANLayer> make_kan(const KanPoint& p, int64_t w) { return nn
 double kan_flops(const KanPoint& p, const nn::KANLayer& layer, int64_t N, int64_t w) {
   if (p.basis == "bspline") {
     const int64_t nb = p.G + kSplineOrder;
-    if (kernels::resolve_spline_path(kernels::SplinePath::automatic, nb) == kernels::SplinePath::local)
+    const auto chosen = p.path == "local"   ? kernels::SplinePath::local
+                        : p.path == "dense" ? kernels::SplinePath::dense
+                                            : kernels::SplinePath::automatic;
+    if (kernels::resolve_spline_path(chosen, nb) == kernels::SplinePath::local)
       return 2.0 * N * w * w * (kSplineOrder + 2);
     return 2.0 * N * w * w * (nb + 1);
   }
@@ -259,13 +265,22 @@ int register_all() {
         common(benchmark::RegisterBenchmark(lin.c_str(), BM_Linear, lin, N, w, bwd));
         common(benchmark::RegisterBenchmark(mlp.c_str(), BM_Mlp, mlp, N, w, w, bwd));
         for (const KanPoint& p : points) {
-          const std::string suffix = "/" + p.basis + "/" + mode + shape + "/G:" + p.g_label();
+          const std::string suffix = "/" + p.label() + "/" + mode + shape + "/G:" + p.g_label();
           const std::string kan = "KAN" + suffix, mlp_p = "MLP_params" + suffix;
           common(benchmark::RegisterBenchmark(kan.c_str(), BM_Kan, kan, p, N, w, bwd));
           common(benchmark::RegisterBenchmark(mlp_p.c_str(), BM_MlpParams, mlp_p, p, N, w, bwd));
         }
       }
   }
+  // Both B-spline paths forced, for the crossover that sets kernels::kLocalPathMinBases:
+  // KAN/bspline_{dense,local}/{fwd,fwdbwd}/N:4096/w:256/G:{5,10,20,50}.
+  for (bool bwd : {false, true})
+    for (const char* path : {"dense", "local"})
+      for (int G : {5, 10, 20, 50}) {
+        const KanPoint p{"bspline", "grid_size", G, path};
+        const std::string kan = "KAN/" + p.label() + "/" + (bwd ? "fwdbwd" : "fwd") + "/N:4096/w:256/G:" + p.g_label();
+        common(benchmark::RegisterBenchmark(kan.c_str(), BM_Kan, kan, p, int64_t{4096}, int64_t{256}, bwd));
+      }
   return 0;
 }
 

@@ -38,10 +38,28 @@ class KANLayer : public Projection {
   // A scalar penalty added to the loss; 0 for bases that define none.
   virtual Tensor regularization_loss(double a = 1.0, double e = 1.0) const;
 
+  // Grid updates inside a bigger model (train/trainer.h, `kan_grid_update_every`): the layer's
+  // input is not reachable from outside the model, so while capturing is on, forward keeps a
+  // detached reference to its last input (no copy, no graph); the trainer then calls
+  // update_grid(captured_input()) and switches capturing off, which drops the reference.
+  // A basis with a data-dependent grid calls capture_input(x) at the top of its forward.
+  void set_capture_input(bool on) {
+    capture_ = on;
+    if (!on) captured_ = Tensor();
+  }
+  const Tensor& captured_input() const { return captured_; }
+
  protected:
   // Flattens (..., in) to (N, in), checking the last dim; `op` names the layer in errors.
   Tensor flatten_input(const Tensor& x, const char* op) const;
+  void capture_input(const Tensor& x) const {
+    if (capture_) captured_ = x.detach();
+  }
   int64_t in_, out_;
+
+ private:
+  bool capture_ = false;
+  mutable Tensor captured_;
 };
 
 using KANLayerFactory =

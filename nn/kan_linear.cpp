@@ -81,6 +81,7 @@ KANLinear::KANLinear(int64_t in, int64_t out, const KANLinearOptions& opt, Gener
 Tensor KANLinear::forward(const Tensor& x) const {
   KNOT_CHECK(x.dim() >= 1 && x.size(-1) == in_, "KANLinear: input {} does not match in_features = {}",
              shape_str(x.shape()), in_);
+  capture_input(x);  // for grid updates inside a model (basis_registry.h)
   const bool fused_base = is_silu(opt_.base_activation);
   Tensor y = kan_bspline(x, grid, fused_base ? base_weight : Tensor(), spline_weight, spline_scaler,
                          opt_.spline_order, opt_.path);

@@ -47,6 +47,9 @@ TrainerConfig TrainerConfig::from_json(const models::Json& j) {
   c.kan_regularization = r.get<double>("kan_regularization", c.kan_regularization);
   c.kan_reg_a = r.get<double>("kan_reg_a", c.kan_reg_a);
   c.kan_reg_e = r.get<double>("kan_reg_e", c.kan_reg_e);
+  c.kan_grid_update_every = r.get<int64_t>("kan_grid_update_every", c.kan_grid_update_every);
+  c.kan_grid_update_until = r.get<int64_t>("kan_grid_update_until", c.kan_grid_update_until);
+  c.kan_grid_margin = r.get<double>("kan_grid_margin", c.kan_grid_margin);
   c.log_every = r.get<int64_t>("log_every", c.log_every);
   c.val_every = r.get<int64_t>("val_every", c.val_every);
   c.checkpoint_every = r.get<int64_t>("checkpoint_every", c.checkpoint_every);
@@ -64,6 +67,8 @@ TrainerConfig TrainerConfig::from_json(const models::Json& j) {
   KNOT_CHECK(c.on_nan == "skip" || c.on_nan == "stop", "config 'train': key 'on_nan' must be 'skip' or 'stop', got '{}'",
              c.on_nan);
   KNOT_CHECK(c.clip_grad_norm >= 0, "config 'train': key 'clip_grad_norm' must be >= 0");
+  KNOT_CHECK(c.kan_grid_update_every >= 0 && c.kan_grid_update_until >= 0 && c.kan_grid_margin >= 0,
+             "config 'train': keys 'kan_grid_update_every', 'kan_grid_update_until' and 'kan_grid_margin' must be >= 0");
   return c;
 }
 
@@ -77,6 +82,31 @@ Tensor kan_regularization_loss(const nn::Module& model, double a, double e) {
     total = total.defined() ? add(total, r) : r;
   }
   return total;
+}
+
+int64_t update_kan_grids(nn::Module& model, const std::function<void()>& forward, double margin) {
+  std::vector<nn::KANLayer*> layers;
+  for (const auto& [name, m] : model.named_modules())
+    if (const auto* k = dynamic_cast<const nn::KANLayer*>(m))
+      layers.push_back(const_cast<nn::KANLayer*>(k));  // model is ours to change; named_modules is const
+  if (layers.empty()) return 0;
+  int64_t updated = 0;
+  try {
+    NoGradGuard no_grad;
+    for (auto* k : layers) k->set_capture_input(true);
+    forward();
+    for (auto* k : layers) {
+      const Tensor x = k->captured_input();
+      k->set_capture_input(false);
+      if (!x.defined()) continue;
+      k->update_grid(x, margin);
+      ++updated;
+    }
+  } catch (...) {
+    for (auto* k : layers) k->set_capture_input(false);
+    throw;
+  }
+  return updated;
 }
 
 namespace {
@@ -213,6 +243,15 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
   while (step < cfg.steps) {
     if (hooks.stop_after_steps >= 0 && step >= hooks.stop_after_steps) break;
     ++step;
+    if (cfg.kan_grid_update_every > 0 && (step - 1) % cfg.kan_grid_update_every == 0 &&
+        (cfg.kan_grid_update_until == 0 || step <= cfg.kan_grid_update_until)) {
+      const int64_t bpe = task.batches_per_epoch();
+      const int64_t n = update_kan_grids(model, [&]() { task.train_loss(micro / bpe, micro % bpe); }, cfg.kan_grid_margin);
+      if (n > 0) {
+        ++res.grid_updates;
+        write_metrics({{"step", step}, {"grid_update", n}});
+      }
+    }
     last_lr = sched.at(step);
     opt.set_lr(last_lr);
     opt.zero_grad();

@@ -14,6 +14,12 @@
 //   clip_grad_norm 1.0    0 = off; a non-finite gradient norm skips the step like a NaN loss
 //   kan_regularization 0  weight of Σ KANLayer::regularization_loss() added to the loss
 //   kan_reg_a 1, kan_reg_e 1  the L1 and entropy weights inside that penalty
+//   kan_grid_update_every 0   > 0: before steps 1, 1+n, 1+2n, ... every KAN layer with a data-dependent
+//                             grid (B-spline) adapts its grid to its own input on that step's first
+//                             micro-batch (a no-grad forward; the spline weights are refit so the
+//                             layer's function is kept), as efficient-kan's update_grid
+//   kan_grid_update_until 0   no grid update after this step (0 = for the whole run)
+//   kan_grid_margin 0.01      the margin of update_grid
 //   log_every 10, val_every 200 (0 = only at the end), checkpoint_every 500 (0 = only at the end),
 //   keep_checkpoints 3, on_nan "skip" | "stop", threads 0 (OpenMP threads; 0 = leave as is),
 //   progress true (the live line on stderr)
@@ -63,6 +69,8 @@ struct TrainerConfig {
   bool decoupled = true;
   double clip_grad_norm = 1.0;
   double kan_regularization = 0.0, kan_reg_a = 1.0, kan_reg_e = 1.0;
+  int64_t kan_grid_update_every = 0, kan_grid_update_until = 0;
+  double kan_grid_margin = 0.01;
   int64_t log_every = 10, val_every = 200, checkpoint_every = 500, keep_checkpoints = 3;
   std::string on_nan = "skip";
   int64_t threads = 0;
@@ -88,6 +96,7 @@ struct TrainResult {
   models::Json last_validation;
   double seconds = 0, tokens_per_second = 0;
   bool stopped_on_nan = false;
+  int64_t grid_updates = 0;  // update passes done in this call (each updates every B-spline KAN layer)
 };
 
 // Trains `task` in run_dir. With resume the state comes from run_dir's latest checkpoint (an
@@ -97,5 +106,10 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
 
 // Σ regularization_loss over every KANLayer in the model (undefined Tensor when there is none).
 Tensor kan_regularization_loss(const nn::Module& model, double a, double e);
+
+// One grid-update pass: a no-grad forward of `forward` with input capture on every KANLayer of
+// `model`, then update_grid(captured input, margin) on each layer that saw an input. Returns the
+// number of layers updated.
+int64_t update_kan_grids(nn::Module& model, const std::function<void()>& forward, double margin);
 
 }  // namespace knot::train

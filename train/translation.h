@@ -23,8 +23,8 @@
 //    "train": {...train/trainer.h...},
 //    "eval": {"beam": 1, "length_penalty": 0.6, "batch_size": 64, "samples": 5}}
 // The run directory gets config.json (resolved), tokenizer.json, metrics.jsonl, checkpoints/.
-// KAN grid updates are not done during translation training: the projections' inputs are not
-// reachable from outside the model (no forward hooks yet); the KAN regularisation loss is.
+// KAN projections: train.kan_grid_update_every adapts their grids during training and
+// train.kan_regularization adds their penalty (train/trainer.h).
 #pragma once
 
 #include <functional>
