@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "kernels/bases/chebyshev.h"
+#include "kernels/bases/legendre.h"
 #include "kernels/bases/eval.h"
 #include "kernels/bases/fourier.h"
 #include "kernels/bases/rational.h"
@@ -21,7 +22,7 @@ using knot::test::rand_leaf;
 
 TEST_CASE("kan: the registry holds the built-in bases", "[kan]") {
   const auto names = nn::basis_names();
-  for (const char* n : {"bspline", "chebyshev", "rbf", "fourier", "rational", "relu"})
+  for (const char* n : {"bspline", "chebyshev", "rbf", "fourier", "rational", "relu", "legendre"})
     REQUIRE(std::find(names.begin(), names.end(), n) != names.end());
   REQUIRE(names.front() == "bspline");
   REQUIRE(nn::has_basis("kan_chebyshev"));
@@ -63,6 +64,7 @@ TEST_CASE("kan: per-element basis derivatives match finite differences", "[kan]"
   const double a[6] = {0.1, 1.0, -0.3, 0.2, 0.05, -0.02}, b[4] = {0.3, -0.2, 0.1, 0.05};
   const std::vector<std::pair<std::string, std::pair<int, Fn>>> cases = {
       {"chebyshev", {6, [](double x, double* p, double* d) { basis::chebyshev_eval(x, 5, p, d); }}},
+      {"legendre", {6, [](double x, double* p, double* d) { basis::legendre_eval(x, 5, p, d); }}},
       {"rbf", {5, [&](double x, double* p, double* d) { basis::rbf_eval(x, grid, 5, 1.5, p, d); }}},
       {"fourier", {8, [](double x, double* p, double* d) { basis::fourier_eval(x, 4, p, d); }}},
       {"relu_kan", {1, [](double x, double* p, double* d) { p[0] = basis::relu_kan_value(x, -0.5, 0.7, d); }}},
@@ -85,6 +87,13 @@ TEST_CASE("kan: per-element basis derivatives match finite differences", "[kan]"
   double p[6];
   basis::chebyshev_eval(0.3, 5, p, static_cast<double*>(nullptr));
   for (int d = 0; d <= 5; ++d) REQUIRE(p[d] == Approx(std::cos(d * std::acos(std::tanh(0.3)))).epsilon(1e-12));
+  basis::legendre_eval(-0.4, 5, p, static_cast<double*>(nullptr));
+  {
+    const double u = std::tanh(-0.4), u2 = u * u;
+    const double P[6] = {1, u, (3 * u2 - 1) / 2, (5 * u2 - 3) * u / 2, (35 * u2 * u2 - 30 * u2 + 3) / 8,
+                         ((63 * u2 - 70) * u2 + 15) * u / 8};
+    for (int d = 0; d <= 5; ++d) REQUIRE(p[d] == Approx(P[d]).epsilon(1e-12));
+  }
   basis::fourier_eval(0.7, 3, p, static_cast<double*>(nullptr));
   for (int k = 1; k <= 3; ++k) {
     REQUIRE(p[k - 1] == Approx(std::cos(k * 0.7)).epsilon(1e-12));
@@ -142,6 +151,7 @@ TEST_CASE("kan: basis layers use their reference projects' parameter names and s
   };
   using V = std::vector<std::pair<std::string, Shape>>;
   REQUIRE(names_of(*nn::make_kan_layer("chebyshev", 6, 5)) == V{{"cheby_coeffs", {6, 5, 5}}});
+  REQUIRE(names_of(*nn::make_kan_layer("legendre", 6, 5)) == V{{"legendre_coeffs", {6, 5, 5}}});
   REQUIRE(names_of(*nn::make_kan_layer("fourier", 6, 5)) == V{{"fouriercoeffs", {2, 5, 6, 5}}, {"bias", {1, 5}}});
   REQUIRE(names_of(*nn::make_kan_layer("rbf", 6, 5)) == V{{"layernorm.weight", {6}},
                                                            {"layernorm.bias", {6}},
