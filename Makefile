@@ -5,7 +5,7 @@ BUILD_TYPE ?= Release
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build run test test-cuda bench clean
+.PHONY: all deps configure build run fit test test-cuda bench clean
 
 all: build
 
@@ -18,10 +18,26 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# The main job until the translation configs reach a useful BLEU in minutes (issue 5): fit a KAN to exp(sin(pi*x1) + x2^2) from
-# generated data, print the test RMSE, then predict the test split with the saved model.
-FIT_RUN ?= runs/fit-exp-sin
+# The main job (README): prepare the EN->DE sentence pairs (Debian trans-de-en), train a small
+# B-spline KAN kanformer on the CPU for a few minutes (live progress line), then print test loss,
+# BLEU and sample translations. A second `make run` finds the finished run and only evaluates it
+# again (resuming a run that is at its last step trains nothing); an interrupted run is resumed.
+# `make run RUN=runs/other RUN_CONFIG=configs/translate-mlp-small.json` trains another one.
+RUN ?= runs/translate-kan-small
+RUN_CONFIG ?= configs/translate-kan-small.json
 run: build
+	@$(BUILD_DIR)/knot data ende
+	@if [ -f $(RUN)/checkpoints/latest ]; then \
+	  $(BUILD_DIR)/knot train --resume $(RUN); \
+	else \
+	  $(BUILD_DIR)/knot train $(RUN_CONFIG) --run $(RUN); \
+	fi
+	@$(BUILD_DIR)/knot eval --run $(RUN) --split test --samples 8
+
+# The first KAN job: fit a KAN to exp(sin(pi*x1) + x2^2) from generated data, print the test RMSE,
+# then predict the test split with the saved model.
+FIT_RUN ?= runs/fit-exp-sin
+fit: build
 	@$(BUILD_DIR)/knot fit configs/fit-exp-sin.json run_dir=$(FIT_RUN)
 	@$(BUILD_DIR)/knot predict --run $(FIT_RUN) --input $(FIT_RUN)/test.csv -o $(FIT_RUN)/predictions.csv
 	@echo "first predictions ($(FIT_RUN)/predictions.csv; truth in $(FIT_RUN)/test.csv):"
