@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   knot::tools::add_demo_command(app);
   knot::tools::add_tokenizer_commands(app);
   knot::tools::add_train_commands(app);
+  knot::tools::add_finetune_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
