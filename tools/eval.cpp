@@ -1,5 +1,9 @@
-// `knot eval --run DIR [--split test|val|train|FILE.jsonl]`: teacher-forced loss and perplexity,
-// corpus BLEU (13a, as sacreBLEU) of generated translations, and a few sample translations.
+// `knot eval --run DIR [--split test|val|train|FILE]`, by the run's task:
+//   translation: teacher-forced loss and perplexity, corpus BLEU (13a, as sacreBLEU) of generated
+//                translations, and a few sample translations (FILE: JSON Lines pairs);
+//   electra:     generator MLM loss and accuracy at the masked positions, discriminator loss,
+//                accuracy, precision, recall and F1 (positive = replaced) over the non-pad tokens,
+//                with the fixed validation masking (FILE: a text file, one line per sentence).
 // The result is also written to RUN/eval-<split>.json.
 #include <fmt/format.h>
 
@@ -10,32 +14,143 @@
 #include "data/jsonl.h"
 #include "tools/commands.h"
 #include "train/bleu.h"
+#include "train/electra_pretrain.h"
 #include "train/translation.h"
 
 namespace knot::tools {
 
+namespace {
+
+struct Opts {
+  std::string run, split = "test";
+  int64_t beam = -1, samples = -1, max_examples = 0, batch_size = 0, max_length = 0;
+  double length_penalty = -1;
+};
+
+std::string run_task(const std::string& run_dir) {
+  const std::filesystem::path p = std::filesystem::path(run_dir) / "config.json";
+  if (!std::filesystem::exists(p)) return "";
+  const models::Json cfg = models::load_json_file(p.string());
+  const auto it = cfg.find("task");
+  return it != cfg.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+std::string grouped(int64_t n) {
+  std::string s = std::to_string(n), out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i > 0 && (s.size() - i) % 3 == 0 && s[i - 1] != '-') out += ',';
+    out += s[i];
+  }
+  return out;
+}
+
+void eval_electra(const Opts& o) {
+  for (const auto& [given, flag] :
+       {std::pair{o.beam >= 0, "--beam"}, std::pair{o.length_penalty >= 0, "--length-penalty"},
+        std::pair{o.samples >= 0, "--samples"}, std::pair{o.max_length > 0, "--max-length"}})
+    if (given)
+      throw std::runtime_error(
+          fmt::format("eval: {} applies to translation runs; '{}' is an electra run", flag, o.run));
+  const auto t0 = std::chrono::steady_clock::now();
+  const train::ElectraRun run = train::load_electra_run(o.run);
+  const auto dc = train::ElectraDataConfig::from_json(run.config.value("data", models::Json::object()));
+  const auto eo = train::ElectraOptions::from_json(run.config.value("electra", models::Json::object()));
+  const uint64_t seed = run.config.value("seed", uint64_t{1});
+  const train::ElectraVocab vocab = train::electra_vocab(*run.tokenizer);
+
+  std::string split = o.split, source;
+  if (split == "test" && dc.test.empty()) {
+    fmt::print("eval: the run has no data.test; evaluating the validation split\n");
+    split = "val";
+  }
+  std::vector<std::vector<int32_t>> seqs;
+  int64_t cap = o.max_examples;
+  if (split == "val" || split == "train") {
+    train::ElectraCorpus corpus = train::load_electra_corpus(dc, *run.tokenizer, vocab, split == "train");
+    if (split == "val") {
+      seqs = std::move(corpus.val);
+      source = corpus.val_source;
+      if (cap <= 0) cap = dc.max_val_sequences;  // exactly what validation saw
+    } else {
+      seqs = std::move(corpus.train);
+      source = fmt::format("the training lines of {}", models::Json(dc.train).dump());
+    }
+  } else {
+    source = split == "test" ? dc.test : split;
+    const auto lines = train::read_text_lines(source);
+    seqs = train::encode_and_pack(lines, 0, lines.size(), *run.tokenizer, vocab, dc.max_length);
+    if (seqs.empty()) throw std::runtime_error(fmt::format("eval: '{}' holds no text", source));
+  }
+  if (cap > 0 && seqs.size() > static_cast<size_t>(cap)) seqs.resize(static_cast<size_t>(cap));
+  const int64_t batch = o.batch_size > 0 ? o.batch_size : dc.batch_size;
+  const train::ElectraMetrics m = train::evaluate_electra(*run.model, seqs, vocab, eo, batch, seed);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  const auto& d = m.disc;
+  fmt::print("eval: electra run {}, checkpoint {}\n", o.run, run.checkpoint);
+  fmt::print("split {}{} ({} sequences, {} tokens; mask_prob {}, fixed masking)\n", split,
+             source == split ? std::string() : ": " + source, grouped(m.sequences), grouped(m.tokens), eo.mask_prob);
+  fmt::print("generator MLM      loss {:.4f}  accuracy {:.2f} %  ({} masked positions)\n", m.mlm_loss(),
+             100.0 * m.mlm_accuracy(), grouped(m.masked));
+  fmt::print("discriminator RTD  loss {:.4f}  accuracy {:.2f} %  precision {:.4f}  recall {:.4f}  F1 {:.4f}\n",
+             m.rtd_loss(), 100.0 * d.accuracy(), d.precision(), d.recall(), d.f1());
+  fmt::print("                   ({} replaced of {} tokens; tp {} fp {} fn {} tn {}; positive = replaced)\n",
+             grouped(d.tp + d.fn), grouped(d.total()), d.tp, d.fp, d.fn, d.tn);
+  fmt::print("loss (MLM + {:g} x RTD) {:.4f}\n", eo.rtd_weight, m.mlm_loss() + eo.rtd_weight * m.rtd_loss());
+  fmt::print("eval: {:.1f} s\n", secs);
+
+  models::Json out = m.to_json(eo.rtd_weight, "");
+  out["split"] = split;
+  out["source"] = source;
+  out["checkpoint"] = run.checkpoint;
+  out["sequences"] = m.sequences;
+  out["tokens"] = m.tokens;
+  out["masked"] = m.masked;
+  out["confusion"] = {{"tp", d.tp}, {"fp", d.fp}, {"fn", d.fn}, {"tn", d.tn}};
+  out["mask_prob"] = eo.mask_prob;
+  out["rtd_weight"] = eo.rtd_weight;
+  const std::string name = split == "val" || split == "train" || split == "test"
+                               ? split
+                               : std::filesystem::path(split).stem().string();
+  data::write_file_atomic((std::filesystem::path(o.run) / ("eval-" + name + ".json")).string(), out.dump(2) + "\n");
+}
+
+}  // namespace
+
 void add_eval_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("eval", "Evaluate a trained translation run: loss, perplexity, BLEU, samples");
-  struct Opts {
-    std::string run, split = "test";
-    int64_t beam = -1, samples = -1, max_examples = 0, batch_size = 0, max_length = 0;
-    double length_penalty = -1;
-  };
+  auto* cmd = app.add_subcommand(
+      "eval", "Evaluate a trained run: translation (loss, perplexity, BLEU, samples) or electra (MLM accuracy, "
+              "discriminator accuracy/precision/recall/F1)");
   auto o = std::make_shared<Opts>();
   cmd->add_option("--run", o->run, "Run directory written by knot train")->required()->check(CLI::ExistingDirectory);
-  cmd->add_option("--split", o->split, "test, val, train (the run's data files) or a FILE.jsonl with the same keys")
+  cmd->add_option("--split", o->split,
+                  "test, val, train (the run's data) or a FILE (translation: JSON Lines with the run's keys; electra: "
+                  "text, one sentence or paragraph per line)")
       ->capture_default_str();
   cmd->add_option("--beam", o->beam, "Beam width for BLEU (1 = greedy; default: the run's eval.beam)");
   cmd->add_option("--length-penalty", o->length_penalty, "Beam search length penalty alpha (default: eval.length_penalty)");
   cmd->add_option("--samples", o->samples, "Sample translations to print (default: eval.samples)");
-  cmd->add_option("--max-examples", o->max_examples, "Evaluate only the first N pairs (0 = all)")->capture_default_str();
-  cmd->add_option("--batch-size", o->batch_size, "Batch size for loss and greedy decoding (default: eval.batch_size)");
+  cmd->add_option("--max-examples", o->max_examples,
+                  "Evaluate only the first N pairs / electra sequences (0 = all; electra's val: "
+                  "data.max_val_sequences)")
+      ->capture_default_str();
+  cmd->add_option("--batch-size", o->batch_size,
+                  "Batch size for loss and greedy decoding (default: eval.batch_size; electra: data.batch_size)");
   cmd->add_option("--max-length", o->max_length, "Most tokens generated per sentence (default: decode_max_length)");
   cmd->footer(
       "Loss and perplexity are per target token (the <eos> included), teacher-forced, without label smoothing.\n"
       "BLEU is corpus BLEU-4 on detokenised output with 13a tokenisation and exp smoothing (sacreBLEU's defaults).\n"
-      "Example: knot eval --run runs/translate-kan-small --split test --beam 4");
+      "Electra runs: the masking and generator sampling are the fixed ones of validation (seeded by the run's\n"
+      "seed), so --split val reproduces the val_* metrics logged at the checkpoint's step; MLM accuracy is the\n"
+      "generator's argmax at the masked positions; the discriminator predicts 'replaced' where its logit is > 0\n"
+      "(docs/training.md).\n"
+      "Examples: knot eval --run runs/translate-kan-small --split test --beam 4\n"
+      "          knot eval --run runs/pretrain-electra-tiny --split val");
   cmd->callback([o]() {
+    if (run_task(o->run) == "electra") {
+      eval_electra(*o);
+      return;
+    }
     const auto t0 = std::chrono::steady_clock::now();
     const train::TranslationRun run = train::load_translation_run(o->run);
     const auto& cfg = run.config;

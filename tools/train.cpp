@@ -6,6 +6,7 @@
 
 #include "models/config.h"
 #include "tools/commands.h"
+#include "train/electra_pretrain.h"
 #include "train/translation.h"
 
 namespace knot::tools {
@@ -16,27 +17,30 @@ void add_eval_command(CLI::App& app);       // tools/eval.cpp
 namespace {
 
 void add_train_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("train", "Train a model from a JSON config (task: translation)");
+  auto* cmd = app.add_subcommand("train", "Train a model from a JSON config (task: translation or electra)");
   auto config = std::make_shared<std::string>();
   auto overrides = std::make_shared<std::vector<std::string>>();
   auto resume = std::make_shared<std::string>(), run = std::make_shared<std::string>();
   cmd->add_option("args", *overrides,
-                  "CONFIG (a JSON file, e.g. configs/translate-kan-small.json; left out with --resume), then config "
-                  "overrides key.sub=value (Hydra style), e.g. train.steps=2000 model.embedding_dim=96; '+key=value' "
-                  "adds a new key");
+                  "CONFIG (a JSON file, e.g. configs/translate-kan-small.json or configs/pretrain-electra-tiny.json; "
+                  "left out with --resume), then config overrides key.sub=value (Hydra style), e.g. train.steps=2000 "
+                  "model.embedding_dim=96; '+key=value' adds a new key");
   cmd->add_option("--resume", *resume,
                   "Continue the run in DIR from its latest checkpoint (its config.json, plus any overrides); the "
                   "result is bit-identical to a run that was never interrupted (same machine, same threads)")
       ->check(CLI::ExistingDirectory);
   cmd->add_option("--run", *run, "Run directory (default: the config's run_dir)");
   cmd->footer(
-      "The task comes from the config's \"task\" key (\"translation\"). The run directory receives config.json\n"
-      "(resolved), tokenizer.json, metrics.jsonl (one JSON object per logged step and per validation) and\n"
-      "checkpoints/step-N/{model,optimizer}.safetensors + trainer_state.json with checkpoints/latest.\n"
+      "The task comes from the config's \"task\" key: \"translation\" (kanformer EN->DE, train/translation.h) or\n"
+      "\"electra\" (ELECTRA pretraining: generator MLM + 50 x replaced-token detection, train/electra_pretrain.h,\n"
+      "docs/training.md). The run directory receives config.json (resolved), the tokenizer (tokenizer.json for\n"
+      "translation, vocab.txt for electra), metrics.jsonl (one JSON object per logged step and per validation)\n"
+      "and checkpoints/step-N/{model,optimizer}.safetensors + trainer_state.json with checkpoints/latest.\n"
       "A live progress line (step/total, epoch, loss, lr, tokens/s, ETA) goes to stderr.\n"
       "Examples:\n"
       "  knot train configs/translate-kan-small.json\n"
       "  knot train configs/translate-mlp-small.json train.steps=500 --run runs/mlp-short\n"
+      "  knot train configs/pretrain-electra-tiny.json\n"
       "  knot train --resume runs/translate-kan-small train.steps=4000");
   cmd->callback([=]() {
     models::Json cfg;
@@ -58,10 +62,19 @@ void add_train_command(CLI::App& app) {
       cfg = models::load_json_file(*config);
     }
     models::apply_overrides(cfg, assignments);
+    if (!cfg.is_object()) throw std::runtime_error("train: the config must be a JSON object");
+    const auto task_it = cfg.find("task");
+    if (task_it != cfg.end() && !task_it->is_string())
+      throw std::runtime_error(fmt::format("train: config key 'task' must be a string, got {}", task_it->dump()));
     const std::string task = cfg.value("task", "translation");
-    if (task != "translation")
-      throw std::runtime_error(fmt::format("train: config key 'task' is '{}'; this build trains 'translation'", task));
-    const auto r = train::train_translation(cfg, run_dir, is_resume);
+    train::TrainResult r;
+    if (task == "translation")
+      r = train::train_translation(cfg, run_dir, is_resume);
+    else if (task == "electra")
+      r = train::train_electra(cfg, run_dir, is_resume);
+    else
+      throw std::runtime_error(
+          fmt::format("train: config key 'task' is '{}'; known tasks: 'translation', 'electra'", task));
     std::string val;
     for (auto& [k, v] : r.last_validation.items())
       if (k.rfind("val_", 0) == 0 && v.is_number()) val += fmt::format(" {} {:.4f}", k, v.get<double>());
