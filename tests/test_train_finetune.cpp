@@ -194,9 +194,9 @@ TEST_CASE("finetune: a checkpoint missing a tensor or with a wrong shape is an e
 TEST_CASE("finetune: a tiny sentiment run lowers the loss, beats chance and writes a loadable run", "[trainer][finetune]") {
   const std::string run = fresh_dir("learn"), out = fresh_dir("learn-out");
   const auto pre = make_pretrain_run(run);
-  const auto r = train::finetune(options(run, out, tiny_config(100)), quiet());
+  const auto r = train::finetune(options(run, out, tiny_config(160)), quiet());
   REQUIRE(r.out_dir == out);
-  REQUIRE(r.train.steps == 100);
+  REQUIRE(r.train.steps == 160);
   REQUIRE(r.train.skipped_steps == 0);
   std::vector<double> losses, val_acc;
   for (const auto& row : knot::data::read_jsonl((fs::path(out) / "metrics.jsonl").string())) {
@@ -206,8 +206,8 @@ TEST_CASE("finetune: a tiny sentiment run lowers the loss, beats chance and writ
       REQUIRE(row["val_error"].get<double>() == Approx(1.0 - val_acc.back()));
     }
   }
-  REQUIRE(losses.size() == 20);  // log_every 5
-  REQUIRE(val_acc.size() == 5);   // val_every 20
+  REQUIRE(losses.size() == 32);  // log_every 5
+  REQUIRE(val_acc.size() == 8);   // val_every 20
   INFO("first loss " << losses.front() << ", last " << losses.back() << ", test accuracy " << r.test.accuracy());
   REQUIRE(losses.back() < losses.front() - 0.4);
   REQUIRE(val_acc.back() >= 0.8);

@@ -16,6 +16,7 @@
 #include "nn/init.h"
 #include "nn/layers.h"
 #include "ops/ops.h"
+#include "train/batching.h"
 #include "train/checkpoint.h"
 
 namespace fs = std::filesystem;
@@ -41,15 +42,6 @@ std::string read_path_or_null(models::ConfigReader& r, const std::string& key) {
   KNOT_CHECK(v.is_null() || (v.is_string() && !v.get<std::string>().empty()),
              "config '{}': key '{}' must be a file path or null, got {}", r.context(), key, v.dump());
   return v.is_null() ? std::string() : v.get<std::string>();
-}
-
-// Fisher–Yates with the counter-based RNG: a pure function of (key, draw).
-void shuffle(std::vector<int64_t>& v, uint64_t key, uint64_t draw) {
-  for (size_t i = v.size(); i > 1; --i) {
-    const double u = uniform_f64(philox_element(key, draw, i - 1));
-    const size_t j = std::min(static_cast<size_t>(u * static_cast<double>(i)), i - 1);
-    std::swap(v[i - 1], v[j]);
-  }
 }
 
 template <typename T>
@@ -541,7 +533,7 @@ class ElectraTask : public Task {
     if (epoch != cached_epoch_) {
       perm_.resize(train_.size());
       std::iota(perm_.begin(), perm_.end(), 0);
-      shuffle(perm_, keys_.data, static_cast<uint64_t>(epoch));
+      shuffle_counter(perm_, keys_.data, static_cast<uint64_t>(epoch));
       cached_epoch_ = epoch;
     }
     const size_t first = static_cast<size_t>(index * batch_size_);

@@ -18,6 +18,7 @@
 #include "data/jsonl.h"
 #include "data/prepare.h"
 #include "ops/nn_functional.h"
+#include "train/batching.h"
 
 namespace fs = std::filesystem;
 
@@ -68,9 +69,7 @@ class SentimentTask : public Task {
                 int64_t pad_id, int64_t batch_size, int64_t bucket_batches, int64_t eval_batch_size, uint64_t seed)
       : model_(std::move(model)), train_(std::move(train)), val_(std::move(val)), pad_(pad_id), batch_size_(batch_size),
         bucket_(bucket_batches), eval_batch_(eval_batch_size), data_key_(seed * 0x9E3779B97F4A7C15ull + 0x5E47) {
-    // The batch count is the same every epoch: chunk sizes do not depend on the permutation.
-    const int64_t n = static_cast<int64_t>(train_.size()), chunk = batch_size_ * bucket_;
-    for (int64_t c = 0; c < n; c += chunk) num_batches_ += (std::min(chunk, n - c) + batch_size_ - 1) / batch_size_;
+    num_batches_ = bucketed_batch_count(static_cast<int64_t>(train_.size()), batch_size_, bucket_);
   }
 
   std::string name() const override { return "sentiment"; }
@@ -93,29 +92,10 @@ class SentimentTask : public Task {
  private:
   // Shuffle, bucket by length, batch, shuffle the batches: a pure function of (seed, epoch).
   void build_epoch(int64_t epoch) {
-    std::vector<size_t> perm(train_.size());
-    std::iota(perm.begin(), perm.end(), 0);
-    data::shuffle_indices(perm, data_key_ + 2 * static_cast<uint64_t>(epoch));
     batches_.clear();
-    const size_t chunk = static_cast<size_t>(batch_size_ * bucket_), bs = static_cast<size_t>(batch_size_);
-    for (size_t c = 0; c < perm.size(); c += chunk) {
-      const auto first = perm.begin() + static_cast<std::ptrdiff_t>(c);
-      const auto last = perm.begin() + static_cast<std::ptrdiff_t>(std::min(perm.size(), c + chunk));
-      std::stable_sort(first, last, [&](size_t a, size_t b) { return train_[a].ids.size() < train_[b].ids.size(); });
-      for (auto it = first; it < last;) {
-        const auto end = it + static_cast<std::ptrdiff_t>(std::min<size_t>(bs, static_cast<size_t>(last - it)));
-        batches_.emplace_back(it, end);
-        it = end;
-      }
-    }
-    std::vector<size_t> order(batches_.size());
-    std::iota(order.begin(), order.end(), 0);
-    data::shuffle_indices(order, data_key_ + 2 * static_cast<uint64_t>(epoch) + 1);
-    std::vector<std::vector<size_t>> shuffled;
-    shuffled.reserve(order.size());
-    for (size_t o : order) shuffled.push_back(std::move(batches_[o]));
-    batches_ = std::move(shuffled);
-    KNOT_CHECK(static_cast<int64_t>(batches_.size()) == num_batches_, "sentiment: internal batch count mismatch");
+    for (const auto& b : bucketed_batches(static_cast<int64_t>(train_.size()), batch_size_, bucket_, data_key_, epoch,
+                                          [&](int64_t a, int64_t c) { return train_[a].ids.size() < train_[c].ids.size(); }))
+      batches_.emplace_back(b.begin(), b.end());
     cached_epoch_ = epoch;
   }
 

@@ -15,6 +15,7 @@
 #include "data/jsonl.h"
 #include "models/factory.h"
 #include "ops/nn_functional.h"
+#include "train/batching.h"
 #include "train/bleu.h"
 
 namespace fs = std::filesystem;
@@ -91,15 +92,6 @@ Tensor batch_loss(const models::EncoderDecoderTransformer& model, const BatchTen
   return cross_entropy(logits.reshape({-1, V}), b.tgt_out.reshape({-1}), sp.pad, label_smoothing, red);
 }
 
-// Fisher–Yates with the counter-based RNG: a pure function of (key, draw).
-void shuffle(std::vector<int64_t>& v, uint64_t key, uint64_t draw) {
-  for (size_t i = v.size(); i > 1; --i) {
-    const double u = uniform_f64(philox_element(key, draw, i - 1));
-    const size_t j = std::min(static_cast<size_t>(u * static_cast<double>(i)), i - 1);
-    std::swap(v[i - 1], v[j]);
-  }
-}
-
 // Indices sorted by (source length, target length), then cut into batches.
 std::vector<std::vector<int64_t>> length_sorted_batches(const std::vector<TranslationPair>& pairs, int64_t batch_size) {
   std::vector<int64_t> idx(pairs.size());
@@ -122,9 +114,7 @@ class TranslationTask : public Task {
       : model_(std::move(model)), train_(std::move(train)), val_(std::move(val)), tok_(tok), sp_(special_tokens(tok)),
         batch_size_(batch_size), bucket_(bucket_batches), ls_(label_smoothing), val_bleu_(val_bleu_examples),
         decode_max_(decode_max_length), data_key_(seed ^ 0x9E3779B97F4A7C15ull) {
-    // The batch count is the same every epoch: chunk sizes do not depend on the permutation.
-    const int64_t n = static_cast<int64_t>(train_.size()), chunk = batch_size_ * bucket_;
-    for (int64_t c = 0; c < n; c += chunk) num_batches_ += (std::min(chunk, n - c) + batch_size_ - 1) / batch_size_;
+    num_batches_ = bucketed_batch_count(static_cast<int64_t>(train_.size()), batch_size_, bucket_);
     val_batches_ = length_sorted_batches(val_, batch_size_);
   }
 
@@ -169,27 +159,11 @@ class TranslationTask : public Task {
 
  private:
   void build_epoch(int64_t epoch) {
-    std::vector<int64_t> perm(train_.size());
-    std::iota(perm.begin(), perm.end(), 0);
-    shuffle(perm, data_key_, 2 * static_cast<uint64_t>(epoch));
-    batches_.clear();
-    const size_t chunk = static_cast<size_t>(batch_size_ * bucket_);
-    for (size_t c = 0; c < perm.size(); c += chunk) {
-      const auto first = perm.begin() + c, last = perm.begin() + std::min(perm.size(), c + chunk);
-      std::stable_sort(first, last, [&](int64_t a, int64_t b) {
-        return std::make_pair(train_[a].src.size(), train_[a].tgt.size()) <
-               std::make_pair(train_[b].src.size(), train_[b].tgt.size());
-      });
-      for (auto it = first; it < last; it += std::min<std::ptrdiff_t>(batch_size_, last - it))
-        batches_.emplace_back(it, it + std::min<std::ptrdiff_t>(batch_size_, last - it));
-    }
-    std::vector<int64_t> order(batches_.size());
-    std::iota(order.begin(), order.end(), 0);
-    shuffle(order, data_key_, 2 * static_cast<uint64_t>(epoch) + 1);
-    std::vector<std::vector<int64_t>> shuffled;
-    for (int64_t o : order) shuffled.push_back(std::move(batches_[o]));
-    batches_ = std::move(shuffled);
-    KNOT_CHECK(static_cast<int64_t>(batches_.size()) == num_batches_, "translation: internal batch count mismatch");
+    batches_ = bucketed_batches(static_cast<int64_t>(train_.size()), batch_size_, bucket_, data_key_, epoch,
+                                [&](int64_t a, int64_t b) {
+                                  return std::make_pair(train_[a].src.size(), train_[a].tgt.size()) <
+                                         std::make_pair(train_[b].src.size(), train_[b].tgt.size());
+                                });
     cached_epoch_ = epoch;
   }
 
