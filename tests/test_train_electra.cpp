@@ -14,6 +14,7 @@
 #include "data/jsonl.h"
 #include "models/config.h"
 #include "tests/helpers.h"
+#include "tests/train_helpers.h"
 #include "train/checkpoint.h"
 #include "train/electra_pretrain.h"
 
@@ -23,15 +24,11 @@ namespace kt = knot::train;
 
 namespace {
 
-std::string fixture(const std::string& name) {
-  return (fs::path(__FILE__).parent_path() / "fixtures" / "train" / name).string();
-}
-
-std::string fresh_dir(const std::string& name) {
-  const fs::path p = fs::temp_directory_path() / fmt::format("knot-test-electra-{}-{}", name, ::getpid());
-  fs::remove_all(p);
-  return p.string();
-}
+std::string fixture(const std::string& name) { return knot::test::train_fixture(name); }
+std::string fresh_dir(const std::string& name) { return knot::test::fresh_run_dir("electra", name); }
+knot::train::TrainerHooks quiet() { return knot::test::quiet_hooks(); }
+using knot::test::read_metrics;
+using knot::test::timeless;
 
 const knot::data::WordPieceTokenizer& fixture_tokenizer() {
   static const auto tok = knot::data::WordPieceTokenizer::load(fixture("electra-vocab.txt"));
@@ -91,24 +88,6 @@ Json tiny_config(int64_t steps) {
         {"keep_checkpoints", 2},
         {"threads", 1},
         {"progress", false}}}};
-}
-
-kt::TrainerHooks quiet() {
-  kt::TrainerHooks h;
-  h.log = [](const std::string&) {};
-  return h;
-}
-
-std::vector<Json> read_metrics(const std::string& run) {
-  return knot::data::read_jsonl((fs::path(run) / "metrics.jsonl").string());
-}
-
-std::vector<Json> timeless(std::vector<Json> rows) {
-  for (auto& r : rows) {
-    r.erase("tokens_per_s");
-    r.erase("elapsed_s");
-  }
-  return rows;
 }
 
 double grad_abs_sum(const knot::Tensor& p) {

@@ -17,6 +17,7 @@
 #include "models/electra.h"
 #include "optim/optimizer.h"
 #include "tests/helpers.h"
+#include "tests/train_helpers.h"
 #include "train/checkpoint.h"
 #include "train/finetune.h"
 
@@ -26,15 +27,13 @@ namespace train = knot::train;
 
 namespace {
 
+std::string fixture(const std::string& name) { return knot::test::train_fixture(name); }
+std::string fresh_dir(const std::string& name) { return knot::test::fresh_run_dir("finetune", name); }
+knot::train::TrainerHooks quiet() { return knot::test::quiet_hooks(); }
+using knot::test::read_metrics;
+using knot::test::timeless;
+
 std::string repo_path(const std::string& rel) { return (fs::path(__FILE__).parent_path().parent_path() / rel).string(); }
-std::string fixture(const std::string& name) { return repo_path("tests/fixtures/train/" + name); }
-
-std::string fresh_dir(const std::string& name) {
-  const fs::path p = fs::temp_directory_path() / fmt::format("knot-test-finetune-{}-{}", name, ::getpid());
-  fs::remove_all(p);
-  return p.string();
-}
-
 constexpr int64_t kVocab = 37;  // lines of sentiment-vocab.txt
 
 Json tiny_model_json() {
@@ -89,12 +88,6 @@ train::FinetuneOptions options(const std::string& run, const std::string& out, c
   o.out_dir = out;
   o.config = cfg;
   return o;
-}
-
-train::TrainerHooks quiet() {
-  train::TrainerHooks h;
-  h.log = [](const std::string&) {};
-  return h;
 }
 
 std::map<std::string, knot::Tensor> by_name(const knot::nn::NamedTensors& v) { return {v.begin(), v.end()}; }

@@ -15,6 +15,7 @@
 #include "nn/linear.h"
 #include "ops/elementwise.h"
 #include "tests/helpers.h"
+#include "tests/train_helpers.h"
 #include "train/checkpoint.h"
 #include "train/translation.h"
 
@@ -23,15 +24,11 @@ using knot::models::Json;
 
 namespace {
 
-std::string fixture(const std::string& name) {
-  return (fs::path(__FILE__).parent_path() / "fixtures" / "train" / name).string();
-}
-
-std::string fresh_dir(const std::string& name) {
-  const fs::path p = fs::temp_directory_path() / fmt::format("knot-test-train-{}-{}", name, ::getpid());
-  fs::remove_all(p);
-  return p.string();
-}
+std::string fixture(const std::string& name) { return knot::test::train_fixture(name); }
+std::string fresh_dir(const std::string& name) { return knot::test::fresh_run_dir("train", name); }
+knot::train::TrainerHooks quiet() { return knot::test::quiet_hooks(); }
+using knot::test::read_metrics;
+using knot::test::timeless;
 
 Json tiny_config(int64_t steps) {
   return Json{{"task", "translation"},
@@ -66,25 +63,6 @@ Json tiny_config(int64_t steps) {
                 {"keep_checkpoints", 2},
                 {"threads", 1},
                 {"progress", false}}}};
-}
-
-knot::train::TrainerHooks quiet() {
-  knot::train::TrainerHooks h;
-  h.log = [](const std::string&) {};
-  return h;
-}
-
-std::vector<Json> read_metrics(const std::string& run) {
-  return knot::data::read_jsonl((fs::path(run) / "metrics.jsonl").string());
-}
-
-// Metrics without the wall-clock fields.
-std::vector<Json> timeless(std::vector<Json> rows) {
-  for (auto& r : rows) {
-    r.erase("tokens_per_s");
-    r.erase("elapsed_s");
-  }
-  return rows;
 }
 
 std::string file_bytes(const std::string& p) { return knot::data::read_file_bytes(p); }
