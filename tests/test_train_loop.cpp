@@ -121,12 +121,18 @@ TEST_CASE("trainer: a resumed run ends bit-identical to an uninterrupted one", "
   // Resume from b's saved config, as `knot train --resume` does.
   const Json saved = knot::models::load_json_file((fs::path(b) / "config.json").string());
   const auto second = knot::train::train_translation(saved, b, true, quiet());
+  REQUIRE(second.start_step == 10);
   REQUIRE(second.steps == 25);
 
   const std::string fa = (fs::path(a) / "checkpoints/step-000025").string(), fb = (fs::path(b) / "checkpoints/step-000025").string();
   REQUIRE(file_bytes(fa + "/model.safetensors") == file_bytes(fb + "/model.safetensors"));
   REQUIRE(file_bytes(fa + "/optimizer.safetensors") == file_bytes(fb + "/optimizer.safetensors"));
   REQUIRE(knot::models::load_json_file(fa + "/trainer_state.json") == knot::models::load_json_file(fb + "/trainer_state.json"));
+  // Resuming a finished run trains nothing and leaves its checkpoint as it was.
+  const auto third = knot::train::train_translation(saved, b, true, quiet());
+  REQUIRE(third.start_step == 25);
+  REQUIRE(third.steps == 25);
+  REQUIRE(file_bytes(fa + "/model.safetensors") == file_bytes(fb + "/model.safetensors"));
   const auto ma = timeless(read_metrics(a)), mb = timeless(read_metrics(b));
   REQUIRE(ma.size() == mb.size());
   for (size_t i = 0; i < ma.size(); ++i) REQUIRE(ma[i].dump() == mb[i].dump());

@@ -78,8 +78,13 @@ void add_train_command(CLI::App& app) {
     std::string val;
     for (auto& [k, v] : r.last_validation.items())
       if (k.rfind("val_", 0) == 0 && v.is_number()) val += fmt::format(" {} {:.4f}", k, v.get<double>());
-    fmt::print("train: {} steps ({} skipped) in {:.1f} s, {:.0f} tokens/s; last loss {:.4f};{}\n", r.steps,
-               r.skipped_steps, r.seconds, r.tokens_per_second, r.last_loss, val);
+    if (r.steps == r.start_step)
+      fmt::print("train: the run is already at step {} of its {} steps; nothing to train (continue it with --resume {} "
+                 "train.steps=N);{}\n", r.steps, cfg.value("train", models::Json::object()).value("steps", r.steps),
+                 run_dir.empty() ? cfg.value("run_dir", std::string("RUN")) : run_dir, val);
+    else
+      fmt::print("train: {} steps ({} skipped) in {:.1f} s, {:.0f} tokens/s; last loss {:.4f};{}\n", r.steps,
+                 r.skipped_steps, r.seconds, r.tokens_per_second, r.last_loss, val);
     if (r.stopped_on_nan) throw std::runtime_error("train: stopped on a NaN/Inf loss (train.on_nan=stop)");
   });
 }

@@ -239,6 +239,7 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
   const int64_t start_step = step;
   int64_t tokens_this_run = 0;
   TrainResult res;
+  res.start_step = start_step;
   double last_lr = sched.at(step + 1);
   while (step < cfg.steps) {
     if (hooks.stop_after_steps >= 0 && step >= hooks.stop_after_steps) break;

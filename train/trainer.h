@@ -90,6 +90,7 @@ struct TrainerHooks {
 };
 
 struct TrainResult {
+  int64_t start_step = 0;     // the step the run started (or resumed) from
   int64_t steps = 0;          // steps completed (including skipped ones)
   int64_t skipped_steps = 0;  // NaN/Inf
   double last_loss = 0;       // mean loss of the last logged window
