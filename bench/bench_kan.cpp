@@ -25,6 +25,7 @@
 // timed inside the same benchmark function on the same x, twice after every KAN step (timer paused),
 // as the ratio of the medians: both sides see the same machine load.
 #include <benchmark/benchmark.h>
+#include <fmt/format.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -243,11 +244,11 @@ int register_all() {
   for (const std::string& basis : nn::basis_names()) {
     const std::string knob = size_knob(basis);
     if (knob.empty()) {
-      points.push_back({basis, knob, 0});
+      points.push_back({basis, knob, 0, ""});
       continue;
     }
     for (int G : kGrids) {
-      KanPoint p{basis, knob, G};
+      KanPoint p{basis, knob, G, ""};
       try {
         make_kan(p, 4);
       } catch (const std::exception&) {
@@ -260,13 +261,14 @@ int register_all() {
     const std::string mode = bwd ? "fwdbwd" : "fwd";
     for (int64_t N : kRows)
       for (int64_t w : kWidths) {
-        const std::string shape = "/N:" + std::to_string(N) + "/w:" + std::to_string(w);
-        const std::string lin = "Linear/" + mode + shape, mlp = "MLP_io/" + mode + shape;
+        // fmt::format rather than operator+ chains: GCC 12 warns falsely (-Wrestrict, bug 105329) on those.
+        const std::string shape = fmt::format("/N:{}/w:{}", N, w);
+        const std::string lin = fmt::format("Linear/{}{}", mode, shape), mlp = fmt::format("MLP_io/{}{}", mode, shape);
         common(benchmark::RegisterBenchmark(lin.c_str(), BM_Linear, lin, N, w, bwd));
         common(benchmark::RegisterBenchmark(mlp.c_str(), BM_Mlp, mlp, N, w, w, bwd));
         for (const KanPoint& p : points) {
-          const std::string suffix = "/" + p.label() + "/" + mode + shape + "/G:" + p.g_label();
-          const std::string kan = "KAN" + suffix, mlp_p = "MLP_params" + suffix;
+          const std::string suffix = fmt::format("/{}/{}{}/G:{}", p.label(), mode, shape, p.g_label());
+          const std::string kan = fmt::format("KAN{}", suffix), mlp_p = fmt::format("MLP_params{}", suffix);
           common(benchmark::RegisterBenchmark(kan.c_str(), BM_Kan, kan, p, N, w, bwd));
           common(benchmark::RegisterBenchmark(mlp_p.c_str(), BM_MlpParams, mlp_p, p, N, w, bwd));
         }
@@ -278,7 +280,7 @@ int register_all() {
     for (const char* path : {"dense", "local"})
       for (int G : {5, 10, 20, 50}) {
         const KanPoint p{"bspline", "grid_size", G, path};
-        const std::string kan = "KAN/" + p.label() + "/" + (bwd ? "fwdbwd" : "fwd") + "/N:4096/w:256/G:" + p.g_label();
+        const std::string kan = fmt::format("KAN/{}/{}/N:4096/w:256/G:{}", p.label(), bwd ? "fwdbwd" : "fwd", p.g_label());
         common(benchmark::RegisterBenchmark(kan.c_str(), BM_Kan, kan, p, int64_t{4096}, int64_t{256}, bwd));
       }
   return 0;

@@ -5,11 +5,11 @@
 //   y = act(x)·base_wᵀ + B(x)·coeffᵀ          x: (N, in)  B(x): (N, in·nb)  coeff: (out, in·nb)
 // Two CPU paths, same result:
 //   dense  — builds [act(x) | B(x)] for a block of rows and runs one Eigen GEMM per block; cost
-//            2·N·out·in·(nb+1) flops, i.e. (G+k+1) Linear layers. Best for small G.
+//            2·N·out·in·(nb+1) flops, i.e. (G+k+1) Linear layers. Only for the smallest bases.
 //   local  — only the k+1 non-zero B-splines of each input touch the output (gather-accumulate):
-//            2·N·out·in·(k+1) flops whatever G is, at a lower flop rate than GEMM. Best for large G.
+//            2·N·out·in·(k+1) flops whatever G is, SIMD kernels at about the GEMM's flop rate.
 // `SplinePath::automatic` picks by nb (see kLocalPathMinBases). Neither path stores the basis: backward
-// recomputes it from x (a binary search and O(k²) flops per element).
+// recomputes it from x (the span and O(k²) flops per element).
 //
 // Generic basis: y = Φ(x)·wᵀ with Φ(x): (N, in·nf) built block-wise from a basis's per-element
 // values; backward needs the per-element derivatives dΦ/dx.
@@ -26,8 +26,10 @@ namespace knot::kernels {
 enum class SplinePath { automatic, dense, local };
 
 // automatic: the local path from this many basis functions per input (G+k) on. Measured on the CPU
-// backend (docs/benchmarks.md): at in=out=256, N=4096, dense and local cross between G=10 and G=20.
-constexpr int64_t kLocalPathMinBases = 16;
+// backend (docs/benchmarks.md, "Kernel notes"), k = 3, forward+backward: at in = out ≤ 256 the local
+// path wins at every G (from G+k = 4); at in = out = 1024 the two are even at G+k = 5 and local wins
+// from 6 on. (The local kernels do (k+1)/(G+k) of the dense path's multiply-adds.)
+constexpr int64_t kLocalPathMinBases = 6;
 inline SplinePath resolve_spline_path(SplinePath p, int64_t nb) {
   if (p != SplinePath::automatic) return p;
   return nb >= kLocalPathMinBases ? SplinePath::local : SplinePath::dense;

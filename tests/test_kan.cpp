@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/bases/bspline.h"
+#include "kernels/cpu/loops.h"
 #include "nn/kan.h"
 #include "nn/kan_linear.h"
 #include "ops/kan.h"
@@ -156,9 +157,79 @@ TEST_CASE("kan: fused kan_bspline equals the composite (dense basis + matmul) on
                            kan_bspline_ref(x, grid, Tensor(), sw, Tensor(), k)) < 1e-12);
     }
   }
-  // The automatic path picks dense for small G and local for large G, and both agree.
-  REQUIRE(kernels::resolve_spline_path(SplinePath::automatic, 8) == SplinePath::dense);
+  // The automatic path picks dense for the smallest bases and local from kLocalPathMinBases on
+  // (efficient-kan's default G = 5, k = 3 is local), and both agree.
+  REQUIRE(kernels::resolve_spline_path(SplinePath::automatic, kernels::kLocalPathMinBases - 1) == SplinePath::dense);
+  REQUIRE(kernels::resolve_spline_path(SplinePath::automatic, 8) == SplinePath::local);
   REQUIRE(kernels::resolve_spline_path(SplinePath::automatic, 53) == SplinePath::local);
+}
+
+TEST_CASE("kan: local and dense B-spline kernels agree (orders, grids, odd widths, points outside)", "[kan]") {
+  // The local path's SIMD kernels (kernels/cpu/spline.cpp) split the out axis into chunks of 16, 8, 4,
+  // 2, 1 vectors and the rows into sub-tiles of 64, and sort rows by span in backward: widths and row
+  // counts that are not multiples of those, every order (k ≤ 3 compiled, k > 3 runtime), jittered
+  // knots, and x beyond the grid on both sides.
+  struct Case {
+    int G, k;
+    int64_t N, in, out;
+    DType dt;
+  };
+  const Case cases[] = {{3, 1, 150, 7, 37, DType::f64},  {5, 2, 70, 5, 300, DType::f64},
+                        {5, 3, 130, 9, 131, DType::f64}, {12, 3, 65, 4, 17, DType::f64},
+                        {7, 4, 90, 3, 20, DType::f64},   {4, 5, 40, 2, 9, DType::f64},
+                        {5, 3, 200, 6, 300, DType::f32}, {20, 2, 100, 5, 45, DType::f32},
+                        {2, 0, 33, 3, 5, DType::f64},    {5, 3, 0, 4, 6, DType::f32}};
+  for (const Case& c : cases) {
+    INFO("G = " << c.G << ", k = " << c.k << ", N = " << c.N << ", in = " << c.in << ", out = " << c.out << ", "
+                << (c.dt == DType::f64 ? "f64" : "f32"));
+    const Tensor grid = make_grid(c.in, c.G, c.k, DType::f64, 0.3, 17 + c.G).to(c.dt);
+    Generator gen(100 + c.k);
+    // Knots span about [-1 - k·h, 1 + k·h]; draw x wider so some points fall outside.
+    const double wide = 1.0 + (c.k + 1.5) * 2.0 / c.G;
+    const Tensor x = rand({c.N, c.in}, c.dt, &gen, -wide, wide);
+    const Tensor bw = rand({c.out, c.in}, c.dt, &gen, -1, 1);
+    const Tensor coeff = rand({c.out, c.in, static_cast<int64_t>(c.G + c.k)}, c.dt, &gen, -1, 1);
+    const Tensor g = rand({c.N, c.out}, c.dt, &gen, -1, 1);
+    const double tol = c.dt == DType::f64 ? 1e-11 : 2e-4;
+    for (bool base : {true, false}) {
+      const Tensor b = base ? bw : Tensor();
+      const Tensor yd = kernels::kan_bspline_fwd(x, grid, b, coeff, c.k, SplinePath::dense);
+      const Tensor yl = kernels::kan_bspline_fwd(x, grid, b, coeff, c.k, SplinePath::local);
+      REQUIRE(max_abs_diff(yl, yd) < tol);
+      const auto gd = kernels::kan_bspline_bwd(x, grid, b, coeff, g, c.k, SplinePath::dense, true, base, true);
+      const auto gl = kernels::kan_bspline_bwd(x, grid, b, coeff, g, c.k, SplinePath::local, true, base, true);
+      REQUIRE(max_abs_diff(gl.dx, gd.dx) < tol);
+      REQUIRE(max_abs_diff(gl.dcoeff, gd.dcoeff) < tol);
+      if (base) REQUIRE(max_abs_diff(gl.dbase_w, gd.dbase_w) < tol);
+      // Each gradient alone gives the same values.
+      const auto only_dx = kernels::kan_bspline_bwd(x, grid, b, coeff, g, c.k, SplinePath::local, true, false, false);
+      const auto only_dc = kernels::kan_bspline_bwd(x, grid, b, coeff, g, c.k, SplinePath::local, false, false, true);
+      REQUIRE(max_abs_diff(only_dx.dx, gl.dx) == 0.0);
+      REQUIRE(max_abs_diff(only_dc.dcoeff, gl.dcoeff) == 0.0);
+    }
+  }
+}
+
+TEST_CASE("kan: the local B-spline path does not depend on the thread count", "[kan]") {
+  const int G = 6, k = 3;
+  const int64_t N = 300, in = 10, out = 70;
+  const Tensor grid = make_grid(in, G, k, DType::f32, 0.3);
+  Generator gen(5);
+  const Tensor x = rand({N, in}, DType::f32, &gen, -1.5, 1.5);
+  const Tensor coeff = rand({out, in, G + k}, DType::f32, &gen, -1, 1);
+  const Tensor g = rand({N, out}, DType::f32, &gen, -1, 1);
+  const int saved = num_threads();
+  auto run = [&](int threads) {
+    set_num_threads(threads);
+    const Tensor y = kernels::kan_bspline_fwd(x, grid, Tensor(), coeff, k, SplinePath::local);
+    const auto gr = kernels::kan_bspline_bwd(x, grid, Tensor(), coeff, g, k, SplinePath::local, true, false, true);
+    return std::vector<std::vector<double>>{y.to_vector<double>(), gr.dx.to_vector<double>(),
+                                            gr.dcoeff.to_vector<double>()};
+  };
+  const auto one = run(1), two = run(2), three = run(3);
+  set_num_threads(saved);
+  REQUIRE(one == two);
+  REQUIRE(one == three);
 }
 
 TEST_CASE("kan: gradcheck of the fused op in x and every weight (dense and local)", "[kan]") {
@@ -168,6 +239,19 @@ TEST_CASE("kan: gradcheck of the fused op in x and every weight (dense and local
     Tensor x = rand_leaf({6, 3}, 21, -1.2, 1.2), bw = rand_leaf({2, 3}, 22), sw = rand_leaf({2, 3, G + k}, 23),
            sc = rand_leaf({2, 3}, 24);
     auto f = [&](const std::vector<Tensor>& in) { return kan_bspline(in[0], grid, in[1], in[2], in[3], k, path); };
+    REQUIRE_GRADCHECK(f, (std::vector<Tensor>{x, bw, sw, sc}));
+  }
+  // The local path at other orders (k = 5 runs the runtime-order kernels), a jittered grid, a width
+  // that is not a multiple of the SIMD width, and points beyond the grid.
+  for (int k : {1, 2, 5}) {
+    const int G = 5;
+    const Tensor grid = make_grid(3, G, k, DType::f64, 0.25, 40 + k);
+    Tensor x = rand_leaf({7, 3}, 31 + k, -1.4 - k * 0.4, 1.4 + k * 0.4), bw = rand_leaf({11, 3}, 32),
+           sw = rand_leaf({11, 3, G + k}, 33), sc = rand_leaf({11, 3}, 34);
+    auto f = [&](const std::vector<Tensor>& in) {
+      return kan_bspline(in[0], grid, in[1], in[2], in[3], k, SplinePath::local);
+    };
+    INFO("local path, k = " << k);
     REQUIRE_GRADCHECK(f, (std::vector<Tensor>{x, bw, sw, sc}));
   }
 }

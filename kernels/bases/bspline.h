@@ -110,6 +110,52 @@ KNOT_HD void bspline_local_inv(T x, const T* t, const T* inv, int nk, int k_runt
   }
 }
 
+// The same k+1 functions as polynomials on each span: on span s (t_s ≤ x < t_{s+1}), with u = x − t_s,
+//   Bᵏ_{s−k+r}(x) = Σ_m poly[(s·(k+1) + r)·(k+1) + m] · uᵐ,   r, m = 0 … k,
+// obtained by running the recursion of bspline_local on polynomials in u (x − t_j = u + (t_s − t_j)),
+// in the wider type A. Evaluating them is a table look-up plus Horner — no data-dependent control
+// flow, so the CPU kernels evaluate a whole column of rows with SIMD (kernels/cpu/spline.cpp).
+// Entries with no function (j outside 0 … nk−k−2) and zero-width spans are 0, as in bspline_local.
+// t: (nk) knots;  poly: (nk−1, k+1, k+1).
+template <typename T, typename A = T>
+KNOT_HD void bspline_span_polys(const T* t, int nk, int k, T* poly) {
+  const int kk = k + 1;
+  for (int s = 0; s + 1 < nk; ++s) {
+    A P[kMaxSplineOrder + 1][kMaxSplineOrder + 1];  // P[r][m]: coefficient of uᵐ of function r
+    for (int r = 0; r < kk; ++r)
+      for (int m = 0; m < kk; ++m) P[r][m] = A(0);
+    P[0][0] = A(1);
+    const A ts = A(t[s]);
+    for (int p = 1; p <= k; ++p) {
+      for (int r = p; r >= 0; --r) {
+        const int j = s - p + r;
+        A v[kMaxSplineOrder + 1];
+        for (int m = 0; m < kk; ++m) v[m] = A(0);
+        if (j >= 0 && j + p + 1 <= nk - 1) {
+          if (r >= 1) {
+            const A dd = A(t[j + p]) - A(t[j]);
+            if (dd != A(0)) {  // v += (u + (t_s − t_j))/d · P[r−1]
+              const A a = A(1) / dd, c = ts - A(t[j]);
+              for (int m = kk - 1; m >= 0; --m) v[m] += a * (c * P[r - 1][m] + (m > 0 ? P[r - 1][m - 1] : A(0)));
+            }
+          }
+          if (r <= p - 1) {
+            const A dd = A(t[j + p + 1]) - A(t[j + 1]);
+            if (dd != A(0)) {  // v += ((t_{j+p+1} − t_s) − u)/d · P[r]
+              const A b = A(1) / dd, c = A(t[j + p + 1]) - ts;
+              for (int m = kk - 1; m >= 0; --m) v[m] += b * (c * P[r][m] - (m > 0 ? P[r][m - 1] : A(0)));
+            }
+          }
+        }
+        for (int m = 0; m < kk; ++m) P[r][m] = v[m];
+      }
+    }
+    T* dst = poly + s * kk * kk;
+    for (int r = 0; r < kk; ++r)
+      for (int m = 0; m < kk; ++m) dst[r * kk + m] = T(P[r][m]);
+  }
+}
+
 // All G+k values (and derivatives) of one point, for tests and the dense reference.
 // out, dout: (nk−k−1); dout may be null. Returns the span (−1 outside the grid, everything 0).
 template <typename T>
