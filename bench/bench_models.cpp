@@ -3,13 +3,31 @@
 // tokens/s and peak host memory; and fused vs composite attention over sequence lengths.
 //   tokens per step: kanformer B·(S + T) (source and target), Electra B·T.
 //   attention FLOP: 4·B·H·T·S·D forward (QKᵀ and PV), 2.5× that for forward + backward.
+// The kanformer step is the knot side of bench/compare_pytorch_train.py, so it reports what that
+// script compares: 1 untimed warm-up step, then 4 timed steps; step_median_s and tokens/s from their
+// median; FLOP = the training step's GEMM FLOP (3 × forward; forward: 2·N·in·out per Linear,
+// 2·N·in·out·(G+k+1) per dense-path B-spline KANLinear, 2·N·in·out·(k+2) on the local path, N = B·L
+// rows through every projection, plus 4·B·T·S·qk per attention module); memory: peak_MiB (allocator
+// high-water mark over the steps minus the live bytes before them, AdamW state excluded),
+// opt_state_MiB (AdamW's moments), rss_peak_MiB (peak resident-set growth from before the optimizer
+// is built to the end of the steps: the RSS high-water mark is reset through /proc/self/clear_refs,
+// then VmHWM − VmRSS; hwm_reset = 0 if the reset failed and the number may read low).
 #include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <vector>
 
 #include "core/allocator.h"
 #include "models/config.h"
 #include "models/electra.h"
 #include "models/encoder_decoder.h"
 #include "models/factory.h"
+#include "nn/attention.h"
+#include "nn/kan_linear.h"
+#include "nn/linear.h"
 #include "ops/attention.h"
 #include "ops/ops.h"
 #include "optim/optimizer.h"
@@ -28,7 +46,51 @@ void set_step_counters(benchmark::State& st, double tokens, size_t peak) {
   st.counters["peak_MiB"] = static_cast<double>(peak) / (1 << 20);
 }
 
-// configs/kanformer-{mlp,kan}.json, batch 32, source and target length 32.
+// A field of /proc/self/status ("VmRSS", "VmHWM"; the kernel prints KiB) in bytes, -1 if absent.
+double proc_status_bytes(const std::string& field) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind(field + ":", 0) == 0) return std::stod(line.substr(field.size() + 1)) * 1024.0;
+  return -1.0;
+}
+
+// Peak resident-set growth from construction to peak_growth(). Resetting the high-water mark
+// (which ru_maxrss also reads) keeps an earlier, higher mark — e.g. KANLinear's least-squares init
+// — from hiding the measured window's peak.
+struct RssWindow {
+  bool reset = false;
+  double rss0 = 0;
+  RssWindow() {
+    std::ofstream f("/proc/self/clear_refs");
+    f << "5" << std::flush;
+    reset = f.good();
+    rss0 = proc_status_bytes("VmRSS");
+  }
+  double peak_growth() const { return proc_status_bytes("VmHWM") - rss0; }
+};
+
+// Training-step GEMM FLOP of an encoder-decoder at batch B, source and target length L (see the
+// file comment): every projection sees N = B·L rows.
+double kanformer_train_flops(const nn::Module& m, int64_t B, int64_t L) {
+  const double N = static_cast<double>(B * L);
+  double fwd = 0;
+  for (const auto& [name, mod] : m.named_modules()) {
+    if (const auto* lin = dynamic_cast<const nn::Linear*>(mod)) {
+      fwd += 2 * N * lin->in_features() * lin->out_features();
+    } else if (const auto* kan = dynamic_cast<const nn::KANLinear*>(mod)) {
+      const auto& o = kan->options();
+      const int64_t nb = o.grid_size + o.spline_order;
+      const bool dense = kernels::resolve_spline_path(o.path, nb) == kernels::SplinePath::dense;
+      fwd += 2 * N * kan->in_features() * kan->out_features() * (dense ? nb + 1 : o.spline_order + 2);
+    } else if (const auto* mha = dynamic_cast<const nn::MultiHeadAttention*>(mod)) {
+      fwd += 4.0 * B * L * L * mha->config().query_key_dim;
+    }
+  }
+  return 3 * fwd;
+}
+
+// configs/kanformer-{mlp,kan}.json, batch 32, source and target length 32; 1 warm-up + 4 timed steps.
 void BM_TrainStep_Kanformer(benchmark::State& st, const std::string& config) {
   auto model = load_model(config);
   auto& m = dynamic_cast<models::EncoderDecoderTransformer&>(*model);
@@ -36,23 +98,44 @@ void BM_TrainStep_Kanformer(benchmark::State& st, const std::string& config) {
   Generator g(1);
   const Tensor src = randint(4, V, {B, L}, DType::i64, &g), tgt = randint(4, V, {B, L + 1}, DType::i64, &g);
   const Tensor tgt_in = tgt.slice(1, 0, L), tgt_out = tgt.slice(1, 1, L + 1);
+  const RssWindow rss;
+  const size_t live0 = cpu_live_bytes();
   optim::Adam opt(optim::decay_groups(m, 1e-4), 1e-4);
   const size_t base = cpu_live_bytes();
   cpu_reset_peak();
-  for (auto _ : st) {
+  auto step = [&] {
     opt.zero_grad();
     const Tensor logits = m.forward(src, tgt_in);
-    const Tensor loss = cross_entropy(logits.reshape({-1, logits.size(-1)}), tgt_out.reshape({-1}), 1, 0.1);
+    const Tensor loss =
+        cross_entropy(logits.reshape({-1, logits.size(-1)}), tgt_out.reshape({-1}), m.config().pad_tgt_idx, 0.1);
     loss.backward();
     opt.step();
+  };
+  step();  // warm-up
+  std::vector<double> times;
+  for (auto _ : st) {
+    const auto t0 = std::chrono::steady_clock::now();
+    step();
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  set_step_counters(st, static_cast<double>(B * 2 * L), cpu_peak_bytes() - base);
+  std::sort(times.begin(), times.end());
+  const double median = times.size() % 2 ? times[times.size() / 2]
+                                          : 0.5 * (times[times.size() / 2 - 1] + times[times.size() / 2]);
+  const double tokens = static_cast<double>(B * 2 * L), flops = kanformer_train_flops(m, B, L);
+  st.counters["tokens/s"] = tokens / median;
+  st.counters["step_median_s"] = median;
+  st.counters["peak_MiB"] = static_cast<double>(cpu_peak_bytes() - base) / (1 << 20);
+  st.counters["opt_state_MiB"] = static_cast<double>(base - live0) / (1 << 20);
+  st.counters["rss_peak_MiB"] = rss.peak_growth() / (1 << 20);
+  st.counters["hwm_reset"] = rss.reset ? 1 : 0;
+  st.counters["FLOP"] = flops;
+  st.counters["GFLOP/s"] = flops / median * 1e-9;
   st.counters["params_M"] = static_cast<double>(m.num_parameters()) * 1e-6;
 }
 BENCHMARK_CAPTURE(BM_TrainStep_Kanformer, mlp, std::string("configs/kanformer-mlp.json"))
-    ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+    ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(4);
 BENCHMARK_CAPTURE(BM_TrainStep_Kanformer, kan, std::string("configs/kanformer-kan.json"))
-    ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+    ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(4);
 
 // configs/electra-small-{mlp,kan}.json, batch 8 × 128: generator MLM loss + 50 × discriminator
 // loss on random labels (the shape of the ELECTRA objective, without the sampling).
