@@ -1,13 +1,6 @@
 // KANLinear (see kan_linear.h): init, forward, curve2coeff (Eigen least squares), update_grid and
 // the regularisation loss of efficient-kan.
-//
-// GCC 12's AVX-512 headers trip -Wmaybe-uninitialized on their own _mm512_undefined_*() once Eigen's
-// double-precision GEMM (the least-squares solve) is inlined here (GCC bug 105593, fixed in 13): a
-// false positive in the compiler's headers, silenced for this file only. The state must be set
-// before the headers are first read.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+#include "kernels/cpu/gcc12_avx512.h"  // first: Eigen's f64 GEMM (least squares) is instantiated here
 #include "nn/kan_linear.h"
 
 #include <Eigen/Dense>

@@ -8,6 +8,7 @@
 // (b, h) stays on one thread: no atomics, a deterministic order) and recomputes P from lse.
 // Operands are read through strided Eigen maps, so (B, T, H, D) views transposed to
 // (B, H, T, D) need no copy.
+#include "kernels/cpu/gcc12_avx512.h"  // first: Eigen's f64 GEMM is instantiated here
 #include <Eigen/Core>
 
 #include <cmath>

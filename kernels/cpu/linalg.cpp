@@ -3,6 +3,7 @@
 // panels anyway, so a transposed or strided view costs no extra copy.
 // Batches: when there are at least as many batches as threads they are spread over threads (each
 // GEMM single-threaded); otherwise each GEMM uses Eigen's own OpenMP parallelism.
+#include "kernels/cpu/gcc12_avx512.h"  // first: Eigen's f64 GEMM is instantiated here
 #include <Eigen/Core>
 
 #include "core/dispatch.h"
