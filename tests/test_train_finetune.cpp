@@ -288,6 +288,19 @@ TEST_CASE("finetune: from scratch needs no checkpoint and starts from random wei
   REQUIRE(knot::test::max_abs_diff(st.at("discriminator.layers.0.ffn.in_proj.weight"),
                                    by_name(pre->state_dict()).at("discriminator.layers.0.ffn.in_proj.weight")) > 0);
   REQUIRE(knot::models::load_json_file((fs::path(out) / "result.json").string())["from_scratch"] == true);
+  // The embeddings start as pretraining starts them: N(0, 0.02²), the pad row zero (lr 0 keeps them).
+  {
+    const auto w = st.at("embeddings.word_embeddings.weight").to(knot::DType::f64).contiguous();
+    const int64_t V = w.size(0), E = w.size(1);
+    const auto v = w.to_vector<double>();
+    double ss = 0;
+    for (int64_t i = E; i < V * E; ++i) ss += v[i] * v[i];  // row 0 is [PAD]
+    const double sd = std::sqrt(ss / static_cast<double>((V - 1) * E));
+    INFO("embedding std " << sd);
+    REQUIRE(sd > 0.014);
+    REQUIRE(sd < 0.026);
+    for (int64_t j = 0; j < E; ++j) REQUIRE(v[j] == 0.0);
+  }
 
   // Without a run: a model config file and a vocabulary; vocab_size comes from the vocabulary.
   const std::string out2 = fresh_dir("scratch-model");

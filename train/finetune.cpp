@@ -19,6 +19,7 @@
 #include "data/prepare.h"
 #include "ops/nn_functional.h"
 #include "train/batching.h"
+#include "train/electra_pretrain.h"
 
 namespace fs = std::filesystem;
 
@@ -376,6 +377,10 @@ FinetuneResult finetune_sentiment(const FinetuneOptions& opt, const TrainerHooks
       log(fmt::format("sentiment: pretrained weights from {}; freshly initialised: {}", rf.checkpoint,
                       fresh.empty() ? std::string("none") : fmt::format("{}", fmt::join(fresh, ", "))));
     } else {
+      // The embeddings start where ELECTRA pretraining starts them (N(0, 0.02²), pad row zero; see
+      // electra.initializer_range in train/electra_pretrain.h), not at the layer default N(0, 1), so
+      // "from scratch" differs from "pretrained" only by the pretraining.
+      init_electra_embeddings(*model, ElectraOptions{}.initializer_range);
       log("sentiment: training from scratch (random initialisation, no pretrained weights)");
     }
     fs::create_directories(out);

@@ -19,8 +19,9 @@
 // pretrained (Adam skips parameters without a gradient, weight decay included; the embeddings they
 // share with the discriminator are fine-tuned): the fine-tuned checkpoint is a complete Electra
 // that loads with the run's config.json.
-// From scratch (--from-scratch): the same model, randomly initialised, to measure what
-// pretraining buys.
+// From scratch (--from-scratch): the same model, randomly initialised as ELECTRA pretraining starts
+// it (embedding tables N(0, 0.02²) with the pad row zero, train/electra_pretrain.h), to measure
+// what pretraining buys.
 //
 // Config (configs/finetune-sentiment.json; unknown keys and wrong types are errors naming the key):
 //   {"task": "sentiment", "seed": 1, "description": "...",
