@@ -19,9 +19,30 @@
 #include <cstdint>
 #include <functional>
 
+#include "core/error.h"
+#include "kernels/bases/bspline.h"
 #include "kernels/dispatch.h"
 
 namespace knot::kernels {
+
+// Sizes of a B-spline KAN op — x (N, in), grid (in, nk), coeff (out, in, nb = nk − k − 1), base_w
+// (out, in) or undefined — with the checks every backend's kernels rely on (contiguous operands, a
+// supported order). Shared by the CPU and CUDA kernels.
+struct SplineDims {
+  int64_t N, in, out, nk, nb;
+  int k;
+  bool base;
+  int64_t m() const { return nb + (base ? 1 : 0); }  // feature columns per input on the dense path
+};
+inline SplineDims spline_dims(const char* op, const Tensor& x, const Tensor& grid, const Tensor& base_w,
+                              const Tensor& coeff, int k) {
+  KNOT_CHECK(k >= 0 && k <= basis::kMaxSplineOrder, "{}: spline order {} outside 0 … {}", op, k,
+             basis::kMaxSplineOrder);
+  KNOT_CHECK(x.is_contiguous() && grid.is_contiguous() && coeff.is_contiguous() &&
+                 (!base_w.defined() || base_w.is_contiguous()),
+             "{}: kernel expects contiguous inputs", op);
+  return SplineDims{x.size(0), x.size(1), coeff.size(0), grid.size(1), grid.size(1) - k - 1, k, base_w.defined()};
+}
 
 enum class SplinePath { automatic, dense, local };
 

@@ -159,28 +159,6 @@ void features_bwd(const T* x, int64_t N, int64_t in, const T* W, int64_t out, in
 
 // ---- B-spline ---------------------------------------------------------------------------------
 
-struct SplineDims {
-  int64_t N, in, out, nk, nb;
-  int k;
-  bool base;
-};
-
-SplineDims spline_dims(const char* op, const Tensor& x, const Tensor& grid, const Tensor& base_w, const Tensor& coeff,
-                       int k) {
-  SplineDims d{};
-  d.N = x.size(0);
-  d.in = x.size(1);
-  d.nk = grid.size(1);
-  d.k = k;
-  d.nb = d.nk - k - 1;
-  d.out = coeff.size(0);
-  d.base = base_w.defined();
-  KNOT_CHECK(x.is_contiguous() && grid.is_contiguous() && coeff.is_contiguous() &&
-                 (!d.base || base_w.is_contiguous()),
-             "{}: kernel expects contiguous inputs", op);
-  return d;
-}
-
 // Calls f(std::integral_constant<int, K>) with K = k for the common orders 1 … 3, else K = −1
 // (runtime k). See basis::bspline_local_inv.
 template <typename F>

@@ -196,30 +196,6 @@ void with_order(int k, F&& f) {
   return f(std::integral_constant<int, -1>{});
 }
 
-struct Dims {
-  int64_t N, in, out, nk, nb, m;
-  int k;
-  bool base;
-};
-
-Dims dims(const char* op, const Tensor& x, const Tensor& grid, const Tensor& base_w, const Tensor& coeff, int k) {
-  Dims d{};
-  d.N = x.size(0);
-  d.in = x.size(1);
-  d.nk = grid.size(1);
-  d.k = k;
-  d.nb = d.nk - k - 1;
-  d.out = coeff.size(0);
-  d.base = base_w.defined();
-  d.m = d.nb + (d.base ? 1 : 0);
-  KNOT_CHECK(x.is_contiguous() && grid.is_contiguous() && coeff.is_contiguous() &&
-                 (!d.base || base_w.is_contiguous()),
-             "{}: kernel expects contiguous inputs", op);
-  KNOT_CHECK(k >= 0 && k <= basis::kMaxSplineOrder, "{}: spline order {} outside 0 … {}", op, k,
-             basis::kMaxSplineOrder);
-  return d;
-}
-
 template <typename T>
 Tensor inv_denoms(const Tensor& grid, int64_t in, int64_t nk, int k, cudaStream_t stream, int dev, const char* op) {
   Tensor inv = empty({std::max<int64_t>(1, in * k * nk)}, grid.dtype(), grid.device());
@@ -231,10 +207,10 @@ Tensor inv_denoms(const Tensor& grid, int64_t in, int64_t nk, int k, cudaStream_
 }
 
 template <typename T>
-Tensor concat_weights(const Dims& d, const Tensor& base_w, const Tensor& coeff, cudaStream_t stream, int dev,
+Tensor concat_weights(const SplineDims& d, const Tensor& base_w, const Tensor& coeff, cudaStream_t stream, int dev,
                       const char* op) {
-  Tensor W = empty({d.out, d.in * d.m}, coeff.dtype(), coeff.device());
-  const int64_t n = d.out * d.in * d.m;
+  Tensor W = empty({d.out, d.in * d.m()}, coeff.dtype(), coeff.device());
+  const int64_t n = d.out * d.in * d.m();
   if (n > 0)
     concat_kernel<T><<<grid_for(n, dev), kThreads, 0, stream>>>(d.base ? base_w.data<T>() : nullptr, coeff.data<T>(),
                                                                 d.out * d.in, static_cast<int>(d.nb), d.base,
@@ -269,7 +245,7 @@ Tensor bspline_basis(const Tensor& x_in, const Tensor& grid_in, int k, bool deri
 Tensor kan_bspline_fwd(const Tensor& x, const Tensor& grid, const Tensor& base_w, const Tensor& coeff, int k,
                        SplinePath) {
   const char* op = "kan_bspline";
-  const Dims d = dims(op, x, grid, base_w, coeff, k);
+  const SplineDims d = spline_dims(op, x, grid, base_w, coeff, k);
   Tensor y = empty({d.N, d.out}, x.dtype(), x.device());
   if (y.numel() == 0) return y;
   if (d.in == 0) return zeros_on({d.N, d.out}, x.dtype(), x.device(), op);
@@ -280,7 +256,7 @@ Tensor kan_bspline_fwd(const Tensor& x, const Tensor& grid, const Tensor& base_w
     using T = decltype(tag);
     const Tensor inv = inv_denoms<T>(grid, d.in, d.nk, k, stream, dev, op);
     const Tensor W = concat_weights<T>(d, base_w, coeff, stream, dev, op);
-    const int64_t cols = d.in * d.m;
+    const int64_t cols = d.in * d.m();
     const int64_t R = chunk_rows(d.N, cols, sizeof(T));
     Tensor A = empty({R, cols}, x.dtype(), x.device());
     for (int64_t r0 = 0; r0 < d.N; r0 += R) {
@@ -301,7 +277,7 @@ Tensor kan_bspline_fwd(const Tensor& x, const Tensor& grid, const Tensor& base_w
 SplineGrads kan_bspline_bwd(const Tensor& x, const Tensor& grid, const Tensor& base_w, const Tensor& coeff,
                             const Tensor& g_in, int k, SplinePath, bool need_dx, bool need_dbase, bool need_dcoeff) {
   const char* op = "kan_bspline backward";
-  const Dims d = dims(op, x, grid, base_w, coeff, k);
+  const SplineDims d = spline_dims(op, x, grid, base_w, coeff, k);
   need_dbase = need_dbase && d.base;
   const Tensor g = dense(g_in);
   SplineGrads out;
@@ -312,7 +288,7 @@ SplineGrads kan_bspline_bwd(const Tensor& x, const Tensor& grid, const Tensor& b
   const bool need_dw = need_dbase || need_dcoeff;
   if (!need_dx && !need_dw) return out;
   const int dev = dv.index;
-  const int64_t cols = d.in * d.m;
+  const int64_t cols = d.in * d.m();
   // Degenerate sizes: every gradient is a sum over an empty range.
   if (d.N == 0 || d.out == 0 || cols == 0) {
     if (need_dx) out.dx = zeros_on({d.N, d.in}, x.dtype(), dv, op);
