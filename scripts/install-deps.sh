@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   cmake ninja-build g++ pkg-config
   libeigen3-dev nlohmann-json3-dev catch2 libbenchmark-dev
-  libcli11-dev libfmt-dev libutf8proc-dev ccache
+  libcli11-dev libfmt-dev libutf8proc-dev libdnnl-dev ccache
   gnuplot-nox
 )
 

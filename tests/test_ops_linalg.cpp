@@ -1,8 +1,11 @@
 // Per-op harness for matmul and linear (ops/linalg.h): against a naive triple loop on host values
 // (NumPy semantics for 1-D operands and broadcast batch dims), transpose flags, non-contiguous
 // operands, gradcheck of both inputs in every case, error messages.
+#include <cstring>
 #include <string>
 
+#include "kernels/cpu/loops.h"  // num_threads
+#include "kernels/linalg.h"     // matmul precision
 #include "tests/op_reference.h"
 
 using namespace knot;
@@ -222,4 +225,117 @@ TEST_CASE("linear: with and without bias", "[ops]") {
                       Catch::Contains("linear") && Catch::Contains("(2, 3, 4)") && Catch::Contains("(5, 3)"));
   REQUIRE_THROWS_WITH(linear(x, w, zeros({4}, DType::f64)),
                       Catch::Contains("linear") && Catch::Contains("bias") && Catch::Contains("(4,)"));
+}
+
+// ---- the two CPU GEMM engines (kernels/cpu/linalg.cpp) and the bf16 matmul precision ---------------
+
+namespace {
+
+// Restores the thread count and the matmul precision when a test ends.
+struct EngineScope {
+  int threads = num_threads();
+  MatmulPrecision precision = matmul_precision();
+  ~EngineScope() {
+    set_num_threads(threads);
+    set_matmul_precision(precision);
+  }
+};
+
+// f32 -> nearest bfloat16 (ties to even), back as a double: the rounding the bf16 GEMM applies.
+double bf16_round(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+  float r;
+  std::memcpy(&r, &u, 4);
+  return r;
+}
+
+Tensor rounded_bf16(const Tensor& t) {
+  std::vector<double> v = t.to_vector<double>();
+  for (double& x : v) x = bf16_round(static_cast<float>(x));
+  return from_vector<double>(v, t.shape());
+}
+
+}  // namespace
+
+TEST_CASE("matmul: f32 through the oneDNN engine matches f64 on every layout", "[ops]") {
+  // 64 threads: every problem here has fewer batches than threads, so each f32 GEMM goes to oneDNN
+  // (when built with it) instead of the per-batch Eigen loop; views oneDNN declines fall back.
+  EngineScope scope;
+  set_num_threads(64);
+  using Fn = std::function<Tensor(const Tensor&)>;
+  const Fn id = [](const Tensor& t) { return t; };
+  struct Case { std::string name; Shape sa; Fn fa; bool ta; Shape sb; Fn fb; bool tb; };
+  const std::vector<Case> cases = {
+      {"plain", {33, 17}, id, false, {17, 29}, id, false},
+      {"a^T", {17, 33}, id, true, {17, 29}, id, false},
+      {"b^T", {33, 17}, id, false, {29, 17}, id, true},
+      {"a^T b^T", {17, 33}, id, true, {29, 17}, id, true},
+      {"column step 2", {9, 16}, [](const Tensor& t) { return t.slice(1, 0, 16, 2); }, false, {8, 5}, id, false},
+      {"row step + offset", {9, 4}, [](const Tensor& t) { return t.slice(0, 1, 9, 2); }, false, {4, 6}, id, false},
+      {"sliced inner dim", {3, 4}, id, false, {4, 11}, [](const Tensor& t) { return t.slice(1, 3, 8); }, false},
+      {"one row", {1, 7}, id, false, {7, 3}, id, false},
+      {"one column", {5, 7}, id, false, {7, 1}, id, false},
+      {"row of a transposed matrix", {6, 7}, [](const Tensor& t) { return t.t().slice(0, 2, 3); }, false, {6, 3}, id,
+       false},
+      {"expanded b (stride 0)", {3, 4}, id, false, {4, 1}, [](const Tensor& t) { return t.expand({4, 5}); }, false},
+      {"batched", {3, 4, 5}, id, false, {3, 5, 6}, id, false},
+      {"batched, broadcast b", {2, 3, 4, 5}, id, false, {3, 6, 5}, id, true},
+      {"permuted batch", {3, 2, 4, 5}, [](const Tensor& t) { return t.permute({1, 0, 2, 3}); }, false, {2, 3, 5, 2},
+       id, false},
+  };
+  for (const auto& c : cases) {
+    INFO(c.name);
+    Tensor a = c.fa(leaf_in(c.sa, 21, -1, 1).detach()), b = c.fb(leaf_in(c.sb, 22, -1, 1).detach());
+    Shape want_shape;
+    const auto want = matmul_ref(a, b, c.ta, c.tb, &want_shape);
+    Tensor y = matmul(a.to(DType::f32), b.to(DType::f32), c.ta, c.tb);
+    REQUIRE(y.shape() == want_shape);
+    require_close(y.to_vector<double>(), want, 1e-5, 1e-5);
+  }
+}
+
+TEST_CASE("matmul: bf16 precision rounds the operands to bfloat16 and sums in f32", "[ops]") {
+  EngineScope scope;
+  REQUIRE(parse_matmul_precision("bf16") == MatmulPrecision::bf16);
+  REQUIRE(parse_matmul_precision("highest") == MatmulPrecision::highest);
+  REQUIRE_THROWS_WITH(parse_matmul_precision("fp8"), Catch::Contains("fp8") && Catch::Contains("bf16"));
+  if (!onednn_available() || !__builtin_cpu_supports("avx512bf16")) {
+    WARN("skipped the bf16 GEMM checks: "
+         << (onednn_available() ? "this CPU has no AVX512-BF16/AMX" : "this build has no oneDNN (KNOT_ONEDNN=OFF)"));
+    return;
+  }
+  for (bool ta : {false, true}) {
+    for (bool tb : {false, true}) {
+      INFO("ta " << ta << " tb " << tb);
+      const int64_t M = 48, K = 200, N = 40;
+      Tensor a = leaf_in(ta ? Shape{K, M} : Shape{M, K}, 31, -2, 2).detach().to(DType::f32);
+      Tensor b = leaf_in(tb ? Shape{N, K} : Shape{K, N}, 32, -2, 2).detach().to(DType::f32);
+      set_matmul_precision(MatmulPrecision::highest);
+      const Tensor full = matmul(a, b, ta, tb);
+      set_matmul_precision(MatmulPrecision::bf16);
+      const Tensor half = matmul(a, b, ta, tb);
+      // Exactly the product of the rounded operands, up to f32 summation error (|sum| <= K * 4).
+      Shape s;
+      const auto want = matmul_ref(rounded_bf16(a), rounded_bf16(b), ta, tb, &s);
+      require_close(half.to_vector<double>(), want, 2e-4, 1e-5);
+      // ... which is not the f32 product: the rounding really happened (relative error ~2^-9).
+      const double d = max_abs_diff(half, full);
+      REQUIRE(d > 1e-3);
+      REQUIRE(d < 0.5);
+      // f64 GEMMs never change precision
+      const Tensor a64 = a.to(DType::f64), b64 = b.to(DType::f64);
+      const auto exact = matmul_ref(a64, b64, ta, tb, &s);
+      require_close(matmul(a64, b64, ta, tb).to_vector<double>(), exact, 1e-12, 1e-12);
+    }
+  }
+  // a strided view and a batch go through the same rounding
+  Tensor base = leaf_in({6, 40}, 33, -1, 1).detach().to(DType::f32);
+  Tensor av = base.slice(1, 0, 40, 2);  // (6, 20), column stride 2
+  Tensor bb = leaf_in({20, 7}, 34, -1, 1).detach().to(DType::f32);
+  set_matmul_precision(MatmulPrecision::bf16);
+  Shape s;
+  require_close(matmul(av, bb).to_vector<double>(), matmul_ref(rounded_bf16(av), rounded_bf16(bb), false, false, &s),
+                1e-5, 1e-5);
 }

@@ -15,6 +15,7 @@
 #include "nn/linear.h"
 #include "ops/elementwise.h"
 #include "tests/helpers.h"
+#include "kernels/linalg.h"
 #include "tests/train_helpers.h"
 #include "train/checkpoint.h"
 #include "train/translation.h"
@@ -106,6 +107,33 @@ TEST_CASE("trainer: a tiny translation run lowers the loss and writes a complete
   REQUIRE_THROWS_WITH(knot::train::train_translation(tiny_config(30), run, false, quiet()),
                       Catch::Contains("--resume"));
   fs::remove_all(run);
+}
+
+TEST_CASE("trainer: train.matmul_precision bf16 trains, differs from f32, and is scoped to the run", "[trainer]") {
+  // The same tiny run with bfloat16 GEMMs: the loss still falls, the numbers are not the f32 run's
+  // (where the CPU has bf16 GEMMs), and the caller's precision is back afterwards.
+  const std::string run32 = fresh_dir("prec32"), run16 = fresh_dir("prec16");
+  Json c = tiny_config(20);
+  c["model"]["embedding_dim"] = 64;  // GEMMs large enough for the rounding to show in the loss
+  knot::train::train_translation(c, run32, false, quiet());
+  c["train"]["matmul_precision"] = "bf16";
+  REQUIRE(knot::matmul_precision() == knot::MatmulPrecision::highest);
+  knot::train::train_translation(c, run16, false, quiet());
+  REQUIRE(knot::matmul_precision() == knot::MatmulPrecision::highest);
+  std::vector<double> l32, l16;
+  for (const auto& row : read_metrics(run32))
+    if (row.contains("loss")) l32.push_back(row["loss"].get<double>());
+  for (const auto& row : read_metrics(run16))
+    if (row.contains("loss")) l16.push_back(row["loss"].get<double>());
+  REQUIRE(l16.size() == l32.size());
+  INFO("f32 losses " << l32.front() << " -> " << l32.back() << ", bf16 " << l16.front() << " -> " << l16.back());
+  REQUIRE(l16.back() < l16.front() - 0.3);
+  REQUIRE(std::abs(l16.back() - l32.back()) < 0.2);
+  if (knot::onednn_available() && __builtin_cpu_supports("avx512bf16")) REQUIRE(l16 != l32);
+  const Json saved = knot::models::load_json_file((fs::path(run16) / "config.json").string());
+  REQUIRE(saved["train"]["matmul_precision"] == "bf16");
+  fs::remove_all(run32);
+  fs::remove_all(run16);
 }
 
 TEST_CASE("trainer: a resumed run ends bit-identical to an uninterrupted one", "[trainer]") {
@@ -261,6 +289,9 @@ TEST_CASE("trainer: config errors name the key", "[trainer]") {
   c = tiny_config(2);
   c["train"]["on_nan"] = "ignore";
   expect(c, "'on_nan'");
+  c = tiny_config(2);
+  c["train"]["matmul_precision"] = "fp8";
+  expect(c, "'matmul_precision'");
   c = tiny_config(2);
   c["data"]["batch_size"] = 0;
   expect(c, "'batch_size'");

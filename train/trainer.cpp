@@ -1,6 +1,8 @@
 // The training loop (see trainer.h).
 #include "train/trainer.h"
 
+#include "kernels/linalg.h"
+
 #include <omp.h>
 #include <unistd.h>
 
@@ -57,7 +59,13 @@ TrainerConfig TrainerConfig::from_json(const models::Json& j) {
   c.on_nan = r.get<std::string>("on_nan", c.on_nan);
   c.threads = r.get<int64_t>("threads", c.threads);
   c.progress = r.get<bool>("progress", c.progress);
+  c.matmul_precision = r.get<std::string>("matmul_precision", c.matmul_precision);
   r.finish();
+  try {
+    parse_matmul_precision(c.matmul_precision);
+  } catch (const Error& e) {
+    KNOT_FAIL("config 'train': key 'matmul_precision': {}", e.what());
+  }
   KNOT_CHECK(c.steps > 0, "config 'train': key 'steps' must be > 0, got {}", c.steps);
   KNOT_CHECK(c.accumulation > 0, "config 'train': key 'accumulation' must be > 0, got {}", c.accumulation);
   KNOT_CHECK(c.lr >= 0, "config 'train': key 'lr' must be >= 0, got {}", c.lr);
@@ -144,6 +152,15 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
                         const TrainerHooks& hooks) {
   auto log = hooks.log ? hooks.log : [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
   if (cfg.threads > 0) omp_set_num_threads(static_cast<int>(cfg.threads));
+  // The run's GEMM precision, and the caller's back when the run ends (however it ends).
+  struct PrecisionScope {
+    MatmulPrecision saved = matmul_precision();
+    ~PrecisionScope() { set_matmul_precision(saved); }
+  } precision_scope;
+  set_matmul_precision(parse_matmul_precision(cfg.matmul_precision));
+  if (cfg.matmul_precision == "bf16")
+    log(onednn_available() ? "matmul precision bf16: projections run bfloat16 GEMMs with f32 sums (oneDNN)"
+                           : "matmul precision bf16 requested, but this build has no oneDNN: GEMMs stay f32");
   fs::create_directories(run_dir);
   nn::Module& model = task.model();
   model.train();
