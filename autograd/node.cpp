@@ -36,12 +36,22 @@ std::vector<Tensor> FunctionNode::apply(const Tensor& grad_out) {
 }
 
 std::vector<Tensor> AccumulateGrad::apply(const Tensor& g) {
+  if (leaf->post_accumulate_hook && !leaf->grad) {
+    // The hook consumes the complete gradient now; nothing is stored (and nothing copied).
+    const auto hook = leaf->post_accumulate_hook;  // the hook may clear itself
+    hook(Tensor(leaf), g);
+    return {};
+  }
   if (!leaf->grad) {
     // Own the buffer: backward may hand the same tensor to several inputs.
     const Tensor c = g.contiguous();
     leaf->grad = (c.is_same(g) ? g.clone() : c).impl_ptr();
   } else {
     Tensor(leaf->grad).add_(g);
+  }
+  if (leaf->post_accumulate_hook) {
+    const auto hook = leaf->post_accumulate_hook;
+    hook(Tensor(leaf), Tensor(leaf->grad));
   }
   return {};
 }

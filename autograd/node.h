@@ -43,7 +43,8 @@ struct Node {
   std::vector<std::shared_ptr<Node>> next;
 };
 
-// Adds incoming gradients into a leaf's .grad.
+// Adds incoming gradients into a leaf's .grad, then calls the leaf's post_accumulate_hook if it has
+// one (with .grad empty, the hook gets the gradient instead: core/tensor.h).
 struct AccumulateGrad final : Node {
   explicit AccumulateGrad(std::shared_ptr<TensorImpl> l) : leaf(std::move(l)) {}
   const char* name() const override { return "AccumulateGrad"; }

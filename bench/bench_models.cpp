@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/allocator.h"
+#include "kernels/linalg.h"
 #include "models/config.h"
 #include "models/electra.h"
 #include "models/encoder_decoder.h"
@@ -90,9 +91,18 @@ double kanformer_train_flops(const nn::Module& m, int64_t B, int64_t L) {
   return 3 * fwd;
 }
 
+// How a kanformer step runs: the GEMM precision (kernels/linalg.h) and the memory savers.
+struct StepVariant {
+  std::string config;
+  MatmulPrecision precision = MatmulPrecision::highest;
+  bool low_memory = false;  // AdamW inside backward (optim/optimizer.h): no stored gradients
+};
+
 // configs/kanformer-{mlp,kan}.json, batch 32, source and target length 32; 1 warm-up + 4 timed steps.
-void BM_TrainStep_Kanformer(benchmark::State& st, const std::string& config) {
-  auto model = load_model(config);
+void BM_TrainStep_Kanformer(benchmark::State& st, const StepVariant& variant) {
+  const MatmulPrecision saved_precision = matmul_precision();
+  set_matmul_precision(variant.precision);
+  auto model = load_model(variant.config);
   auto& m = dynamic_cast<models::EncoderDecoderTransformer&>(*model);
   const int64_t B = 32, L = 32, V = m.config().vocab_src_size;
   Generator g(1);
@@ -101,15 +111,17 @@ void BM_TrainStep_Kanformer(benchmark::State& st, const std::string& config) {
   const RssWindow rss;
   const size_t live0 = cpu_live_bytes();
   optim::Adam opt(optim::decay_groups(m, 1e-4), 1e-4);
+  opt.set_step_in_backward(variant.low_memory);
   const size_t base = cpu_live_bytes();
   cpu_reset_peak();
   auto step = [&] {
-    opt.zero_grad();
+    if (variant.low_memory) opt.begin_step_in_backward();
+    else opt.zero_grad();
     const Tensor logits = m.forward(src, tgt_in);
     const Tensor loss =
         cross_entropy(logits.reshape({-1, logits.size(-1)}), tgt_out.reshape({-1}), m.config().pad_tgt_idx, 0.1);
     loss.backward();
-    opt.step();
+    if (!variant.low_memory) opt.step();
   };
   step();  // warm-up
   std::vector<double> times;
@@ -131,10 +143,22 @@ void BM_TrainStep_Kanformer(benchmark::State& st, const std::string& config) {
   st.counters["FLOP"] = flops;
   st.counters["GFLOP/s"] = flops / median * 1e-9;
   st.counters["params_M"] = static_cast<double>(m.num_parameters()) * 1e-6;
+  set_matmul_precision(saved_precision);
 }
-BENCHMARK_CAPTURE(BM_TrainStep_Kanformer, mlp, std::string("configs/kanformer-mlp.json"))
+// mlp, kan: f32, AdamW after backward (what compare_pytorch_train.py's PyTorch step does);
+// *_bf16: bfloat16 GEMMs with f32 sums; *_lowmem: AdamW inside backward.
+const std::string kMlp = "configs/kanformer-mlp.json", kKan = "configs/kanformer-kan.json";
+BENCHMARK_CAPTURE(BM_TrainStep_Kanformer, mlp, StepVariant{kMlp})
     ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(4);
-BENCHMARK_CAPTURE(BM_TrainStep_Kanformer, kan, std::string("configs/kanformer-kan.json"))
+BENCHMARK_CAPTURE(BM_TrainStep_Kanformer, kan, StepVariant{kKan})
+    ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(4);
+BENCHMARK_CAPTURE(BM_TrainStep_Kanformer, mlp_bf16, StepVariant{kMlp, MatmulPrecision::bf16})
+    ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(4);
+BENCHMARK_CAPTURE(BM_TrainStep_Kanformer, kan_bf16, StepVariant{kKan, MatmulPrecision::bf16})
+    ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(4);
+BENCHMARK_CAPTURE(BM_TrainStep_Kanformer, mlp_lowmem, StepVariant{kMlp, MatmulPrecision::highest, true})
+    ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(4);
+BENCHMARK_CAPTURE(BM_TrainStep_Kanformer, kan_lowmem, StepVariant{kKan, MatmulPrecision::highest, true})
     ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(4);
 
 // configs/electra-small-{mlp,kan}.json, batch 8 × 128: generator MLM loss + 50 × discriminator

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -21,6 +22,7 @@
 namespace knot {
 
 struct Node;
+class Tensor;
 
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
@@ -34,6 +36,10 @@ struct TensorImpl {
   std::shared_ptr<TensorImpl> grad;       // accumulated gradient of a leaf
   std::shared_ptr<Node> grad_fn;          // the node that produced this tensor (non-leaf)
   std::weak_ptr<Node> grad_accumulator;   // cached AccumulateGrad node of a leaf
+  // Called by backward once this leaf's gradient for that backward is complete (all its uses
+  // summed), with the leaf and that gradient. When set and .grad is empty, the gradient is handed to
+  // the hook instead of being stored in .grad (an optimizer step inside backward; optim/optimizer.h).
+  std::function<void(const Tensor& leaf, const Tensor& grad)> post_accumulate_hook;
 };
 
 class Tensor {

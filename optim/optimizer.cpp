@@ -26,6 +26,64 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, double lr) : groups_(std::m
                  "optimizer: parameters must be float leaf tensors, got {}", p.defined() ? p.desc() : "undefined");
 }
 
+Optimizer::~Optimizer() { set_step_in_backward(false); }
+
+void Optimizer::step() {
+  KNOT_CHECK(!in_backward_,
+             "optimizer: step() while the step runs inside backward (set_step_in_backward): the updates "
+             "already happened in backward; call begin_step_in_backward() before each backward instead");
+  NoGradGuard ng;
+  ++steps_;
+  for (size_t gi = 0; gi < groups_.size(); ++gi)
+    for (size_t i = 0; i < groups_[gi].params.size(); ++i) {
+      const Tensor& p = groups_[gi].params[i];
+      const Tensor g = p.grad();
+      if (!g.defined()) continue;
+      update(gi, i, g);
+      p.bump_version();
+    }
+}
+
+void Optimizer::set_step_in_backward(bool on) {
+  if (on == in_backward_) return;
+  in_backward_ = on;
+  updated_at_.assign(groups_.size(), {});
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    updated_at_[gi].assign(groups_[gi].params.size(), -1);
+    for (size_t i = 0; i < groups_[gi].params.size(); ++i) {
+      const Tensor& p = groups_[gi].params[i];
+      if (!on) {
+        p.impl()->post_accumulate_hook = nullptr;
+        continue;
+      }
+      KNOT_CHECK(!p.impl()->post_accumulate_hook,
+                 "optimizer: a parameter of shape {} already has a post-accumulate hook (is it in two "
+                 "optimizers that step in backward?)",
+                 shape_str(p.shape()));
+      p.zero_grad();  // from here on backward hands gradients to the hook
+      p.impl()->post_accumulate_hook = [this, gi, i](const Tensor& leaf, const Tensor& g) {
+        KNOT_CHECK(steps_ > 0, "optimizer: backward with the step inside backward, but begin_step_in_backward() "
+                               "was never called");
+        KNOT_CHECK(updated_at_[gi][i] != steps_,
+                   "optimizer: the gradient of a parameter of shape {} completed twice in step {} (a parameter "
+                   "shared between separately recomputed segments, or begin_step_in_backward() not called "
+                   "before this backward)",
+                   shape_str(leaf.shape()), steps_);
+        updated_at_[gi][i] = steps_;
+        NoGradGuard ng;
+        update(gi, i, g.contiguous());
+        leaf.bump_version();
+        leaf.zero_grad();  // a gradient accumulated from before is consumed too
+      };
+    }
+  }
+}
+
+void Optimizer::begin_step_in_backward() {
+  KNOT_CHECK(in_backward_, "optimizer: begin_step_in_backward() without set_step_in_backward(true)");
+  ++steps_;
+}
+
 void Optimizer::zero_grad() {
   for (auto& g : groups_)
     for (auto& p : g.params) p.zero_grad();
@@ -40,17 +98,8 @@ SGD::SGD(std::vector<ParamGroup> groups, double lr, double momentum, bool nester
   }
 }
 
-void SGD::step() {
-  NoGradGuard ng;
-  ++steps_;
-  for (size_t gi = 0; gi < groups_.size(); ++gi)
-    for (size_t i = 0; i < groups_[gi].params.size(); ++i) {
-      const Tensor& p = groups_[gi].params[i];
-      const Tensor g = p.grad();
-      if (!g.defined()) continue;
-      kernels::sgd_step(p, g, bufs_[gi][i], lr_, momentum_, groups_[gi].weight_decay, nesterov_);
-      p.bump_version();
-    }
+void SGD::update(size_t gi, size_t i, const Tensor& g) {
+  kernels::sgd_step(groups_[gi].params[i], g, bufs_[gi][i], lr_, momentum_, groups_[gi].weight_decay, nesterov_);
 }
 
 Adam::Adam(std::vector<ParamGroup> groups, double lr, AdamOptions opt) : Optimizer(std::move(groups), lr), opt_(opt) {
@@ -67,18 +116,9 @@ Adam::Adam(std::vector<ParamGroup> groups, double lr, AdamOptions opt) : Optimiz
   }
 }
 
-void Adam::step() {
-  NoGradGuard ng;
-  ++steps_;
-  for (size_t gi = 0; gi < groups_.size(); ++gi)
-    for (size_t i = 0; i < groups_[gi].params.size(); ++i) {
-      const Tensor& p = groups_[gi].params[i];
-      const Tensor g = p.grad();
-      if (!g.defined()) continue;
-      const AdamHyper h{lr_, opt_.beta1, opt_.beta2, opt_.eps, groups_[gi].weight_decay, opt_.decoupled, steps_};
-      kernels::adam_step(p, g, m_[gi][i], v_[gi][i], h);
-      p.bump_version();
-    }
+void Adam::update(size_t gi, size_t i, const Tensor& g) {
+  const AdamHyper h{lr_, opt_.beta1, opt_.beta2, opt_.eps, groups_[gi].weight_decay, opt_.decoupled, steps_};
+  kernels::adam_step(groups_[gi].params[i], g, m_[gi][i], v_[gi][i], h);
 }
 
 nn::NamedTensors Adam::state() const {

@@ -22,18 +22,40 @@ std::vector<ParamGroup> decay_groups(const nn::Module& m, double weight_decay);
 class Optimizer {
  public:
   explicit Optimizer(std::vector<ParamGroup> groups, double lr);
-  virtual ~Optimizer() = default;
-  virtual void step() = 0;
+  virtual ~Optimizer();
+  Optimizer(const Optimizer&) = delete;  // parameters' hooks point at this object
+  Optimizer& operator=(const Optimizer&) = delete;
+  // Applies the update to every parameter that has a gradient.
+  void step();
   void zero_grad();
+
+  // The step inside backward (saves memory): with it on, each parameter is updated the moment
+  // backward has its complete gradient, and that gradient is dropped instead of being stored in
+  // .grad, so the gradients of the whole model are never alive at once (for AdamW on a 21.9 M
+  // parameter model, 83 MiB less at the peak). Per step: begin_step_in_backward(); loss.backward();
+  // (no step(), no zero_grad()). The updates are the ones step() would make. Not for anything that
+  // needs all gradients before any update: gradient accumulation, global-norm clipping, skipping a
+  // step on a non-finite gradient. A parameter whose gradient completes twice in one step (used in
+  // two separately recomputed segments) is an error, not a double update.
+  void set_step_in_backward(bool on);
+  bool step_in_backward() const { return in_backward_; }
+  void begin_step_in_backward();
   double lr() const { return lr_; }
   void set_lr(double lr) { lr_ = lr; }
   int64_t steps() const { return steps_; }
   const std::vector<ParamGroup>& groups() const { return groups_; }
 
  protected:
+  // Updates parameter i of group gi with gradient g (steps_ already counts this step).
+  virtual void update(size_t gi, size_t i, const Tensor& g) = 0;
+
   std::vector<ParamGroup> groups_;
   double lr_;
   int64_t steps_ = 0;
+
+ private:
+  bool in_backward_ = false;
+  std::vector<std::vector<int64_t>> updated_at_;  // step at which each parameter was last updated in backward
 };
 
 class SGD : public Optimizer {
@@ -41,9 +63,9 @@ class SGD : public Optimizer {
   SGD(std::vector<ParamGroup> groups, double lr, double momentum = 0.0, bool nesterov = false);
   SGD(const std::vector<Tensor>& params, double lr, double momentum = 0.0, double weight_decay = 0.0)
       : SGD({ParamGroup{params, weight_decay}}, lr, momentum) {}
-  void step() override;
 
  private:
+  void update(size_t gi, size_t i, const Tensor& g) override;
   double momentum_;
   bool nesterov_;
   std::vector<std::vector<Tensor>> bufs_;
@@ -59,12 +81,12 @@ class Adam : public Optimizer {
   Adam(std::vector<ParamGroup> groups, double lr, AdamOptions opt = {});
   Adam(const std::vector<Tensor>& params, double lr, double weight_decay = 0.0, AdamOptions opt = {})
       : Adam({ParamGroup{params, weight_decay}}, lr, opt) {}
-  void step() override;
   // Moment estimates, named "<group>.<index>.exp_avg" / ".exp_avg_sq", for checkpoints.
   nn::NamedTensors state() const;
   void load_state(const nn::NamedTensors& s, int64_t steps);
 
  private:
+  void update(size_t gi, size_t i, const Tensor& g) override;
   AdamOptions opt_;
   std::vector<std::vector<Tensor>> m_, v_;
 };

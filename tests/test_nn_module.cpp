@@ -159,3 +159,66 @@ TEST_CASE("optim: weight decay groups exclude biases", "[optim]") {
   CHECK(groups[1].params.size() == 2);
   CHECK(groups[1].weight_decay == 0.0);
 }
+
+TEST_CASE("optim: the step inside backward makes step()'s updates and frees every gradient", "[optim]") {
+  // Two identical MLPs (one with a parameter used twice), AdamW and SGD with momentum: the
+  // in-backward model's parameters equal the plain model's bit for bit after every step, and no
+  // gradient is left stored.
+  for (int kind = 0; kind < 2; ++kind) {
+    INFO((kind == 0 ? "AdamW" : "SGD"));
+    manual_seed(5);
+    nn::MLP a({6, 8, 3});
+    manual_seed(5);
+    nn::MLP b({6, 8, 3});
+    const Tensor x = randn({10, 6}, DType::f32), w2 = randn({3, 3}, DType::f32);
+    auto make = [&](nn::MLP& m) -> std::unique_ptr<optim::Optimizer> {
+      if (kind == 0) return std::make_unique<optim::Adam>(optim::decay_groups(m, 0.01), 0.05);
+      return std::make_unique<optim::SGD>(optim::decay_groups(m, 0.01), 0.05, 0.9);
+    };
+    auto oa = make(a), ob = make(b);
+    ob->set_step_in_backward(true);
+    REQUIRE(ob->step_in_backward());
+    auto loss = [&](nn::MLP& m) {
+      const Tensor y = m.forward(x);
+      return sum(mul(tanh(matmul(y, w2)), y));  // y (and so every parameter) used along two paths
+    };
+    for (int t = 0; t < 4; ++t) {
+      oa->zero_grad();
+      loss(a).backward();
+      oa->step();
+      ob->begin_step_in_backward();
+      loss(b).backward();
+      for (const auto& [name, p] : b.named_parameters()) REQUIRE_FALSE(p.grad().defined());
+    }
+    const auto pa = a.named_parameters(), pb = b.named_parameters();
+    for (size_t i = 0; i < pa.size(); ++i) {
+      INFO(pa[i].first);
+      REQUIRE(test::max_abs_diff(pa[i].second, pb[i].second) == 0.0);
+    }
+    REQUIRE(oa->steps() == ob->steps());
+    // Misuse is a clear error: step() in this mode, a backward without begin_step_in_backward().
+    REQUIRE_THROWS_WITH(ob->step(), Catch::Contains("begin_step_in_backward"));
+    // A second backward in the same step would complete each gradient twice: refused, not applied twice.
+    REQUIRE_THROWS_WITH(loss(b).backward(), Catch::Contains("completed twice"));
+  }
+}
+
+TEST_CASE("optim: step inside backward refuses a second backward in one step and unhooks on destruction",
+          "[optim]") {
+  Tensor p = from_values({1.0, -2.0}, {2}, DType::f64);
+  p.requires_grad_();
+  {
+    optim::Adam adam({p}, 0.1);
+    adam.set_step_in_backward(true);
+    REQUIRE_THROWS_WITH(sum(mul(p, p)).backward(), Catch::Contains("begin_step_in_backward"));
+    adam.begin_step_in_backward();
+    sum(mul(p, p)).backward();
+    REQUIRE(p.to_vector<double>()[0] == Approx(0.9));  // Adam's first step moves by lr
+    REQUIRE_THROWS_WITH(sum(mul(p, p)).backward(), Catch::Contains("completed twice"));
+    optim::SGD other({p}, 0.1);
+    REQUIRE_THROWS_WITH(other.set_step_in_backward(true), Catch::Contains("hook"));
+  }
+  // The optimizer is gone: backward stores the gradient again.
+  sum(mul(p, p)).backward();
+  REQUIRE(p.grad().defined());
+}
