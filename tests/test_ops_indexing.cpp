@@ -2,10 +2,12 @@
 // against naive host references, float64 finite-difference gradients, negative dims, strided
 // inputs, broadcasting, scatter-add of repeated indices, padding rows, dropout masks (seeded,
 // thread-count independent, kept fraction, scaling) and errors that name the op.
+#include "kernels/cpu/gcc12_avx512.h"  // first: AVX-512 intrinsics (philox16.h)
 #include <algorithm>
 #include <cmath>
 
 #include "kernels/cpu/loops.h"
+#include "kernels/cpu/philox16.h"
 #include "kernels/dropout.h"
 #include "tests/helpers.h"
 
@@ -478,4 +480,43 @@ TEST_CASE("embedding: bad ids, weight or padding_idx give errors naming the op",
   REQUIRE_THROWS_WITH(embedding(ids_i64({0}, {1}), zeros({5})), Catch::Contains("embedding") && Catch::Contains("(5,)"));
   REQUIRE_THROWS_WITH(embedding(ids_i64({0}, {1}), w, 5),
                       Catch::Contains("embedding") && Catch::Contains("padding_idx 5"));
+}
+
+TEST_CASE("dropout: the vectorised mask equals the per-element Philox decision at any split", "[ops]") {
+  // 100003 elements: several 64-element blocks, ragged chunk starts for 2 and 3 threads, a tail.
+  const int threads = num_threads();
+  const double p = 0.25;
+  const Tensor x = rand({100003}, DType::f32, nullptr, 0.5, 1.5);
+  const uint64_t seed = 0x123456789abcull;
+  std::vector<float> first;
+  for (int t : {1, 2, 3}) {
+    set_num_threads(t);
+    Generator gen(seed);
+    for (int k = 0; k < 5; ++k) gen.next_draw();
+    const uint64_t draw = gen.draws();
+    const auto vy = dropout(x, p, true, &gen).to_vector<float>();
+    if (first.empty()) {
+      const auto vx = x.to_vector<float>();
+      for (size_t i = 0; i < vx.size(); ++i) {
+        const bool keep = kernels::dropout_keep(seed, draw, i, static_cast<float>(p));
+        if (vy[i] != (keep ? vx[i] * static_cast<float>(1.0 / (1.0 - p)) : 0.0f)) FAIL("element " << i);
+      }
+      first = vy;
+    }
+    INFO("threads " << t);
+    REQUIRE(vy == first);
+  }
+  set_num_threads(threads);
+#if defined(__AVX512F__)
+  // The 16-wide Philox itself, including a counter whose low word wraps inside the block (the carry
+  // into the high word), which no test-sized tensor reaches.
+  for (uint64_t g0 : {uint64_t{0}, uint64_t{12345}, uint64_t{0xfffffff8ull}, uint64_t{0x7fffffffffffull}}) {
+    alignas(64) uint32_t w[4][16];
+    kernels::cpu::philox16(seed, 0x1234567890ull, g0, w);
+    for (int j = 0; j < 16; ++j) {
+      const Philox4 r = philox_element(seed, 0x1234567890ull, g0 + j);
+      for (int k = 0; k < 4; ++k) REQUIRE(w[k][j] == r.v[k]);
+    }
+  }
+#endif
 }
