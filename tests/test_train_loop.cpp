@@ -136,6 +136,25 @@ TEST_CASE("trainer: train.matmul_precision bf16 trains, differs from f32, and is
   fs::remove_all(run16);
 }
 
+TEST_CASE("trainer: train.optimizer_in_backward gives the same run as stepping after backward", "[trainer]") {
+  const std::string plain = fresh_dir("oib-plain"), fused = fresh_dir("oib-fused");
+  Json c = tiny_config(12);
+  c["train"]["clip_grad_norm"] = 0.0;
+  knot::train::train_translation(c, plain, false, quiet());
+  c["train"]["optimizer_in_backward"] = true;
+  knot::train::train_translation(c, fused, false, quiet());
+  // every logged loss and validation number, and the final weights, bit for bit
+  const auto a = timeless(read_metrics(plain)), b = timeless(read_metrics(fused));
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) REQUIRE(a[i] == b[i]);
+  const auto la = knot::train::load_translation_run(plain), lb = knot::train::load_translation_run(fused);
+  const auto pa = la.model->named_parameters(), pb = lb.model->named_parameters();
+  REQUIRE(pa.size() == pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) REQUIRE(knot::test::max_abs_diff(pa[i].second, pb[i].second) == 0.0);
+  fs::remove_all(plain);
+  fs::remove_all(fused);
+}
+
 TEST_CASE("trainer: a resumed run ends bit-identical to an uninterrupted one", "[trainer]") {
   const std::string a = fresh_dir("uninterrupted"), b = fresh_dir("resumed");
   Json cfg = tiny_config(25);
@@ -292,6 +311,9 @@ TEST_CASE("trainer: config errors name the key", "[trainer]") {
   c = tiny_config(2);
   c["train"]["matmul_precision"] = "fp8";
   expect(c, "'matmul_precision'");
+  c = tiny_config(2);
+  c["train"]["optimizer_in_backward"] = true;  // with the default clip_grad_norm 1
+  expect(c, "'optimizer_in_backward'");
   c = tiny_config(2);
   c["data"]["batch_size"] = 0;
   expect(c, "'batch_size'");

@@ -60,7 +60,12 @@ TrainerConfig TrainerConfig::from_json(const models::Json& j) {
   c.threads = r.get<int64_t>("threads", c.threads);
   c.progress = r.get<bool>("progress", c.progress);
   c.matmul_precision = r.get<std::string>("matmul_precision", c.matmul_precision);
+  c.optimizer_in_backward = r.get<bool>("optimizer_in_backward", c.optimizer_in_backward);
   r.finish();
+  KNOT_CHECK(!c.optimizer_in_backward || (c.accumulation == 1 && c.clip_grad_norm == 0),
+             "config 'train': key 'optimizer_in_backward' needs 'accumulation' 1 and 'clip_grad_norm' 0 (both need "
+             "every gradient before any update), got accumulation {} and clip_grad_norm {}",
+             c.accumulation, c.clip_grad_norm);
   try {
     parse_matmul_precision(c.matmul_precision);
   } catch (const Error& e) {
@@ -167,6 +172,7 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
 
   auto groups = optim::decay_groups(model, cfg.weight_decay);
   optim::Adam opt(std::move(groups), cfg.lr, optim::AdamOptions{cfg.beta1, cfg.beta2, cfg.eps, cfg.decoupled});
+  opt.set_step_in_backward(cfg.optimizer_in_backward);
   const Schedule sched = Schedule::from_json(cfg.schedule, cfg.lr, cfg.steps, task.d_model());
   std::vector<Tensor> params = model.parameters();
 
@@ -294,11 +300,12 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
         why = fmt::format("loss is {}", v);
         break;
       }
+      if (cfg.optimizer_in_backward) opt.begin_step_in_backward();  // the update happens in this backward
       mul(loss, 1.0 / static_cast<double>(cfg.accumulation)).backward();
       loss_sum += task_loss;
       tokens += tl.tokens;
     }
-    if (!bad) {
+    if (!bad && !cfg.optimizer_in_backward) {
       const double norm = optim::clip_grad_norm_(params, cfg.clip_grad_norm > 0 ? cfg.clip_grad_norm
                                                                                  : std::numeric_limits<double>::infinity());
       if (!std::isfinite(norm)) {
@@ -317,8 +324,17 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
         break;
       }
       log(fmt::format("{}: step {}: {}; skipping the step (on_nan=skip)", task.name(), step, why));
+    } else if (cfg.optimizer_in_backward && !all_finite(model)) {
+      // The update already happened: a non-finite gradient cannot be skipped any more.
+      log(fmt::format("{}: step {}: the update inside backward (optimizer_in_backward) left NaN/Inf weights; "
+                      "stopping; the last checkpoint is kept (rerun from it with a lower lr, or without "
+                      "optimizer_in_backward so that such steps are skipped)",
+                      task.name(), step));
+      write_metrics({{"step", step}, {"stopped", true}, {"reason", "non-finite weights after the update"}});
+      res.stopped_on_nan = true;
+      break;
     } else {
-      opt.step();
+      if (!cfg.optimizer_in_backward) opt.step();
       win_loss += loss_sum / static_cast<double>(cfg.accumulation);
       win_count += 1;
       win_tokens += tokens;

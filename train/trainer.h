@@ -23,6 +23,11 @@
 //   log_every 10, val_every 200 (0 = only at the end), checkpoint_every 500 (0 = only at the end),
 //   keep_checkpoints 3, on_nan "skip" | "stop", threads 0 (OpenMP threads; 0 = leave as is),
 //   progress true (the live line on stderr)
+//   optimizer_in_backward false  true: AdamW updates each parameter inside backward as soon as its
+//                             gradient is complete and drops the gradient (optim::Optimizer::
+//                             set_step_in_backward): the same updates, less memory. Needs
+//                             accumulation 1 and clip_grad_norm 0; a non-finite gradient cannot be
+//                             skipped (the update happened), so non-finite weights stop the run
 //   matmul_precision "highest"  "bf16": f32 GEMMs of the projections with bfloat16 operands and f32
 //                             sums (Intel AMX through oneDNN; kernels/linalg.h), ~2x faster steps
 //                             for MLP models on a CPU that has AMX; "highest" = full f32
@@ -79,6 +84,7 @@ struct TrainerConfig {
   int64_t threads = 0;
   bool progress = true;
   std::string matmul_precision = "highest";
+  bool optimizer_in_backward = false;
 
   static TrainerConfig from_json(const models::Json& j);  // the "train" object
 };
