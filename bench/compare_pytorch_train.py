@@ -27,6 +27,11 @@ decay 1e-4 on parameters of dim >= 2, 0 on biases and norms; knot: optim::decay_
 in training. knot's side is bench/bench_models.cpp's BM_TrainStep_Kanformer (same step, same sizes).
 Tokens per step = 32 * (32 + 32) = 2048 (source + target), as knot's tokens/s counter.
 
+Variants (--configs mlp_bf16,kan_lowmem,...; see VARIANTS): each side runs its own way of the same
+technique. bf16 = knot's bf16 GEMMs (f32 activations, f32 master weights) vs PyTorch's CPU autocast
+(bf16 GEMMs and bf16 activations between them); lowmem = knot's AdamW-inside-backward plus per-block
+activation checkpointing vs PyTorch with the same checkpointing (torch.utils.checkpoint per block).
+
 Time: every process runs 1 untimed warm-up step, then STEPS timed steps (knot: Iterations(4) in
 bench_models.cpp; torch: --steps, default 4); per process the median step; over --rounds fresh processes
 per side the median of those. The sides are interleaved (knot, torch, knot, torch, ...) so both see
@@ -39,9 +44,12 @@ and the batch exist and before the optimizer is built, the kernel's RSS high-wat
 VmHWM - that VmRSS. So it counts gradients, AdamW's two moment buffers (2 x 4 B x params on both
 sides), activations saved for backward and temporaries -- not the parameters, the interpreter or the
 libraries. (Plain ru_maxrss growth without the reset can read 0: the model's construction, e.g.
-KANLinear's least-squares init, may leave a higher mark than the step.) MALLOC_MMAP_THRESHOLD_=65536 in
-both processes, so big freed buffers go back to the system instead of staying resident in glibc's
-heap. knot also reports its allocator's high-water mark (tensors and kernel scratch).
+KANLinear's least-squares init, may leave a higher mark than the step.) Memory comes from one extra
+process per side run with MALLOC_MMAP_THRESHOLD_=65536, so big freed buffers go back to the system
+instead of staying resident in glibc's heap and the RSS peak follows the live buffers; the timed
+rounds run with glibc's defaults, since that setting makes every big buffer a fresh mmap (page faults
+and zeroing on each use: it slowed both sides' steps up to 2x, knot's more). knot also reports its
+allocator's high-water mark (tensors and kernel scratch).
 
 FLOP per step (printed with the achieved GFLOP/s; identical for both sides, counted from the model):
   GEMMs only, training = 3 x forward (forward, grad-input, grad-weight GEMMs), N = 32 * 32 = 1024 rows
@@ -73,6 +81,12 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = {"mlp": "configs/kanformer-mlp.json", "kan": "configs/kanformer-kan.json"}
+# knot_bench's BM_TrainStep_Kanformer/<config>[_<variant>] and the matching PyTorch step:
+#   ""      f32, AdamW after backward on both sides
+#   bf16    knot: bf16 GEMMs (train.matmul_precision); torch: torch.autocast("cpu", bfloat16)
+#   lowmem  knot: AdamW inside backward + activation checkpointing per block; torch: the same
+#           checkpointing (torch.utils.checkpoint per block; 1.13 has no optimizer-in-backward hook)
+VARIANTS = ("", "bf16", "lowmem")
 EXPECTED_PARAMS = {"mlp": 21_858_816, "kan": 21_446_400}
 BATCH, LENGTH = 32, 32
 THREADS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "KNOT_NUM_THREADS")
@@ -263,6 +277,7 @@ def build_torch_model(cfg):
             else:
                 self.lm_head = make_proj(d, cfg["vocab_tgt_size"], cfg.get("use_final_linear_bias", False))
             self.pad_src, self.pad_tgt = cfg.get("pad_src_idx", -1), cfg.get("pad_tgt_idx", -1)
+            self.checkpoint_blocks = False
 
         def forward(self, src, tgt):
             T = tgt.shape[1]
@@ -270,13 +285,17 @@ def build_torch_model(cfg):
             self_mask = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
             if self.pad_tgt >= 0:
                 self_mask = self_mask | (tgt == self.pad_tgt)[:, None, None, :]
+            # checkpoint_blocks: torch.utils.checkpoint around every block (the *_lowmem variant; knot's
+            # model.activation_checkpointing), dropout replayed from the saved RNG state.
+            run = ((lambda f, *a: torch.utils.checkpoint.checkpoint(f, *a, use_reentrant=False))
+                   if self.checkpoint_blocks and self.training else (lambda f, *a: f(*a)))
             h = self.encoder.embed(src)
             for layer in self.encoder.layers:
-                h = layer(h, src_mask)
+                h = run(layer, h, src_mask)
             memory = self.encoder.layer_norm(h) if self.encoder.layer_norm is not None else h
             h = self.decoder.embed(tgt)
             for layer in self.decoder.layers:
-                h = layer(h, memory, self_mask, src_mask)
+                h = run(layer, h, memory, self_mask, src_mask)
             if self.decoder.layer_norm is not None:
                 h = self.decoder.layer_norm(h)
             if self.tied:
@@ -301,15 +320,32 @@ def gemm_flops(model, kan_cls, B, T, S):
     return 3 * fwd
 
 
+def split_variant(name):
+    """'mlp' -> ('mlp', ''), 'kan_bf16' -> ('kan', 'bf16'); checks both parts."""
+    base, _, variant = name.partition("_")
+    if base not in CONFIGS or variant not in VARIANTS:
+        raise SystemExit(f"compare_pytorch_train: unknown config '{name}' (configs: {', '.join(CONFIGS)}; "
+                         f"variants: {', '.join(v for v in VARIANTS if v)}, as in mlp_bf16)")
+    return base, variant
+
+
 def torch_worker(name, steps, threads, profile):
+    import contextlib
     import torch
     import torch.nn.functional as F
+    import torch.utils.checkpoint  # noqa: F401 (the lowmem variant)
 
+    base, variant = split_variant(name)
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    cfg = json.load(open(os.path.join(ROOT, CONFIGS[name])))
+    cfg = json.load(open(os.path.join(ROOT, CONFIGS[base])))
     model, kan_cls = build_torch_model(cfg)
     model.train()
+    model.checkpoint_blocks = variant == "lowmem"
+    # bf16: CPU autocast, PyTorch's own mixed precision (bf16 GEMMs through oneDNN, bf16 activations
+    # between them); the loss in f32.
+    autocast = ((lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if variant == "bf16"
+                else contextlib.nullcontext)
     params = sum(p.numel() for p in model.parameters())
     V = cfg["vocab_tgt_size"]
     src = torch.randint(4, cfg["vocab_src_size"], (BATCH, LENGTH))
@@ -325,8 +361,10 @@ def torch_worker(name, steps, threads, profile):
 
     def step():
         opt.zero_grad(set_to_none=True)
-        logits = model(src, tgt_in)
-        loss = F.cross_entropy(logits.reshape(-1, V), tgt_out.reshape(-1), ignore_index=ignore, label_smoothing=0.1)
+        with autocast():
+            logits = model(src, tgt_in)
+        loss = F.cross_entropy(logits.float().reshape(-1, V), tgt_out.reshape(-1), ignore_index=ignore,
+                               label_smoothing=0.1)
         loss.backward()
         opt.step()
 
@@ -349,8 +387,8 @@ def torch_worker(name, steps, threads, profile):
 
 # ---- the two sides -----------------------------------------------------------------------------------
 
-def child_env(threads, wait_policy=None):
-    env = dict(os.environ, **MALLOC_ENV)
+def child_env(threads, wait_policy=None, memory_run=False):
+    env = dict(os.environ, **(MALLOC_ENV if memory_run else {}))
     env.update({k: str(threads) for k in THREADS_ENV})
     if wait_policy:  # libgomp's idle threads: spin (active, the default for a while) or sleep (passive)
         env["OMP_WAIT_POLICY"] = wait_policy
@@ -371,18 +409,18 @@ def run_timed(cmd, env):
     return out.stdout, wall, cpu, load
 
 
-def run_torch(name, steps, threads, profile, wait_policy):
+def run_torch(name, steps, threads, profile, wait_policy, memory_run=False):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, "--steps", str(steps),
            "--threads", str(threads)] + (["--torch-profile"] if profile else [])
-    stdout, wall, cpu, load = run_timed(cmd, child_env(threads, wait_policy))
+    stdout, wall, cpu, load = run_timed(cmd, child_env(threads, wait_policy, memory_run))
     r = json.loads(stdout.strip().splitlines()[-1])
     r.update(step_s=statistics.median(r["times"]), wall=wall, cpu=cpu, load=load)
     return r
 
 
-def run_knot(binary, name, threads, wait_policy):
+def run_knot(binary, name, threads, wait_policy, memory_run=False):
     cmd = [binary, f"--benchmark_filter=^BM_TrainStep_Kanformer/{name}/", "--benchmark_format=json"]
-    stdout, wall, cpu, load = run_timed(cmd, child_env(threads, wait_policy))
+    stdout, wall, cpu, load = run_timed(cmd, child_env(threads, wait_policy, memory_run))
     rows = [b for b in json.loads(stdout)["benchmarks"] if b.get("run_type", "iteration") == "iteration"]
     if not rows:
         raise SystemExit(f"compare_pytorch_train: knot_bench printed no BM_TrainStep_Kanformer/{name}")
@@ -413,7 +451,9 @@ def find_binary(given, name):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
-    ap.add_argument("--configs", default="mlp,kan", help="mlp, kan or both (configs/kanformer-<name>.json)")
+    ap.add_argument("--configs", default="mlp,kan",
+                    help="comma-separated: mlp, kan (configs/kanformer-<name>.json), each optionally with a "
+                         "variant: mlp_bf16, kan_lowmem, ... (see VARIANTS)")
     ap.add_argument("--rounds", type=int, default=3, help="fresh processes per side and config, interleaved")
     ap.add_argument("--steps", type=int, default=4, help="timed torch steps per process (knot: 4, fixed)")
     ap.add_argument("--threads", type=int, default=2)
@@ -438,43 +478,48 @@ def main():
           f"OMP_WAIT_POLICY={a.omp_wait_policy or '(unset)'}")
     results = {}
     for name in names:
-        kp = knot_params(knot, CONFIGS[name])
+        base, _ = split_variant(name)
+        kp = knot_params(knot, CONFIGS[base])
         ks, ts = [], []
         for r in range(a.rounds):
             ks.append(run_knot(bench, name, a.threads, a.omp_wait_policy))
             ts.append(run_torch(name, a.steps, a.threads, a.torch_profile and r == 0, a.omp_wait_policy))
             k, t = ks[-1], ts[-1]
             print(f"  {name} round {r + 1} (speed {t['step_s'] / k['step_s']:.2f}x): knot {k['step_s']:.3f} s/step (load {k['load']:.2f}, "
-                  f"cpu/wall {k['cpu'] / k['wall']:.2f}, rss peak {k['rss_peak'] * mib:.1f} MiB) | torch "
+                  f"cpu/wall {k['cpu'] / k['wall']:.2f}, default-malloc rss peak {k['rss_peak'] * mib:.1f} MiB) | torch "
                   f"{t['step_s']:.3f} s/step (load {t['load']:.2f}, cpu/wall {t['cpu'] / t['wall']:.2f}, "
                   f"rss peak {t['rss_peak'] * mib:.1f} MiB)", flush=True)
+        km = run_knot(bench, name, a.threads, a.omp_wait_policy, memory_run=True)
+        tm = run_torch(name, a.steps, a.threads, False, a.omp_wait_policy, memory_run=True)
+        print(f"  {name} memory run (MALLOC_MMAP_THRESHOLD_=65536): knot rss peak {km['rss_peak'] * mib:.1f} MiB "
+              f"({km['step_s']:.3f} s/step) | torch rss peak {tm['rss_peak'] * mib:.1f} MiB ({tm['step_s']:.3f} s/step)",
+              flush=True)
         tp = ts[0]["params"]
-        ok = "ok" if kp == tp == EXPECTED_PARAMS.get(name, kp) else "MISMATCH"
+        ok = "ok" if kp == tp == EXPECTED_PARAMS.get(base, kp) else "MISMATCH"
         print(f"  {name} parameters: knot {kp:,}, torch {tp:,} ({ok}); GEMM FLOP/step: knot counter "
               f"{ks[0]['flop']:.4g}, torch model {ts[0]['flop']:.4g}; torch {ts[0]['torch']} with "
               f"{ts[0]['threads']} threads; RSS high-water reset: knot {ks[0]['hwm_reset']}, torch "
               f"{ts[0]['hwm_reset']}")
         k_step = statistics.median(x["step_s"] for x in ks)
         t_step = statistics.median(x["step_s"] for x in ts)
-        k_mem = statistics.median(x["rss_peak"] for x in ks)
-        t_mem = statistics.median(x["rss_peak"] for x in ts)
+        k_mem, t_mem = km["rss_peak"], tm["rss_peak"]
         flop = ts[0]["flop"]
         results[name] = {
             "params_knot": kp, "params_torch": tp, "flop": flop, "knot_step_s": k_step, "torch_step_s": t_step,
             "knot_tokens_s": tokens / k_step, "torch_tokens_s": tokens / t_step, "speed_ratio": t_step / k_step,
             "knot_rss_peak": k_mem, "torch_rss_peak": t_mem, "mem_ratio": k_mem / t_mem,
-            "knot_alloc_peak": statistics.median(x["alloc_peak"] for x in ks),
+            "knot_alloc_peak": km["alloc_peak"], "knot_memory_run": km, "torch_memory_run": tm,
             "knot_flop": ks[0]["flop"], "knot_gflops": ks[0]["flop"] / k_step * 1e-9,
             "torch_gflops": flop / t_step * 1e-9,
             "load": statistics.mean([x["load"] for x in ks + ts]), "knot_runs": ks, "torch_runs": ts}
 
     print()
-    hdr = (f"{'config':<7} | {'knot tok/s':>10} {'torch tok/s':>11} {'speed':>6} | {'knot MiB':>8} {'torch MiB':>9} "
+    hdr = (f"{'config':<11} | {'knot tok/s':>10} {'torch tok/s':>11} {'speed':>6} | {'knot MiB':>8} {'torch MiB':>9} "
            f"{'mem':>5} | {'GFLOP/step':>10} {'knot GF/s':>9} {'torch GF/s':>10} | {'knot alloc MiB':>14} {'load':>5}")
     print(hdr)
     print("-" * len(hdr))
     for name, r in results.items():
-        print(f"{name:<7} | {r['knot_tokens_s']:>10.0f} {r['torch_tokens_s']:>11.0f} {r['speed_ratio']:>5.2f}x | "
+        print(f"{name:<11} | {r['knot_tokens_s']:>10.0f} {r['torch_tokens_s']:>11.0f} {r['speed_ratio']:>5.2f}x | "
               f"{r['knot_rss_peak'] * mib:>8.1f} {r['torch_rss_peak'] * mib:>9.1f} {r['mem_ratio']:>5.2f} | "
               f"{r['flop'] * 1e-9:>10.1f} {r['knot_gflops']:>9.1f} {r['torch_gflops']:>10.1f} | "
               f"{r['knot_alloc_peak'] * mib:>14.1f} {r['load']:>5.2f}")
