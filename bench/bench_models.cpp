@@ -95,14 +95,19 @@ double kanformer_train_flops(const nn::Module& m, int64_t B, int64_t L) {
 struct StepVariant {
   std::string config;
   MatmulPrecision precision = MatmulPrecision::highest;
-  bool low_memory = false;  // AdamW inside backward (optim/optimizer.h): no stored gradients
+  // AdamW inside backward (optim/optimizer.h: no stored gradients) and per-block activation
+  // checkpointing (model key activation_checkpointing, autograd/checkpoint.h)
+  bool low_memory = false;
 };
 
 // configs/kanformer-{mlp,kan}.json, batch 32, source and target length 32; 1 warm-up + 4 timed steps.
 void BM_TrainStep_Kanformer(benchmark::State& st, const StepVariant& variant) {
   const MatmulPrecision saved_precision = matmul_precision();
   set_matmul_precision(variant.precision);
-  auto model = load_model(variant.config);
+  models::Json cfg = models::load_json_file(variant.config);
+  if (variant.low_memory) cfg["activation_checkpointing"] = true;
+  manual_seed(0);
+  auto model = models::build_model(cfg);
   auto& m = dynamic_cast<models::EncoderDecoderTransformer&>(*model);
   const int64_t B = 32, L = 32, V = m.config().vocab_src_size;
   Generator g(1);
@@ -146,7 +151,7 @@ void BM_TrainStep_Kanformer(benchmark::State& st, const StepVariant& variant) {
   set_matmul_precision(saved_precision);
 }
 // mlp, kan: f32, AdamW after backward (what compare_pytorch_train.py's PyTorch step does);
-// *_bf16: bfloat16 GEMMs with f32 sums; *_lowmem: AdamW inside backward.
+// *_bf16: bfloat16 GEMMs with f32 sums; *_lowmem: AdamW inside backward + activation checkpointing.
 const std::string kMlp = "configs/kanformer-mlp.json", kKan = "configs/kanformer-kan.json";
 BENCHMARK_CAPTURE(BM_TrainStep_Kanformer, mlp, StepVariant{kMlp})
     ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(4);

@@ -69,6 +69,16 @@ class Generator {
   // Reserves one draw; returns its counter.
   uint64_t next_draw() { return draw_++; }
 
+  // The whole state (seed and draw counter). Activation checkpointing (autograd/checkpoint.h)
+  // saves it before a forward and sets it back to replay the same dropout masks when it recomputes
+  // that forward in backward, then restores where the generator had got to.
+  struct State {
+    uint64_t seed = 0;
+    uint64_t draw = 0;
+  };
+  State state() const { return {seed_, draw_}; }
+  void set_state(const State& s) { seed_ = s.seed; draw_ = s.draw; }
+
  private:
   uint64_t seed_;
   uint64_t draw_ = 0;

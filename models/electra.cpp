@@ -1,6 +1,7 @@
 // ELECTRA generator + discriminator with configurable KAN placement (see electra.h).
 #include "models/electra.h"
 
+#include "autograd/checkpoint.h"
 #include "nn/linear.h"
 #include "ops/ops.h"
 
@@ -62,6 +63,7 @@ ElectraConfig ElectraConfig::from_json(const Json& j) {
   c.attention_dropout = r.get<double>("attention_dropout", c.attention_dropout);
   c.hidden_act = r.get<std::string>("hidden_act", c.hidden_act);
   c.num_labels = r.get<int64_t>("num_labels", c.num_labels);
+  c.activation_checkpointing = r.get<bool>("activation_checkpointing", c.activation_checkpointing);
   if (r.has("generator")) c.generator = read_size(r.get<Json>("generator", {}), "electra.generator", c.generator);
   if (r.has("discriminator"))
     c.discriminator = read_size(r.get<Json>("discriminator", {}), "electra.discriminator", c.discriminator);
@@ -100,10 +102,12 @@ Json ElectraConfig::to_json() const {
               {"discriminator", size_json(discriminator)},
               {"kan",
                {{"kind", kan.kind}, {"options", kan.options}, {"attention", kan_attention}, {"ffn", kan_ffn},
-                {"heads", kan_heads}}}};
+                {"heads", kan_heads}}},
+              {"activation_checkpointing", activation_checkpointing}};
 }
 
-ElectraEncoder::ElectraEncoder(const ElectraConfig& cfg, const ElectraEncoderSize& size) {
+ElectraEncoder::ElectraEncoder(const ElectraConfig& cfg, const ElectraEncoderSize& size)
+    : checkpoint_blocks_(cfg.activation_checkpointing) {
   if (size.hidden_size != cfg.embedding_size)
     embeddings_project =
         register_module("embeddings_project", std::make_shared<nn::Linear>(cfg.embedding_size, size.hidden_size));
@@ -127,7 +131,15 @@ void ElectraEncoder::set_head(std::shared_ptr<nn::Module> head) { register_modul
 
 Tensor ElectraEncoder::forward(const Tensor& emb, const Tensor& padding_mask) const {
   Tensor h = embeddings_project ? embeddings_project->forward(emb) : emb;
-  for (size_t i = 0; i < layers->size(); ++i) h = layers->at<nn::EncoderBlock>(i).forward(h, padding_mask);
+  for (size_t i = 0; i < layers->size(); ++i) {
+    if (checkpoint_blocks_ && is_training()) {
+      auto block = std::dynamic_pointer_cast<nn::EncoderBlock>((*layers)[i]);
+      h = checkpoint([block](const std::vector<Tensor>& in) { return block->forward(in[0], in[1]); },
+                     {h, padding_mask});
+    } else {
+      h = layers->at<nn::EncoderBlock>(i).forward(h, padding_mask);
+    }
+  }
   return h;
 }
 

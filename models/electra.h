@@ -58,6 +58,9 @@ struct ElectraConfig {
   bool kan_attention = false;
   bool kan_ffn = false;
   bool kan_heads = false;
+  // Training only: each encoder block of both stacks recomputes its activations in backward
+  // (autograd/checkpoint.h) instead of keeping them; same gradients, less activation memory.
+  bool activation_checkpointing = false;
 
   static ElectraConfig from_json(const Json& j);  // "model": "electra"; unknown keys are errors
   Json to_json() const;
@@ -74,6 +77,9 @@ class ElectraEncoder : public nn::Module {
 
   std::shared_ptr<nn::Linear> embeddings_project;  // null when E == H
   std::shared_ptr<nn::ModuleList> layers;
+
+ private:
+  bool checkpoint_blocks_;
 };
 
 class Electra : public nn::Module {

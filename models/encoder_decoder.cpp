@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "autograd/checkpoint.h"
+#include "autograd/node.h"
 #include "ops/ops.h"
 
 namespace knot::models {
@@ -36,6 +38,7 @@ EncoderDecoderConfig EncoderDecoderConfig::from_json(const Json& j) {
   c.layer_norm_eps = r.get<double>("layer_norm_eps", c.layer_norm_eps);
   c.pre_layer_norm = r.get<bool>("pre_layer_norm", c.pre_layer_norm);
   c.attention_scale = r.get<std::string>("attention_scale", c.attention_scale);
+  c.activation_checkpointing = r.get<bool>("activation_checkpointing", c.activation_checkpointing);
   if (r.has("projection")) c.projection = read_projection(r.get<Json>("projection", {}), "encoder_decoder.projection");
   r.finish();
   KNOT_CHECK(c.vocab_src_size > 0 && c.vocab_tgt_size > 0 && c.embedding_dim > 0 && c.num_heads > 0 &&
@@ -75,7 +78,8 @@ Json EncoderDecoderConfig::to_json() const {
               {"layer_norm_eps", layer_norm_eps},
               {"pre_layer_norm", pre_layer_norm},
               {"attention_scale", attention_scale},
-              {"projection", projection.to_json()}};
+              {"projection", projection.to_json()},
+              {"activation_checkpointing", activation_checkpointing}};
 }
 
 nn::TransformerBlockConfig EncoderDecoderConfig::block() const {
@@ -102,7 +106,8 @@ nn::TransformerBlockConfig EncoderDecoderConfig::block() const {
 // ---- encoder / decoder stacks ----
 
 TransformerEncoder::TransformerEncoder(const EncoderDecoderConfig& cfg)
-    : embed_scale_(std::sqrt(static_cast<double>(cfg.embedding_dim))) {
+    : embed_scale_(std::sqrt(static_cast<double>(cfg.embedding_dim))),
+      checkpoint_blocks_(cfg.activation_checkpointing) {
   embed_tokens = register_module("embed_tokens", std::make_shared<nn::Embedding>(cfg.vocab_src_size, cfg.embedding_dim));
   layers = register_module("layers", std::make_shared<nn::ModuleList>());
   const nn::TransformerBlockConfig bc = cfg.block();
@@ -115,12 +120,22 @@ TransformerEncoder::TransformerEncoder(const EncoderDecoderConfig& cfg)
 
 Tensor TransformerEncoder::forward(const Tensor& src, const Tensor& src_padding_mask) const {
   Tensor h = dropout_->forward(pe_->forward(mul(embed_tokens->forward(src), embed_scale_)));
-  for (size_t i = 0; i < layers->size(); ++i) h = layers->at<nn::EncoderBlock>(i).forward(h, src_padding_mask);
+  for (size_t i = 0; i < layers->size(); ++i) {
+    if (checkpoint_blocks_ && is_training()) {
+      // The closure owns the block (it runs again in backward); the mask travels as an input.
+      auto block = std::dynamic_pointer_cast<nn::EncoderBlock>((*layers)[i]);
+      h = checkpoint([block](const std::vector<Tensor>& in) { return block->forward(in[0], in[1]); },
+                     {h, src_padding_mask});
+    } else {
+      h = layers->at<nn::EncoderBlock>(i).forward(h, src_padding_mask);
+    }
+  }
   return layer_norm ? layer_norm->forward(h) : h;
 }
 
 TransformerDecoder::TransformerDecoder(const EncoderDecoderConfig& cfg)
-    : embed_scale_(std::sqrt(static_cast<double>(cfg.embedding_dim))) {
+    : embed_scale_(std::sqrt(static_cast<double>(cfg.embedding_dim))),
+      checkpoint_blocks_(cfg.activation_checkpointing) {
   embed_tokens = register_module("embed_tokens", std::make_shared<nn::Embedding>(cfg.vocab_tgt_size, cfg.embedding_dim));
   layers = register_module("layers", std::make_shared<nn::ModuleList>());
   const nn::TransformerBlockConfig bc = cfg.block();
@@ -135,9 +150,26 @@ Tensor TransformerDecoder::forward(const Tensor& tgt, int64_t offset, const Tens
                                    const Tensor& self_padding_mask, const Tensor& memory_padding_mask,
                                    DecoderCache* cache) const {
   Tensor h = dropout_->forward(pe_->forward(mul(embed_tokens->forward(tgt), embed_scale_), offset));
-  for (size_t i = 0; i < layers->size(); ++i)
-    h = layers->at<nn::DecoderBlock>(i).forward(h, memory, self_padding_mask, memory_padding_mask,
-                                                cache ? &cache->layers[i] : nullptr);
+  const bool checkpointed = checkpoint_blocks_ && is_training() && !cache;
+  for (size_t i = 0; i < layers->size(); ++i) {
+    if (checkpointed) {
+      auto block = std::dynamic_pointer_cast<nn::DecoderBlock>((*layers)[i]);
+      h = checkpoint(
+          [block](const std::vector<Tensor>& in) { return block->forward(in[0], in[1], in[2], in[3]); },
+          {h, memory, self_padding_mask, memory_padding_mask});
+    } else if (needs_grad({memory})) {
+      // Each block sees memory through its own view node, so backward first sums the block's two
+      // uses (cross-attention keys and values) and then adds the per-block sums into memory's
+      // gradient, block after block. A checkpointed block hands memory exactly that per-block sum,
+      // so both paths add in the same order and give bit-identical gradients (floating-point
+      // addition is not associative: k3 + v3 + k2 + v2 + ... summed in one slot would differ).
+      h = layers->at<nn::DecoderBlock>(i).forward(h, reshape(memory, memory.shape()), self_padding_mask,
+                                                  memory_padding_mask, cache ? &cache->layers[i] : nullptr);
+    } else {
+      h = layers->at<nn::DecoderBlock>(i).forward(h, memory, self_padding_mask, memory_padding_mask,
+                                                  cache ? &cache->layers[i] : nullptr);
+    }
+  }
   return layer_norm ? layer_norm->forward(h) : h;
 }
 

@@ -8,6 +8,8 @@
 //             padding in self-attention, source padding in cross-attention) -> lm_head
 //   lm_head:  projection d -> vocab_tgt (optional bias), or tied to the target embedding
 //             (logits = h · Eᵀ, plus final_logits_bias when use_final_linear_bias)
+// With activation_checkpointing (training), each block runs through checkpoint(): its internal
+// activations are recomputed in backward rather than kept between forward and backward.
 // Pad ids < 0 mean "no padding token" (kanformer's training default). The sinusoidal table is
 // not a parameter, so parameter counts match kanformer: 21,858,816 for configs/kanformer-mlp.json
 // and 21,446,400 for configs/kanformer-kan.json.
@@ -61,6 +63,10 @@ struct EncoderDecoderConfig {
   bool pre_layer_norm = false;
   std::string attention_scale = "query_key_dim";  // kanformer: 1/sqrt(query_key_dim); or "head_dim"
   nn::ProjectionSpec projection;
+  // Training only: every encoder and decoder block keeps just its inputs and recomputes its
+  // activations in backward (autograd/checkpoint.h). Same loss and gradients bit for bit, less
+  // activation memory, about one more forward of the blocks per step.
+  bool activation_checkpointing = false;
 
   // Unknown keys and wrong types are errors naming the key. An optional "model" key must be
   // "encoder_decoder".
@@ -89,6 +95,7 @@ class TransformerEncoder : public nn::Module {
 
  private:
   double embed_scale_;
+  bool checkpoint_blocks_;
   std::shared_ptr<nn::SinusoidalPositionalEncoding> pe_;
   std::shared_ptr<nn::Dropout> dropout_;
 };
@@ -107,6 +114,7 @@ class TransformerDecoder : public nn::Module {
 
  private:
   double embed_scale_;
+  bool checkpoint_blocks_;
   std::shared_ptr<nn::SinusoidalPositionalEncoding> pe_;
   std::shared_ptr<nn::Dropout> dropout_;
 };
