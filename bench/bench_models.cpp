@@ -122,9 +122,11 @@ void BM_TrainStep_Kanformer(benchmark::State& st, const StepVariant& variant) {
   auto step = [&] {
     if (variant.low_memory) opt.begin_step_in_backward();
     else opt.zero_grad();
-    const Tensor logits = m.forward(src, tgt_in);
-    const Tensor loss =
-        cross_entropy(logits.reshape({-1, logits.size(-1)}), tgt_out.reshape({-1}), m.config().pad_tgt_idx, 0.1);
+    // The logits live only inside the loss's graph (as in a training loop that keeps just the
+    // loss), so backward frees them once the cross-entropy's gradient is taken; the PyTorch side
+    // drops its logits the same way.
+    const Tensor loss = cross_entropy(m.forward(src, tgt_in).reshape({-1, m.config().vocab_tgt_size}),
+                                      tgt_out.reshape({-1}), m.config().pad_tgt_idx, 0.1);
     loss.backward();
     if (!variant.low_memory) opt.step();
   };

@@ -22,7 +22,7 @@ The parameter count is checked against `knot params CONFIG` (21,858,816 mlp, 21,
 
 One step, both sides: zero_grad (gradients freed: set_to_none), forward with teacher forcing on random
 tokens in [4, V) -- src (32, 32), tgt (32, 33): input tgt[:, :-1], labels tgt[:, 1:] --, cross-entropy with
-label smoothing 0.1 ignoring the pad id, backward, AdamW (lr 1e-4, betas 0.9/0.999, eps 1e-8, weight
+label smoothing 0.1 ignoring the pad id (the logits are not held outside the loss's graph), backward, AdamW (lr 1e-4, betas 0.9/0.999, eps 1e-8, weight
 decay 1e-4 on parameters of dim >= 2, 0 on biases and norms; knot: optim::decay_groups). Dropout on, as
 in training. knot's side is bench/bench_models.cpp's BM_TrainStep_Kanformer (same step, same sizes).
 Tokens per step = 32 * (32 + 32) = 2048 (source + target), as knot's tokens/s counter.
@@ -365,6 +365,7 @@ def torch_worker(name, steps, threads, profile):
             logits = model(src, tgt_in)
         loss = F.cross_entropy(logits.float().reshape(-1, V), tgt_out.reshape(-1), ignore_index=ignore,
                                label_smoothing=0.1)
+        del logits  # only the loss's graph keeps what backward needs (knot's step does the same)
         loss.backward()
         opt.step()
 

@@ -34,6 +34,10 @@ FeedForward::FeedForward(int64_t dim, int64_t hidden, const std::string& activat
 }
 
 Tensor FeedForward::forward(const Tensor& x) const {
+  // relu then dropout as one op that keeps only its output for backward (ops/nn_functional.h):
+  // one (N, hidden) tensor less per FFN between forward and backward; the same numbers.
+  if (!gate_proj && act_ == "relu")
+    return out_proj->forward(relu_dropout(in_proj->forward(x), dropout_->p(), is_training(), dropout_->generator()));
   Tensor h = gate_proj ? mul(activation(act_, gate_proj->forward(x)), in_proj->forward(x))
                        : activation(act_, in_proj->forward(x));
   return out_proj->forward(dropout_->forward(h));

@@ -1,6 +1,8 @@
-// dropout and embedding (declared in ops/nn_functional.h). dropout keeps only (seed, draw) for
-// backward and regenerates the mask; embedding keeps only the ids.
+// dropout, relu_dropout and embedding (declared in ops/nn_functional.h). dropout keeps only
+// (seed, draw) for backward and regenerates the mask; relu_dropout also its output; embedding keeps
+// only the ids.
 #include "kernels/dropout.h"
+#include "kernels/elementwise.h"
 #include "kernels/embedding.h"
 #include "ops/ops.h"
 
@@ -16,6 +18,27 @@ Tensor dropout(const Tensor& x, double p, bool train, Generator* gen) {
   Tensor y = kernels::dropout_fwd(x, p, seed, draw);
   return attach_grad(y, "dropout", {x}, [p, seed, draw](const Tensor& gy) {
     return std::vector<Tensor>{kernels::dropout_bwd(gy, p, seed, draw)};
+  });
+}
+
+Tensor relu_dropout(const Tensor& x, double p, bool train, Generator* gen) {
+  KNOT_CHECK(p >= 0.0 && p < 1.0, "relu_dropout: p must be in [0, 1), got {}", p);
+  KNOT_CHECK(is_floating(x.dtype()), "relu_dropout: expected a float tensor, got {}", x.desc());
+  if (!train || p == 0.0) return relu(x);
+  Generator& g = gen ? *gen : default_generator();
+  const uint64_t seed = g.seed(), draw = g.next_draw();
+  Tensor y = kernels::dropout_fwd(kernels::unary(UnaryOp::relu, x, 0, 0), p, seed, draw);
+  if (!needs_grad({x})) return y;
+  SavedTensor sy(y.detach());
+  const double keep_scale = 1.0 / (1.0 - p);
+  return attach_grad(y, "relu_dropout", {x}, [keep_scale, sy](const Tensor& gy) {
+    // relu's derivative at y instead of x (y > 0 <=> x > 0 and kept), so the mask needs no Philox
+    // draw: g * 1 or g * 0, then dropout's scale in place, (g * 1) * s -- the two-op form's
+    // (g * s) * 1 (dropped elements may come out as -0 instead of +0; equal, and no sum can tell).
+    // One pass and one (N, hidden) temporary less than relu's and dropout's backward in turn.
+    Tensor gx = kernels::unary_bwd(UnaryOp::relu, sy.get("relu_dropout"), Tensor(), gy, 0, 0);
+    kernels::scale(gx, keep_scale);
+    return std::vector<Tensor>{gx};
   });
 }
 

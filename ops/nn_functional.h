@@ -15,6 +15,10 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
 // Zeroes each element with probability p and scales the rest by 1/(1-p); identity when !train or p == 0.
 // The mask comes from the counter-based RNG, so a seed gives the same mask on every device.
 Tensor dropout(const Tensor& x, double p, bool train, Generator* gen = nullptr);
+// dropout(relu(x), p, train, gen), the same values, gradients and generator draw, but it keeps only
+// its output for backward (the two-op form keeps x for relu and the output for the next op): the
+// output is > 0 exactly where x > 0 and the element was kept, which is all relu's derivative needs.
+Tensor relu_dropout(const Tensor& x, double p, bool train, Generator* gen = nullptr);
 // ids: any shape of i32/i64; weight: (V, D) -> (..., D). Backward is a deterministic scatter-add.
 // Rows equal to padding_idx (if >= 0) get no gradient.
 Tensor embedding(const Tensor& ids, const Tensor& weight, int64_t padding_idx = -1);

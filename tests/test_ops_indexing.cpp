@@ -520,3 +520,34 @@ TEST_CASE("dropout: the vectorised mask equals the per-element Philox decision a
   }
 #endif
 }
+
+TEST_CASE("relu_dropout: equals dropout(relu(x)) in values, gradients and draws, and passes gradcheck", "[ops]") {
+  for (DType dt : {DType::f32, DType::f64}) {
+    INFO(dtype_name(dt));
+    Tensor x1 = rand({7, 33}, dt, nullptr, -1.0, 1.0).requires_grad_();
+    Tensor x2 = x1.detach().clone().requires_grad_();
+    Generator g1(9), g2(9);
+    const Tensor y1 = relu_dropout(x1, 0.3, true, &g1), y2 = dropout(relu(x2), 0.3, true, &g2);
+    REQUIRE(test::max_abs_diff(y1, y2) == 0.0);
+    REQUIRE(g1.draws() == g2.draws());
+    const Tensor w = rand({7, 33}, dt, nullptr, -1.0, 1.0);
+    sum(mul(y1, w)).backward();
+    sum(mul(y2, w)).backward();
+    REQUIRE(test::max_abs_diff(x1.grad(), x2.grad()) == 0.0);
+    // eval / p = 0: plain relu, no draw
+    Generator g3(9);
+    REQUIRE(test::max_abs_diff(relu_dropout(x1, 0.3, false, &g3), relu(x1)) == 0.0);
+    REQUIRE(test::max_abs_diff(relu_dropout(x1, 0.0, true, &g3), relu(x1)) == 0.0);
+    REQUIRE(g3.draws() == 0);
+  }
+  // f64 finite differences (a fresh generator per evaluation: the same mask every time; inputs kept
+  // away from relu's kink)
+  std::vector<double> xv = rand({5, 12}, DType::f64, nullptr, 0.05, 1.0).to_vector<double>();
+  for (size_t i = 0; i < xv.size(); i += 2) xv[i] = -xv[i];
+  Tensor x = from_vector<double>(xv, {5, 12}).requires_grad_();
+  REQUIRE_GRADCHECK([](const std::vector<Tensor>& in) {
+    Generator g(4);
+    return relu_dropout(in[0], 0.4, true, &g);
+  }, {x});
+  REQUIRE_THROWS_WITH(relu_dropout(x, 1.0, true), Catch::Contains("relu_dropout") && Catch::Contains("[0, 1)"));
+}
