@@ -10,18 +10,6 @@ namespace {
 
 constexpr const char* kOp = "checkpoint";
 
-// Turns grad mode on for a scope (backward runs with it off) and restores the previous mode.
-class EnableGradGuard {
- public:
-  EnableGradGuard() : prev_(GradMode::enabled()) { GradMode::set_enabled(true); }
-  ~EnableGradGuard() { GradMode::set_enabled(prev_); }
-  EnableGradGuard(const EnableGradGuard&) = delete;
-  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
-
- private:
-  bool prev_;
-};
-
 // Sets a generator to `replay` for a scope and then back to the state it had on entry, also when
 // fn throws.
 class ReplayGenerator {

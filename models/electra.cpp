@@ -1,7 +1,6 @@
 // ELECTRA generator + discriminator with configurable KAN placement (see electra.h).
 #include "models/electra.h"
 
-#include "autograd/checkpoint.h"
 #include "nn/linear.h"
 #include "ops/ops.h"
 
@@ -131,15 +130,7 @@ void ElectraEncoder::set_head(std::shared_ptr<nn::Module> head) { register_modul
 
 Tensor ElectraEncoder::forward(const Tensor& emb, const Tensor& padding_mask) const {
   Tensor h = embeddings_project ? embeddings_project->forward(emb) : emb;
-  for (size_t i = 0; i < layers->size(); ++i) {
-    if (checkpoint_blocks_ && is_training()) {
-      auto block = std::dynamic_pointer_cast<nn::EncoderBlock>((*layers)[i]);
-      h = checkpoint([block](const std::vector<Tensor>& in) { return block->forward(in[0], in[1]); },
-                     {h, padding_mask});
-    } else {
-      h = layers->at<nn::EncoderBlock>(i).forward(h, padding_mask);
-    }
-  }
+  h = nn::run_encoder_blocks(*layers, h, padding_mask, checkpoint_blocks_ && is_training());
   return h;
 }
 

@@ -120,16 +120,7 @@ TransformerEncoder::TransformerEncoder(const EncoderDecoderConfig& cfg)
 
 Tensor TransformerEncoder::forward(const Tensor& src, const Tensor& src_padding_mask) const {
   Tensor h = dropout_->forward(pe_->forward(mul(embed_tokens->forward(src), embed_scale_)));
-  for (size_t i = 0; i < layers->size(); ++i) {
-    if (checkpoint_blocks_ && is_training()) {
-      // The closure owns the block (it runs again in backward); the mask travels as an input.
-      auto block = std::dynamic_pointer_cast<nn::EncoderBlock>((*layers)[i]);
-      h = checkpoint([block](const std::vector<Tensor>& in) { return block->forward(in[0], in[1]); },
-                     {h, src_padding_mask});
-    } else {
-      h = layers->at<nn::EncoderBlock>(i).forward(h, src_padding_mask);
-    }
-  }
+  h = nn::run_encoder_blocks(*layers, h, src_padding_mask, checkpoint_blocks_ && is_training());
   return layer_norm ? layer_norm->forward(h) : h;
 }
 

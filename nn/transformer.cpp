@@ -1,6 +1,7 @@
 // Transformer encoder/decoder blocks (see transformer.h).
 #include "nn/transformer.h"
 
+#include "autograd/checkpoint.h"
 #include "ops/ops.h"
 
 namespace knot::nn {
@@ -68,6 +69,20 @@ Tensor DecoderBlock::forward(const Tensor& x, const Tensor& memory, const Tensor
     });
   }
   return residual(h, *final_layer_norm, *dropout_, pre_ln_, [&](const Tensor& y) { return ffn->forward(y); });
+}
+
+Tensor run_encoder_blocks(const ModuleList& layers, Tensor h, const Tensor& key_padding_mask, bool checkpointed) {
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (checkpointed) {
+      // The closure owns the block (it runs again in backward); the mask travels as an input.
+      auto block = std::dynamic_pointer_cast<EncoderBlock>(layers[i]);
+      h = checkpoint([block](const std::vector<Tensor>& in) { return block->forward(in[0], in[1]); },
+                     {h, key_padding_mask});
+    } else {
+      h = layers.at<EncoderBlock>(i).forward(h, key_padding_mask);
+    }
+  }
+  return h;
 }
 
 }  // namespace knot::nn

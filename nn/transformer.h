@@ -57,6 +57,12 @@ class EncoderBlock : public Module {
   std::shared_ptr<Dropout> dropout_;
 };
 
+// h through every EncoderBlock of `layers` in turn. With `checkpointed` (activation checkpointing,
+// training) each block runs through checkpoint() (autograd/checkpoint.h): only its inputs are kept
+// and its activations are recomputed in backward. Shared by the encoder-decoder's encoder and
+// ELECTRA's stacks.
+Tensor run_encoder_blocks(const ModuleList& layers, Tensor h, const Tensor& key_padding_mask, bool checkpointed);
+
 // KV caches of one decoder block for incremental decoding.
 struct DecoderBlockCache {
   KVCache self_attn;
