@@ -1,5 +1,6 @@
 // ELECTRA pretraining: data, masking, sampling, losses, metrics and the task (see electra_pretrain.h).
 #include "train/electra_pretrain.h"
+#include "kernels/cpu/loops.h"  // set_num_threads
 
 #include <omp.h>
 
@@ -623,7 +624,7 @@ TrainResult train_electra(const models::Json& cfg, const std::string& run_dir_ar
   if (!model_j.contains("model")) model_j["model"] = "electra";
   models::ElectraConfig::from_json(model_j);  // names a bad model key now, not after reading the corpus
   const TrainerConfig tcfg = TrainerConfig::from_json(train_j);
-  if (tcfg.threads > 0) omp_set_num_threads(static_cast<int>(tcfg.threads));
+  if (tcfg.threads > 0) set_num_threads(static_cast<int>(tcfg.threads));
   if (!resume)
     KNOT_CHECK(latest_checkpoint(run_dir).empty(),
                "train: '{}' already holds checkpoints; continue it with --resume or choose another run directory",

@@ -1,5 +1,6 @@
 // The training loop (see trainer.h).
 #include "train/trainer.h"
+#include "kernels/cpu/loops.h"  // set_num_threads
 
 #include "kernels/linalg.h"
 
@@ -156,7 +157,7 @@ void truncate_metrics(const fs::path& path, int64_t max_step) {
 TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string& run_dir, bool resume,
                         const TrainerHooks& hooks) {
   auto log = hooks.log ? hooks.log : [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
-  if (cfg.threads > 0) omp_set_num_threads(static_cast<int>(cfg.threads));
+  if (cfg.threads > 0) set_num_threads(static_cast<int>(cfg.threads));
   // The run's GEMM precision, and the caller's back when the run ends (however it ends).
   struct PrecisionScope {
     MatmulPrecision saved = matmul_precision();

@@ -1,5 +1,6 @@
 // The translation task (see translation.h).
 #include "train/translation.h"
+#include "kernels/cpu/loops.h"  // set_num_threads
 
 #include <omp.h>
 
@@ -308,7 +309,7 @@ TrainResult train_translation(const models::Json& cfg_in, const std::string& run
     e.finish();
   }
   const TrainerConfig tcfg = TrainerConfig::from_json(train_j);  // checks the train keys before any work
-  if (tcfg.threads > 0) omp_set_num_threads(static_cast<int>(tcfg.threads));
+  if (tcfg.threads > 0) set_num_threads(static_cast<int>(tcfg.threads));
 
   fs::create_directories(run_dir);
   const fs::path tok_path = fs::path(run_dir) / "tokenizer.json";

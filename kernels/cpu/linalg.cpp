@@ -103,8 +103,7 @@ dnnl::memory::desc logical_desc(const Operand& o, dnnl::memory::data_type dt) {
   return dnnl::memory::desc({o.cols, o.rows}, dt, dnnl::memory::dims{o.cs, o.rs});
 }
 
-// f32 -> bf16, round to nearest even (NaN stays NaN), of every batch of a strided operand into a
-// dense row-major (rows x cols) buffer per batch.
+// f32 -> bf16, round to nearest even (NaN stays NaN).
 uint16_t to_bf16(float f) {
   uint32_t u;
   std::memcpy(&u, &f, 4);
@@ -113,7 +112,8 @@ uint16_t to_bf16(float f) {
   return static_cast<uint16_t>(u >> 16);
 }
 
-// Uninitialised (every element is written below): no zero-fill pass over the buffer.
+// Every batch of a strided f32 operand rounded to bf16 into a dense row-major (rows x cols) buffer
+// per batch. Uninitialised (every element is written below): no zero-fill pass over the buffer.
 std::unique_ptr<uint16_t[]> pack_bf16(const Operand& o) {
   const int64_t per = o.rows * o.cols, nb = static_cast<int64_t>(o.offset.size());
   std::unique_ptr<uint16_t[]> out(new uint16_t[static_cast<size_t>(per * nb)]);

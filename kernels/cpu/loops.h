@@ -1,5 +1,6 @@
 // CPU loop helpers: OpenMP parallel ranges and broadcast-aware strided iteration.
-// Threads: KNOT_NUM_THREADS (default: all cores), read once at start-up (kernels/cpu/threads.cpp).
+// Threads: KNOT_NUM_THREADS (default: all cores), read once at start-up (kernels/cpu/threads.cpp),
+// which also makes every compute thread flush denormals to zero (KNOT_FLUSH_DENORMALS=0: not).
 #pragma once
 
 #include <omp.h>
@@ -13,7 +14,10 @@
 namespace knot {
 
 int num_threads();
+// Sets the OpenMP thread count and the denormal mode of any thread it adds (threads.cpp).
 void set_num_threads(int n);
+// Whether the calling thread flushes denormals to zero (on unless KNOT_FLUSH_DENORMALS=0; threads.cpp).
+bool flushes_denormals();
 
 namespace kernels::cpu {
 
