@@ -155,6 +155,34 @@ TEST_CASE("trainer: train.optimizer_in_backward gives the same run as stepping a
   fs::remove_all(fused);
 }
 
+TEST_CASE("trainer: with optimizer_in_backward a non-finite gradient stops the run and keeps the last checkpoint",
+          "[trainer]") {
+  // The update already happened inside backward, so the step cannot be skipped: the run stops, the
+  // step is named, and no NaN weights are saved.
+  const std::string run = fresh_dir("oib-nan");
+  Json cfg = tiny_config(12);
+  cfg["train"]["checkpoint_every"] = 4;
+  cfg["train"]["clip_grad_norm"] = 0.0;
+  cfg["train"]["optimizer_in_backward"] = true;
+  auto hooks = quiet();
+  std::vector<std::string> messages;
+  hooks.log = [&](const std::string& s) { messages.push_back(s); };
+  // A finite loss with an infinite gradient at step 6: sqrt(z) at z = 0 (z = loss - loss.detach()).
+  hooks.loss_hook = [](int64_t step, const knot::Tensor& loss) {
+    return step == 6 ? knot::add(loss, knot::sqrt(knot::sub(loss, loss.detach()))) : loss;
+  };
+  const auto r = knot::train::train_translation(cfg, run, false, hooks);
+  REQUIRE(r.stopped_on_nan);
+  REQUIRE(r.steps == 6);
+  bool named = false;
+  for (const auto& m : messages) named |= m.find("step 6: the update inside backward") != std::string::npos;
+  REQUIRE(named);
+  REQUIRE(knot::train::latest_checkpoint(run) == (fs::path(run) / "checkpoints/step-000004").string());
+  const auto loaded = knot::train::load_translation_run(run);
+  REQUIRE(knot::train::all_finite(*loaded.model));
+  fs::remove_all(run);
+}
+
 TEST_CASE("trainer: a resumed run ends bit-identical to an uninterrupted one", "[trainer]") {
   const std::string a = fresh_dir("uninterrupted"), b = fresh_dir("resumed");
   Json cfg = tiny_config(25);

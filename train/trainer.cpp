@@ -1,8 +1,8 @@
 // The training loop (see trainer.h).
 #include "train/trainer.h"
-#include "kernels/cpu/loops.h"  // set_num_threads
 
-#include "kernels/linalg.h"
+#include "kernels/cpu/loops.h"  // set_num_threads
+#include "kernels/linalg.h"     // matmul precision
 
 #include <omp.h>
 #include <unistd.h>
