@@ -46,6 +46,14 @@ void Optimizer::step() {
 
 void Optimizer::set_step_in_backward(bool on) {
   if (on == in_backward_) return;
+  if (on) {  // check every parameter before hooking any: a refusal leaves nothing half-done
+    for (const auto& g : groups_)
+      for (const auto& p : g.params)
+        KNOT_CHECK(!p.impl()->post_accumulate_hook,
+                   "optimizer: a parameter of shape {} already has a post-accumulate hook (is it in two "
+                   "optimizers that step in backward?)",
+                   shape_str(p.shape()));
+  }
   in_backward_ = on;
   updated_at_.assign(groups_.size(), {});
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
@@ -56,10 +64,6 @@ void Optimizer::set_step_in_backward(bool on) {
         p.impl()->post_accumulate_hook = nullptr;
         continue;
       }
-      KNOT_CHECK(!p.impl()->post_accumulate_hook,
-                 "optimizer: a parameter of shape {} already has a post-accumulate hook (is it in two "
-                 "optimizers that step in backward?)",
-                 shape_str(p.shape()));
       p.zero_grad();  // from here on backward hands gradients to the hook
       p.impl()->post_accumulate_hook = [this, gi, i](const Tensor& leaf, const Tensor& g) {
         KNOT_CHECK(steps_ > 0, "optimizer: backward with the step inside backward, but begin_step_in_backward() "

@@ -215,8 +215,15 @@ TEST_CASE("optim: step inside backward refuses a second backward in one step and
     sum(mul(p, p)).backward();
     REQUIRE(p.to_vector<double>()[0] == Approx(0.9));  // Adam's first step moves by lr
     REQUIRE_THROWS_WITH(sum(mul(p, p)).backward(), Catch::Contains("completed twice"));
-    optim::SGD other({p}, 0.1);
-    REQUIRE_THROWS_WITH(other.set_step_in_backward(true), Catch::Contains("hook"));
+    {
+      optim::SGD other({p}, 0.1);
+      REQUIRE_THROWS_WITH(other.set_step_in_backward(true), Catch::Contains("hook"));
+      REQUIRE_FALSE(other.step_in_backward());
+    }
+    // ... and the refused optimizer left adam's hook in place: the next step still runs in backward.
+    adam.begin_step_in_backward();
+    sum(mul(p, p)).backward();
+    REQUIRE_FALSE(p.grad().defined());
   }
   // The optimizer is gone: backward stores the gradient again.
   sum(mul(p, p)).backward();
