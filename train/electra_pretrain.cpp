@@ -2,7 +2,6 @@
 #include "train/electra_pretrain.h"
 #include "kernels/cpu/loops.h"  // set_num_threads
 
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>

@@ -4,7 +4,6 @@
 #include "kernels/cpu/loops.h"  // set_num_threads
 #include "kernels/linalg.h"     // matmul precision
 
-#include <omp.h>
 #include <unistd.h>
 
 #include <chrono>
