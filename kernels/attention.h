@@ -32,11 +32,11 @@ struct AttentionParams {
 };
 
 struct AttentionFwd {
-  Tensor out;  // (B, H, T, Dv) contiguous
+  Tensor out;  // (B, H, T, Dv); the CPU kernel returns a transposed view of a (B, T, H, Dv) buffer
   Tensor lse;  // (B, H, T) contiguous, −inf on fully masked rows
 };
 
-struct AttentionBwd {
+struct AttentionBwd {  // the CPU kernel returns each as a transposed view of a (B, L, H, D) buffer
   Tensor dq;  // (B, H, T, Dk)
   Tensor dk;  // (B, H, S, Dk)
   Tensor dv;  // (B, H, S, Dv)

@@ -62,9 +62,12 @@ KNOT_HD Acc layer_norm_dx(Acc gh, Acc xhat, Acc rstd, Acc mean_gh, Acc mean_gh_x
 
 // Loss of one row with logsumexp `lse`, target logit x_t and mean logit x̄ (label smoothing ε):
 //   (1−ε)·(lse − x_t) + ε·mean_c(lse − x_c) = lse − (1−ε)·x_t − ε·x̄.
+// Without smoothing the x̄ term is left out rather than multiplied by 0: a −inf logit (a masked
+// class) makes x̄ = −inf, and 0·(−inf) would turn a finite loss into NaN.
 template <typename Acc>
 KNOT_HD Acc cross_entropy_row(Acc lse, Acc x_target, Acc x_mean, Acc eps) {
-  return lse - (Acc(1) - eps) * x_target - eps * x_mean;
+  const Acc smooth = eps != Acc(0) ? eps * x_mean : Acc(0);
+  return lse - (Acc(1) - eps) * x_target - smooth;
 }
 
 // d loss / d x_c = softmax_c − q_c with the smoothed target q_c = (1−ε)·[c = t] + ε/C.

@@ -189,3 +189,30 @@ TEST_CASE("attention: bad shapes and options are errors naming the op", "[attent
   REQUIRE_THROWS_WITH(scaled_dot_product_attention(q, k, v, d), Catch::Contains("dropout_p"));
   REQUIRE_THROWS_WITH(scaled_dot_product_attention(q, k.to(DType::f64), v), Catch::Contains("dtype"));
 }
+
+TEST_CASE("attention: f32 (vectorised softmax rows) agrees with f64; padded keys get exactly zero gradient",
+          "[attention]") {
+  // Rows longer than a vector, with a tail, so the f32 softmax's Eigen exp path and its explicit
+  // zeroing of padded keys both run; forward and gradients against the f64 kernel.
+  const int64_t B = 2, H = 2, T = 21, S = 37, D = 8;
+  const Tensor q = rand_leaf({B, H, T, D}, 50, -2, 2), k = rand_leaf({B, H, S, D}, 51, -2, 2),
+               v = rand_leaf({B, H, S, D}, 52);
+  const Tensor w = rand_leaf({B, H, T, D}, 53).detach();
+  for (const bool causal : {false, true}) {
+    AttentionOptions o;
+    o.key_padding_mask = tail_padding(B, S, {0, 5});
+    o.causal = causal;
+    const Tensor out64 = scaled_dot_product_attention(q, k, v, o);
+    const auto g64 = grads_of(out64, w, {q, k, v});
+    Tensor qf = q.detach().to(DType::f32), kf = k.detach().to(DType::f32), vf = v.detach().to(DType::f32);
+    for (Tensor* t : {&qf, &kf, &vf}) t->requires_grad_();
+    const Tensor out32 = scaled_dot_product_attention(qf, kf, vf, o);
+    REQUIRE(out32.dtype() == DType::f32);
+    REQUIRE(all_close(out32.to(DType::f64), out64, 1e-5, 1e-5));
+    const auto g32 = grads_of(out32, w.to(DType::f32), {qf, kf, vf});
+    for (int i = 0; i < 3; ++i) REQUIRE(all_close(g32[i].to(DType::f64), g64[i], 1e-4, 1e-4));
+    // Batch row 1's last 5 keys are padded: their probabilities are exactly 0, so dK and dV are too.
+    for (int i = 1; i < 3; ++i)
+      for (double x : g32[i].select(0, 1).slice(2, S - 5, S).to_vector<double>()) REQUIRE(x == 0.0);
+  }
+}

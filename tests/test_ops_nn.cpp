@@ -453,3 +453,49 @@ TEST_CASE("nn ops: large inputs take the threaded path and match the composites"
   Tensor one = scalar_tensor(1.0, DType::f64);
   REQUIRE(all_close(grads_of(ce, {x}, one)[0], grads_of(ce_comp, {x}, one)[0], 1e-14, 1e-9));
 }
+
+TEST_CASE("cross_entropy: the vectorised f32 rows agree with f64, and ±inf/NaN rows keep their meaning", "[ops]") {
+  // f32 rows with finite logits take row_math.h's path (Eigen exp, lane sums); compare them with the
+  // f64 kernel on vocabulary-sized rows and on a row length that leaves a vector tail.
+  for (int64_t C : {int64_t{5000}, int64_t{37}}) {
+    const int64_t R = 9;
+    Tensor x = rand_leaf({R, C}, 91 + C, -8, 8);
+    std::vector<int64_t> t(R);
+    for (int64_t r = 0; r < R; ++r) t[r] = r == 4 ? -100 : (r * 997) % C;
+    Tensor tt = from_vector(t, {R});
+    Tensor xf = x.detach().to(DType::f32);
+    xf.requires_grad_();
+    Generator gw(90);
+    const Tensor w = rand({R}, DType::f64, &gw, 0.5, 1.5);
+    for (double eps : {0.0, 0.1}) {
+      const Tensor l64 = cross_entropy(x, tt, -100, eps, Reduction::none);
+      const Tensor l32 = cross_entropy(xf, tt, -100, eps, Reduction::none);
+      REQUIRE(l32.dtype() == DType::f32);
+      REQUIRE(all_close(l32.to(DType::f64), l64, 1e-5, 1e-5));
+      REQUIRE(l32.to_vector<double>()[4] == 0.0);  // the ignored row
+      x.zero_grad();
+      xf.zero_grad();
+      sum(mul(l64, w)).backward();
+      sum(mul(l32, w.to(DType::f32))).backward();
+      REQUIRE(all_close(xf.grad().to(DType::f64), x.grad(), 1e-6, 1e-5));
+      for (double v : xf.grad().select(0, 4).to_vector<double>()) REQUIRE(v == 0.0);
+    }
+  }
+  // Rows with +inf, -inf and NaN logits: the f32 kernel gives what the f64 one gives.
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<double> v = {0.5, inf, -1.0, 2.0,  // +inf: lse = inf
+                                 0.5, -inf, -1.0, 2.0,  // -inf (a masked class): a finite loss without smoothing
+                                 0.5, nan, -1.0, 2.0};  // NaN poisons the row
+  const Tensor s64 = from_vector(v, {3, 4});
+  const Tensor tgt = from_vector<int64_t>({0, 2, 3}, {3});
+  const auto a = cross_entropy(s64, tgt, -100, 0.0, Reduction::none).to_vector<double>();
+  const auto b = cross_entropy(s64.to(DType::f32), tgt, -100, 0.0, Reduction::none).to_vector<double>();
+  for (int r = 0; r < 3; ++r) {
+    INFO("row " << r << ": f64 " << a[r] << ", f32 " << b[r]);
+    REQUIRE(std::isnan(a[r]) == std::isnan(b[r]));
+    REQUIRE(std::isinf(a[r]) == std::isinf(b[r]));
+  }
+  REQUIRE(std::isfinite(b[1]));
+  REQUIRE(b[1] == Approx(a[1]).epsilon(1e-6));
+  REQUIRE(a[1] == Approx(std::log(std::exp(0.5) + std::exp(-1.0) + std::exp(2.0)) + 1.0).epsilon(1e-12));
+}

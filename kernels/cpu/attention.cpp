@@ -12,11 +12,13 @@
 #include <Eigen/Core>
 
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "core/dispatch.h"
 #include "kernels/attention.h"
 #include "kernels/cpu/loops.h"
+#include "kernels/cpu/row_math.h"
 #include "kernels/dropout.h"
 
 namespace knot::kernels::cpu {
@@ -42,6 +44,14 @@ template <typename T>
 MMap<T> head_mut(const Tensor& x, int64_t b, int64_t h) {
   T* p = x.data<T>() + b * x.stride(0) + h * x.stride(1);
   return MMap<T>(p, x.size(2), x.size(3), DynStride(x.stride(2), x.stride(3)));
+}
+
+// A zeroed (B, H, L, D) result stored as (B, L, H, D) and returned as the transposed view. The
+// attention modules split heads as x.view(B, L, H, D).transpose(1, 2) and merge them back with
+// o.transpose(1, 2).reshape(B, L, H·D): with this layout the merge of the output, and the reshapes
+// of dq, dk, dv on their way back to the projections, are views instead of strided copies.
+Tensor seq_major(int64_t B, int64_t H, int64_t L, int64_t D, DType dt) {
+  return zeros({B, L, H, D}, dt).transpose(1, 2);
 }
 
 // Key padding mask as one byte per (b, s): 1 = padded. Empty when there is no mask.
@@ -89,11 +99,22 @@ T softmax_row(T* row, int64_t n, const uint8_t* pad) {
     for (int64_t s = 0; s < n; ++s) row[s] = T(0);
     return m;
   }
-  double sum = 0;  // f32 rows accumulate in f64
-  for (int64_t s = 0; s < n; ++s) sum += std::exp(static_cast<double>(row[s] - m));
-  const T lse = m + static_cast<T>(std::log(sum));
-  for (int64_t s = 0; s < n; ++s) row[s] = std::exp(row[s] - lse);  // exp(−inf) = 0 for padded keys
-  return lse;
+  if constexpr (std::is_same_v<T, float>) {
+    // Eigen's vectorised exp, summed in f32 lanes; the same expression as probs_from_lse, so the
+    // probabilities backward recomputes are bit-identical to these.
+    const T lse = m + static_cast<T>(std::log(static_cast<double>(rowmath::sum_exp_shifted(row, n, m))));
+    rowmath::exp_shifted(row, row, n, lse);
+    if (pad)  // Eigen's exp(−inf) is ~1e−38, not 0
+      for (int64_t s = 0; s < n; ++s)
+        if (pad[s]) row[s] = T(0);
+    return lse;
+  } else {
+    double sum = 0;
+    for (int64_t s = 0; s < n; ++s) sum += std::exp(static_cast<double>(row[s] - m));
+    const T lse = m + static_cast<T>(std::log(sum));
+    for (int64_t s = 0; s < n; ++s) row[s] = std::exp(row[s] - lse);  // exp(−inf) = 0 for padded keys
+    return lse;
+  }
 }
 
 // P = exp(S − lse) for a recomputed row of scores, 0 on masked keys and on all-masked rows.
@@ -103,7 +124,14 @@ void probs_from_lse(T* row, int64_t n, const uint8_t* pad, T lse) {
     for (int64_t s = 0; s < n; ++s) row[s] = T(0);
     return;
   }
-  for (int64_t s = 0; s < n; ++s) row[s] = (pad && pad[s]) ? T(0) : std::exp(row[s] - lse);
+  if constexpr (std::is_same_v<T, float>) {
+    rowmath::exp_shifted(row, row, n, lse);
+    if (pad)
+      for (int64_t s = 0; s < n; ++s)
+        if (pad[s]) row[s] = T(0);
+  } else {
+    for (int64_t s = 0; s < n; ++s) row[s] = (pad && pad[s]) ? T(0) : std::exp(row[s] - lse);
+  }
 }
 
 // row[s] *= keep(s) / (1 − p) for the dropout element of (bh, t, s).
@@ -120,7 +148,7 @@ void apply_dropout_row(T* row, int64_t n, const AttentionParams& p, const Geomet
 AttentionFwd attention_fwd(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
                            const AttentionParams& p) {
   const Geometry g = geometry(q, k, v, p);
-  AttentionFwd f{zeros({g.B, g.H, g.T, g.Dv}, q.dtype()), empty({g.B, g.H, g.T}, q.dtype())};
+  AttentionFwd f{seq_major(g.B, g.H, g.T, g.Dv, q.dtype()), empty({g.B, g.H, g.T}, q.dtype())};
   const std::vector<uint8_t> pad = padded_keys(mask);
   const bool dropout = p.dropout_p > 0.0;
   const int64_t nblocks = (g.T + kBlockRows - 1) / kBlockRows, items = g.B * g.H * nblocks;
@@ -168,8 +196,8 @@ AttentionFwd attention_fwd(const Tensor& q, const Tensor& k, const Tensor& v, co
 AttentionBwd attention_bwd(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                            const Tensor& lse_t, const Tensor& mask, const AttentionParams& p) {
   const Geometry g = geometry(q, k, v, p);
-  AttentionBwd r{zeros({g.B, g.H, g.T, g.Dk}, q.dtype()), zeros({g.B, g.H, g.S, g.Dk}, q.dtype()),
-                 zeros({g.B, g.H, g.S, g.Dv}, q.dtype())};
+  AttentionBwd r{seq_major(g.B, g.H, g.T, g.Dk, q.dtype()), seq_major(g.B, g.H, g.S, g.Dk, q.dtype()),
+                 seq_major(g.B, g.H, g.S, g.Dv, q.dtype())};
   const std::vector<uint8_t> pad = padded_keys(mask);
   const bool dropout = p.dropout_p > 0.0;
   const int64_t nbh = g.B * g.H;

@@ -1,13 +1,20 @@
 // CPU cross-entropy (see kernels/loss.h). Targets are checked in a serial pre-pass (an exception
 // must not leave an OpenMP region), then rows run in parallel: one online max/Σexp pass for lse
-// (kernels/nn_math.h), and in backward one pass writing softmax − smoothed target.
+// (kernels/nn_math.h), and in backward one pass writing softmax − smoothed target. f32 rows with
+// finite logits take the vectorised path instead (max, then Σexp in f32 lanes with Eigen's exp,
+// Σx in f64 lanes: kernels/cpu/row_math.h); a row holding ±inf or NaN keeps the online path, which
+// defines those cases (inf logits give lse = inf, NaN poisons the row).
+#include "kernels/cpu/gcc12_avx512.h"  // first: row_math.h pulls in Eigen
 #include "kernels/loss.h"
 
 #include <algorithm>
+#include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "core/dispatch.h"
 #include "kernels/cpu/loops.h"
+#include "kernels/cpu/row_math.h"
 #include "kernels/nn_math.h"
 #include "ops/views.h"
 
@@ -48,13 +55,25 @@ CrossEntropyFwd cross_entropy_fwd(const Tensor& logits_in, const Tensor& target,
     parallel_for(m, row_grain(classes), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         const T* xr = px + r * classes;
-        math::OnlineLse<double> st;
-        double sum_x = 0;
-        for (int64_t c = 0; c < classes; ++c) {
-          math::online_lse_add(st, static_cast<double>(xr[c]));
-          sum_x += xr[c];
+        double sum_x = 0, lse = 0;
+        bool fast = false;
+        if constexpr (std::is_same_v<T, float>) {
+          sum_x = rowmath::sum(xr, classes);
+          if (std::isfinite(sum_x) && classes > 0) {  // no ±inf or NaN in the row
+            const float mx = rowmath::max(xr, classes);
+            lse = static_cast<double>(mx) + std::log(static_cast<double>(rowmath::sum_exp_shifted(xr, classes, mx)));
+            fast = true;
+          }
         }
-        const double lse = math::online_lse_result(st);
+        if (!fast) {
+          math::OnlineLse<double> st;
+          sum_x = 0;
+          for (int64_t c = 0; c < classes; ++c) {
+            math::online_lse_add(st, static_cast<double>(xr[c]));
+            sum_x += xr[c];
+          }
+          lse = math::online_lse_result(st);
+        }
         plse[r] = static_cast<T>(lse);
         if (t[r] == ignore_index) {
           ploss[r] = T(0);
@@ -92,6 +111,16 @@ Tensor cross_entropy_bwd(const Tensor& logits_in, const Tensor& target, const Te
         }
         const T* xr = px + r * classes;
         const double l = plse[r], wr = pw[r];
+        if constexpr (std::is_same_v<T, float>) {
+          if (std::isfinite(l)) {
+            // g_c = w·(exp(x_c − lse) − ε/C), then the target's extra −w·(1 − ε).
+            rowmath::exp_shifted(xr, gr, classes, static_cast<float>(l));
+            const float a = static_cast<float>(wr), b = static_cast<float>(wr * eps * inv_c);
+            rowmath::MapF(gr, classes) = a * rowmath::MapF(gr, classes) - b;
+            gr[t[r]] = static_cast<T>(wr * math::cross_entropy_grad<double>(xr[t[r]], l, true, eps, inv_c));
+            continue;
+          }
+        }
         for (int64_t c = 0; c < classes; ++c)
           gr[c] = static_cast<T>(wr * math::cross_entropy_grad<double>(xr[c], l, c == t[r], eps, inv_c));
       }

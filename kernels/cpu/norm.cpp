@@ -1,6 +1,8 @@
 // CPU layer norm (see kernels/norm.h). Rows in parallel for y and dx; dweight/dbias are column
 // sums split by columns across threads, each thread walking all rows in order, so the result does
-// not depend on the thread count (no atomics, no per-thread partials). f32 accumulates in f64.
+// not depend on the thread count (no atomics, no per-thread partials). f32 accumulates in f64, row
+// sums over vector lanes (kernels/cpu/row_math.h).
+#include "kernels/cpu/gcc12_avx512.h"  // first: row_math.h pulls in Eigen
 #include "kernels/norm.h"
 
 #include <cmath>
@@ -8,6 +10,7 @@
 
 #include "core/dispatch.h"
 #include "kernels/cpu/loops.h"
+#include "kernels/cpu/row_math.h"
 #include "kernels/nn_math.h"
 #include "ops/views.h"
 
@@ -36,14 +39,8 @@ LayerNormFwd layer_norm_fwd(const Tensor& x_in, const Tensor& w_in, const Tensor
       for (int64_t r = r0; r < r1; ++r) {
         const T* xr = px + r * n;
         // Two passes over a row in cache: no cancellation from E[x²] − E[x]².
-        double s = 0;
-        for (int64_t j = 0; j < n; ++j) s += xr[j];
-        const double mu = s / static_cast<double>(n);
-        double ss = 0;
-        for (int64_t j = 0; j < n; ++j) {
-          const double d = xr[j] - mu;
-          ss += d * d;
-        }
+        const double mu = rowmath::sum(xr, n) / static_cast<double>(n);
+        const double ss = rowmath::sum_sq_dev(xr, n, mu);
         const double rstd = 1.0 / std::sqrt(ss / static_cast<double>(n) + eps);
         pmean[r] = static_cast<T>(mu);
         prstd[r] = static_cast<T>(rstd);
@@ -82,12 +79,8 @@ LayerNormBwd layer_norm_bwd(const Tensor& g_in, const Tensor& x_in, const Tensor
         for (int64_t r = r0; r < r1; ++r) {
           const T *xr = px + r * n, *gr = pg + r * n;
           const double mu = pmean[r], rs = prstd[r];
-          double sum_gh = 0, sum_gh_xhat = 0;
-          for (int64_t j = 0; j < n; ++j) {
-            const double gh = pw ? static_cast<double>(gr[j]) * pw[j] : static_cast<double>(gr[j]);
-            sum_gh += gh;
-            sum_gh_xhat += gh * (xr[j] - mu) * rs;
-          }
+          double sum_gh, sum_gh_xhat;
+          rowmath::ln_bwd_sums(gr, pw, xr, n, mu, rs, sum_gh, sum_gh_xhat);
           const double inv_n = 1.0 / static_cast<double>(n);
           const double mean_gh = sum_gh * inv_n, mean_gh_xhat = sum_gh_xhat * inv_n;
           T* dxr = pdx + r * n;
