@@ -1,6 +1,6 @@
 // ELECTRA pretraining: data, masking, sampling, losses, metrics and the task (see electra_pretrain.h).
 #include "train/electra_pretrain.h"
-#include "kernels/cpu/loops.h"  // set_num_threads
+#include "core/threads.h"
 
 
 #include <algorithm>

@@ -1,6 +1,6 @@
 // Fine-tuning ELECTRA for sentence classification (see finetune.h).
 #include "train/finetune.h"
-#include "kernels/cpu/loops.h"  // set_num_threads
+#include "core/threads.h"
 
 
 #include <algorithm>

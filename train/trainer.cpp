@@ -1,7 +1,7 @@
 // The training loop (see trainer.h).
 #include "train/trainer.h"
 
-#include "kernels/cpu/loops.h"  // set_num_threads
+#include "core/threads.h"
 #include "kernels/linalg.h"     // matmul precision
 
 #include <unistd.h>
@@ -59,7 +59,7 @@ TrainerConfig TrainerConfig::from_json(const models::Json& j) {
   c.on_nan = r.get<std::string>("on_nan", c.on_nan);
   c.threads = r.get<int64_t>("threads", c.threads);
   c.progress = r.get<bool>("progress", c.progress);
-  c.matmul_precision = r.get<std::string>("matmul_precision", c.matmul_precision);
+  const std::string precision = r.get<std::string>("matmul_precision", matmul_precision_name(c.matmul_precision));
   c.optimizer_in_backward = r.get<bool>("optimizer_in_backward", c.optimizer_in_backward);
   r.finish();
   KNOT_CHECK(!c.optimizer_in_backward || (c.accumulation == 1 && c.clip_grad_norm == 0),
@@ -67,7 +67,7 @@ TrainerConfig TrainerConfig::from_json(const models::Json& j) {
              "every gradient before any update), got accumulation {} and clip_grad_norm {}",
              c.accumulation, c.clip_grad_norm);
   try {
-    parse_matmul_precision(c.matmul_precision);
+    c.matmul_precision = parse_matmul_precision(precision);
   } catch (const Error& e) {
     KNOT_FAIL("config 'train': key 'matmul_precision': {}", e.what());
   }
@@ -162,8 +162,8 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
     MatmulPrecision saved = matmul_precision();
     ~PrecisionScope() { set_matmul_precision(saved); }
   } precision_scope;
-  set_matmul_precision(parse_matmul_precision(cfg.matmul_precision));
-  if (cfg.matmul_precision == "bf16")
+  set_matmul_precision(cfg.matmul_precision);
+  if (cfg.matmul_precision == MatmulPrecision::bf16)
     log(onednn_available() ? "matmul precision bf16: projections run bfloat16 GEMMs with f32 sums (oneDNN)"
                            : "matmul precision bf16 requested, but this build has no oneDNN: GEMMs stay f32");
   fs::create_directories(run_dir);
@@ -198,9 +198,7 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
     best = s.at("best").is_null() ? std::numeric_limits<double>::infinity() : s.at("best").get<double>();
     last_val = s.value("last_validation", models::Json());
     const auto& g = s.at("rng").at("default");
-    Generator& dg = default_generator();
-    dg.manual_seed(g.at("seed").get<uint64_t>());
-    for (uint64_t d = g.at("draws").get<uint64_t>(); dg.draws() < d;) dg.next_draw();
+    default_generator().set_state({g.at("seed").get<uint64_t>(), g.at("draws").get<uint64_t>()});
     truncate_metrics(metrics_path, step);
     log(fmt::format("{}: resumed from {} at step {}", task.name(), dir, step));
   } else {

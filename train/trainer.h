@@ -41,6 +41,7 @@
 #include <functional>
 #include <string>
 
+#include "kernels/linalg.h"  // MatmulPrecision
 #include "models/config.h"
 #include "nn/module.h"
 #include "train/checkpoint.h"
@@ -83,7 +84,7 @@ struct TrainerConfig {
   std::string on_nan = "skip";
   int64_t threads = 0;
   bool progress = true;
-  std::string matmul_precision = "highest";
+  MatmulPrecision matmul_precision = MatmulPrecision::highest;
   bool optimizer_in_backward = false;
 
   static TrainerConfig from_json(const models::Json& j);  // the "train" object

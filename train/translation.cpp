@@ -1,6 +1,6 @@
 // The translation task (see translation.h).
 #include "train/translation.h"
-#include "kernels/cpu/loops.h"  // set_num_threads
+#include "core/threads.h"
 
 
 #include <algorithm>

@@ -10,15 +10,9 @@
 
 #include "core/shape.h"
 #include "core/tensor.h"
+#include "core/threads.h"
 
 namespace knot {
-
-int num_threads();
-// Sets the OpenMP thread count and the denormal mode of any thread it adds (threads.cpp).
-void set_num_threads(int n);
-// Whether the calling thread flushes denormals to zero (on unless KNOT_FLUSH_DENORMALS=0; threads.cpp).
-bool flushes_denormals();
-
 namespace kernels::cpu {
 
 // Below this many elements a loop stays on one thread (thread start-up costs more than it saves).
