@@ -50,6 +50,11 @@ instead of staying resident in glibc's heap and the RSS peak follows the live bu
 rounds run with glibc's defaults, since that setting makes every big buffer a fresh mmap (page faults
 and zeroing on each use: it slowed both sides' steps up to 2x, knot's more). knot also reports its
 allocator's high-water mark (tensors and kernel scratch).
+malloc in the timed rounds: knot sets its own (core/allocator.cpp: heap for blocks up to 1 GiB, never
+trimmed, so a step reuses the previous step's pages instead of page-faulting them in again; it leaves
+malloc alone when the MALLOC_* variables above are set, so the memory run measures the same thing on
+both sides). PyTorch runs with glibc's defaults, or with the same settings under --torch-knot-malloc.
+The per-round lines also print each timed process' RSS peak under its own settings.
 
 FLOP per step (printed with the achieved GFLOP/s; identical for both sides, counted from the model):
   GEMMs only, training = 3 x forward (forward, grad-input, grad-weight GEMMs), N = 32 * 32 = 1024 rows
@@ -64,7 +69,7 @@ So FLOP ~= 6 * (GEMM weight count, KAN layers at in*out*(G+k+1)) * 1024 + attent
 Usage (Debian's torch is in /usr/bin/python3):
   /usr/bin/python3 bench/compare_pytorch_train.py [--configs mlp,kan] [--rounds 3] [--steps 4]
       [--knot-bench build-bench/knot_bench] [--knot build-bench/knot] [--json out.json] [--torch-profile]
-      [--omp-wait-policy passive]
+      [--omp-wait-policy passive] [--torch-knot-malloc]
 --omp-wait-policy sets OMP_WAIT_POLICY in both processes: on a loaded machine libgomp's spinning idle
 threads burn the few time slices a process gets (see docs/benchmarks.md).
 """
@@ -93,6 +98,8 @@ THREADS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "KN
 # A fixed glibc mmap threshold in both processes: allocations above 64 KiB are mmapped and go back to
 # the system when freed, so the RSS peak follows the live big buffers (see compare_pytorch.py).
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536"}
+# knot's own malloc settings (core/allocator.cpp), for --torch-knot-malloc: PyTorch timed with them too.
+KNOT_MALLOC_TUNABLES = {"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=1073741824"}
 
 
 # ---- resident-set window (same method as bench_models.cpp) ------------------------------------------
@@ -388,8 +395,8 @@ def torch_worker(name, steps, threads, profile):
 
 # ---- the two sides -----------------------------------------------------------------------------------
 
-def child_env(threads, wait_policy=None, memory_run=False):
-    env = dict(os.environ, **(MALLOC_ENV if memory_run else {}))
+def child_env(threads, wait_policy=None, memory_run=False, knot_malloc=False):
+    env = dict(os.environ, **(MALLOC_ENV if memory_run else KNOT_MALLOC_TUNABLES if knot_malloc else {}))
     env.update({k: str(threads) for k in THREADS_ENV})
     if wait_policy:  # libgomp's idle threads: spin (active, the default for a while) or sleep (passive)
         env["OMP_WAIT_POLICY"] = wait_policy
@@ -410,10 +417,10 @@ def run_timed(cmd, env):
     return out.stdout, wall, cpu, load
 
 
-def run_torch(name, steps, threads, profile, wait_policy, memory_run=False):
+def run_torch(name, steps, threads, profile, wait_policy, memory_run=False, knot_malloc=False):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, "--steps", str(steps),
            "--threads", str(threads)] + (["--torch-profile"] if profile else [])
-    stdout, wall, cpu, load = run_timed(cmd, child_env(threads, wait_policy, memory_run))
+    stdout, wall, cpu, load = run_timed(cmd, child_env(threads, wait_policy, memory_run, knot_malloc))
     r = json.loads(stdout.strip().splitlines()[-1])
     r.update(step_s=statistics.median(r["times"]), wall=wall, cpu=cpu, load=load)
     return r
@@ -462,6 +469,9 @@ def main():
     ap.add_argument("--knot", default=None, help="knot binary, for `knot params` (default: as knot_bench)")
     ap.add_argument("--json", default=None, help="write every measurement as JSON here")
     ap.add_argument("--torch-profile", action="store_true", help="print torch's op profile of one extra step")
+    ap.add_argument("--torch-knot-malloc", action="store_true",
+                    help="time PyTorch with knot's malloc settings too (GLIBC_TUNABLES: heap up to 1 GiB, "
+                         "no trimming; knot sets them itself in core/allocator.cpp)")
     ap.add_argument("--omp-wait-policy", choices=["active", "passive"], default=None,
                     help="OMP_WAIT_POLICY for both sides (default: unset, libgomp spins before sleeping)")
     a = ap.parse_args()
@@ -476,7 +486,8 @@ def main():
     print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
     print(f"batch {BATCH} x ({LENGTH} source + {LENGTH} target) = {tokens} tokens/step, {a.threads} threads, "
           f"{a.rounds} rounds of 1 warm-up + 4 (knot) / {a.steps} (torch) timed steps, sides interleaved, "
-          f"OMP_WAIT_POLICY={a.omp_wait_policy or '(unset)'}")
+          f"OMP_WAIT_POLICY={a.omp_wait_policy or '(unset)'}, torch malloc: "
+          f"{'knot settings' if a.torch_knot_malloc else 'glibc defaults'}")
     results = {}
     for name in names:
         base, _ = split_variant(name)
@@ -484,10 +495,11 @@ def main():
         ks, ts = [], []
         for r in range(a.rounds):
             ks.append(run_knot(bench, name, a.threads, a.omp_wait_policy))
-            ts.append(run_torch(name, a.steps, a.threads, a.torch_profile and r == 0, a.omp_wait_policy))
+            ts.append(run_torch(name, a.steps, a.threads, a.torch_profile and r == 0, a.omp_wait_policy,
+                                knot_malloc=a.torch_knot_malloc))
             k, t = ks[-1], ts[-1]
             print(f"  {name} round {r + 1} (speed {t['step_s'] / k['step_s']:.2f}x): knot {k['step_s']:.3f} s/step (load {k['load']:.2f}, "
-                  f"cpu/wall {k['cpu'] / k['wall']:.2f}, default-malloc rss peak {k['rss_peak'] * mib:.1f} MiB) | torch "
+                  f"cpu/wall {k['cpu'] / k['wall']:.2f}, own-malloc-settings rss peak {k['rss_peak'] * mib:.1f} MiB) | torch "
                   f"{t['step_s']:.3f} s/step (load {t['load']:.2f}, cpu/wall {t['cpu'] / t['wall']:.2f}, "
                   f"rss peak {t['rss_peak'] * mib:.1f} MiB)", flush=True)
         km = run_knot(bench, name, a.threads, a.omp_wait_policy, memory_run=True)

@@ -1,4 +1,5 @@
-// Host memory: 64-byte aligned (one cache line, one AVX-512 vector) with live/peak byte counters,
+// Host memory: 64-byte aligned (one cache line, one AVX-512 vector), kept in malloc's heap for
+// reuse between steps, with live/peak byte counters,
 // so tests can check that memory returns to its baseline after backward.
 // Device allocators (CUDA) register themselves here; without one, asking for device memory throws.
 #pragma once
@@ -21,6 +22,9 @@ void cpu_free(void* p, size_t nbytes);
 size_t cpu_live_bytes();
 size_t cpu_peak_bytes();
 void cpu_reset_peak();
+// Freed host blocks stay in malloc's heap for reuse (see allocator.cpp); this returns the unused
+// part to the operating system, e.g. after training, before a long idle phase.
+void cpu_release_cached_memory();
 
 // Allocation for any device; CUDA goes through the registered allocator.
 void* device_alloc(size_t nbytes, Device d);
