@@ -276,6 +276,11 @@ TEST_CASE("finetune: from scratch needs no checkpoint and starts from random wei
   const std::string run = fresh_dir("scratch"), out = fresh_dir("scratch-out");
   const auto pre = make_pretrain_run(run);
   fs::remove_all(fs::path(run) / "checkpoints");  // a config and a vocabulary are all it needs
+  {  // the pretraining run started its embeddings at N(0, 0.05²)
+    Json c = knot::models::load_json_file((fs::path(run) / "config.json").string());
+    c["electra"] = Json{{"initializer_range", 0.05}};
+    knot::models::save_json_file((fs::path(run) / "config.json").string(), c);
+  }
   auto o = options(run, out, tiny_config(2));
   REQUIRE_THROWS_WITH(train::resolve_finetune(o), Catch::Contains("no checkpoint") && Catch::Contains("--from-scratch"));
   o.from_scratch = true;
@@ -288,19 +293,21 @@ TEST_CASE("finetune: from scratch needs no checkpoint and starts from random wei
   REQUIRE(knot::test::max_abs_diff(st.at("discriminator.layers.0.ffn.in_proj.weight"),
                                    by_name(pre->state_dict()).at("discriminator.layers.0.ffn.in_proj.weight")) > 0);
   REQUIRE(knot::models::load_json_file((fs::path(out) / "result.json").string())["from_scratch"] == true);
-  // The embeddings start as pretraining starts them: N(0, 0.02²), the pad row zero (lr 0 keeps them).
-  {
-    const auto w = st.at("embeddings.word_embeddings.weight").to(knot::DType::f64).contiguous();
+  // The embeddings start as that run's pretraining started them: N(0, 0.05²), the pad row zero
+  // (lr 0 keeps them).
+  auto embedding_std = [](const knot::Tensor& weight) {
+    const auto w = weight.to(knot::DType::f64).contiguous();
     const int64_t V = w.size(0), E = w.size(1);
     const auto v = w.to_vector<double>();
     double ss = 0;
     for (int64_t i = E; i < V * E; ++i) ss += v[i] * v[i];  // row 0 is [PAD]
-    const double sd = std::sqrt(ss / static_cast<double>((V - 1) * E));
-    INFO("embedding std " << sd);
-    REQUIRE(sd > 0.014);
-    REQUIRE(sd < 0.026);
     for (int64_t j = 0; j < E; ++j) REQUIRE(v[j] == 0.0);
-  }
+    return std::sqrt(ss / static_cast<double>((V - 1) * E));
+  };
+  const double sd = embedding_std(st.at("embeddings.word_embeddings.weight"));
+  INFO("embedding std " << sd);
+  REQUIRE(sd > 0.04);
+  REQUIRE(sd < 0.06);
 
   // Without a run: a model config file and a vocabulary; vocab_size comes from the vocabulary.
   const std::string out2 = fresh_dir("scratch-model");
@@ -310,10 +317,18 @@ TEST_CASE("finetune: from scratch needs no checkpoint and starts from random wei
   m.vocab = fixture("sentiment-vocab.txt");
   m.out_dir = out2;
   m.config = tiny_config(2);
+  m.config["train"]["lr"] = 0.0;
   m.overrides = {"model.discriminator.num_layers=1"};
   const auto rm = train::finetune(m, quiet());
   const Json saved2 = knot::models::load_json_file((fs::path(out2) / "config.json").string());
   REQUIRE(saved2["model"]["vocab_size"] == kVocab);
+  // No pretraining run to follow: ELECTRA's default N(0, 0.02²).
+  const double sd2 = embedding_std(by_name(knot::load_safetensors(train::latest_checkpoint(out2) +
+                                                                  "/model.safetensors").tensors)
+                                       .at("embeddings.word_embeddings.weight"));
+  INFO("embedding std without a run " << sd2);
+  REQUIRE(sd2 > 0.014);
+  REQUIRE(sd2 < 0.026);
   REQUIRE(saved2["model"]["discriminator"]["num_layers"] == 1);
   REQUIRE(rm.test.n == 32);
   m.from_scratch = false;

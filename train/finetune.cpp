@@ -239,6 +239,7 @@ ResolvedFinetune resolve_finetune(const FinetuneOptions& opt) {
   ResolvedFinetune r;
   models::Json base;
   std::string base_source;
+  double init_range = ElectraOptions{}.initializer_range;  // electra.initializer_range of the pretraining run
   const bool have_run = !opt.pretrained_run.empty();
   if (!opt.model_config.empty()) {
     KNOT_CHECK(opt.from_scratch, "finetune: a model config file (--model) is for --from-scratch; a pretrained model "
@@ -253,8 +254,11 @@ ResolvedFinetune resolve_finetune(const FinetuneOptions& opt) {
     const fs::path cfg_path = fs::path(opt.pretrained_run) / "config.json";
     KNOT_CHECK(fs::exists(cfg_path), "finetune: '{}' has no config.json; is it an ELECTRA pretraining run directory?",
                opt.pretrained_run);
-    base = model_json_of(models::load_json_file(cfg_path.string()), cfg_path.string());
+    const models::Json pre = models::load_json_file(cfg_path.string());
+    base = model_json_of(pre, cfg_path.string());
     base_source = cfg_path.string();
+    // --from-scratch starts the embeddings as this run's pretraining started them.
+    if (pre.contains("electra")) init_range = ElectraOptions::from_json(pre["electra"]).initializer_range;
     r.vocab_path = opt.vocab.empty() ? (fs::path(opt.pretrained_run) / "vocab.txt").string() : opt.vocab;
     if (!opt.from_scratch) {
       r.checkpoint = latest_checkpoint(opt.pretrained_run);
@@ -291,7 +295,8 @@ ResolvedFinetune resolve_finetune(const FinetuneOptions& opt) {
   cfg["pretrained"] = {{"run", have_run ? models::Json(opt.pretrained_run) : models::Json()},
                        {"model_config", opt.model_config.empty() ? models::Json() : models::Json(opt.model_config)},
                        {"checkpoint", r.checkpoint.empty() ? models::Json() : models::Json(r.checkpoint)},
-                       {"from_scratch", opt.from_scratch}};
+                       {"from_scratch", opt.from_scratch},
+                       {"initializer_range", init_range}};
   r.config = cfg;
   return r;
 }
@@ -377,10 +382,11 @@ FinetuneResult finetune_sentiment(const FinetuneOptions& opt, const TrainerHooks
       log(fmt::format("sentiment: pretrained weights from {}; freshly initialised: {}", rf.checkpoint,
                       fresh.empty() ? std::string("none") : fmt::format("{}", fmt::join(fresh, ", "))));
     } else {
-      // The embeddings start where ELECTRA pretraining starts them (N(0, 0.02²), pad row zero; see
-      // electra.initializer_range in train/electra_pretrain.h), not at the layer default N(0, 1), so
-      // "from scratch" differs from "pretrained" only by the pretraining.
-      init_electra_embeddings(*model, ElectraOptions{}.initializer_range);
+      // The embeddings start where the run's ELECTRA pretraining started them (N(0, r²) with
+      // r = electra.initializer_range, 0.02 by default, pad row zero; see train/electra_pretrain.h),
+      // not at the layer default N(0, 1), so "from scratch" differs from "pretrained" only by the
+      // pretraining.
+      init_electra_embeddings(*model, pretrained.value("initializer_range", ElectraOptions{}.initializer_range));
       log("sentiment: training from scratch (random initialisation, no pretrained weights)");
     }
     fs::create_directories(out);
