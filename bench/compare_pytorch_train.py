@@ -74,6 +74,7 @@ Usage (Debian's torch is in /usr/bin/python3):
 threads burn the few time slices a process gets (see docs/benchmarks.md).
 """
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -479,6 +480,9 @@ def main():
         print(json.dumps(torch_worker(a.worker, a.steps, a.threads, a.torch_profile)))
         return
 
+    if importlib.util.find_spec("torch") is None:
+        raise SystemExit(f"compare_pytorch_train: {sys.executable} cannot import torch; install Debian's PyTorch "
+                         "with OpenBLAS: sudo apt-get install python3-torch libopenblas0-pthread")
     bench, knot = find_binary(a.knot_bench, "knot_bench"), find_binary(a.knot, "knot")
     names = a.configs.split(",")
     tokens = BATCH * 2 * LENGTH
