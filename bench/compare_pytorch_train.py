@@ -47,7 +47,7 @@ libraries. (Plain ru_maxrss growth without the reset can read 0: the model's con
 KANLinear's least-squares init, may leave a higher mark than the step.) Memory comes from one extra
 process per side run with MALLOC_MMAP_THRESHOLD_=65536, so big freed buffers go back to the system
 instead of staying resident in glibc's heap and the RSS peak follows the live buffers; the timed
-rounds run with glibc's defaults, since that setting makes every big buffer a fresh mmap (page faults
+rounds run without it, since that setting makes every big buffer a fresh mmap (page faults
 and zeroing on each use: it slowed both sides' steps up to 2x, knot's more). knot also reports its
 allocator's high-water mark (tensors and kernel scratch).
 malloc in the timed rounds: knot sets its own (core/allocator.cpp: heap for blocks up to 1 GiB, never

@@ -1,6 +1,6 @@
 // 64-byte aligned host allocator with live/peak counters; registry of device allocators.
 //
-// Why not std::aligned_alloc: a training step allocates and frees the same few hundred MB of
+// Why not plain std::aligned_alloc: a training step allocates and frees the same few hundred MB of
 // activations and gradients every step. With glibc's defaults (i) every block above the mmap
 // threshold (128 KiB, rising to at most 32 MiB) is a fresh mmap, and heap memory above the trim
 // threshold goes back to the kernel on free, so each step page-faults all of it in again
@@ -50,9 +50,13 @@ bool configure_host_malloc() {
 }
 }  // namespace
 
-void* cpu_alloc(size_t nbytes) {
+bool cpu_alloc_keeps_freed_memory() {
   static const bool configured = configure_host_malloc();
-  (void)configured;
+  return configured;
+}
+
+void* cpu_alloc(size_t nbytes) {
+  cpu_alloc_keeps_freed_memory();  // configures malloc on the first allocation
   if (nbytes == 0) nbytes = 1;  // a valid, unique pointer for empty tensors
   const size_t rounded = (nbytes + kAlign - 1) / kAlign * kAlign;
   // malloc returns 16-byte aligned memory, so the aligned pointer is 16..64 bytes past the raw

@@ -25,6 +25,9 @@ void cpu_reset_peak();
 // Freed host blocks stay in malloc's heap for reuse (see allocator.cpp); this returns the unused
 // part to the operating system, e.g. after training, before a long idle phase.
 void cpu_release_cached_memory();
+// Whether malloc was told to keep freed blocks (false when the environment sets glibc's malloc
+// options, which are then left alone, or off glibc).
+bool cpu_alloc_keeps_freed_memory();
 
 // Allocation for any device; CUDA goes through the registered allocator.
 void* device_alloc(size_t nbytes, Device d);
