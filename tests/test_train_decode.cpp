@@ -1,12 +1,13 @@
-// Decoding with the KV cache: greedy == beam 1, beam hypotheses sorted and scored by their true
-// log-probability (recomputed without a cache), sampling with top-k 1 == greedy, seeded samples
-// reproducible.
+// Decoding with the KV cache: greedy == beam 1, batched beam == per-sentence beam, beam hypotheses
+// sorted and scored by their true log-probability (recomputed without a cache), sampling with top-k 1
+// == greedy, seeded samples reproducible.
 #include <cmath>
 
 #include "autograd/grad_mode.h"
 #include "ops/nn_functional.h"
 #include "tests/helpers.h"
 #include "train/decode.h"
+#include "train/translation.h"
 
 namespace {
 
@@ -97,6 +98,53 @@ TEST_CASE("decode: beam hypotheses are sorted by score and scored by their true 
     }
   }
   REQUIRE_THROWS_WITH(knot::train::beam_search(*m, kSources[0], sp, 0, 8), Catch::Contains("beam"));
+}
+
+TEST_CASE("decode: batched beam search equals beam search one sentence at a time", "[trainer]") {
+  const knot::train::SpecialTokens sp{0, 1, 3};
+  // More sources than kSources, of mixed lengths, so that sentences leave the batch at different steps.
+  auto sources = kSources;
+  sources.push_back({9, 9, 4, 5});
+  sources.push_back({6, 11});
+  const int64_t max_len = 9;
+  bool left_early = false, ran_to_max = false;
+  for (uint64_t seed : {1, 2, 7}) {
+    const auto m = tiny_model(seed);
+    for (int64_t beam : {1, 3, 4}) {
+      const auto batch = knot::train::beam_search_batch(*m, sources, sp, beam, max_len, 0.6);
+      REQUIRE(batch.size() == sources.size());
+      for (size_t i = 0; i < sources.size(); ++i) {
+        const auto one = knot::train::beam_search(*m, sources[i], sp, beam, max_len, 0.6);
+        REQUIRE(batch[i].size() == one.size());
+        for (size_t k = 0; k < one.size(); ++k) {
+          REQUIRE(batch[i][k].ids == one[k].ids);
+          REQUIRE(batch[i][k].finished == one[k].finished);
+          REQUIRE(batch[i][k].log_prob == Approx(one[k].log_prob).margin(1e-4));
+        }
+        bool all_short = static_cast<int64_t>(one.size()) == beam;
+        for (const auto& h : one) {
+          all_short = all_short && h.finished && static_cast<int64_t>(h.ids.size()) + 1 < max_len;
+          ran_to_max = ran_to_max || !h.finished;
+        }
+        left_early = left_early || all_short;
+      }
+    }
+    // translate_ids batches length-sorted chunks and puts the results back in order.
+    knot::train::DecodeSettings ds;
+    ds.method = "beam";
+    ds.beam = 3;
+    ds.max_length = max_len;
+    ds.batch_size = 4;
+    const auto ids = knot::train::translate_ids(*m, sources, sp, ds);
+    REQUIRE(ids.size() == sources.size());
+    for (size_t i = 0; i < sources.size(); ++i)
+      REQUIRE(ids[i] == knot::train::beam_search(*m, sources[i], sp, 3, max_len, ds.length_penalty).at(0).ids);
+  }
+  // The cases above include sentences that finished early (their rows left the batch) and others
+  // that ran to max_length.
+  REQUIRE(left_early);
+  REQUIRE(ran_to_max);
+  REQUIRE(knot::train::beam_search_batch(*tiny_model(1), {}, sp, 4, 8).empty());
 }
 
 TEST_CASE("decode: seeded sampling is reproducible; temperature, top-k and top-p are checked", "[trainer]") {

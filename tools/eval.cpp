@@ -135,7 +135,7 @@ void add_eval_command(CLI::App& app) {
                   "data.max_val_sequences)")
       ->capture_default_str();
   cmd->add_option("--batch-size", o->batch_size,
-                  "Batch size for loss and greedy decoding (default: eval.batch_size; electra: data.batch_size)");
+                  "Batch size for loss and decoding; beam search decodes this many sentences x beam rows at once (default: eval.batch_size; electra: data.batch_size)");
   cmd->add_option("--max-length", o->max_length, "Most tokens generated per sentence (default: decode_max_length)");
   cmd->footer(
       "Loss and perplexity are per target token (the <eos> included), teacher-forced, without label smoothing.\n"

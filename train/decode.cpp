@@ -93,72 +93,101 @@ std::vector<std::vector<int64_t>> greedy_decode(const models::EncoderDecoderTran
   return out;
 }
 
-std::vector<Hypothesis> beam_search(const models::EncoderDecoderTransformer& model, const std::vector<int64_t>& src_ids,
-                                    const SpecialTokens& sp, int64_t beam, int64_t max_length, double length_penalty) {
+std::vector<std::vector<Hypothesis>> beam_search_batch(const models::EncoderDecoderTransformer& model,
+                                                     const std::vector<std::vector<int64_t>>& srcs,
+                                                     const SpecialTokens& sp, int64_t beam, int64_t max_length,
+                                                     double length_penalty) {
   KNOT_CHECK(beam >= 1, "beam_search: beam must be >= 1, got {}", beam);
   NoGradGuard ng;
-  const Tensor src1 = pad_batch({src_ids}, sp.pad);
-  const Tensor memory1 = model.encode(src1);
+  const size_t B = srcs.size();
+  std::vector<std::vector<Hypothesis>> finished(B);
+  if (B == 0) return finished;
+  Tensor src = pad_batch(srcs, sp.pad);
+  Tensor memory = model.encode(src);
   models::DecoderCache cache = model.new_cache();
-  std::vector<Hypothesis> live(1), finished;
-  std::vector<int64_t> parents{0};
-  Tensor src = src1, memory = memory1;
-  for (int64_t t = 0; t < max_length; ++t) {
-    const int64_t L = static_cast<int64_t>(live.size());
-    std::vector<int64_t> last(static_cast<size_t>(L));
-    for (int64_t i = 0; i < L; ++i) last[i] = live[i].ids.empty() ? sp.bos : live[i].ids.back();
-    const Tensor logits = model.decode(from_vector(last, {L, 1}), memory, src, &cache);
+  // live[n]: sentence n's open hypotheses. The decoder batch holds the live hypotheses of the
+  // sentences in `active`, in that order, so sentence n's rows are a contiguous block.
+  std::vector<std::vector<Hypothesis>> live(B, std::vector<Hypothesis>(1));
+  std::vector<size_t> active(B);
+  std::iota(active.begin(), active.end(), size_t{0});
+  struct Cand {
+    double logp;
+    int64_t row, tok;  // row within the sentence's block
+  };
+  std::vector<Cand> cands;
+  for (int64_t t = 0; t < max_length && !active.empty(); ++t) {
+    std::vector<int64_t> last;
+    for (size_t n : active)
+      for (const Hypothesis& h : live[n]) last.push_back(h.ids.empty() ? sp.bos : h.ids.back());
+    const int64_t R = static_cast<int64_t>(last.size());
+    const Tensor logits = model.decode(from_vector(last, {R, 1}), memory, src, &cache);
     const int64_t V = logits.size(2);
     const std::vector<float> lp = last_log_probs(logits);
-    // The best 2K (hypothesis, token) continuations, ties to the lower (row, token).
-    struct Cand {
-      double logp;
-      int64_t row, tok;
-    };
-    std::vector<Cand> cands;
-    cands.reserve(static_cast<size_t>(L * V));
-    for (int64_t i = 0; i < L; ++i)
-      for (int64_t v = 0; v < V; ++v) cands.push_back({live[i].log_prob + lp[i * V + v], i, v});
-    const size_t keep = std::min(cands.size(), static_cast<size_t>(2 * beam));
-    std::partial_sort(cands.begin(), cands.begin() + keep, cands.end(), [](const Cand& a, const Cand& b) {
-      if (a.logp != b.logp) return a.logp > b.logp;
-      return a.row != b.row ? a.row < b.row : a.tok < b.tok;
-    });
-    std::vector<Hypothesis> next;
-    std::vector<int64_t> rows;
-    for (size_t c = 0; c < keep && static_cast<int64_t>(next.size()) < beam; ++c) {
-      Hypothesis h = live[cands[c].row];
-      h.log_prob = cands[c].logp;
-      if (cands[c].tok == sp.eos) {
-        if (static_cast<int64_t>(c) < beam) {  // an <eos> counts only among the top K
-          h.finished = true;
-          h.score = h.log_prob / gnmt_penalty(h.ids.size() + 1, length_penalty);
-          finished.push_back(std::move(h));
+    std::vector<size_t> still;  // sentences that stay open, in row order
+    std::vector<int64_t> rows;  // their new rows' parents (batch rows of this step)
+    int64_t off = 0;
+    for (size_t n : active) {
+      const int64_t L = static_cast<int64_t>(live[n].size());
+      // The best 2K (hypothesis, token) continuations, ties to the lower (row, token).
+      cands.clear();
+      cands.reserve(static_cast<size_t>(L * V));
+      for (int64_t i = 0; i < L; ++i) {
+        const float* row = lp.data() + (off + i) * V;
+        for (int64_t v = 0; v < V; ++v) cands.push_back({live[n][i].log_prob + row[v], i, v});
+      }
+      const size_t keep = std::min(cands.size(), static_cast<size_t>(2 * beam));
+      std::partial_sort(cands.begin(), cands.begin() + keep, cands.end(), [](const Cand& a, const Cand& b) {
+        if (a.logp != b.logp) return a.logp > b.logp;
+        return a.row != b.row ? a.row < b.row : a.tok < b.tok;
+      });
+      std::vector<Hypothesis> next;
+      std::vector<int64_t> parents;
+      for (size_t c = 0; c < keep && static_cast<int64_t>(next.size()) < beam; ++c) {
+        Hypothesis h = live[n][cands[c].row];
+        h.log_prob = cands[c].logp;
+        if (cands[c].tok == sp.eos) {
+          if (static_cast<int64_t>(c) < beam) {  // an <eos> counts only among the top K
+            h.finished = true;
+            h.score = h.log_prob / gnmt_penalty(h.ids.size() + 1, length_penalty);
+            finished[n].push_back(std::move(h));
+          }
+          continue;
         }
+        h.ids.push_back(cands[c].tok);
+        next.push_back(std::move(h));
+        parents.push_back(off + cands[c].row);
+      }
+      off += L;
+      if (static_cast<int64_t>(finished[n].size()) >= beam || next.empty()) {
+        live[n].clear();  // done: its rows leave the batch
         continue;
       }
-      h.ids.push_back(cands[c].tok);
-      next.push_back(std::move(h));
-      rows.push_back(cands[c].row);
+      live[n] = std::move(next);
+      still.push_back(n);
+      rows.insert(rows.end(), parents.begin(), parents.end());
     }
-    if (static_cast<int64_t>(finished.size()) >= beam || next.empty()) {
-      live.clear();
-      break;
-    }
-    live = std::move(next);
+    active = std::move(still);
+    if (active.empty()) break;
     reorder_cache(cache, rows);
     const Tensor idx = from_vector(rows);
     src = index_select(src, 0, idx);
     memory = index_select(memory, 0, idx);
   }
-  for (auto& h : live) {  // reached max_length without <eos>
-    h.score = h.log_prob / gnmt_penalty(h.ids.size(), length_penalty);
-    finished.push_back(std::move(h));
+  for (size_t n = 0; n < B; ++n) {
+    for (auto& h : live[n]) {  // reached max_length without <eos>
+      h.score = h.log_prob / gnmt_penalty(h.ids.size(), length_penalty);
+      finished[n].push_back(std::move(h));
+    }
+    std::stable_sort(finished[n].begin(), finished[n].end(),
+                     [](const Hypothesis& a, const Hypothesis& b) { return a.score > b.score; });
+    if (static_cast<int64_t>(finished[n].size()) > beam) finished[n].resize(static_cast<size_t>(beam));
   }
-  std::stable_sort(finished.begin(), finished.end(),
-                   [](const Hypothesis& a, const Hypothesis& b) { return a.score > b.score; });
-  if (static_cast<int64_t>(finished.size()) > beam) finished.resize(static_cast<size_t>(beam));
   return finished;
+}
+
+std::vector<Hypothesis> beam_search(const models::EncoderDecoderTransformer& model, const std::vector<int64_t>& src_ids,
+                                    const SpecialTokens& sp, int64_t beam, int64_t max_length, double length_penalty) {
+  return beam_search_batch(model, {src_ids}, sp, beam, max_length, length_penalty).at(0);
 }
 
 Hypothesis sample_decode(const models::EncoderDecoderTransformer& model, const std::vector<int64_t>& src_ids,

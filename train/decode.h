@@ -6,6 +6,12 @@
 //                   lp(len) = ((5 + len) / 6)^alpha (Wu et al. 2016); len counts the <eos>;
 //                   alpha = 0 ranks by raw log-probability. The cache rows are reordered by
 //                   index_select after each step. Returns the finished hypotheses, best first.
+//   beam_search_batch  the same for many sources at once: one decoder batch holds every open
+//                   sentence's K hypotheses, a finished sentence's rows leave it. Per sentence the
+//                   same search as beam_search (ties are broken within the sentence), so the results
+//                   match up to the float rounding of padded, batched sources — and it costs a
+//                   fraction of the decoder calls (each call's fixed cost, e.g. KANLinear's weight
+//                   layout, is paid once per batch instead of once per sentence).
 //   sample_decode   ancestral sampling with temperature, top-k (0 = off) and nucleus top-p
 //                   (1 = off, Holtzman et al. 2019); the draws come from a counter-based Generator
 //                   (one draw per token), so a seed gives the same samples.
@@ -40,6 +46,11 @@ std::vector<std::vector<int64_t>> greedy_decode(const models::EncoderDecoderTran
 std::vector<Hypothesis> beam_search(const models::EncoderDecoderTransformer& model, const std::vector<int64_t>& src,
                                     const SpecialTokens& sp, int64_t beam, int64_t max_length,
                                     double length_penalty = 0.6);
+// Per source, its hypotheses as beam_search returns them.
+std::vector<std::vector<Hypothesis>> beam_search_batch(const models::EncoderDecoderTransformer& model,
+                                                     const std::vector<std::vector<int64_t>>& srcs,
+                                                     const SpecialTokens& sp, int64_t beam, int64_t max_length,
+                                                     double length_penalty = 0.6);
 
 struct SampleOptions {
   double temperature = 1.0;

@@ -211,20 +211,30 @@ std::vector<std::vector<int64_t>> translate_ids(const models::EncoderDecoderTran
                                                 const std::vector<std::vector<int64_t>>& srcs,
                                                 const SpecialTokens& sp, const DecodeSettings& s) {
   std::vector<std::vector<int64_t>> out(srcs.size());
-  if (s.method == "greedy") {
-    // Length-sorted batches: less padding, and the results go back to their positions.
+  // Length-sorted batches of batch_size sources: less padding, and the results go back to their
+  // positions. fn(chunk) returns the chunk's translations in order.
+  auto batched = [&](auto&& fn) {
     std::vector<size_t> order(srcs.size());
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return srcs[a].size() < srcs[b].size(); });
-    for (size_t i = 0; i < order.size(); i += static_cast<size_t>(s.batch_size)) {
+    const size_t bs = static_cast<size_t>(std::max<int64_t>(s.batch_size, 1));
+    for (size_t i = 0; i < order.size(); i += bs) {
       std::vector<std::vector<int64_t>> chunk;
-      const size_t end = std::min(order.size(), i + static_cast<size_t>(s.batch_size));
+      const size_t end = std::min(order.size(), i + bs);
       for (size_t k = i; k < end; ++k) chunk.push_back(srcs[order[k]]);
-      auto res = greedy_decode(model, chunk, sp, s.max_length);
+      auto res = fn(chunk);
       for (size_t k = i; k < end; ++k) out[order[k]] = std::move(res[k - i]);
     }
+  };
+  if (s.method == "greedy") {
+    batched([&](const auto& chunk) { return greedy_decode(model, chunk, sp, s.max_length); });
   } else if (s.method == "beam") {
-    for (size_t i = 0; i < srcs.size(); ++i) out[i] = beam_search(model, srcs[i], sp, s.beam, s.max_length, s.length_penalty).at(0).ids;
+    batched([&](const auto& chunk) {
+      std::vector<std::vector<int64_t>> best;
+      for (auto& hyps : beam_search_batch(model, chunk, sp, s.beam, s.max_length, s.length_penalty))
+        best.push_back(std::move(hyps.at(0).ids));
+      return best;
+    });
   } else if (s.method == "sample") {
     Generator gen(s.seed);
     for (size_t i = 0; i < srcs.size(); ++i) out[i] = sample_decode(model, srcs[i], sp, s.max_length, s.sample, gen).ids;

@@ -68,7 +68,7 @@ struct DecodeSettings {
   SampleOptions sample;
   uint64_t seed = 0;
   int64_t max_length = 64;
-  int64_t batch_size = 64;  // greedy only
+  int64_t batch_size = 64;  // sources per batch (greedy and beam; beam runs batch_size x beam rows)
 };
 // Translations (token ids) of already-encoded sources, in order.
 std::vector<std::vector<int64_t>> translate_ids(const models::EncoderDecoderTransformer& model,
