@@ -2,6 +2,7 @@
 // trained translation run (its latest checkpoint), decoding incrementally with the KV cache.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <iostream>
 
 #include "tools/commands.h"
@@ -17,7 +18,7 @@ void add_translate_command(CLI::App& app) {
     int64_t beam = 0;
     bool sample = false, verbose = false;
     double temperature = 1.0, top_p = 1.0, length_penalty = 0.6;
-    int64_t top_k = 0, max_length = 0, seed = 0, n_best = 1;
+    int64_t top_k = 0, max_length = 0, seed = 0, n_best = 1, batch_size = 32;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--run", o->run, "Run directory written by knot train")->required()->check(CLI::ExistingDirectory);
@@ -37,6 +38,11 @@ void add_translate_command(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "Sampling seed (same seed, same samples)")->capture_default_str();
   cmd->add_option("--max-length", o->max_length,
                   "Most tokens generated per sentence (default: the run's translation.decode_max_length)");
+  cmd->add_option("--batch-size", o->batch_size,
+                  "Greedy and beam search: sentences decoded together (the results do not depend on it beyond "
+                  "float rounding)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_flag("--verbose,-v", o->verbose, "Also print the source and output token ids");
   (void)sample;
   cmd->footer(
@@ -64,20 +70,8 @@ void add_translate_command(CLI::App& app) {
       for (auto i : ids) s += (s.empty() ? "" : " ") + std::to_string(i);
       return s;
     };
-    for (const auto& text : texts) {
-      const auto enc = run.tokenizer->encode(text);
-      const std::vector<int64_t> src(enc.begin(), enc.end());
-      std::vector<train::Hypothesis> hyps;
-      if (o->sample) {
-        hyps.push_back(train::sample_decode(*run.model, src, sp, max_len,
-                                            {o->temperature, o->top_k, o->top_p}, gen));
-      } else if (o->beam > 0) {
-        hyps = train::beam_search(*run.model, src, sp, o->beam, max_len, o->length_penalty);
-      } else {
-        train::Hypothesis h;
-        h.ids = train::greedy_decode(*run.model, {src}, sp, max_len).at(0);
-        hyps.push_back(h);
-      }
+    auto print_one = [&](const std::string& text, const std::vector<int64_t>& src,
+                         const std::vector<train::Hypothesis>& hyps) {
       const size_t shown = o->beam > 0 ? std::min<size_t>(hyps.size(), static_cast<size_t>(std::max<int64_t>(o->n_best, 1))) : 1;
       if (o->verbose) fmt::print("src: {}\nsrc ids: {}\n", text, ids_str(src));
       for (size_t k = 0; k < shown; ++k) {
@@ -89,6 +83,31 @@ void add_translate_command(CLI::App& app) {
           fmt::print("{}\n", out);
         if (o->verbose) fmt::print("ids: {}\n", ids_str(h.ids));
       }
+    };
+    // Greedy and beam search decode batch_size sentences per decoder call; sampling goes sentence by
+    // sentence so that its draws follow the input order. Output keeps the input order.
+    const size_t chunk = o->sample ? 1 : static_cast<size_t>(o->batch_size);
+    for (size_t c0 = 0; c0 < texts.size(); c0 += chunk) {
+      const size_t c1 = std::min(texts.size(), c0 + chunk);
+      std::vector<std::vector<int64_t>> srcs;
+      for (size_t i = c0; i < c1; ++i) {
+        const auto enc = run.tokenizer->encode(texts[i]);
+        srcs.emplace_back(enc.begin(), enc.end());
+      }
+      std::vector<std::vector<train::Hypothesis>> results;
+      if (o->sample) {
+        results.push_back({train::sample_decode(*run.model, srcs[0], sp, max_len,
+                                                {o->temperature, o->top_k, o->top_p}, gen)});
+      } else if (o->beam > 0) {
+        results = train::beam_search_batch(*run.model, srcs, sp, o->beam, max_len, o->length_penalty);
+      } else {
+        for (auto& ids : train::greedy_decode(*run.model, srcs, sp, max_len)) {
+          train::Hypothesis h;
+          h.ids = std::move(ids);
+          results.push_back({std::move(h)});
+        }
+      }
+      for (size_t i = c0; i < c1; ++i) print_one(texts[i], srcs[i - c0], results[i - c0]);
     }
   });
 }
