@@ -1,6 +1,7 @@
 // Config loading, overrides and checked reads (see config.h).
 #include "models/config.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -26,6 +27,22 @@ bool same_kind(const Json& old_v, const Json& new_v) {
   if (old_v.is_number_float()) return new_v.is_number();
   if (old_v.is_number_integer()) return new_v.is_number_integer();
   return std::string(type_name(old_v)) == type_name(new_v);
+}
+
+// Levenshtein distance (insertions, deletions, substitutions), for "did you mean" hints.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
 }
 
 }  // namespace
@@ -58,8 +75,8 @@ void apply_override(Json& cfg, const std::string& assignment) {
   KNOT_CHECK(eq != std::string::npos && eq > 0, "config override '{}': expected key.sub=value", assignment);
   std::string key = assignment.substr(0, eq);
   const std::string text = assignment.substr(eq + 1);
-  const bool add = key[0] == '+';
-  if (add) key = key.substr(1);
+  if (key[0] == '+') key = key.substr(1);  // Hydra's "add a key": accepted, and the same as without it
+  KNOT_CHECK(!key.empty(), "config override '{}': empty key", assignment);
   Json value;
   try {
     value = Json::parse(text);
@@ -75,8 +92,7 @@ void apply_override(Json& cfg, const std::string& assignment) {
     KNOT_CHECK(node->is_object(), "config override '{}': '{}' is not an object", assignment, key.substr(0, start - 1));
     if (dot == std::string::npos) {
       if (!node->contains(part)) {
-        KNOT_CHECK(add, "config override '{}': unknown key '{}' (use +{}=... to add a key)", assignment, key, key);
-        (*node)[part] = value;
+        (*node)[part] = value;  // a key the file leaves out: the config's reader checks name and type
       } else {
         Json& old_v = (*node)[part];
         KNOT_CHECK(same_kind(old_v, value), "config override '{}': key '{}' has type {} but the new value has type {}",
@@ -85,10 +101,7 @@ void apply_override(Json& cfg, const std::string& assignment) {
       }
       return;
     }
-    if (!node->contains(part)) {
-      KNOT_CHECK(add, "config override '{}': unknown key '{}'", assignment, key.substr(0, dot));
-      (*node)[part] = Json::object();
-    }
+    if (!node->contains(part)) (*node)[part] = Json::object();
     node = &(*node)[part];
     start = dot + 1;
   }
@@ -144,8 +157,15 @@ void ConfigReader::finish() const {
     if (!known_.count(it.key())) unknown.push_back(it.key());
   if (unknown.empty()) return;
   std::vector<std::string> known(known_.begin(), known_.end());
-  KNOT_FAIL("config '{}': unknown key{} '{}' (known keys: {})", ctx_, unknown.size() > 1 ? "s" : "",
-            fmt::join(unknown, "', '"), fmt::join(known, ", "));
+  // A likely typo gets a suggestion: the known key nearest in edit distance, if at most 2 edits away.
+  std::string hint;
+  size_t best = 3;
+  for (const auto& k : known) {
+    const size_t d = edit_distance(unknown[0], k);
+    if (d < best) best = d, hint = fmt::format("; did you mean '{}'?", k);
+  }
+  KNOT_FAIL("config '{}': unknown key{} '{}'{} (known keys: {})", ctx_, unknown.size() > 1 ? "s" : "",
+            fmt::join(unknown, "', '"), hint, fmt::join(known, ", "));
 }
 
 nn::ProjectionSpec read_projection(const Json& j, const std::string& context) {

@@ -1,9 +1,12 @@
 // Model configs: JSON files (nlohmann/json) with Hydra-like `key.sub=value` overrides.
 //
 //   load_json_file("configs/kanformer-mlp.json")      parse errors name the file, line and column
-//   apply_override(cfg, "projection.kind=kan_bspline")  an existing key, value parsed as JSON
-//                                                      (else taken as a string), same JSON type
-//   apply_override(cfg, "+extra.key=3")                 '+' adds a key that does not exist yet
+//   apply_override(cfg, "projection.kind=kan_bspline")  value parsed as JSON (else taken as a
+//                                                      string); an existing key keeps its JSON type
+//   apply_override(cfg, "activation_checkpointing=true") a key the file leaves out is added (Hydra's
+//                                                      '+key=...' is accepted too): the configs are
+//                                                      checked by their readers, which know every
+//                                                      key, as Hydra's structured configs do
 //   ConfigReader r(cfg, "kanformer"); r.get<int64_t>("num_heads", 8); ...; r.finish();
 //                                                      wrong types and unknown keys are errors
 //                                                      naming the key

@@ -104,12 +104,29 @@ TEST_CASE("models: config errors name the key; overrides work like Hydra", "[mod
   CHECK(c.num_heads == 4);
   CHECK(c.ffn_activation == "gelu");
   CHECK(c.dropout_rate == 0.0);
-  REQUIRE_THROWS_WITH(models::apply_override(j, "embeding_dim=3"), Catch::Contains("unknown key 'embeding_dim'"));
   REQUIRE_THROWS_WITH(models::apply_override(j, "num_heads=four"), Catch::Contains("num_heads"));
   REQUIRE_THROWS_WITH(models::apply_override(j, "no_equals_sign"), Catch::Contains("key.sub=value"));
+  // A key the file leaves out can be set (as with Hydra's structured configs, the schema -- here the
+  // config's reader -- knows it); an unknown key is an error naming it when the config is read, with
+  // the nearest known key as a hint; Hydra's '+' prefix is accepted.
+  REQUIRE(!j.contains("activation_checkpointing"));
+  models::apply_override(j, "activation_checkpointing=true");
+  CHECK(models::EncoderDecoderConfig::from_json(j).activation_checkpointing);
+  j.erase("activation_checkpointing");
+  models::apply_override(j, "+activation_checkpointing=true");
+  CHECK(models::EncoderDecoderConfig::from_json(j).activation_checkpointing);
+  j.erase("activation_checkpointing");
+  models::apply_override(j, "embeding_dim=3");
+  REQUIRE_THROWS_WITH(models::EncoderDecoderConfig::from_json(j),
+                      Catch::Contains("unknown key 'embeding_dim'") && Catch::Contains("did you mean 'embedding_dim'?"));
+  j.erase("embeding_dim");
   models::apply_override(j, "+typo_key=1");
-  REQUIRE_THROWS_WITH(models::EncoderDecoderConfig::from_json(j), Catch::Contains("unknown key 'typo_key'"));
+  REQUIRE_THROWS_WITH(models::EncoderDecoderConfig::from_json(j),
+                      Catch::Contains("unknown key 'typo_key'") && !Catch::Contains("did you mean"));
   j.erase("typo_key");
+  models::apply_override(j, "projection.options.grid_size=7");  // intermediate objects are created
+  CHECK(j["projection"]["options"]["grid_size"] == 7);
+  j["projection"] = {{"kind", "mlp"}};
   j["num_heads"] = "8";
   REQUIRE_THROWS_WITH(models::EncoderDecoderConfig::from_json(j),
                       Catch::Contains("'num_heads' must be an integer"));
