@@ -260,6 +260,14 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
   const int64_t start_step = step;
   int64_t tokens_this_run = 0;
   TrainResult res;
+  // Progress rates. tok/s is over the logging window, validation and checkpoint time left out, so it
+  // follows the machine's load; the ETA is the windows' seconds per step (smoothed: 0.7 old + 0.3
+  // new) times the steps left, plus validation/checkpoint time at this run's rate per step so far.
+  double last_log_s = 0, overhead_s = 0, overhead_at_last_log = 0, step_s_ema = -1;
+  int64_t last_log_step = step;
+  auto seconds_since = [](std::chrono::steady_clock::time_point a) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
+  };
   res.start_step = start_step;
   double last_lr = sched.at(step + 1);
   while (step < cfg.steps) {
@@ -338,12 +346,21 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
       win_tokens += tokens;
     }
 
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double tps = elapsed > 0 ? static_cast<double>(tokens_this_run) / elapsed : 0.0;
-    const double eta = step > start_step ? elapsed / static_cast<double>(step - start_step) *
-                                               static_cast<double>(cfg.steps - step)
-                                         : 0.0;
     if (step % cfg.log_every == 0 || step == cfg.steps) {
+      const double elapsed = seconds_since(t0);
+      const double train_s = std::max(elapsed - last_log_s - (overhead_s - overhead_at_last_log), 1e-9);
+      const double tps = static_cast<double>(win_tokens) / train_s;
+      if (step > last_log_step) {
+        const double per_step = train_s / static_cast<double>(step - last_log_step);
+        step_s_ema = step_s_ema < 0 ? per_step : 0.7 * step_s_ema + 0.3 * per_step;
+      }
+      const double overhead_per_step =
+          step > start_step ? overhead_s / static_cast<double>(step - start_step) : 0.0;
+      const double eta = std::max(step_s_ema, 0.0) * static_cast<double>(cfg.steps - step) +
+                         overhead_per_step * static_cast<double>(cfg.steps - step);
+      last_log_s = elapsed;
+      overhead_at_last_log = overhead_s;
+      last_log_step = step;
       if (win_count > 0) {
         const double mean = win_loss / static_cast<double>(win_count);
         res.last_loss = mean;
@@ -376,14 +393,18 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
     const bool do_val = (cfg.val_every > 0 && step % cfg.val_every == 0) || at_end;
     const bool do_ck = (cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0) || at_end;
     if ((do_val || do_ck) && cfg.progress && tty) std::fprintf(stderr, "\n");
-    if (do_val) validate();
-    if (do_ck) checkpoint();
+    if (do_val || do_ck) {
+      const auto o0 = std::chrono::steady_clock::now();
+      if (do_val) validate();
+      if (do_ck) checkpoint();
+      overhead_s += seconds_since(o0);
+    }
   }
   if (cfg.progress && tty) std::fprintf(stderr, "\n");
   res.steps = step;
   res.skipped_steps = skipped;
   res.last_validation = last_val;
-  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  res.seconds = seconds_since(t0);
   res.tokens_per_second = res.seconds > 0 ? static_cast<double>(tokens_this_run) / res.seconds : 0.0;
   return res;
 }
