@@ -43,7 +43,7 @@ void add_finetune_command(CLI::App& app) {
                 "Continue the output directory from its latest checkpoint with its own config.json (plus overrides)");
   cmd->add_option("overrides", o->overrides,
                   "Config overrides key.sub=value (Hydra style), e.g. train.steps=300 train.lr=2e-4 "
-                  "model.hidden_dropout=0.1 data.max_length=64; '+key=value' adds a key");
+                  "model.hidden_dropout=0.1 data.max_length=64; keys the config file leaves out may be set too, unknown keys are errors");
   cmd->footer(
       "The model is the pretraining run's Electra with a 2-label classification head on [CLS]\n"
       "(classifier.*, freshly initialised); every tensor of RUN's latest checkpoint must load with its shape.\n"

@@ -16,7 +16,7 @@ void add_fit_commands(CLI::App& app) {
     auto config = std::make_shared<std::string>();
     auto overrides = std::make_shared<std::vector<std::string>>();
     cmd->add_option("config", *config, "JSON config (see configs/fit-exp-sin.json)")->required()->check(CLI::ExistingFile);
-    cmd->add_option("overrides", *overrides, "Config overrides key.sub=value (e.g. train.steps=100, +data.test=t.csv)");
+    cmd->add_option("overrides", *overrides, "Config overrides key.sub=value (e.g. train.steps=100 data.test=t.csv)");
     cmd->footer(
         "The run directory (run_dir) receives config.json, model.safetensors, metrics.json and, for generated data,\n"
         "train.csv and test.csv. Example: knot fit configs/fit-exp-sin.json train.optimizer=adam train.steps=2000");

@@ -24,7 +24,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("args", *overrides,
                   "CONFIG (a JSON file, e.g. configs/translate-kan-small.json or configs/pretrain-electra-tiny.json; "
                   "left out with --resume), then config overrides key.sub=value (Hydra style), e.g. train.steps=2000 "
-                  "model.embedding_dim=96; '+key=value' adds a new key");
+                  "model.embedding_dim=96; keys the config file leaves out may be set too (Hydra's '+key=value' is accepted), unknown keys are errors naming the key");
   cmd->add_option("--resume", *resume,
                   "Continue the run in DIR from its latest checkpoint (its config.json, plus any overrides); the "
                   "result is bit-identical to a run that was never interrupted (same machine, same threads)")
