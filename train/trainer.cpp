@@ -264,7 +264,7 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
   // follows the machine's load; the ETA is the windows' seconds per step (smoothed: 0.7 old + 0.3
   // new) times the steps left, plus validation/checkpoint time at this run's rate per step so far.
   double last_log_s = 0, overhead_s = 0, overhead_at_last_log = 0, step_s_ema = -1;
-  int64_t last_log_step = step;
+  int64_t last_log_step = step, tokens_at_last_log = 0;  // (win_tokens may include tokens from before a resume)
   auto seconds_since = [](std::chrono::steady_clock::time_point a) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
   };
@@ -349,7 +349,7 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
     if (step % cfg.log_every == 0 || step == cfg.steps) {
       const double elapsed = seconds_since(t0);
       const double train_s = std::max(elapsed - last_log_s - (overhead_s - overhead_at_last_log), 1e-9);
-      const double tps = static_cast<double>(win_tokens) / train_s;
+      const double tps = static_cast<double>(tokens_this_run - tokens_at_last_log) / train_s;
       if (step > last_log_step) {
         const double per_step = train_s / static_cast<double>(step - last_log_step);
         step_s_ema = step_s_ema < 0 ? per_step : 0.7 * step_s_ema + 0.3 * per_step;
@@ -361,6 +361,7 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
       last_log_s = elapsed;
       overhead_at_last_log = overhead_s;
       last_log_step = step;
+      tokens_at_last_log = tokens_this_run;
       if (win_count > 0) {
         const double mean = win_loss / static_cast<double>(win_count);
         res.last_loss = mean;
