@@ -1,12 +1,12 @@
 // Decoding benchmarks: greedy and beam search (beam 4) of the seed-sized kanformer configs
-// (configs/kanformer-{mlp,kan}.json, random weights), 16 random source sentences of 8–24 tokens,
-// 16 generated tokens each (random weights rarely emit <eos>, so every sentence runs to the limit:
-// a fixed amount of work). Three ways:
+// (configs/kanformer-{mlp,kan}.json, random weights), 16 random source sentences of 8–24 tokens, at
+// most 16 generated tokens each (the counter out_tokens/sentence says how many the best hypotheses
+// have: random weights seldom pick <eos>, so the sentences run to the limit). Three ways:
 //   greedy          train::greedy_decode, the 16 sentences in one batch (what knot eval does)
 //   beam4_batched   train::beam_search_batch, one decoder batch of 16 × 4 hypotheses
 //   beam4_serial    train::beam_search sentence by sentence (how knot eval ran beam search before
 //                   beam_search_batch), the reference for the batched search
-// Counter: sentences/s. Beam 4 does about 4× greedy's arithmetic; what batching saves are the
+// Counters: sentences/s, out_tokens/sentence. Beam 4 does about 4× greedy's arithmetic; what batching saves are the
 // decoder calls' fixed costs (KANLinear's per-call weight layout, OpenMP fork/join of many small
 // ops), paid once per step of the batch instead of once per step of every sentence.
 #include <benchmark/benchmark.h>
@@ -39,15 +39,20 @@ void BM_Decode(benchmark::State& st, const std::string& config, DecodeWay way) {
     srcs.push_back(randint(4, V, {len}, DType::i64, &g).to_vector<int64_t>());
   }
   const train::SpecialTokens sp{0, 1, m.config().pad_tgt_idx};
+  double out_tokens = 0;  // generated tokens per sentence (the best hypothesis's, <eos> excluded)
   for (auto _ : st) {
+    out_tokens = 0;
     if (way == DecodeWay::greedy) {
-      benchmark::DoNotOptimize(train::greedy_decode(m, srcs, sp, max_len).data());
+      for (const auto& ids : train::greedy_decode(m, srcs, sp, max_len)) out_tokens += static_cast<double>(ids.size());
     } else if (way == DecodeWay::beam4_batched) {
-      benchmark::DoNotOptimize(train::beam_search_batch(m, srcs, sp, beam, max_len, 0.6).data());
+      for (const auto& hyps : train::beam_search_batch(m, srcs, sp, beam, max_len, 0.6))
+        out_tokens += static_cast<double>(hyps.at(0).ids.size());
     } else {
-      for (const auto& s : srcs) benchmark::DoNotOptimize(train::beam_search(m, s, sp, beam, max_len, 0.6).data());
+      for (const auto& s : srcs)
+        out_tokens += static_cast<double>(train::beam_search(m, s, sp, beam, max_len, 0.6).at(0).ids.size());
     }
   }
+  st.counters["out_tokens/sentence"] = out_tokens / static_cast<double>(n);
   st.counters["sentences/s"] = benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate);
   st.counters["params_M"] = static_cast<double>(m.num_parameters()) * 1e-6;
 }
