@@ -643,19 +643,6 @@ BpeTokenizer BpeTokenizer::load(const std::string& tokenizer_json) {
   return from_json(j, tokenizer_json);
 }
 
-void BpeTokenizer::save(const std::string& path) const {
-  // Temporary file + rename: a crash mid-write never leaves a truncated tokenizer.json behind.
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    KNOT_CHECK(f.good(), "bpe: cannot write '{}'", tmp);
-    f << to_json().dump(2) << '\n';
-    f.flush();
-    KNOT_CHECK(f.good(), "bpe: writing '{}' failed", tmp);
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  KNOT_CHECK(!ec, "bpe: cannot move '{}' to '{}': {}", tmp, path, ec.message());
-}
+std::string BpeTokenizer::to_file_text() const { return to_json().dump(2) + "\n"; }
 
 }  // namespace knot::data

@@ -54,7 +54,7 @@ class BpeTokenizer : public Tokenizer {
   std::vector<std::string> tokenize(std::string_view text) const override;
   std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = false) const override;
   std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = true) const override;
-  void save(const std::string& path) const override;  // tokenizer.json, written atomically
+  std::string to_file_text() const override;  // tokenizer.json
 
   int32_t vocab_size() const override { return static_cast<int32_t>(vocab_.size()); }
   int32_t token_to_id(std::string_view token) const override;

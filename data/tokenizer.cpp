@@ -5,9 +5,12 @@
 
 #include "core/error.h"
 #include "data/bpe.h"
+#include "data/jsonl.h"  // write_file_atomic
 #include "data/wordpiece.h"
 
 namespace knot::data {
+
+void Tokenizer::save(const std::string& path) const { write_file_atomic(path, to_file_text()); }
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
   namespace fs = std::filesystem;

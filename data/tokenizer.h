@@ -29,8 +29,10 @@ class Tokenizer {
   // Text of ids. skip_special_tokens drops pad, bos and eos (they carry no text); unk and mask
   // are written as their token strings so that a reader sees where they were.
   virtual std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = true) const = 0;
-  // Writes the tokenizer in its own format (tokenizer.json for BPE, vocab.txt for WordPiece).
-  virtual void save(const std::string& path) const = 0;
+  // The tokenizer in its own file format (tokenizer.json for BPE, vocab.txt for WordPiece).
+  virtual std::string to_file_text() const = 0;
+  // Writes to_file_text() to `path` atomically (temp file, fsync, rename).
+  void save(const std::string& path) const;
 
   virtual int32_t vocab_size() const = 0;
   virtual int32_t token_to_id(std::string_view token) const = 0;  // -1 when absent

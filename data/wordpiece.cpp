@@ -41,12 +41,10 @@ WordPieceTokenizer WordPieceTokenizer::load(const std::string& vocab_txt) {
   return WordPieceTokenizer(std::move(vocab), vocab_txt);
 }
 
-void WordPieceTokenizer::save(const std::string& path) const {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  KNOT_CHECK(f.good(), "wordpiece: cannot write '{}'", path);
-  for (const auto& t : vocab_) f << t << '\n';
-  f.flush();
-  KNOT_CHECK(f.good(), "wordpiece: writing '{}' failed", path);
+std::string WordPieceTokenizer::to_file_text() const {
+  std::string out;
+  for (const auto& t : vocab_) out += t + '\n';
+  return out;
 }
 
 int32_t WordPieceTokenizer::token_to_id(std::string_view token) const {

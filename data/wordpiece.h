@@ -38,7 +38,7 @@ class WordPieceTokenizer : public Tokenizer {
   EncodedPair encode_pair(std::string_view a, std::string_view b, bool add_special_tokens = true, int max_length = 0) const;
   // Joins tokens with spaces and glues "##" continuations to the token before them.
   std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = true) const override;
-  void save(const std::string& path) const override;  // vocab.txt
+  std::string to_file_text() const override;  // vocab.txt: one token a line
 
   int32_t vocab_size() const override { return static_cast<int32_t>(vocab_.size()); }
   int32_t token_to_id(std::string_view token) const override;

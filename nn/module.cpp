@@ -1,6 +1,8 @@
 // nn::Module (see module.h).
 #include "nn/module.h"
 
+#include <cmath>
+
 #include <set>
 
 #include "autograd/grad_mode.h"
@@ -117,6 +119,13 @@ void Module::load_state_dict(const NamedTensors& state, bool strict) {
       problems.push_back(fmt::format("'{}' has dtype {} in the checkpoint but {} in the model", n,
                                      dtype_name(src.dtype()), dtype_name(t.dtype())));
       continue;
+    }
+    // A weight that is NaN/Inf makes every output NaN: refuse it here, naming it, rather than let
+    // translate print <sos> forever or predict print nan with exit 0.
+    if (is_floating(src.dtype())) {
+      int64_t bad = 0;
+      for (double v : src.to(DType::f64).contiguous().to(Device::cpu()).to_vector<double>()) bad += !std::isfinite(v);
+      if (bad > 0) problems.push_back(fmt::format("'{}' holds {} NaN/Inf value(s) of {}", n, bad, src.numel()));
     }
   }
   if (strict)

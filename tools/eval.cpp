@@ -85,6 +85,10 @@ void eval_electra(const Opts& o) {
   const int64_t batch = o.batch_size > 0 ? o.batch_size : dc.batch_size;
   const train::ElectraMetrics m = train::evaluate_electra(*run.model, seqs, vocab, eo, batch, seed);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!std::isfinite(m.mlm_loss()) || !std::isfinite(m.rtd_loss()))
+    throw std::runtime_error(fmt::format("eval: the model's losses on {} are MLM {} and RTD {}: the checkpoint {} gives "
+                                         "NaN/Inf (a diverged run?)",
+                                         source, m.mlm_loss(), m.rtd_loss(), run.checkpoint));
 
   const auto& d = m.disc;
   fmt::print("eval: electra run {}, checkpoint {}\n", o.run, run.checkpoint);
@@ -164,14 +168,18 @@ void add_eval_command(CLI::App& app) {
     auto pairs = train::read_translation_pairs(path, src_lang, tgt_lang, o->max_examples);
     train::encode_pairs(pairs, *run.tokenizer);
     const train::SpecialTokens sp = train::special_tokens(*run.tokenizer);
-    // Positions past the model's table cannot be encoded: cut such (rare) sources and targets.
-    const size_t cap = static_cast<size_t>(run.model->config().max_length - 1);
-    for (auto& p : pairs) {
-      if (p.src.size() > cap) p.src.resize(cap);
-      if (p.tgt.size() > cap) p.tgt.resize(cap);
+    // Positions past the model's table cannot be encoded: such (rare) sources and targets are cut,
+    // each with a warning naming its line, as knot translate does.
+    for (size_t i = 0; i < pairs.size(); ++i) {
+      train::cut_to_model_length(pairs[i].src, *run.model, fmt::format("eval: {} (source)", path), i + 1);
+      train::cut_to_model_length(pairs[i].tgt, *run.model, fmt::format("eval: {} (target)", path), i + 1);
     }
     const int64_t batch = o->batch_size > 0 ? o->batch_size : ev.value("batch_size", int64_t{64});
     const auto loss = train::teacher_forced_loss(*run.model, pairs, sp, batch);
+    if (!std::isfinite(loss.mean()))
+      throw std::runtime_error(fmt::format(
+          "eval: the model's loss on {} is {}: the checkpoint {} gives NaN/Inf (a diverged run?)", path, loss.mean(),
+          run.checkpoint));
 
     train::DecodeSettings ds;
     const int64_t beam = o->beam > 0 ? o->beam : ev.value("beam", int64_t{1});

@@ -85,11 +85,16 @@ void add_finetune_command(CLI::App& app) {
     std::string val;
     for (auto& [k, v] : r.train.last_validation.items())
       if (k.rfind("val_", 0) == 0 && v.is_number()) val += fmt::format(" {} {:.4f}", k, v.get<double>());
-    fmt::print("finetune: {} steps ({} skipped) in {:.1f} s; last loss {:.4f};{}\n", r.train.steps,
-               r.train.skipped_steps, r.train.seconds, r.train.last_loss, val);
+    fmt::print("finetune: {} steps ({} skipped) in {:.1f} s; {};{}\n", r.train.steps, r.train.skipped_steps,
+               r.train.seconds,
+               r.train.has_loss ? fmt::format("last loss {:.4f}", r.train.last_loss)
+                                : std::string("no step had a finite loss"),
+               val);
+    // A run that stopped on NaN or diverged failed: no test result, a non-zero exit.
+    if (r.train.stopped_on_nan) throw std::runtime_error(fmt::format("finetune: stopped: {}", r.train.failure));
+    if (r.train.diverged) throw std::runtime_error(fmt::format("finetune: the run diverged: {}", r.train.failure));
     fmt::print("test accuracy {:.4f} ({}/{}), test loss {:.4f} -> {}\n", r.test.accuracy(), r.test.correct, r.test.n,
                r.test.loss(), (std::filesystem::path(r.out_dir) / "result.json").string());
-    if (r.train.stopped_on_nan) throw std::runtime_error("finetune: stopped on a NaN/Inf loss (train.on_nan=stop)");
   });
 }
 

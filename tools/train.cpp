@@ -83,9 +83,13 @@ void add_train_command(CLI::App& app) {
                  "train.steps=N);{}\n", r.steps, cfg.value("train", models::Json::object()).value("steps", r.steps),
                  run_dir.empty() ? cfg.value("run_dir", std::string("RUN")) : run_dir, val);
     else
-      fmt::print("train: {} steps ({} skipped) in {:.1f} s, {:.0f} tokens/s; last loss {:.4f};{}\n", r.steps,
-                 r.skipped_steps, r.seconds, r.tokens_per_second, r.last_loss, val);
-    if (r.stopped_on_nan) throw std::runtime_error("train: stopped on a NaN/Inf loss (train.on_nan=stop)");
+      fmt::print("train: {} steps ({} skipped) in {:.1f} s, {:.0f} tokens/s; {};{}\n", r.steps, r.skipped_steps,
+                 r.seconds, r.tokens_per_second,
+                 r.has_loss ? fmt::format("last loss {:.4f}", r.last_loss) : std::string("no step had a finite loss"),
+                 val);
+    // A run that stopped on NaN or diverged failed: a non-zero exit, whatever it wrote.
+    if (r.stopped_on_nan) throw std::runtime_error(fmt::format("train: stopped: {}", r.failure));
+    if (r.diverged) throw std::runtime_error(fmt::format("train: the run diverged: {}", r.failure));
   });
 }
 

@@ -22,7 +22,10 @@ void add_translate_command(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--run", o->run, "Run directory written by knot train")->required()->check(CLI::ExistingDirectory);
-  cmd->add_option("text", o->texts, "Sentences to translate; without any, one sentence per line from stdin");
+  cmd->add_option("text", o->texts,
+                  "Sentences to translate; without any, one sentence per line from stdin. Output keeps the input's "
+                  "lines: a blank line in gives a blank line out, and a sentence longer than the model takes "
+                  "(model.max_length - 1 tokens) is cut to it with a warning naming its line");
   auto* beam = cmd->add_option("--beam", o->beam, "Beam search with this beam width (default: greedy)")
                    ->check(CLI::PositiveNumber);
   cmd->add_option("--length-penalty", o->length_penalty,
@@ -60,10 +63,19 @@ void add_translate_command(CLI::App& app) {
         max_len = run.config["translation"]["decode_max_length"].get<int64_t>();
     }
     max_len = std::min<int64_t>(max_len, run.model->config().max_length - 1);
+    // Every input line gives output in its place: a blank line (or one of only spaces) gives a
+    // blank line, so the output lines up with the input.
     std::vector<std::string> texts = o->texts;
-    if (texts.empty())
-      for (std::string line; std::getline(std::cin, line);)
-        if (!line.empty()) texts.push_back(line);
+    const bool from_stdin = texts.empty();
+    if (from_stdin)
+      for (std::string line; std::getline(std::cin, line);) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        texts.push_back(line);
+      }
+    auto blank = [](const std::string& t) { return t.find_first_not_of(" \t\r\f\v") == std::string::npos; };
+    std::vector<size_t> todo;  // indices of the non-blank texts, in order
+    for (size_t i = 0; i < texts.size(); ++i)
+      if (!blank(texts[i])) todo.push_back(i);
     Generator gen(static_cast<uint64_t>(o->seed));
     auto ids_str = [](const auto& ids) {
       std::string s;
@@ -87,12 +99,21 @@ void add_translate_command(CLI::App& app) {
     // Greedy and beam search decode batch_size sentences per decoder call; sampling goes sentence by
     // sentence so that its draws follow the input order. Output keeps the input order.
     const size_t chunk = o->sample ? 1 : static_cast<size_t>(o->batch_size);
-    for (size_t c0 = 0; c0 < texts.size(); c0 += chunk) {
-      const size_t c1 = std::min(texts.size(), c0 + chunk);
+    size_t printed = 0;  // texts[0, printed) are done
+    auto print_blanks_until = [&](size_t end) {
+      for (; printed < end; ++printed) {
+        if (o->verbose) fmt::print("src: {}\n", texts[printed]);
+        fmt::print("\n");
+      }
+    };
+    for (size_t c0 = 0; c0 < todo.size(); c0 += chunk) {
+      const size_t c1 = std::min(todo.size(), c0 + chunk);
       std::vector<std::vector<int64_t>> srcs;
-      for (size_t i = c0; i < c1; ++i) {
-        const auto enc = run.tokenizer->encode(texts[i]);
+      for (size_t k = c0; k < c1; ++k) {
+        const auto enc = run.tokenizer->encode(texts[todo[k]]);
         srcs.emplace_back(enc.begin(), enc.end());
+        train::cut_to_model_length(srcs.back(), *run.model, from_stdin ? "translate: input" : "translate: argument",
+                                   todo[k] + 1);
       }
       std::vector<std::vector<train::Hypothesis>> results;
       if (o->sample) {
@@ -107,8 +128,13 @@ void add_translate_command(CLI::App& app) {
           results.push_back({std::move(h)});
         }
       }
-      for (size_t i = c0; i < c1; ++i) print_one(texts[i], srcs[i - c0], results[i - c0]);
+      for (size_t k = c0; k < c1; ++k) {
+        print_blanks_until(todo[k]);
+        print_one(texts[todo[k]], srcs[k - c0], results[k - c0]);
+        printed = todo[k] + 1;
+      }
     }
+    print_blanks_until(texts.size());
   });
 }
 

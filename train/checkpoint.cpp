@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "autograd/grad_mode.h"
 #include "core/error.h"
@@ -31,7 +32,7 @@ std::string step_name(int64_t step) { return fmt::format("step-{:06d}", step); }
 
 // Step number of "step-000120", or -1.
 int64_t parse_step(const std::string& name) {
-  if (name.rfind("step-", 0) != 0 || name.size() <= 5) return -1;
+  if (name.rfind("step-", 0) != 0 || name.size() <= 5 || name.size() > 5 + 18) return -1;  // 18 digits fit int64
   int64_t v = 0;
   for (size_t i = 5; i < name.size(); ++i) {
     if (name[i] < '0' || name[i] > '9') return -1;
@@ -72,19 +73,29 @@ std::string save_checkpoint(const std::string& run_dir, int64_t step, const nn::
 
   const std::string name = step_name(step);
   const fs::path tmp = root / fmt::format(".tmp-{}-{}", name, ::getpid());
-  fs::create_directories(tmp);
-  auto done = [&](const char* f) {
-    fsync_path(tmp / f, false);
-    if (options.after_file) options.after_file(f);
-  };
-  model.save((tmp / kFiles[0]).string(), {{"format", "pt"}, {"step", std::to_string(step)}});
-  done(kFiles[0]);
-  save_safetensors((tmp / kFiles[1]).string(), optimizer.state(),
-                   {{"optimizer", "adam"}, {"steps", std::to_string(optimizer.steps())}});
-  done(kFiles[1]);
-  data::write_file_atomic((tmp / kFiles[2]).string(), trainer_state.dump(2) + "\n");
-  done(kFiles[2]);
-  fsync_path(tmp, true);
+  try {
+    fs::create_directories(tmp);
+    auto done = [&](const char* f) {
+      fsync_path(tmp / f, false);
+      if (options.after_file) options.after_file(f);
+    };
+    std::map<std::string, std::string> meta{{"format", "pt"}, {"step", std::to_string(step)}};
+    if (!options.model_config_sha256.empty()) meta["model_config_sha256"] = options.model_config_sha256;
+    model.save((tmp / kFiles[0]).string(), meta);
+    done(kFiles[0]);
+    save_safetensors((tmp / kFiles[1]).string(), optimizer.state(),
+                     {{"optimizer", "adam"}, {"steps", std::to_string(optimizer.steps())}});
+    done(kFiles[1]);
+    data::write_file_atomic((tmp / kFiles[2]).string(), trainer_state.dump(2) + "\n");
+    done(kFiles[2]);
+    fsync_path(tmp, true);
+  } catch (...) {
+    // A failed write (a full disk, an I/O error) leaves nothing behind; `latest` still names the
+    // previous checkpoint. (A killed process cannot clean up: the next save removes its .tmp-*.)
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
 
   const fs::path final_dir = root / name;
   if (fs::exists(final_dir)) {  // a resumed run re-saving a step it had saved before
@@ -123,19 +134,51 @@ std::string latest_checkpoint(const std::string& run_dir) {
   return dir.string();
 }
 
-LoadedCheckpoint load_checkpoint(const std::string& dir, nn::Module& model, optim::Adam* optimizer) {
+int64_t checkpoint_dir_step(const std::string& dir) {
+  fs::path p(dir);
+  if (!p.has_filename()) p = p.parent_path();
+  return parse_step(p.filename().string());
+}
+
+LoadedCheckpoint load_checkpoint(const std::string& dir, nn::Module& model, optim::Adam* optimizer,
+                                 const std::string& model_config_sha256) {
   const fs::path d(dir);
   KNOT_CHECK(complete(d), "checkpoint: '{}' is missing or incomplete (expected model.safetensors, "
              "optimizer.safetensors, trainer_state.json)", dir);
   LoadedCheckpoint out;
   out.dir = dir;
   out.trainer_state = models::load_json_file((d / kFiles[2]).string());
-  model.load((d / kFiles[0]).string());
+  {
+    const std::string path = (d / kFiles[0]).string();
+    const SafetensorsFile f = load_safetensors(path);
+    const auto it = f.metadata.find("model_config_sha256");
+    if (!model_config_sha256.empty() && it != f.metadata.end())
+      KNOT_CHECK(it->second == model_config_sha256,
+                 "checkpoint: '{}' was written by a model of another config (model config sha256 {}, this model's "
+                 "{}): the run's config.json 'model' section differs from the one the checkpoint was trained with "
+                 "(e.g. a changed num_heads); restore it, or train a new run",
+                 path, it->second.substr(0, 16), model_config_sha256.substr(0, 16));
+    try {
+      model.load_state_dict(f.tensors, true);
+    } catch (const Error& e) {
+      KNOT_FAIL("load: {}: {}", path, e.what());
+    }
+  }
   if (optimizer) {
     const SafetensorsFile f = load_safetensors((d / kFiles[1]).string());
+    for (const auto& [n, t] : f.tensors) {
+      if (!is_floating(t.dtype())) continue;
+      NoGradGuard ng;
+      for (double v : t.to(DType::f64).contiguous().to(Device::cpu()).to_vector<double>())
+        KNOT_CHECK(std::isfinite(v), "checkpoint: '{}': optimizer state '{}' holds NaN/Inf values",
+                   (d / kFiles[1]).string(), n);
+    }
     const auto it = f.metadata.find("steps");
     KNOT_CHECK(it != f.metadata.end(), "checkpoint: '{}' has no 'steps' metadata", (d / kFiles[1]).string());
-    optimizer->load_state(f.tensors, std::stoll(it->second));
+    const int64_t steps = parse_step("step-" + it->second);  // digits only, or -1
+    KNOT_CHECK(steps >= 0 && it->second.size() <= 18, "checkpoint: '{}': metadata 'steps' must be a non-negative integer, got '{}'",
+               (d / kFiles[1]).string(), it->second);
+    optimizer->load_state(f.tensors, steps);
   }
   return out;
 }

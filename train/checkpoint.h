@@ -11,8 +11,9 @@
 // fsynced and closed), the temp directory is fsynced and renamed to step-000120, the parent
 // directory is fsynced, and only then `latest` is replaced atomically (temp file, fsync, rename).
 // A crash before the last rename leaves the previous `latest` intact; stale .tmp-* directories are
-// removed by the next save. Only the newest keep_last step directories are kept (never the one
-// `latest` names). A model holding NaN/Inf weights is never written.
+// removed by the next save, and a save that fails (a full disk) removes its own temp directory.
+// Only the newest keep_last step directories are kept (never the one `latest` names). A model
+// holding NaN/Inf weights is never written.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +34,8 @@ struct CheckpointOptions {
   // Test hook: called after each file is written into the temp directory with its name; a throw
   // simulates a crash in the middle of a checkpoint write.
   std::function<void(const std::string& file)> after_file;
+  // Written into model.safetensors' metadata as "model_config_sha256" when not empty.
+  std::string model_config_sha256;
 };
 
 // Writes RUN/checkpoints/step-N and points `latest` at it; returns the directory. Throws (and
@@ -49,7 +52,13 @@ struct LoadedCheckpoint {
   std::string dir;
   models::Json trainer_state;
 };
-// Loads model (strict) and, when given, optimizer moments from `dir`.
-LoadedCheckpoint load_checkpoint(const std::string& dir, nn::Module& model, optim::Adam* optimizer);
+// Loads model (strict) and, when given, optimizer moments from `dir`. Non-finite values in either
+// file are errors naming the tensor. With `model_config_sha256` given, a checkpoint that records
+// another hash is an error (one that records none, written before hashes existed, loads).
+LoadedCheckpoint load_checkpoint(const std::string& dir, nn::Module& model, optim::Adam* optimizer,
+                                 const std::string& model_config_sha256 = "");
+
+// The step in a checkpoint directory's name ("…/step-000120" -> 120), or -1.
+int64_t checkpoint_dir_step(const std::string& dir);
 
 }  // namespace knot::train

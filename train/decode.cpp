@@ -23,10 +23,15 @@ Tensor pad_batch(const std::vector<std::vector<int64_t>>& rows, int64_t pad) {
   return from_vector(flat, {static_cast<int64_t>(rows.size()), static_cast<int64_t>(S)});
 }
 
-// logits (B, 1, V) -> log-probabilities (B, V) as floats.
+// logits (B, 1, V) -> log-probabilities (B, V) as floats. A NaN is an error: a model that gives
+// NaN would otherwise "decode" argmax 0 forever (<pad>/<sos> lines) and the command would exit 0.
 std::vector<float> last_log_probs(const Tensor& logits) {
   const int64_t B = logits.size(0), V = logits.size(2);
-  return log_softmax(logits.reshape({B, V}).to(DType::f32), 1).contiguous().to_vector<float>();
+  std::vector<float> lp = log_softmax(logits.reshape({B, V}).to(DType::f32), 1).contiguous().to_vector<float>();
+  for (size_t i = 0; i < lp.size(); ++i)
+    KNOT_CHECK(!std::isnan(lp[i]), "decode: the model's output is NaN (row {} of {}): its weights are finite but the "
+               "forward pass overflows; the checkpoint is unusable (a diverged run?)", i / static_cast<size_t>(V), B);
+  return lp;
 }
 
 // Index of the largest value, the lower index on ties.

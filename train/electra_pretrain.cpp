@@ -555,6 +555,15 @@ class ElectraTask : public Task {
     return m.to_json(opt_.rtd_weight, "val_");
   }
 
+  double probe_loss() override {
+    const std::vector<std::vector<int32_t>> first(
+        val_.begin(), val_.begin() + std::min<std::ptrdiff_t>(static_cast<std::ptrdiff_t>(val_.size()), batch_size_));
+    model_->eval();
+    const ElectraMetrics m = evaluate_electra(*model_, first, vocab_, opt_, batch_size_, seed_);
+    model_->train();
+    return m.mlm_loss() + opt_.rtd_weight * m.rtd_loss();
+  }
+
  private:
   std::shared_ptr<models::Electra> model_;
   std::vector<std::vector<int32_t>> train_, val_;
@@ -591,7 +600,7 @@ ElectraRun load_electra_run(const std::string& run_dir) {
              r.model->config().vocab_size, r.tokenizer->vocab_size());
   r.checkpoint = latest_checkpoint(run_dir);
   KNOT_CHECK(!r.checkpoint.empty(), "'{}' has no checkpoint yet (checkpoints/latest is missing)", run_dir);
-  load_checkpoint(r.checkpoint, *r.model, nullptr);
+  load_checkpoint(r.checkpoint, *r.model, nullptr, model_config_hash(r.model->config().to_json()));
   r.model->eval();
   return r;
 }
@@ -656,8 +665,6 @@ TrainResult train_electra(const models::Json& cfg, const std::string& run_dir_ar
   auto model = std::make_shared<models::Electra>(mc);
   init_electra_embeddings(*model, eo.initializer_range);
 
-  fs::create_directories(run_dir);
-  if (!resume) tok->save(run_vocab.string());
   models::Json resolved = cfg;
   resolved["task"] = "electra";
   resolved["seed"] = seed;
@@ -666,13 +673,17 @@ TrainResult train_electra(const models::Json& cfg, const std::string& run_dir_ar
   resolved["tokenizer"] = {{"vocab", vocab_path}};
   resolved["electra"] = eo.to_json();
   resolved["model"] = mc.to_json();
-  models::save_json_file((fs::path(run_dir) / "config.json").string(), resolved);
   log(fmt::format("electra: model {} parameters (generator {}, discriminator {}; kan {}), run directory {}",
                   model->num_parameters(), model->generator->num_parameters(), model->discriminator->num_parameters(),
                   mc.kan.kind, run_dir));
 
   ElectraTask task_obj(model, std::move(corpus.train), std::move(corpus.val), vocab, eo, dc.batch_size, seed);
-  return run_trainer(task_obj, tcfg, run_dir, resume, hooks);
+  // run_trainer writes these once it holds the run's lock and every check has passed.
+  RunSetup setup;
+  setup.model_config = mc.to_json();
+  setup.files.emplace_back("config.json", resolved.dump(2) + "\n");
+  if (!resume) setup.files.emplace_back("vocab.txt", tok->to_file_text());
+  return run_trainer(task_obj, tcfg, run_dir, resume, hooks, setup);
 }
 
 }  // namespace knot::train

@@ -90,6 +90,14 @@ class SentimentTask : public Task {
     return {{"val_loss", e.loss()}, {"val_acc", e.accuracy()}, {"val_error", 1.0 - e.accuracy()}};
   }
 
+  double probe_loss() override {
+    const std::vector<LabelledText> first(val_.begin(), val_.begin() + std::min<std::ptrdiff_t>(
+                                                                          static_cast<std::ptrdiff_t>(val_.size()), eval_batch_));
+    const ClassificationEval e = evaluate_classifier(*model_, first, pad_, eval_batch_);
+    model_->train();
+    return e.loss();
+  }
+
  private:
   // Shuffle, bucket by length, batch, shuffle the batches: a pure function of (seed, epoch).
   void build_epoch(int64_t epoch) {
@@ -389,9 +397,6 @@ FinetuneResult finetune_sentiment(const FinetuneOptions& opt, const TrainerHooks
       init_electra_embeddings(*model, pretrained.value("initializer_range", ElectraOptions{}.initializer_range));
       log("sentiment: training from scratch (random initialisation, no pretrained weights)");
     }
-    fs::create_directories(out);
-    data::write_file_atomic((fs::path(out) / "vocab.txt").string(), data::read_file_bytes(rf.vocab_path));
-    models::save_json_file((fs::path(out) / "config.json").string(), rf.config);
   }
   log(fmt::format("sentiment: model {} parameters (discriminator {} x {}), run directory {}", model->num_parameters(),
                   ec.discriminator.num_layers, ec.discriminator.hidden_size, out));
@@ -400,7 +405,17 @@ FinetuneResult finetune_sentiment(const FinetuneOptions& opt, const TrainerHooks
   SentimentTask task_obj(model, std::move(train_ex), std::move(val_ex), pad, batch_size, bucket, eval_batch, seed);
   FinetuneResult res;
   res.out_dir = out;
-  res.train = run_trainer(task_obj, tcfg, out, opt.resume, hooks);
+  // run_trainer writes these once it holds the lock on `out` and every check has passed.
+  RunSetup setup;
+  setup.writer = "finetune";
+  setup.model_config = ec.to_json();
+  if (!opt.resume) {
+    setup.files.emplace_back("vocab.txt", data::read_file_bytes(rf.vocab_path));
+    setup.files.emplace_back("config.json", rf.config.dump(2) + "\n");
+  }
+  res.train = run_trainer(task_obj, tcfg, out, opt.resume, hooks, setup);
+  // A failed run has no result: its model is not what the last checkpoint holds.
+  if (res.train.stopped_on_nan || res.train.diverged) return res;
 
   const auto t0 = std::chrono::steady_clock::now();
   res.test = evaluate_classifier(*model, test_ex, pad, eval_batch);

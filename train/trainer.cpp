@@ -17,6 +17,8 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "data/jsonl.h"
+#include "data/prepare.h"  // sha256_hex
+#include "train/run_lock.h"
 #include "nn/basis_registry.h"
 #include "ops/elementwise.h"
 #include "optim/optimizer.h"
@@ -57,6 +59,8 @@ TrainerConfig TrainerConfig::from_json(const models::Json& j) {
   c.checkpoint_every = r.get<int64_t>("checkpoint_every", c.checkpoint_every);
   c.keep_checkpoints = r.get<int64_t>("keep_checkpoints", c.keep_checkpoints);
   c.on_nan = r.get<std::string>("on_nan", c.on_nan);
+  c.max_consecutive_skips = r.get<int64_t>("max_consecutive_skips", c.max_consecutive_skips);
+  c.max_skipped_fraction = r.get<double>("max_skipped_fraction", c.max_skipped_fraction);
   c.threads = r.get<int64_t>("threads", c.threads);
   c.progress = r.get<bool>("progress", c.progress);
   const std::string precision = r.get<std::string>("matmul_precision", matmul_precision_name(c.matmul_precision));
@@ -80,6 +84,10 @@ TrainerConfig TrainerConfig::from_json(const models::Json& j) {
   KNOT_CHECK(c.on_nan == "skip" || c.on_nan == "stop", "config 'train': key 'on_nan' must be 'skip' or 'stop', got '{}'",
              c.on_nan);
   KNOT_CHECK(c.clip_grad_norm >= 0, "config 'train': key 'clip_grad_norm' must be >= 0");
+  KNOT_CHECK(c.max_consecutive_skips > 0, "config 'train': key 'max_consecutive_skips' must be > 0, got {}",
+             c.max_consecutive_skips);
+  KNOT_CHECK(c.max_skipped_fraction > 0 && c.max_skipped_fraction <= 1,
+             "config 'train': key 'max_skipped_fraction' must be in (0, 1], got {}", c.max_skipped_fraction);
   KNOT_CHECK(c.kan_grid_update_every >= 0 && c.kan_grid_update_until >= 0 && c.kan_grid_margin >= 0,
              "config 'train': keys 'kan_grid_update_every', 'kan_grid_update_until' and 'kan_grid_margin' must be >= 0");
   return c;
@@ -122,6 +130,59 @@ int64_t update_kan_grids(nn::Module& model, const std::function<void()>& forward
   return updated;
 }
 
+std::string model_config_hash(const models::Json& model_config) {
+  return model_config.is_null() ? std::string() : data::sha256_hex(model_config.dump());
+}
+
+void validate_trainer_state(const models::Json& s, const std::string& file, int64_t dir_step) {
+  KNOT_CHECK(s.is_object(), "checkpoint: '{}' must hold a JSON object, got {}", file, std::string(s.type_name()));
+  auto field = [&](const char* key) -> const models::Json& {
+    const auto it = s.find(key);
+    KNOT_CHECK(it != s.end(), "checkpoint: '{}' has no key '{}'", file, key);
+    return *it;
+  };
+  auto count = [&](const char* key) -> int64_t {  // an integer >= 0
+    const models::Json& v = field(key);
+    KNOT_CHECK(v.is_number_integer() && (v.is_number_unsigned() || v.get<int64_t>() >= 0),
+               "checkpoint: '{}': key '{}' must be an integer >= 0, got {}", file, key, v.dump());
+    KNOT_CHECK(!v.is_number_unsigned() || v.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX),
+               "checkpoint: '{}': key '{}' is out of range: {}", file, key, v.dump());
+    return v.get<int64_t>();
+  };
+  KNOT_CHECK(field("task").is_string(), "checkpoint: '{}': key 'task' must be a string, got {}", file,
+             field("task").dump());
+  const int64_t step = count("step");
+  KNOT_CHECK(dir_step < 0 || step == dir_step,
+             "checkpoint: '{}': key 'step' is {} but the checkpoint directory is step {}", file, step, dir_step);
+  const int64_t micro = count("micro_batch");
+  KNOT_CHECK(micro >= step, "checkpoint: '{}': key 'micro_batch' ({}) must be >= key 'step' ({}): every step takes "
+             "at least one micro-batch", file, micro, step);
+  const int64_t skipped = count("skipped_steps");
+  KNOT_CHECK(skipped <= step, "checkpoint: '{}': key 'skipped_steps' ({}) exceeds key 'step' ({})", file, skipped, step);
+  count("window_count");
+  count("window_tokens");
+  count("optimizer_steps");
+  const models::Json& wl = field("window_loss");
+  KNOT_CHECK(wl.is_number() && std::isfinite(wl.get<double>()),
+             "checkpoint: '{}': key 'window_loss' must be a finite number, got {}", file, wl.dump());
+  const models::Json& best = field("best");
+  KNOT_CHECK(best.is_null() || best.is_number(), "checkpoint: '{}': key 'best' must be a number or null, got {}", file,
+             best.dump());
+  const auto lv = s.find("last_validation");
+  KNOT_CHECK(lv == s.end() || lv->is_null() || lv->is_object(),
+             "checkpoint: '{}': key 'last_validation' must be an object or null, got {}", file, lv->dump());
+  const models::Json& rng = field("rng");
+  KNOT_CHECK(rng.is_object() && rng.contains("default") && rng["default"].is_object(),
+             "checkpoint: '{}': key 'rng' must be an object with a 'default' object, got {}", file, rng.dump());
+  for (const char* k : {"seed", "draws"}) {
+    const auto it = rng["default"].find(k);
+    KNOT_CHECK(it != rng["default"].end() && it->is_number_integer() &&
+                   (it->is_number_unsigned() || it->get<int64_t>() >= 0),
+               "checkpoint: '{}': key 'rng.default.{}' must be an integer >= 0, got {}", file, k,
+               it == rng["default"].end() ? std::string("nothing") : it->dump());
+  }
+}
+
 namespace {
 
 std::string format_duration(double s) {
@@ -154,8 +215,10 @@ void truncate_metrics(const fs::path& path, int64_t max_step) {
 }  // namespace
 
 TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string& run_dir, bool resume,
-                        const TrainerHooks& hooks) {
+                        const TrainerHooks& hooks, const RunSetup& setup) {
   auto log = hooks.log ? hooks.log : [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
+  // One writer per run directory, from the first check to the last write.
+  const RunLock lock(run_dir, setup.writer);
   if (cfg.threads > 0) set_num_threads(static_cast<int>(cfg.threads));
   // The run's GEMM precision, and the caller's back when the run ends (however it ends).
   struct PrecisionScope {
@@ -163,10 +226,6 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
     ~PrecisionScope() { set_matmul_precision(saved); }
   } precision_scope;
   set_matmul_precision(cfg.matmul_precision);
-  if (cfg.matmul_precision == MatmulPrecision::bf16)
-    log(onednn_available() ? "matmul precision bf16: projections run bfloat16 GEMMs with f32 sums (oneDNN)"
-                           : "matmul precision bf16 requested, but this build has no oneDNN: GEMMs stay f32");
-  fs::create_directories(run_dir);
   nn::Module& model = task.model();
   model.train();
 
@@ -175,20 +234,28 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
   opt.set_step_in_backward(cfg.optimizer_in_backward);
   const Schedule sched = Schedule::from_json(cfg.schedule, cfg.lr, cfg.steps, task.d_model());
   std::vector<Tensor> params = model.parameters();
+  const std::string config_sha = model_config_hash(setup.model_config);
 
   // Trainer state (all of it goes into trainer_state.json).
   int64_t step = 0, micro = 0, skipped = 0, win_count = 0, win_tokens = 0;
   double win_loss = 0, best = std::numeric_limits<double>::infinity();
   models::Json last_val;
 
+  // Every check before the first write: a refused run leaves the directory as it was.
   const fs::path metrics_path = fs::path(run_dir) / "metrics.jsonl";
+  std::string resumed_from;
   if (resume) {
     const std::string dir = latest_checkpoint(run_dir);
     KNOT_CHECK(!dir.empty(), "train --resume: '{}' has no checkpoint (no checkpoints/latest)", run_dir);
-    const LoadedCheckpoint ck = load_checkpoint(dir, model, &opt);
+    const LoadedCheckpoint ck = load_checkpoint(dir, model, &opt, config_sha);
     const models::Json& s = ck.trainer_state;
-    KNOT_CHECK(s.value("task", "") == task.name(), "train --resume: checkpoint '{}' is for task '{}', not '{}'", dir,
-               s.value("task", ""), task.name());
+    const std::string state_file = (fs::path(dir) / "trainer_state.json").string();
+    validate_trainer_state(s, state_file, checkpoint_dir_step(dir));
+    KNOT_CHECK(s.at("task").get<std::string>() == task.name(), "train --resume: checkpoint '{}' is for task '{}', not '{}'",
+               dir, s.at("task").get<std::string>(), task.name());
+    KNOT_CHECK(s.at("optimizer_steps").get<int64_t>() == opt.steps(),
+               "checkpoint: '{}': key 'optimizer_steps' is {} but optimizer.safetensors records {} steps", state_file,
+               s.at("optimizer_steps").get<int64_t>(), opt.steps());
     step = s.at("step").get<int64_t>();
     micro = s.at("micro_batch").get<int64_t>();
     skipped = s.at("skipped_steps").get<int64_t>();
@@ -199,14 +266,23 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
     last_val = s.value("last_validation", models::Json());
     const auto& g = s.at("rng").at("default");
     default_generator().set_state({g.at("seed").get<uint64_t>(), g.at("draws").get<uint64_t>()});
-    truncate_metrics(metrics_path, step);
-    log(fmt::format("{}: resumed from {} at step {}", task.name(), dir, step));
+    resumed_from = dir;
   } else {
     KNOT_CHECK(latest_checkpoint(run_dir).empty(),
                "train: '{}' already holds checkpoints; continue it with --resume or choose another run directory",
                run_dir);
+  }
+  // Every check has passed: now the run directory may change, each file atomically.
+  for (const auto& [name, content] : setup.files) data::write_file_atomic((fs::path(run_dir) / name).string(), content);
+  if (resume) {
+    truncate_metrics(metrics_path, step);
+    log(fmt::format("{}: resumed from {} at step {}", task.name(), resumed_from, step));
+  } else {
     data::write_file_atomic(metrics_path.string(), "");
   }
+  if (cfg.matmul_precision == MatmulPrecision::bf16)
+    log(onednn_available() ? "matmul precision bf16: projections run bfloat16 GEMMs with f32 sums (oneDNN)"
+                           : "matmul precision bf16 requested, but this build has no oneDNN: GEMMs stay f32");
   std::ofstream metrics(metrics_path, std::ios::app);
   auto write_metrics = [&](const models::Json& j) {
     metrics << j.dump() << "\n";
@@ -232,12 +308,28 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
   };
   CheckpointOptions ck_opt = hooks.checkpoint;
   ck_opt.keep_last = cfg.keep_checkpoints;
-  auto checkpoint = [&]() {
+  ck_opt.model_config_sha256 = config_sha;
+  // Writes a checkpoint when the model is sound: finite weights, and a finite loss on a fixed
+  // validation batch. Returns whether it wrote one.
+  auto checkpoint = [&]() -> bool {
+    std::string why;
     if (!all_finite(model)) {
-      log(fmt::format("{}: step {}: the model holds NaN/Inf weights; keeping the previous checkpoint", task.name(), step));
-      return;
+      why = "the model holds NaN/Inf weights";
+    } else {
+      const double probe = task.probe_loss();
+      model.train();
+      if (!std::isfinite(probe)) why = fmt::format("the model's loss on a validation batch is {}", probe);
+    }
+    if (!why.empty()) {
+      const std::string kept = latest_checkpoint(run_dir);
+      log(fmt::format("{}: step {}: {}; no checkpoint written ({})", task.name(), step, why,
+                      kept.empty() ? std::string("the run has none yet")
+                                   : fmt::format("the previous one, {}, is kept", fs::path(kept).filename().string())));
+      write_metrics({{"step", step}, {"checkpoint_refused", true}, {"reason", why}});
+      return false;
     }
     save_checkpoint(run_dir, step, model, opt, trainer_state(), ck_opt);
+    return true;
   };
   auto validate = [&]() {
     models::Json v = task.validate();
@@ -270,6 +362,7 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
   };
   res.start_step = start_step;
   double last_lr = sched.at(step + 1);
+  int64_t consecutive_skips = 0, skipped_this_run = 0;
   while (step < cfg.steps) {
     if (hooks.stop_after_steps >= 0 && step >= hooks.stop_after_steps) break;
     ++step;
@@ -323,13 +416,39 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
     if (bad) {
       opt.zero_grad();
       ++skipped;
+      ++skipped_this_run;
+      ++consecutive_skips;
       write_metrics({{"step", step}, {"skipped", true}, {"reason", why}});
+      const std::string kept = latest_checkpoint(run_dir);
+      const std::string kept_text =
+          kept.empty() ? "the run has no checkpoint yet"
+                       : fmt::format("the last checkpoint, {}, is kept", fs::path(kept).filename().string());
       if (cfg.on_nan == "stop") {
-        log(fmt::format("{}: step {}: {}; stopping (on_nan=stop); the last checkpoint is kept", task.name(), step, why));
+        log(fmt::format("{}: step {}: {}; stopping (on_nan=stop); {}", task.name(), step, why, kept_text));
         res.stopped_on_nan = true;
+        res.failure = fmt::format("step {}: {} (on_nan=stop)", step, why);
         break;
       }
       log(fmt::format("{}: step {}: {}; skipping the step (on_nan=skip)", task.name(), step, why));
+      const int64_t done_here = step - start_step;
+      const bool too_many_in_a_row = consecutive_skips >= cfg.max_consecutive_skips;
+      const bool too_many = done_here >= 20 && static_cast<double>(skipped_this_run) >
+                                                   cfg.max_skipped_fraction * static_cast<double>(done_here);
+      if (too_many_in_a_row || too_many) {
+        res.diverged = true;
+        res.failure = too_many_in_a_row
+                          ? fmt::format("{} steps in a row had a non-finite loss or gradient (the last: step {}, {}; "
+                                        "train.max_consecutive_skips = {})",
+                                        consecutive_skips, step, why, cfg.max_consecutive_skips)
+                          : fmt::format("{} of the {} steps of this run were skipped (more than train.max_skipped_fraction "
+                                        "= {}; the last: step {}, {})",
+                                        skipped_this_run, done_here, cfg.max_skipped_fraction, step, why);
+        log(fmt::format("{}: the run diverged: {}; stopping; {}. Lower train.lr or tighten train.clip_grad_norm, "
+                        "then resume from the checkpoint or start again",
+                        task.name(), res.failure, kept_text));
+        write_metrics({{"step", step}, {"stopped", true}, {"reason", res.failure}});
+        break;
+      }
     } else if (cfg.optimizer_in_backward && !all_finite(model)) {
       // The update already happened: a non-finite gradient cannot be skipped any more.
       log(fmt::format("{}: step {}: the update inside backward (optimizer_in_backward) left NaN/Inf weights; "
@@ -338,8 +457,10 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
                       task.name(), step));
       write_metrics({{"step", step}, {"stopped", true}, {"reason", "non-finite weights after the update"}});
       res.stopped_on_nan = true;
+      res.failure = fmt::format("step {}: the update inside backward left NaN/Inf weights", step);
       break;
     } else {
+      consecutive_skips = 0;
       if (!cfg.optimizer_in_backward) opt.step();
       win_loss += loss_sum / static_cast<double>(cfg.accumulation);
       win_count += 1;
@@ -365,6 +486,7 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
       if (win_count > 0) {
         const double mean = win_loss / static_cast<double>(win_count);
         res.last_loss = mean;
+        res.has_loss = true;
         write_metrics({{"step", step},
                        {"epoch", micro / task.batches_per_epoch()},
                        {"loss", mean},
@@ -375,10 +497,11 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
                        {"elapsed_s", elapsed}});
       }
       const std::string line =
-          fmt::format("{} step {}/{} | epoch {} | loss {:.4f} | lr {:.3e} | {:.0f} tok/s | ETA {}", task.name(), step,
+          fmt::format("{} step {}/{} | epoch {} | loss {} | lr {:.3e} | {:.0f} tok/s | ETA {}", task.name(), step,
                       cfg.steps, micro / task.batches_per_epoch(),
-                      win_count > 0 ? win_loss / static_cast<double>(win_count) : 0.0, last_lr, tps,
-                      format_duration(eta));
+                      win_count > 0 ? fmt::format("{:.4f}", win_loss / static_cast<double>(win_count))
+                                    : std::string("- (every step skipped)"),
+                      last_lr, tps, format_duration(eta));
       if (cfg.progress) {
         if (tty)
           std::fprintf(stderr, "\r%s\x1b[K", line.c_str());
@@ -397,8 +520,13 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
     if (do_val || do_ck) {
       const auto o0 = std::chrono::steady_clock::now();
       if (do_val) validate();
-      if (do_ck) checkpoint();
+      const bool written = do_ck ? checkpoint() : true;
       overhead_s += seconds_since(o0);
+      if (at_end && !written) {
+        // The run's result would be the last checkpoint, which is not what it trained: a failure.
+        res.diverged = true;
+        res.failure = fmt::format("step {}: the final checkpoint was refused (the model gives NaN/Inf)", step);
+      }
     }
   }
   if (cfg.progress && tty) std::fprintf(stderr, "\n");

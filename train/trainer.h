@@ -22,6 +22,11 @@
 //   kan_grid_margin 0.01      the margin of update_grid
 //   log_every 10, val_every 200 (0 = only at the end), checkpoint_every 500 (0 = only at the end),
 //   keep_checkpoints 3, on_nan "skip" | "stop", threads 0 (OpenMP threads; 0 = leave as is),
+//   max_consecutive_skips 10, max_skipped_fraction 0.25  on_nan=skip stops the run (non-zero exit)
+//                             after that many skipped steps in a row, or when more than that fraction
+//                             of the steps of this call were skipped once 20 steps are done
+//   A checkpoint is written only when the weights are finite and Task::probe_loss() (one fixed
+//   validation batch) is finite; a run whose last checkpoint is refused ends as diverged.
 //   progress true (the live line on stderr)
 //   optimizer_in_backward false  true: AdamW updates each parameter inside backward as soon as its
 //                             gradient is complete and drops the gradient (optim::Optimizer::
@@ -40,6 +45,8 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "kernels/linalg.h"  // MatmulPrecision
 #include "models/config.h"
@@ -67,6 +74,10 @@ class Task {
   virtual models::Json validate() = 0;
   // The metric of validate() whose lowest value is "best".
   virtual std::string best_metric() const { return "val_loss"; }
+  // The loss of one fixed validation batch (model in eval mode, no graph, no draw from any
+  // generator the training uses). A checkpoint is written only when it is finite: weights can be
+  // finite and still give NaN (an overflow in attention or a KAN layer).
+  virtual double probe_loss() = 0;
 };
 
 struct TrainerConfig {
@@ -82,6 +93,11 @@ struct TrainerConfig {
   double kan_grid_margin = 0.01;
   int64_t log_every = 10, val_every = 200, checkpoint_every = 500, keep_checkpoints = 3;
   std::string on_nan = "skip";
+  // on_nan=skip gives up (the run stops, non-zero exit) after this many skipped steps in a row,
+  // or when more than max_skipped_fraction of this run's steps (once it has done 20) were skipped:
+  // a diverged run must not go on writing NaN-free but useless checkpoints and exit 0.
+  int64_t max_consecutive_skips = 10;
+  double max_skipped_fraction = 0.25;
   int64_t threads = 0;
   bool progress = true;
   MatmulPrecision matmul_precision = MatmulPrecision::highest;
@@ -104,17 +120,43 @@ struct TrainResult {
   int64_t start_step = 0;     // the step the run started (or resumed) from
   int64_t steps = 0;          // steps completed (including skipped ones)
   int64_t skipped_steps = 0;  // NaN/Inf
-  double last_loss = 0;       // mean loss of the last logged window
+  double last_loss = 0;       // mean loss of the last logged window that had a finite loss
+  bool has_loss = false;      // whether any window of this call had one (last_loss is meaningless otherwise)
   models::Json last_validation;
   double seconds = 0, tokens_per_second = 0;
-  bool stopped_on_nan = false;
+  bool stopped_on_nan = false;  // on_nan=stop hit a bad step, or non-finite weights after an in-backward update
+  bool diverged = false;        // on_nan=skip gave up (see max_consecutive_skips), or the final checkpoint
+                                // was refused because the model gives NaN/Inf: the run failed
+  std::string failure;          // why, when stopped_on_nan or diverged
   int64_t grid_updates = 0;  // update passes done in this call (each updates every B-spline KAN layer)
 };
 
+// What a task's entry point hands run_trainer besides the task: the run's files, which are written
+// only after every check has passed, and the model config that every checkpoint is tied to.
+struct RunSetup {
+  // Hashed (SHA-256 of its canonical dump) into every checkpoint's model.safetensors metadata as
+  // "model_config_sha256"; loading a checkpoint into a model of another config is an error (the
+  // shapes can agree while the model differs, e.g. num_heads 4 vs 2). Null: no hash.
+  models::Json model_config;
+  // Files (name inside run_dir, content) such as config.json and the tokenizer; each written
+  // atomically once the lock is held and the checkpoint (resume) or its absence (fresh) is checked.
+  std::vector<std::pair<std::string, std::string>> files;
+  std::string writer = "train";  // names the command in the lock record and in errors
+};
+
 // Trains `task` in run_dir. With resume the state comes from run_dir's latest checkpoint (an
-// error when there is none); without it, run_dir must not hold checkpoints yet.
+// error when there is none); without it, run_dir must not hold checkpoints yet. The run directory
+// is locked (train/run_lock.h) for the whole call, and nothing in it changes before every check
+// (lock, checkpoint, model config, trainer state) has passed.
 TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string& run_dir, bool resume,
-                        const TrainerHooks& hooks = {});
+                        const TrainerHooks& hooks = {}, const RunSetup& setup = {});
+
+// SHA-256 of the canonical dump of a model config ("" for null).
+std::string model_config_hash(const models::Json& model_config);
+
+// Checks every field of a checkpoint's trainer_state.json (types and ranges, each error naming the
+// file and the key); `dir_step` is the step in the directory's name, which "step" must equal.
+void validate_trainer_state(const models::Json& s, const std::string& file, int64_t dir_step);
 
 // Σ regularization_loss over every KANLayer in the model (undefined Tensor when there is none).
 Tensor kan_regularization_loss(const nn::Module& model, double a, double e);

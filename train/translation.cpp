@@ -157,6 +157,15 @@ class TranslationTask : public Task {
     return j;
   }
 
+  double probe_loss() override {
+    model_->eval();
+    NoGradGuard ng;
+    const BatchTensors b = make_batch(val_, val_batches_.at(0), sp_);
+    const double loss = batch_loss(*model_, b, sp_, 0.0, Reduction::mean).item();
+    model_->train();
+    return loss;
+  }
+
  private:
   void build_epoch(int64_t epoch) {
     batches_ = bucketed_batches(static_cast<int64_t>(train_.size()), batch_size_, bucket_, data_key_, epoch,
@@ -257,9 +266,19 @@ TranslationRun load_translation_run(const std::string& run_dir) {
   KNOT_CHECK(r.model, "'{}': the model is not an encoder_decoder", run_dir);
   r.checkpoint = latest_checkpoint(run_dir);
   KNOT_CHECK(!r.checkpoint.empty(), "'{}' has no checkpoint yet (checkpoints/latest is missing)", run_dir);
-  load_checkpoint(r.checkpoint, *r.model, nullptr);
+  load_checkpoint(r.checkpoint, *r.model, nullptr, model_config_hash(r.config.at("model")));
   r.model->eval();
   return r;
+}
+
+bool cut_to_model_length(std::vector<int64_t>& ids, const models::EncoderDecoderTransformer& model,
+                         const std::string& where, size_t line) {
+  const size_t cap = static_cast<size_t>(std::max<int64_t>(model.config().max_length - 1, 1));
+  if (ids.size() <= cap) return false;
+  std::fprintf(stderr, "%s line %zu: %zu tokens, more than the model's limit of %zu (model.max_length - 1); cut to %zu\n",
+               where.c_str(), line, ids.size(), cap, cap);
+  ids.resize(cap);
+  return true;
 }
 
 TrainResult train_translation(const models::Json& cfg_in, const std::string& run_dir_arg, bool resume,
@@ -320,7 +339,13 @@ TrainResult train_translation(const models::Json& cfg_in, const std::string& run
   const TrainerConfig tcfg = TrainerConfig::from_json(train_j);  // checks the train keys before any work
   if (tcfg.threads > 0) set_num_threads(static_cast<int>(tcfg.threads));
 
-  fs::create_directories(run_dir);
+  // Nothing is written into run_dir here: run_trainer writes config.json and tokenizer.json once
+  // it holds the run's lock and every check has passed. The cheap check comes first, though, so a
+  // refused fresh run does not train a tokenizer for nothing (run_trainer checks again, locked).
+  if (!resume)
+    KNOT_CHECK(latest_checkpoint(run_dir).empty(),
+               "train: '{}' already holds checkpoints; continue it with --resume or choose another run directory",
+               run_dir);
   const fs::path tok_path = fs::path(run_dir) / "tokenizer.json";
   auto train_pairs = read_translation_pairs(train_path, src_lang, tgt_lang, max_train);
   auto val_pairs = read_translation_pairs(val_path, src_lang, tgt_lang, max_val);
@@ -334,8 +359,7 @@ TrainResult train_translation(const models::Json& cfg_in, const std::string& run
       sentences.push_back(p.tgt_text);
     }
     auto trained = std::make_unique<data::BpeTokenizer>(data::BpeTokenizer::train(sentences, bpe));
-    trained->save(tok_path.string());
-    log(fmt::format("translation: trained a BPE tokenizer of {} tokens on {} sentences -> {}", trained->vocab_size(),
+    log(fmt::format("translation: trained a BPE tokenizer of {} tokens on {} sentences (for {})", trained->vocab_size(),
                     sentences.size(), tok_path.string()));
     tok = std::move(trained);
   }
@@ -367,13 +391,28 @@ TrainResult train_translation(const models::Json& cfg_in, const std::string& run
   resolved["seed"] = seed;
   resolved["run_dir"] = run_dir;
   resolved["model"] = model_j;
-  models::save_json_file((fs::path(run_dir) / "config.json").string(), resolved);
+  if (resume) {
+    // The tokenizer is the run's own; a changed tokenizer setting would describe another one.
+    const fs::path saved_path = fs::path(run_dir) / "config.json";
+    if (fs::exists(saved_path)) {
+      const models::Json saved = models::load_json_file(saved_path.string());
+      const models::Json was = saved.value("tokenizer", models::Json::object());
+      KNOT_CHECK(was == tok_j,
+                 "train --resume: the tokenizer settings differ from the run's ({} in '{}', {} now); a run keeps the "
+                 "tokenizer it was trained with: drop the tokenizer.* overrides, or train a new run",
+                 was.dump(), saved_path.string(), tok_j.dump());
+    }
+  }
   log(fmt::format("translation: model {} parameters ({}), run directory {}", model->num_parameters(),
                   model_j.contains("projection") ? model_j["projection"].dump() : "\"mlp\"", run_dir));
 
   TranslationTask task_obj(model, std::move(train_pairs), std::move(val_pairs), *tok, batch_size, bucket,
                            label_smoothing, val_bleu, decode_max, seed);
-  return run_trainer(task_obj, tcfg, run_dir, resume, hooks);
+  RunSetup setup;
+  setup.model_config = model_j;
+  setup.files.emplace_back("config.json", resolved.dump(2) + "\n");
+  if (!resume) setup.files.emplace_back("tokenizer.json", tok->to_file_text());
+  return run_trainer(task_obj, tcfg, run_dir, resume, hooks, setup);
 }
 
 }  // namespace knot::train

@@ -85,6 +85,13 @@ struct TranslationRun {
 };
 TranslationRun load_translation_run(const std::string& run_dir);
 
+// The one policy of `knot eval` and `knot translate` for a sentence longer than the model takes
+// (its positional table holds max_length positions; one goes to <sos>/<eos>): it is cut to
+// max_length - 1 tokens, with a warning on stderr that names it ("{where} line {line}: ..."), so
+// no sentence is lost and no batch fails for one long line. Returns whether it cut.
+bool cut_to_model_length(std::vector<int64_t>& ids, const models::EncoderDecoderTransformer& model,
+                         const std::string& where, size_t line);
+
 // `knot train` for task "translation". cfg: the config after overrides; run_dir "" = cfg's.
 // With resume, cfg must be run_dir's config.json (plus any overrides).
 TrainResult train_translation(const models::Json& cfg, const std::string& run_dir, bool resume,
