@@ -206,7 +206,9 @@ void truncate_metrics(const fs::path& path, int64_t max_step) {
     } catch (const std::exception&) {
       break;  // a line cut by a kill: drop it and what follows
     }
-    if (j.value("step", int64_t{0}) > max_step) break;
+    // A line that is not a step record (edited by hand, cut by a kill) ends what is kept.
+    if (!j.is_object() || !j.contains("step") || !j["step"].is_number_integer()) break;
+    if (j["step"].get<int64_t>() > max_step) break;
     kept += line + "\n";
   }
   data::write_file_atomic(path.string(), kept);
