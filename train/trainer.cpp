@@ -446,8 +446,9 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
                                         "= {}; the last: step {}, {})",
                                         skipped_this_run, done_here, cfg.max_skipped_fraction, step, why);
         log(fmt::format("{}: the run diverged: {}; stopping; {}. Lower train.lr or tighten train.clip_grad_norm, "
-                        "then resume from the checkpoint or start again",
-                        task.name(), res.failure, kept_text));
+                        "then {}",
+                        task.name(), res.failure, kept_text,
+                        kept.empty() ? "start the run again" : "resume from that checkpoint or start again"));
         write_metrics({{"step", step}, {"stopped", true}, {"reason", res.failure}});
         break;
       }
