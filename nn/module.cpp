@@ -122,6 +122,17 @@ void Module::load_state_dict(const NamedTensors& state, bool strict) {
   if (strict)
     for (const auto& [n, t] : state)
       if (!seen.count(n)) problems.push_back(fmt::format("unexpected '{}' {}", n, shape_str(t.shape())));
+  if (problems.empty()) {
+    for (const auto& [path, m] : named_modules()) {
+      const std::string prefix = path.empty() ? "" : path + ".";
+      m->check_state(
+          [&](const std::string& name) {
+            auto it = by_name.find(prefix + name);
+            return it == by_name.end() ? Tensor() : it->second;
+          },
+          prefix, problems);
+    }
+  }
   KNOT_CHECK(problems.empty(), "load_state_dict ({}): {} problem(s): {}", type_name(), problems.size(),
              fmt::join(problems, "; "));
   for (auto& [n, t] : mine) {
