@@ -245,6 +245,15 @@ int64_t run_predict(const std::string& run_dir, const std::string& input_csv, co
   const std::string target = cfg.at("data").at("target").get<std::string>();
   const auto& m = cfg.at("model");
   const Json options = m.value("options", Json::object());
+  {  // a config.json edited to absurd sizes is an error, not an allocation storm
+    const MemoryEstimate e = estimate_kan_memory(m.at("widths").get<std::vector<int64_t>>(), m.value("basis", "bspline"),
+                                                 options, {});
+    const AvailableMemory a = available_memory();
+    KNOT_CHECK(!e.overflow && e.parameter_bytes + e.buffer_bytes <= a.bytes,
+               "predict: the model of '{}' needs {} for its parameters and buffers but {} is available ({})", cfg_path,
+               e.overflow ? std::string("more than 16.0 EiB") : bytes_str(e.parameter_bytes + e.buffer_bytes),
+               bytes_str(a.bytes), a.source);
+  }
   nn::KAN model(m.at("widths").get<std::vector<int64_t>>(), m.value("basis", "bspline"), options);
   model.load((fs::path(run_dir) / "model.safetensors").string());
   model.eval();

@@ -111,6 +111,13 @@ TEST_CASE("kan grid: knot predict refuses a run whose grid was corrupted", "[fit
   REQUIRE_THROWS_WITH(models::run_predict(dir, dir + "/test.csv", dir + "/pred.csv"),
                       Catch::Contains("'layers.0.grid'") && Catch::Contains("nan"));
   CHECK(!fs::exists(dir + "/pred.csv"));
+  // A config.json edited to an absurd grid: an error naming the file, before anything is allocated.
+  Json cfg = models::load_json_file(dir + "/config.json");
+  cfg["model"]["options"]["grid_size"] = 1000000000000;
+  models::save_json_file(dir + "/config.json", cfg);
+  REQUIRE_THROWS_WITH(models::run_predict(dir, dir + "/test.csv", "-"),
+                      Catch::Contains("predict: the model of '" + dir + "/config.json' needs") &&
+                          Catch::Contains("for its parameters and buffers but"));
   fs::remove_all(dir);
 }
 
