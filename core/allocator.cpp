@@ -23,6 +23,7 @@
 #endif
 
 #include "core/error.h"
+#include "core/shape.h"
 
 namespace knot {
 namespace {
@@ -58,11 +59,16 @@ bool cpu_alloc_keeps_freed_memory() {
 void* cpu_alloc(size_t nbytes) {
   cpu_alloc_keeps_freed_memory();  // configures malloc on the first allocation
   if (nbytes == 0) nbytes = 1;  // a valid, unique pointer for empty tensors
+  // The rounding below must not wrap around to a small block.
+  KNOT_CHECK(nbytes <= SIZE_MAX - 2 * kAlign, "cpu_alloc: cannot allocate {} bytes ({}): larger than the address space",
+             nbytes, bytes_str(nbytes));
   const size_t rounded = (nbytes + kAlign - 1) / kAlign * kAlign;
   // malloc returns 16-byte aligned memory, so the aligned pointer is 16..64 bytes past the raw
   // one and there is always room for the raw pointer just below it.
   char* raw = static_cast<char*>(std::malloc(rounded + kAlign));
-  if (!raw) KNOT_FAIL("cpu_alloc: out of memory allocating {} bytes", nbytes);
+  if (!raw)
+    KNOT_FAIL("cpu_alloc: out of memory allocating {} bytes ({}; {} already live in tensors)", nbytes, bytes_str(nbytes),
+              bytes_str(g_live.load()));
   char* aligned = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(raw) + kAlign) &
                                           ~static_cast<uintptr_t>(kAlign - 1));
   std::memcpy(aligned - sizeof(void*), &raw, sizeof(void*));

@@ -11,7 +11,7 @@ namespace knot {
 Tensor empty(const Shape& s, DType dtype, Device d) {
   check_shape(s, "empty");
   auto im = std::make_shared<TensorImpl>();
-  im->storage = std::make_shared<Storage>(static_cast<size_t>(shape_numel(s)) * dtype_size(dtype), d);
+  im->storage = std::make_shared<Storage>(shape_nbytes(s, dtype_size(dtype), "empty"), d);
   im->shape = s;
   im->strides = contiguous_strides(s);
   im->dtype = dtype;

@@ -128,7 +128,8 @@ SafetensorsFile load_safetensors(const std::string& path) {
     } catch (const std::exception& err) {
       KNOT_FAIL("load_safetensors: '{}': tensor '{}': malformed entry ({})", path, e.name, err.what());
     }
-    const uint64_t want = static_cast<uint64_t>(shape_numel(e.shape)) * dtype_size(e.dtype);
+    const std::string what = fmt::format("load_safetensors: '{}': tensor '{}' {}", path, e.name, st_dtype(e.dtype));
+    const uint64_t want = shape_nbytes(e.shape, dtype_size(e.dtype), what.c_str());
     KNOT_CHECK(e.end - e.begin == want, "load_safetensors: '{}': tensor '{}' {} {} needs {} bytes but has {}", path,
                e.name, st_dtype(e.dtype), shape_str(e.shape), want, e.end - e.begin);
     KNOT_CHECK(e.end <= data_size,

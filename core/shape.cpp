@@ -2,6 +2,8 @@
 #include "core/shape.h"
 
 #include <algorithm>
+#include <climits>
+#include <cstdint>
 
 #include "core/error.h"
 
@@ -9,8 +11,32 @@ namespace knot {
 
 int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  for (int64_t d : s)
+    if (__builtin_mul_overflow(n, d, &n))
+      KNOT_FAIL("shape {} has more elements than fit in 64 bits", shape_str(s));
   return n;
+}
+
+size_t shape_nbytes(const Shape& s, size_t itemsize, const char* op) {
+  uint64_t n = itemsize;
+  bool overflow = false;
+  for (int64_t d : s) {
+    KNOT_CHECK(d >= 0, "{}: negative size in shape {}", op, shape_str(s));
+    overflow = overflow || __builtin_mul_overflow(n, static_cast<uint64_t>(d), &n);
+  }
+  // Also above int64's range: element offsets and numel() are int64.
+  KNOT_CHECK(!overflow && n <= static_cast<uint64_t>(INT64_MAX), "{}: shape {} x {} bytes overflows {} bits", op,
+             shape_str(s), itemsize, overflow ? 64 : 63);
+  return static_cast<size_t>(n);
+}
+
+std::string bytes_str(uint64_t n) {
+  if (n < 1024) return fmt::format("{} bytes", n);
+  const char* units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double v = static_cast<double>(n);
+  int u = -1;
+  while (v >= 1024 && u < 5) v /= 1024, ++u;
+  return fmt::format("{:.1f} {}", v, units[u]);
 }
 
 Shape contiguous_strides(const Shape& s) {

@@ -10,7 +10,13 @@ namespace knot {
 constexpr int kMaxDims = 6;
 using Shape = std::vector<int64_t>;
 
+// The element count; a shape whose count does not fit int64 is an error naming it.
 int64_t shape_numel(const Shape& s);
+// numel × itemsize, overflow-checked: "op: shape (4611686018427387904, 4611686018427387904) x 4
+// bytes overflows 64 bits" instead of a wrapped count. Sizes must be non-negative (check_shape).
+size_t shape_nbytes(const Shape& s, size_t itemsize, const char* op);
+// "12.5 GiB", "640 bytes": a byte count for messages.
+std::string bytes_str(uint64_t nbytes);
 Shape contiguous_strides(const Shape& s);
 std::string shape_str(const Shape& s);  // "(4, 3)"
 // Wraps a possibly negative dim into [0, ndim); throws "op: dim d out of range for ndim n".

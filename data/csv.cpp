@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -56,7 +58,14 @@ CsvTable read_csv(const std::string& path) {
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     if (t.columns.empty()) {
       t.columns = split(line);
-      for (const auto& c : t.columns) KNOT_CHECK(!c.empty(), "csv: {}:{}: empty column name in the header", path, lineno);
+      for (size_t i = 0; i < t.columns.size(); ++i) {
+        KNOT_CHECK(!t.columns[i].empty(), "csv: {}:{}: empty column name in the header", path, lineno);
+        for (size_t j = 0; j < i; ++j)
+          KNOT_CHECK(t.columns[j] != t.columns[i],
+                     "csv: {}:{}: column '{}' appears twice in the header (columns {} and {}); column names must be "
+                     "unique",
+                     path, lineno, t.columns[i], j + 1, i + 1);
+      }
       continue;
     }
     const auto cells = split(line);
@@ -78,16 +87,35 @@ CsvTable read_csv(const std::string& path) {
   return t;
 }
 
+void check_csv_output(const std::string& path) {
+  std::error_code ec;
+  KNOT_CHECK(!path.empty(), "csv: empty output file name");
+  KNOT_CHECK(!std::filesystem::is_directory(path, ec), "csv: cannot write '{}': it is a directory; give a file name",
+             path);
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  KNOT_CHECK(parent.empty() || std::filesystem::is_directory(parent, ec),
+             "csv: cannot write '{}': directory '{}' does not exist", path, parent.string());
+}
+
 void write_csv(const std::string& path, const std::vector<std::string>& columns, const std::vector<std::vector<double>>& rows) {
+  check_csv_output(path);
   const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    KNOT_CHECK(f.good(), "csv: cannot open '{}' for writing", tmp);
-    f << fmt::format("{}\n", fmt::join(columns, ","));
-    for (const auto& r : rows) f << fmt::format("{}\n", fmt::join(r, ","));
-    KNOT_CHECK(f.good(), "csv: writing '{}' failed", tmp);
+  try {
+    {
+      std::ofstream f(tmp);
+      KNOT_CHECK(f.good(), "csv: cannot open '{}' for writing", tmp);
+      f << fmt::format("{}\n", fmt::join(columns, ","));
+      for (const auto& r : rows) f << fmt::format("{}\n", fmt::join(r, ","));
+      f.flush();
+      KNOT_CHECK(f.good(), "csv: writing '{}' failed", tmp);
+    }
+    KNOT_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "csv: cannot move '{}' to '{}': {}", tmp, path,
+               std::strerror(errno));
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);  // never leave the half-written file behind
+    throw;
   }
-  KNOT_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "csv: cannot move '{}' to '{}'", tmp, path);
 }
 
 }  // namespace knot::data

@@ -1,5 +1,6 @@
 // Numeric CSV tables: a header row of column names, then one row of numbers per line.
-// Errors name the file, the line and the column (a bad number, a short row, an empty file).
+// Errors name the file, the line and the column (a bad number, a short row, an empty file, a column
+// name that appears twice in the header).
 #pragma once
 
 #include <string>
@@ -18,6 +19,10 @@ struct CsvTable {
 };
 
 CsvTable read_csv(const std::string& path);
+// Written to PATH.tmp and renamed, so PATH is never half-written; PATH.tmp is removed on failure.
+// check_csv_output (called first) names a PATH that cannot be written: a directory, a missing
+// parent directory.
+void check_csv_output(const std::string& path);
 void write_csv(const std::string& path, const std::vector<std::string>& columns, const std::vector<std::vector<double>>& rows);
 
 }  // namespace knot::data

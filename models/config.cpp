@@ -2,6 +2,7 @@
 #include "models/config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -19,6 +20,14 @@ const char* type_name(const Json& v) {
   if (v.is_object()) return "object";
   if (v.is_array()) return "array";
   return "null";
+}
+
+// A float with an integral value that fits int64 ("1e9", "5.0"), as an integer; otherwise unchanged.
+Json integral_as_integer(const Json& v) {
+  if (!v.is_number_float()) return v;
+  const double d = v.get<double>();
+  if (std::isfinite(d) && d == std::trunc(d) && d >= -9.2e18 && d <= 9.2e18) return Json(static_cast<int64_t>(d));
+  return v;
 }
 
 // An override may replace a value by one of the same JSON kind (an integer where a float was is fine).
@@ -95,6 +104,7 @@ void apply_override(Json& cfg, const std::string& assignment) {
         (*node)[part] = value;  // a key the file leaves out: the config's reader checks name and type
       } else {
         Json& old_v = (*node)[part];
+        if (old_v.is_number_integer()) value = integral_as_integer(value);  // model.embedding_dim=1e3
         KNOT_CHECK(same_kind(old_v, value), "config override '{}': key '{}' has type {} but the new value has type {}",
                    assignment, key, type_name(old_v), type_name(value));
         old_v = value;
@@ -124,8 +134,9 @@ T ConfigReader::convert(const std::string& key, const Json& v) const {
     if (!v.is_boolean()) bad("a bool");
     return v.get<bool>();
   } else if constexpr (std::is_same_v<T, int64_t>) {
-    if (!v.is_number_integer()) bad("an integer");
-    return v.get<int64_t>();
+    const Json i = integral_as_integer(v);  // 1e9 and 5.0 are integers; 2.5 and 1e30 are not
+    if (!i.is_number_integer()) bad("an integer");
+    return i.get<int64_t>();
   } else if constexpr (std::is_same_v<T, double>) {
     if (!v.is_number()) bad("a number");
     return v.get<double>();

@@ -29,10 +29,13 @@ ElectraEncoderSize read_size(const Json& j, const std::string& ctx, ElectraEncod
   s.num_heads = r.get<int64_t>("num_heads", s.num_heads);
   s.intermediate_size = r.get<int64_t>("intermediate_size", s.intermediate_size);
   r.finish();
-  KNOT_CHECK(s.hidden_size > 0 && s.num_layers >= 0 && s.num_heads > 0 && s.intermediate_size > 0 &&
-                 s.hidden_size % s.num_heads == 0,
-             "config '{}': bad sizes hidden_size={} num_layers={} num_heads={} intermediate_size={}", ctx,
-             s.hidden_size, s.num_layers, s.num_heads, s.intermediate_size);
+  for (const auto& [key, v] : {std::pair<const char*, int64_t>{"hidden_size", s.hidden_size},
+                               {"num_heads", s.num_heads},
+                               {"intermediate_size", s.intermediate_size}})
+    KNOT_CHECK(v > 0, "config '{}': key '{}' must be positive, got {}", ctx, key, v);
+  KNOT_CHECK(s.num_layers >= 0, "config '{}': key 'num_layers' must be >= 0, got {}", ctx, s.num_layers);
+  KNOT_CHECK(s.hidden_size % s.num_heads == 0, "config '{}': key 'hidden_size' ({}) must divide by 'num_heads' ({})",
+             ctx, s.hidden_size, s.num_heads);
   return s;
 }
 
@@ -77,8 +80,12 @@ ElectraConfig ElectraConfig::from_json(const Json& j) {
     c.kan = read_projection(spec, "electra.kan");
   }
   r.finish();
-  KNOT_CHECK(c.vocab_size > 0 && c.embedding_size > 0 && c.max_position_embeddings > 0 && c.type_vocab_size > 0,
-             "config 'electra': sizes must be positive: {}", c.to_json().dump());
+  for (const auto& [key, v] : {std::pair<const char*, int64_t>{"vocab_size", c.vocab_size},
+                               {"embedding_size", c.embedding_size},
+                               {"max_position_embeddings", c.max_position_embeddings},
+                               {"type_vocab_size", c.type_vocab_size}})
+    KNOT_CHECK(v > 0, "config 'electra': key '{}' must be positive, got {}", key, v);
+  KNOT_CHECK(c.num_labels >= 0, "config 'electra': key 'num_labels' must be >= 0, got {}", c.num_labels);
   KNOT_CHECK(c.pad_token_id < c.vocab_size, "config 'electra': pad_token_id {} >= vocab_size {}", c.pad_token_id,
              c.vocab_size);
   KNOT_CHECK(nn::is_ffn_activation(c.hidden_act), "config 'electra': unknown hidden_act '{}'", c.hidden_act);

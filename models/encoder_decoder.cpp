@@ -41,9 +41,16 @@ EncoderDecoderConfig EncoderDecoderConfig::from_json(const Json& j) {
   c.activation_checkpointing = r.get<bool>("activation_checkpointing", c.activation_checkpointing);
   if (r.has("projection")) c.projection = read_projection(r.get<Json>("projection", {}), "encoder_decoder.projection");
   r.finish();
-  KNOT_CHECK(c.vocab_src_size > 0 && c.vocab_tgt_size > 0 && c.embedding_dim > 0 && c.num_heads > 0 &&
-                 c.ffn_hidden_dim > 0 && c.max_length > 0 && c.num_encoder_layers >= 0 && c.num_decoder_layers >= 0,
-             "config 'encoder_decoder': sizes must be positive: {}", c.to_json().dump());
+  const std::pair<const char*, int64_t> positive[] = {
+      {"vocab_src_size", c.vocab_src_size}, {"vocab_tgt_size", c.vocab_tgt_size}, {"embedding_dim", c.embedding_dim},
+      {"num_heads", c.num_heads},           {"ffn_hidden_dim", c.ffn_hidden_dim}, {"max_length", c.max_length}};
+  for (const auto& [key, v] : positive)
+    KNOT_CHECK(v > 0, "config 'encoder_decoder': key '{}' must be positive, got {}", key, v);
+  for (const auto& [key, v] : {std::pair<const char*, int64_t>{"num_encoder_layers", c.num_encoder_layers},
+                               {"num_decoder_layers", c.num_decoder_layers},
+                               {"query_key_dim", c.query_key_dim},
+                               {"value_dim", c.value_dim}})
+    KNOT_CHECK(v >= 0, "config 'encoder_decoder': key '{}' must be >= 0, got {}", key, v);
   KNOT_CHECK(c.pad_src_idx < c.vocab_src_size && c.pad_tgt_idx < c.vocab_tgt_size,
              "config 'encoder_decoder': pad ids ({}, {}) must be below the vocab sizes ({}, {})", c.pad_src_idx,
              c.pad_tgt_idx, c.vocab_src_size, c.vocab_tgt_size);

@@ -8,6 +8,7 @@
 
 #include "data/csv.h"
 #include "models/config.h"
+#include "models/memory_estimate.h"
 #include "nn/kan.h"
 #include "ops/ops.h"
 #include "optim/lbfgs.h"
@@ -70,6 +71,7 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
   const uint64_t seed = static_cast<uint64_t>(tr.get<int64_t>("seed", 0));
   const DType dtype = dtype_from_string(tr.get<std::string>("dtype", "f64"));
   const int64_t log_every = std::max<int64_t>(1, tr.get<int64_t>("log_every", 5));
+  const bool memory_check = tr.get<bool>("memory_check", true);
   tr.finish();
   KNOT_CHECK(optimizer == "lbfgs" || optimizer == "adam", "fit.train: optimizer must be 'lbfgs' or 'adam', got '{}'",
              optimizer);
@@ -114,6 +116,11 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
   if (inputs.empty())
     for (const auto& c : train_t.columns)
       if (c != target) inputs.push_back(c);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    KNOT_CHECK(inputs[i] != target, "fit.data: inputs lists the target column '{}'", target);
+    for (size_t j = 0; j < i; ++j)
+      KNOT_CHECK(inputs[j] != inputs[i], "fit.data: inputs lists column '{}' twice", inputs[i]);
+  }
   if (!have_test) {
     KNOT_CHECK(test_fraction > 0 && test_fraction < 1, "fit.data: test_fraction must be in (0, 1), got {}", test_fraction);
     const size_t n_test = std::max<size_t>(1, static_cast<size_t>(std::round(test_fraction * train_t.rows.size())));
@@ -138,6 +145,11 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
   KNOT_CHECK(widths.back() == 1, "fit.model: widths must end with 1 output (one target), got {}", widths.back());
   options["dtype"] = dtype_name(dtype);
   if (!options.contains("seed")) options["seed"] = seed;
+  if (memory_check)  // before anything is allocated: model.options.grid_size=1e9 is an error, not a swap storm
+    check_memory(estimate_kan_memory(widths, basis, options,
+                                     {std::max(d.x_train.size(0), d.x_test.size(0)), optimizer, optim::LBFGSOptions{}.history,
+                                      grid_every > 0 && grid_stop > 1}),
+                 available_memory(), "train.memory_check=false");
   nn::KAN model(widths, basis, options);
   log(fmt::format("fit: KAN {} ({}), {} parameters, {} on {} train rows, {} steps", Json(widths).dump(), basis,
                   model.num_parameters(), optimizer, d.x_train.size(0), steps));
@@ -225,6 +237,7 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
 int64_t run_predict(const std::string& run_dir, const std::string& input_csv, const std::string& output_csv) {
   const std::string cfg_path = (fs::path(run_dir) / "config.json").string();
   KNOT_CHECK(fs::exists(cfg_path), "predict: '{}' has no config.json; is it a `knot fit` run directory?", run_dir);
+  if (output_csv != "-") data::check_csv_output(output_csv);  // before any work: `-o DIR` is an error
   const Json cfg = load_json_file(cfg_path);
   KNOT_CHECK(cfg.value("task", "") == "fit", "predict: '{}' is not a `knot fit` run (task '{}')", run_dir,
              cfg.value("task", ""));
@@ -232,6 +245,15 @@ int64_t run_predict(const std::string& run_dir, const std::string& input_csv, co
   const std::string target = cfg.at("data").at("target").get<std::string>();
   const auto& m = cfg.at("model");
   const Json options = m.value("options", Json::object());
+  {  // a config.json edited to absurd sizes is an error, not an allocation storm
+    const MemoryEstimate e = estimate_kan_memory(m.at("widths").get<std::vector<int64_t>>(), m.value("basis", "bspline"),
+                                                 options, {});
+    const AvailableMemory a = available_memory();
+    KNOT_CHECK(!e.overflow && e.parameter_bytes + e.buffer_bytes <= a.bytes,
+               "predict: the model of '{}' needs {} for its parameters and buffers but {} is available ({})", cfg_path,
+               e.overflow ? std::string("more than 16.0 EiB") : bytes_str(e.parameter_bytes + e.buffer_bytes),
+               bytes_str(a.bytes), a.source);
+  }
   nn::KAN model(m.at("widths").get<std::vector<int64_t>>(), m.value("basis", "bspline"), options);
   model.load((fs::path(run_dir) / "model.safetensors").string());
   model.eval();

@@ -8,7 +8,8 @@
 //    "model": {"widths": [2, 5, 1] (required), "basis": "bspline", "options": {...basis options...}},
 //    "train": {"optimizer": "lbfgs" | "adam", "steps": 50, "lr": 1.0, "batch_size": 0 (full batch),
 //              "update_grid_every": 10, "stop_grid_update_step": 50, "lamb": 0.0, "lamb_l1": 1.0,
-//              "lamb_entropy": 1.0, "seed": 0, "dtype": "f64", "log_every": 5},
+//              "lamb_entropy": 1.0, "seed": 0, "dtype": "f64", "log_every": 5,
+//              "memory_check": true (refuse a model that would not fit in memory; models/memory_estimate.h)},
 //    "run_dir": "runs/fit"}
 // With data.generate the train/test tables are generated (and written into the run directory);
 // "exp_sin_sq" is f(x1, x2) = exp(sin(π·x1) + x2²) on U[-1, 1]², the classic KAN example.

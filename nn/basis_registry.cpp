@@ -1,6 +1,7 @@
 // The basis registry and the KAN layer helpers (see basis_registry.h).
 #include "nn/basis_registry.h"
 
+#include <cmath>
 #include <map>
 #include <mutex>
 
@@ -102,6 +103,28 @@ Tensor KANLayer::flatten_input(const Tensor& x, const char* op) const {
   KNOT_CHECK(x.dim() >= 1 && x.size(-1) == in_, "{}: input {} does not match in_features = {}", op,
              shape_str(x.shape()), in_);
   return x.reshape({-1, in_});
+}
+
+void check_knot_grid(const Tensor& grid, const std::string& name, bool strict, std::vector<std::string>& problems) {
+  if (!grid.defined() || grid.numel() == 0) return;
+  const int64_t nk = grid.dim() == 0 ? 1 : grid.size(-1), rows = grid.numel() / nk;
+  const std::vector<double> v = grid.detach().to(Device::cpu()).to_vector<double>();
+  const size_t before = problems.size();
+  for (int64_t r = 0; r < rows && problems.size() - before < 3; ++r) {
+    const double* t = v.data() + r * nk;
+    std::string bad;
+    for (int64_t j = 0; j < nk && bad.empty(); ++j) {
+      if (!std::isfinite(t[j]))
+        bad = fmt::format("row {} has {} at index {}; a knot grid must be finite", r, t[j], j);
+      else if (j > 0 && (t[j] < t[j - 1] || (strict && t[j] == t[j - 1])))
+        bad = fmt::format("row {} {} at index {} ({} after {}); a knot grid must be {}", r,
+                          t[j] < t[j - 1] ? "decreases" : "repeats a knot", j, t[j], t[j - 1],
+                          strict ? "strictly increasing" : "non-decreasing");
+    }
+    if (bad.empty() && nk > 1 && !(t[nk - 1] > t[0]))
+      bad = fmt::format("row {} is constant ({} … {}); a knot grid must span an interval", r, t[0], t[nk - 1]);
+    if (!bad.empty()) problems.push_back(fmt::format("'{}' {}: {}", name, shape_str(grid.shape()), bad));
+  }
 }
 
 // ---- Options ----------------------------------------------------------------------------------

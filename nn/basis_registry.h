@@ -62,6 +62,13 @@ class KANLayer : public Projection {
   mutable Tensor captured_;
 };
 
+// Checks a knot grid loaded into a KAN layer, row by row (each row: one input feature's knots along
+// the last dim): every value finite, non-decreasing (strictly increasing with `strict`), and the
+// row spanning an interval (last > first). Each bad row appends one problem naming `name`, e.g.
+// "'layers.0.grid' (2, 12): row 1 decreases at index 4 (0.2 after 0.6); a knot grid must be
+// non-decreasing". Bases with a grid call it from check_state (nn::Module).
+void check_knot_grid(const Tensor& grid, const std::string& name, bool strict, std::vector<std::string>& problems);
+
 using KANLayerFactory =
     std::function<std::shared_ptr<KANLayer>(int64_t in, int64_t out, const nlohmann::json& options)>;
 

@@ -79,6 +79,11 @@ KANLinear::KANLinear(int64_t in, int64_t out, const KANLinearOptions& opt, Gener
   if (spline_scaler.defined()) init::kaiming_uniform_(spline_scaler, std::sqrt(5.0) * opt.scale_spline, gen);
 }
 
+void KANLinear::check_state(const IncomingTensor& incoming, const std::string& prefix,
+                            std::vector<std::string>& problems) const {
+  check_knot_grid(incoming("grid"), prefix + "grid", /*strict=*/false, problems);
+}
+
 Tensor KANLinear::forward(const Tensor& x) const {
   KNOT_CHECK(x.dim() >= 1 && x.size(-1) == in_, "KANLinear: input {} does not match in_features = {}",
              shape_str(x.shape()), in_);

@@ -61,6 +61,10 @@ class KANLinear : public KANLayer {
   Tensor regularization_loss(double a = 1.0, double e = 1.0) const override;
 
   const KANLinearOptions& options() const { return opt_; }
+  // A loaded `grid` must be finite and non-decreasing per input feature, spanning an interval
+  // (repeated knots are allowed: update_grid can produce them; the B-spline terms then vanish).
+  void check_state(const IncomingTensor& incoming, const std::string& prefix,
+                   std::vector<std::string>& problems) const override;
 
   Tensor grid;           // (in, G+2k+1) buffer
   Tensor base_weight;    // (out, in)

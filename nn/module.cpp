@@ -102,6 +102,7 @@ void Module::load_state_dict(const NamedTensors& state, bool strict) {
   std::map<std::string, Tensor> by_name;
   for (const auto& [n, t] : state) by_name[n] = t;
   NoGradGuard ng;
+  std::vector<std::pair<std::string, std::string>> nonfinite;  // (name, problem)
   for (auto& [n, t] : mine) {
     auto it = by_name.find(n);
     if (it == by_name.end()) {
@@ -125,12 +126,29 @@ void Module::load_state_dict(const NamedTensors& state, bool strict) {
     if (is_floating(src.dtype())) {
       int64_t bad = 0;
       for (double v : src.to(DType::f64).contiguous().to(Device::cpu()).to_vector<double>()) bad += !std::isfinite(v);
-      if (bad > 0) problems.push_back(fmt::format("'{}' holds {} NaN/Inf value(s) of {}", n, bad, src.numel()));
+      if (bad > 0) nonfinite.emplace_back(n, fmt::format("'{}' holds {} NaN/Inf value(s) of {}", n, bad, src.numel()));
     }
   }
   if (strict)
     for (const auto& [n, t] : state)
       if (!seen.count(n)) problems.push_back(fmt::format("unexpected '{}' {}", n, shape_str(t.shape())));
+  if (problems.empty()) {
+    for (const auto& [path, m] : named_modules()) {
+      const std::string prefix = path.empty() ? "" : path + ".";
+      m->check_state(
+          [&](const std::string& name) {
+            auto it = by_name.find(prefix + name);
+            return it == by_name.end() ? Tensor() : it->second;
+          },
+          prefix, problems);
+    }
+  }
+  // Non-finite values, unless a module's own check already named the tensor (a grid says more).
+  for (const auto& [n, msg] : nonfinite) {
+    bool named = false;
+    for (const auto& p : problems) named |= p.find("'" + n + "'") != std::string::npos;
+    if (!named) problems.push_back(msg);
+  }
   KNOT_CHECK(problems.empty(), "load_state_dict ({}): {} problem(s): {}", type_name(), problems.size(),
              fmt::join(problems, "; "));
   for (auto& [n, t] : mine) {

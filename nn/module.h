@@ -8,6 +8,7 @@
 // place (same TensorImpl), so member handles stay valid.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -42,7 +43,9 @@ class Module {
   std::vector<std::pair<std::string, const Module*>> named_modules() const;
 
   // Copies values into the existing tensors (converting dtype; shapes must match). With strict,
-  // missing and unexpected names are errors too. Every mismatch is listed in one error message.
+  // missing and unexpected names are errors too. Every module's check_state (a NaN or decreasing
+  // KAN grid, ...) runs on the incoming tensors first. Every problem is listed in one error
+  // message, and nothing is copied unless there is none.
   void load_state_dict(const NamedTensors& state, bool strict = true);
 
   int64_t num_parameters(bool only_trainable = true) const;
@@ -70,6 +73,13 @@ class Module {
   }
   // Replaces the data of a registered parameter/buffer in place (same handle), e.g. after a grid update.
   static void assign(const Tensor& dst, const Tensor& src);
+  // Checks the tensors load_state_dict is about to copy into this module (not its children):
+  // `incoming(name)` is the incoming tensor of the module's own parameter or buffer `name`, or
+  // undefined when the state has none. A problem is appended to `problems`; `prefix` is the
+  // module's dotted path with a trailing dot ("layers.0."), for the messages.
+  using IncomingTensor = std::function<Tensor(const std::string& name)>;
+  virtual void check_state(const IncomingTensor& incoming, const std::string& prefix,
+                           std::vector<std::string>& problems) const {}
 
   bool training_ = true;
 

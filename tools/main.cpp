@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <new>
 
 #include "tools/commands.h"
 
@@ -22,6 +23,12 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const std::bad_alloc&) {
+    // Tensor allocations name their size (core/allocator.cpp); this is any other allocation.
+    std::fprintf(stderr,
+                 "knot: error: out of memory (std::bad_alloc outside the tensor allocator); lower the sizes in the "
+                 "config (`knot params CONFIG` prints a memory estimate)\n");
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "knot: error: %s\n", e.what());
     return 1;

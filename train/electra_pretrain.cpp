@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "data/jsonl.h"
+#include "models/memory_estimate.h"
 #include "nn/init.h"
 #include "nn/layers.h"
 #include "ops/ops.h"
@@ -648,6 +649,7 @@ TrainResult train_electra(const models::Json& cfg, const std::string& run_dir_ar
   KNOT_CHECK(mc.max_position_embeddings >= dc.max_length,
              "config: key 'model.max_position_embeddings' ({}) must be >= key 'data.max_length' ({})",
              mc.max_position_embeddings, dc.max_length);
+  models::check_training_memory(model_j, train_j, {dc.batch_size, dc.max_length});  // before anything is allocated
 
   ElectraCorpus corpus = load_electra_corpus(dc, *tok, vocab);
   const size_t all_val = corpus.val.size();

@@ -17,6 +17,7 @@
 #include "core/safetensors.h"
 #include "data/jsonl.h"
 #include "data/prepare.h"
+#include "models/memory_estimate.h"
 #include "ops/nn_functional.h"
 #include "train/batching.h"
 #include "train/electra_pretrain.h"
@@ -363,6 +364,7 @@ FinetuneResult finetune_sentiment(const FinetuneOptions& opt, const TrainerHooks
              "data.max_length={}",
              max_length, ec.max_position_embeddings, ec.max_position_embeddings);
   const TrainerConfig tcfg = TrainerConfig::from_json(train_j);  // checks the train keys before any work
+  models::check_training_memory(model_j, train_j, {batch_size, max_length, /*classify=*/true});
   if (tcfg.threads > 0) set_num_threads(static_cast<int>(tcfg.threads));
   if (!opt.resume)
     KNOT_CHECK(latest_checkpoint(out).empty(),

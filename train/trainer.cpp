@@ -65,6 +65,7 @@ TrainerConfig TrainerConfig::from_json(const models::Json& j) {
   c.progress = r.get<bool>("progress", c.progress);
   const std::string precision = r.get<std::string>("matmul_precision", matmul_precision_name(c.matmul_precision));
   c.optimizer_in_backward = r.get<bool>("optimizer_in_backward", c.optimizer_in_backward);
+  r.ignore("memory_check");  // read by models::check_training_memory (models/memory_estimate.h)
   r.finish();
   KNOT_CHECK(!c.optimizer_in_backward || (c.accumulation == 1 && c.clip_grad_norm == 0),
              "config 'train': key 'optimizer_in_backward' needs 'accumulation' 1 and 'clip_grad_norm' 0 (both need "

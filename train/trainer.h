@@ -36,6 +36,8 @@
 //   matmul_precision "highest"  "bf16": f32 GEMMs of the projections with bfloat16 operands and f32
 //                             sums (Intel AMX through oneDNN; kernels/linalg.h), ~2x faster steps
 //                             for MLP models on a CPU that has AMX; "highest" = full f32
+//   memory_check true     false: skip the check that refuses, before the model is built, a model whose
+//                             estimated training memory exceeds what is available (models/memory_estimate.h)
 // Resume: everything that influences later steps is in the checkpoint (weights, Adam moments and
 // step, the default Generator that dropout draws from, the micro-batch counter, the running
 // log sums), so a resumed run ends bit-identical to an uninterrupted one on the same machine with

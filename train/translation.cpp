@@ -14,6 +14,7 @@
 #include "data/bpe.h"
 #include "data/jsonl.h"
 #include "models/factory.h"
+#include "models/memory_estimate.h"
 #include "ops/nn_functional.h"
 #include "train/batching.h"
 #include "train/bleu.h"
@@ -382,6 +383,7 @@ TrainResult train_translation(const models::Json& cfg_in, const std::string& run
   model_j["pad_src_idx"] = sp.pad;
   model_j["pad_tgt_idx"] = sp.pad;
   if (!model_j.contains("max_length")) model_j["max_length"] = std::max<int64_t>(max_length + 1, decode_max + 1);
+  models::check_training_memory(model_j, train_j, {batch_size, max_length});  // before anything is allocated
   manual_seed(seed);  // initialisation; dropout then continues from the same generator
   auto model = std::dynamic_pointer_cast<models::EncoderDecoderTransformer>(models::build_model(model_j));
   KNOT_CHECK(model, "config: key 'model' must describe an encoder_decoder model");

@@ -50,6 +50,11 @@ class FastKAN : public KANLayer {
     if (o.base_update) base_linear = register_module("base_linear", std::make_shared<Linear>(in, out, true, dt));
   }
   std::string type_name() const override { return "FastKANLayer"; }
+  // The RBF centres of a loaded checkpoint must be finite and strictly increasing.
+  void check_state(const IncomingTensor& incoming, const std::string& prefix,
+                   std::vector<std::string>& problems) const override {
+    check_knot_grid(incoming("rbf.grid"), prefix + "rbf.grid", /*strict=*/true, problems);
+  }
   std::string basis() const override { return "rbf"; }
   Tensor forward(const Tensor& x) const override {
     KNOT_CHECK(x.dim() >= 1 && x.size(-1) == in_, "kan_rbf: input {} does not match in_features = {}",
