@@ -318,7 +318,7 @@ TrainResult train_translation(const models::Json& cfg_in, const std::string& run
     e.finish();
   }
   const TrainerConfig tcfg = TrainerConfig::from_json(train_j);  // checks the train keys before any work
-  if (tcfg.threads > 0) set_num_threads(static_cast<int>(tcfg.threads));
+  apply_thread_setting(tcfg.threads, "train.threads");
 
   fs::create_directories(run_dir);
   const fs::path tok_path = fs::path(run_dir) / "tokenizer.json";
