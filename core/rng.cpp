@@ -4,8 +4,12 @@
 #include <cmath>
 
 #include "core/dispatch.h"
+#include "kernels/cpu/loops.h"
 
 namespace knot {
+
+// Elements below which a draw stays on one thread (each element is a Philox block, ~10 ns).
+constexpr int64_t kElementGrain = 65536;
 
 Generator& default_generator() {
   static Generator g(0);
@@ -23,14 +27,15 @@ Tensor rand(const Shape& s, DType dtype, Generator* gen, double lo, double hi) {
     T* p = t.data<T>();
     const int64_t n = t.numel();
     const T top = hi > lo ? std::nextafter(static_cast<T>(hi), static_cast<T>(lo)) : static_cast<T>(hi);
-#pragma omp parallel for if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) {
-      const Philox4 r = philox_element(seed, draw, static_cast<uint64_t>(i));
-      const double u = sizeof(T) == 4 ? static_cast<double>(uniform_f32(r)) : uniform_f64(r);
-      // u < 1, but lo + (hi - lo)·u can round up to hi in T; keep the interval half-open.
-      const T v = static_cast<T>(lo + (hi - lo) * u);
-      p[i] = v < top ? v : top;
-    }
+    kernels::cpu::parallel_for(n, kElementGrain, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const Philox4 r = philox_element(seed, draw, static_cast<uint64_t>(i));
+        const double u = sizeof(T) == 4 ? static_cast<double>(uniform_f32(r)) : uniform_f64(r);
+        // u < 1, but lo + (hi - lo)·u can round up to hi in T; keep the interval half-open.
+        const T v = static_cast<T>(lo + (hi - lo) * u);
+        p[i] = v < top ? v : top;
+      }
+    });
   });
   return t;
 }
@@ -43,9 +48,10 @@ Tensor randn(const Shape& s, DType dtype, Generator* gen, double mean, double st
     using T = decltype(tag);
     T* p = t.data<T>();
     const int64_t n = t.numel();
-#pragma omp parallel for if (n > 65536)
-    for (int64_t i = 0; i < n; ++i)
-      p[i] = static_cast<T>(mean + std * normal_f64(philox_element(seed, draw, static_cast<uint64_t>(i))));
+    kernels::cpu::parallel_for(n, kElementGrain, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i)
+        p[i] = static_cast<T>(mean + std * normal_f64(philox_element(seed, draw, static_cast<uint64_t>(i))));
+    });
   });
   return t;
 }

@@ -260,10 +260,11 @@ Tensor rounded_bf16(const Tensor& t) {
 }  // namespace
 
 TEST_CASE("matmul: f32 through the oneDNN engine matches f64 on every layout", "[ops]") {
-  // 64 threads: every problem here has fewer batches than threads, so each f32 GEMM goes to oneDNN
-  // (when built with it) instead of the per-batch Eigen loop; views oneDNN declines fall back.
+  // The most threads allowed (8 or more with 2+ hardware threads): every problem here has at most
+  // 6 batches, fewer than the threads, so each f32 GEMM goes to oneDNN (when built with it) instead
+  // of the per-batch Eigen loop; views oneDNN declines fall back.
   EngineScope scope;
-  set_num_threads(64);
+  set_num_threads(max_num_threads());
   using Fn = std::function<Tensor(const Tensor&)>;
   const Fn id = [](const Tensor& t) { return t; };
   struct Case { std::string name; Shape sa; Fn fa; bool ta; Shape sb; Fn fb; bool tb; };

@@ -5,6 +5,7 @@
 #include <exception>
 #include <new>
 
+#include "core/threads.h"
 #include "tools/commands.h"
 
 int main(int argc, char** argv) {
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   knot::tools::add_train_commands(app);
   knot::tools::add_finetune_command(app);
   try {
+    knot::init_threads();  // a bad KNOT_NUM_THREADS is an error before anything runs
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);

@@ -37,6 +37,8 @@ void add_train_command(CLI::App& app) {
       "translation, vocab.txt for electra), metrics.jsonl (one JSON object per logged step and per validation)\n"
       "and checkpoints/step-N/{model,optimizer}.safetensors + trainer_state.json with checkpoints/latest.\n"
       "A live progress line (step/total, epoch, loss, lr, tokens/s, ETA) goes to stderr.\n"
+      "CPU threads: KNOT_NUM_THREADS if set, else train.threads if > 0, else all cores (at most 4 x the\n"
+      "hardware threads; a bad value is an error).\n"
       "Examples:\n"
       "  knot train configs/translate-kan-small.json\n"
       "  knot train configs/translate-mlp-small.json train.steps=500 --run runs/mlp-short\n"

@@ -14,6 +14,7 @@
 #include "core/rng.h"
 #include "data/jsonl.h"
 #include "models/memory_estimate.h"
+#include "kernels/cpu/loops.h"
 #include "nn/init.h"
 #include "nn/layers.h"
 #include "ops/ops.h"
@@ -49,11 +50,9 @@ template <typename T>
 void sample_rows(const T* logits, int64_t M, int64_t V, double inv_temperature, uint64_t key, uint64_t draw,
                  const std::vector<uint64_t>& elements, int64_t* out) {
   // Rows are independent, so the result does not depend on the thread count.
-#pragma omp parallel if (M * V > (1 << 16))
-  {
+  kernels::cpu::parallel_for(M, std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(V, 1)), [&](int64_t r0, int64_t r1) {
     std::vector<double> weight(static_cast<size_t>(V));  // exp((l − max) / T) of one row
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < M; ++r) {
+    for (int64_t r = r0; r < r1; ++r) {
       const T* row = logits + r * V;
       double mx = -std::numeric_limits<double>::infinity();
       for (int64_t j = 0; j < V; ++j) mx = std::max(mx, static_cast<double>(row[j]));
@@ -74,7 +73,7 @@ void sample_rows(const T* logits, int64_t M, int64_t V, double inv_temperature, 
       }
       out[r] = pick;
     }
-  }
+  });
 }
 
 }  // namespace
@@ -633,7 +632,7 @@ TrainResult train_electra(const models::Json& cfg, const std::string& run_dir_ar
   if (!model_j.contains("model")) model_j["model"] = "electra";
   models::ElectraConfig::from_json(model_j);  // names a bad model key now, not after reading the corpus
   const TrainerConfig tcfg = TrainerConfig::from_json(train_j);
-  if (tcfg.threads > 0) set_num_threads(static_cast<int>(tcfg.threads));
+  apply_thread_setting(tcfg.threads, "train.threads");
   if (!resume)
     KNOT_CHECK(latest_checkpoint(run_dir).empty(),
                "train: '{}' already holds checkpoints; continue it with --resume or choose another run directory",

@@ -365,7 +365,7 @@ FinetuneResult finetune_sentiment(const FinetuneOptions& opt, const TrainerHooks
              max_length, ec.max_position_embeddings, ec.max_position_embeddings);
   const TrainerConfig tcfg = TrainerConfig::from_json(train_j);  // checks the train keys before any work
   models::check_training_memory(model_j, train_j, {batch_size, max_length, /*classify=*/true});
-  if (tcfg.threads > 0) set_num_threads(static_cast<int>(tcfg.threads));
+  apply_thread_setting(tcfg.threads, "train.threads");
   if (!opt.resume)
     KNOT_CHECK(latest_checkpoint(out).empty(),
                "finetune: '{}' already holds checkpoints; continue it with --resume or choose another --out", out);

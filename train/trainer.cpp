@@ -76,6 +76,7 @@ TrainerConfig TrainerConfig::from_json(const models::Json& j) {
   } catch (const Error& e) {
     KNOT_FAIL("config 'train': key 'matmul_precision': {}", e.what());
   }
+  KNOT_CHECK(c.threads >= 0 && c.threads <= max_num_threads(), "config 'train': key 'threads' must be 0 (all cores) to {} (4 x the hardware threads), got {}", max_num_threads(), c.threads);
   KNOT_CHECK(c.steps > 0, "config 'train': key 'steps' must be > 0, got {}", c.steps);
   KNOT_CHECK(c.accumulation > 0, "config 'train': key 'accumulation' must be > 0, got {}", c.accumulation);
   KNOT_CHECK(c.lr >= 0, "config 'train': key 'lr' must be >= 0, got {}", c.lr);
@@ -222,7 +223,7 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
   auto log = hooks.log ? hooks.log : [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
   // One writer per run directory, from the first check to the last write.
   const RunLock lock(run_dir, setup.writer);
-  if (cfg.threads > 0) set_num_threads(static_cast<int>(cfg.threads));
+  apply_thread_setting(cfg.threads, "train.threads");
   // The run's GEMM precision, and the caller's back when the run ends (however it ends).
   struct PrecisionScope {
     MatmulPrecision saved = matmul_precision();

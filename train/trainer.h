@@ -21,7 +21,12 @@
 //   kan_grid_update_until 0   no grid update after this step (0 = for the whole run)
 //   kan_grid_margin 0.01      the margin of update_grid
 //   log_every 10, val_every 200 (0 = only at the end), checkpoint_every 500 (0 = only at the end),
-//   keep_checkpoints 3, on_nan "skip" | "stop", threads 0 (OpenMP threads; 0 = leave as is),
+//   keep_checkpoints 3, on_nan "skip" | "stop",
+//   threads 0                 CPU threads, 0 ... 4 x the hardware threads (more is an error naming the
+//                             key); 0 = leave as is (all cores). The environment variable
+//                             KNOT_NUM_THREADS, when set, wins over this key (core/threads.h):
+//                             KNOT_NUM_THREADS, else threads > 0, else all cores. The configs in
+//                             configs/ leave it out, so a run uses the machine it runs on
 //   max_consecutive_skips 10, max_skipped_fraction 0.25  on_nan=skip stops the run (non-zero exit)
 //                             after that many skipped steps in a row, or when more than that fraction
 //                             of the steps of this call were skipped once 20 steps are done

@@ -338,7 +338,7 @@ TrainResult train_translation(const models::Json& cfg_in, const std::string& run
     e.finish();
   }
   const TrainerConfig tcfg = TrainerConfig::from_json(train_j);  // checks the train keys before any work
-  if (tcfg.threads > 0) set_num_threads(static_cast<int>(tcfg.threads));
+  apply_thread_setting(tcfg.threads, "train.threads");
 
   // Nothing is written into run_dir here: run_trainer writes config.json and tokenizer.json once
   // it holds the run's lock and every check has passed. The cheap check comes first, though, so a

@@ -184,8 +184,7 @@ AttentionFwd attention_fwd(const Tensor& q, const Tensor& k, const Tensor& v, co
     };
     // Few big items: let Eigen thread each GEMM; many: one item per thread at a time.
     if (items >= num_threads() && items > 1) {
-#pragma omp parallel for schedule(dynamic, 1)
-      for (int64_t item = 0; item < items; ++item) run(item, item + 1);
+      parallel_chunks(items, [&](int64_t item) { run(item, item + 1); });
     } else {
       run(0, items);
     }
@@ -251,8 +250,7 @@ AttentionBwd attention_bwd(const Tensor& dout, const Tensor& q, const Tensor& k,
       }
     };
     if (nbh >= num_threads() && nbh > 1) {
-#pragma omp parallel for schedule(dynamic, 1)
-      for (int64_t bh = 0; bh < nbh; ++bh) one_head(bh);
+      parallel_chunks(nbh, one_head);
     } else {
       for (int64_t bh = 0; bh < nbh; ++bh) one_head(bh);
     }

@@ -154,14 +154,21 @@ bool dnnl_gemm(const Operand& A_in, const Operand& B_in, float* C, int64_t M, in
     const dnnl::memory::desc cd({M, N}, dt::f32, dnnl::memory::dims{N, 1});
     if (!bf16) {
       const auto ad = logical_desc(A, dt::f32), bd = logical_desc(B, dt::f32);
-      dnnl::matmul prim(dnnl::matmul::primitive_desc(dnnl::matmul::desc(ad, bd, cd), eng));
+      // A scratchpad of our own: blocks of one GEMM (dnnl_gemm_rows) run the same cached primitive
+      // on several threads at once.
+      dnnl::primitive_attr attr;
+      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+      const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(ad, bd, cd), attr, eng);
+      dnnl::matmul prim(pd);
+      dnnl::memory scratch(pd.scratchpad_desc(), eng);
       const float* pa = static_cast<const float*>(A.base);
       const float* pb = static_cast<const float*>(B.base);
       for (int64_t i = 0; i < nb; ++i) {
         dnnl::memory am(ad, eng, const_cast<float*>(pa + A.offset[static_cast<size_t>(i)]));
         dnnl::memory bm(bd, eng, const_cast<float*>(pb + B.offset[static_cast<size_t>(i)]));
         dnnl::memory cm(cd, eng, C + i * M * N);
-        prim.execute(stream, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
+        prim.execute(stream, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm},
+                              {DNNL_ARG_SCRATCHPAD, scratch}});
       }
       stream.wait();
       return true;
@@ -191,6 +198,30 @@ bool dnnl_gemm(const Operand& A_in, const Operand& B_in, float* C, int64_t M, in
     }
     return false;
   }
+}
+
+// Logical rows [r0, r1) of an operand (of op(stored), i.e. stored columns when transposed).
+Operand row_block(Operand o, int64_t r0, int64_t r1) {
+  if (!o.trans) {
+    o.rows = r1 - r0;
+    o.offset[0] += r0 * o.rs;
+  } else {
+    o.cols = r1 - r0;
+    o.offset[0] += r0 * o.cs;
+  }
+  return o;
+}
+
+// One f32 GEMM (nb = 1) as blocks of C's rows on the thread pool, one single-threaded oneDNN
+// matmul each (parallel_gemm_rows). False when oneDNN declines (the caller then uses Eigen).
+bool dnnl_gemm_rows(const Operand& A, const Operand& B, float* C, int64_t M, int64_t N, int64_t K) {
+  if (!dnnl_layout_ok(normalized(A)) || !dnnl_layout_ok(normalized(B))) return false;
+  std::atomic<bool> ok{true};
+  parallel_gemm_rows(M, N, K, [&](int64_t r0, int64_t r1) {
+    if (ok.load(std::memory_order_relaxed) && !dnnl_gemm(row_block(A, r0, r1), B, C + r0 * N, r1 - r0, N, 1, false))
+      ok.store(false, std::memory_order_relaxed);
+  });
+  return ok.load();
 }
 #endif
 
@@ -222,7 +253,8 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
           A.offset.push_back(a.offset() + gemm_batch_offset(i, batch, as));
           B.offset.push_back(b.offset() + gemm_batch_offset(i, batch, bs));
         }
-        if (dnnl_gemm(A, B, po, M, N, nb, matmul_precision() == MatmulPrecision::bf16)) return;
+        const bool bf16 = matmul_precision() == MatmulPrecision::bf16;
+        if (nb == 1 && !bf16 ? dnnl_gemm_rows(A, B, po, M, N, Ka) : dnnl_gemm(A, B, po, M, N, nb, bf16)) return;
       }
     }
 #endif
@@ -237,8 +269,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
       else C.noalias() = A.transpose() * B.transpose();
     };
     if (nb >= num_threads() && nb > 1) {
-#pragma omp parallel for schedule(static)
-      for (int64_t i = 0; i < nb; ++i) one(i);
+      parallel_chunks(nb, one);  // one single-threaded GEMM per batch
     } else {
       for (int64_t i = 0; i < nb; ++i) one(i);
     }

@@ -1,9 +1,8 @@
-// CPU loop helpers: OpenMP parallel ranges and broadcast-aware strided iteration.
-// Threads: KNOT_NUM_THREADS (default: all cores), read once at start-up (kernels/cpu/threads.cpp),
-// which also makes every compute thread flush denormals to zero (KNOT_FLUSH_DENORMALS=0: not).
+// CPU loop helpers: parallel ranges on knot's thread pool (kernels/cpu/thread_pool.h) and
+// broadcast-aware strided iteration.
+// Threads: KNOT_NUM_THREADS (default: all cores), read at first use (kernels/cpu/threads.cpp); every
+// compute thread flushes denormals to zero (KNOT_FLUSH_DENORMALS=0: not).
 #pragma once
-
-#include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -11,6 +10,7 @@
 #include "core/shape.h"
 #include "core/tensor.h"
 #include "core/threads.h"
+#include "kernels/cpu/thread_pool.h"
 
 namespace knot {
 namespace kernels::cpu {
@@ -18,21 +18,46 @@ namespace kernels::cpu {
 // Below this many elements a loop stays on one thread (thread start-up costs more than it saves).
 constexpr int64_t kParallelGrain = 32768;
 
-// fn(begin, end) over [0, n) split into contiguous chunks, one per thread.
+// Chunks per thread of a parallel_for: with more chunks than threads the running threads take over
+// the chunks of one the OS has descheduled instead of waiting for it.
+constexpr int64_t kChunksPerThread = 4;
+
+// fn(begin, end) over [0, n) split into contiguous chunks run on the thread pool: n <= grain (or one
+// thread, or inside another parallel loop) runs fn(0, n) on the calling thread; else up to
+// kChunksPerThread x num_threads() chunks of at least grain elements each (two at least). fn must
+// write disjoint outputs per index (then results do not depend on the split or the thread count).
 template <typename F>
 void parallel_for(int64_t n, int64_t grain, F&& fn) {
   if (n <= 0) return;
-  if (n <= grain || omp_get_max_threads() == 1 || omp_in_parallel()) {
+  const int64_t nt = num_threads();
+  if (n <= grain || nt == 1 || in_parallel_region()) {
     fn(int64_t{0}, n);
     return;
   }
-#pragma omp parallel
-  {
-    const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-    const int64_t chunk = (n + nt - 1) / nt;
-    const int64_t b = std::min(n, t * chunk), e = std::min(n, b + chunk);
-    if (b < e) fn(b, e);
-  }
+  const int64_t want = std::clamp<int64_t>(n / std::max<int64_t>(grain, 1), 2, kChunksPerThread * nt);
+  const int64_t chunk = (n + want - 1) / want, nchunks = (n + chunk - 1) / chunk;
+  parallel_chunks(nchunks, [&](int64_t c) { fn(c * chunk, std::min(n, (c + 1) * chunk)); });
+}
+
+// GEMMs on the pool: C = A·B cut into blocks of output rows, one single-threaded GEMM each (an
+// OpenMP-threaded GEMM waits at OpenMP's barriers for a descheduled thread, and its idle threads
+// spin on the cores the pool's threads need). A block has at least kGemmBlockRows rows and about
+// kGemmBlockMacs multiply-adds: a function of (M, N, K) alone, so each row's sums do not depend on
+// the thread count.
+constexpr int64_t kGemmBlockRows = 32;
+constexpr int64_t kGemmBlockMacs = int64_t{1} << 21;
+
+// fn(r0, r1) for every block of rows of an M x N output with inner dimension K, in parallel, with
+// OpenMP's thread count 1 meanwhile (on the calling thread too: one block runs inline).
+template <typename F>
+void parallel_gemm_rows(int64_t M, int64_t N, int64_t K, F&& fn) {
+  if (M <= 0) return;
+  const int64_t rows = std::max(kGemmBlockRows, kGemmBlockMacs / std::max<int64_t>(1, N * K));
+  const int64_t nblocks = (M + rows - 1) / rows;
+  SerialGemmScope serial;
+  parallel_for(nblocks, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) fn(b * rows, std::min(M, (b + 1) * rows));
+  });
 }
 
 // x itself when contiguous, else a contiguous copy on the host. Kernels use this rather than

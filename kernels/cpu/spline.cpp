@@ -24,7 +24,6 @@
 #pragma GCC diagnostic pop
 #endif
 #include <Eigen/Core>
-#include <omp.h>
 
 #include <algorithm>
 #include <type_traits>
@@ -255,8 +254,13 @@ void silu_parallel(const T* x, int64_t n, T* s, T* ds) {
 template <typename T>
 void base_fwd(const SplineDims& d, const T* x, const T* base_w, T* y) {
   Scratch<T> S(static_cast<size_t>(d.N * d.in));
-  silu_parallel(x, d.N * d.in, S.data(), static_cast<T*>(nullptr));
-  Map<T>(y, d.N, d.out).noalias() = CMap<T>(S.data(), d.N, d.in) * CMap<T>(base_w, d.out, d.in).transpose();
+  // One pool job: each block of rows takes silu of its x rows, then its GEMM rows.
+  parallel_gemm_rows(d.N, d.out, d.in, [&](int64_t r0, int64_t r1) {
+    const int64_t m = r1 - r0;
+    silu_parallel(x + r0 * d.in, m * d.in, S.data() + r0 * d.in, static_cast<T*>(nullptr));
+    Map<T>(y + r0 * d.out, m, d.out).noalias() =
+        CMap<T>(S.data() + r0 * d.in, m, d.in) * CMap<T>(base_w, d.out, d.in).transpose();
+  });
 }
 
 // ---- local path -------------------------------------------------------------------------------
@@ -278,18 +282,17 @@ void base_fwd(const SplineDims& d, const T* x, const T* base_w, T* y) {
 // second from L1 (measured), so ≈ 16 ns + 32 ns per (row, feature), ≈ 17 + 34 ms for the 1 M
 // pairs — the kernels run within about 20 % of that.
 
-// fn(i, i+1) for every task i in [0, n), handed out one at a time (OpenMP dynamic schedule), unlike
-// parallel_for's one contiguous share per thread: when another process holds a core, the running
-// threads take a descheduled thread's tasks instead of waiting for it at the end. Tasks write
-// disjoint outputs, so results do not depend on which thread runs which task.
+// fn(i, i+1) for every task i in [0, n), handed out one at a time on the thread pool: when another
+// process holds a core, the running threads take a descheduled thread's tasks instead of waiting
+// for it at the end. Tasks write disjoint outputs, so results do not depend on which thread runs
+// which task.
 template <typename F>
 void parallel_dynamic(int64_t n, F&& fn) {
-  if (n <= 1 || omp_get_max_threads() == 1 || omp_in_parallel()) {
+  if (n <= 1 || num_threads() == 1 || in_parallel_region()) {
     if (n > 0) fn(int64_t{0}, n);
     return;
   }
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t i = 0; i < n; ++i) fn(i, i + 1);
+  parallel_chunks(n, [&](int64_t i) { fn(i, i + 1); });
 }
 
 constexpr int64_t kSubRows = 64;  // rows per basis pass (its scratch stays in L1)
@@ -750,7 +753,7 @@ void local_fwd(const SplineDims& d, const T* x, const T* grid, const T* base_w, 
   const int64_t F = blk.fb;
   // Row tiles: the y rows of a tile stay in L2 while every feature block passes over them; about 4
   // tiles per thread or more (parallel_dynamic balances them).
-  const int64_t nthreads = std::max(1, omp_get_max_threads());
+  const int64_t nthreads = num_threads();
   int64_t tile = std::max<int64_t>(kSubRows, (int64_t{512} << 10) / (d.out * static_cast<int64_t>(sizeof(T))));
   tile = std::min(tile, std::max<int64_t>(16, (d.N + 4 * nthreads - 1) / (4 * nthreads)));
   const int64_t ntiles = (d.N + tile - 1) / tile;
@@ -784,11 +787,18 @@ void local_bwd(const SplineDims& d, const T* x, const T* grid, const T* base_w, 
     const bool base_dx = dx && d.base;
     Scratch<T> S(dbase ? static_cast<size_t>(d.N * d.in) : 0), DS(base_dx ? static_cast<size_t>(d.N * d.in) : 0);
     if (dbase || base_dx) silu_parallel(x, d.N * d.in, dbase ? S.data() : nullptr, base_dx ? DS.data() : nullptr);
-    if (dbase) Map<T>(dbase, d.out, d.in).noalias() = G.transpose() * CMap<T>(S.data(), d.N, d.in);
+    if (dbase) {  // blocks of dbase rows (output features) on the pool
+      parallel_gemm_rows(d.out, d.in, d.N, [&](int64_t o0, int64_t o1) {
+        Map<T>(dbase + o0 * d.in, o1 - o0, d.in).noalias() =
+            G.middleCols(o0, o1 - o0).transpose() * CMap<T>(S.data(), d.N, d.in);
+      });
+    }
     if (base_dx) {
-      Map<T> DX(dx, d.N, d.in);
-      DX.noalias() = G * CMap<T>(base_w, d.out, d.in);
-      DX.array() *= CMap<T>(DS.data(), d.N, d.in).array();
+      parallel_gemm_rows(d.N, d.in, d.out, [&](int64_t r0, int64_t r1) {
+        Map<T> DX(dx + r0 * d.in, r1 - r0, d.in);
+        DX.noalias() = G.middleRows(r0, r1 - r0) * CMap<T>(base_w, d.out, d.in);
+        DX.array() *= CMap<T>(DS.data() + r0 * d.in, r1 - r0, d.in).array();
+      });
     } else if (dx) {
       std::fill(dx, dx + d.N * d.in, T(0));
     }
@@ -807,7 +817,7 @@ void local_bwd(const SplineDims& d, const T* x, const T* grid, const T* base_w, 
   // Features per task (a thread owns a task's dcoeff and dx columns): the task's Wp and dWp slabs stay
   // in L2 while all rows stream past, at least one task per thread; within a task, blocks of fb
   // features (below) share each block of rows' basis pass and g rows.
-  const int64_t nthreads = std::max(1, omp_get_max_threads());
+  const int64_t nthreads = num_threads();
   const int slabs = (dx ? 1 : 0) + (dcoeff ? 1 : 0);
   const int64_t slab_bytes = L.nbp * L.outp * static_cast<int64_t>(sizeof(T)) * slabs;
   // About 4 tasks per thread (parallel_dynamic balances them), a multiple of the thread count, of
