@@ -31,25 +31,7 @@ namespace {
 std::string repo_path(const std::string& rel) { return (fs::path(__FILE__).parent_path().parent_path() / rel).string(); }
 std::string fixture(const std::string& name) { return test::train_fixture(name); }
 
-Json tiny_translation() {
-  return Json{{"task", "translation"},
-              {"seed", 3},
-              {"data",
-               {{"train", fixture("tiny-train.jsonl")},
-                {"val", fixture("tiny-val.jsonl")},
-                {"max_length", 24},
-                {"batch_size", 16},
-                {"bucket_batches", 4}}},
-              {"tokenizer", {{"vocab_size", 200}, {"min_frequency", 2}}},
-              {"model",
-               {{"num_encoder_layers", 1},
-                {"num_decoder_layers", 1},
-                {"embedding_dim", 32},
-                {"num_heads", 2},
-                {"ffn_hidden_dim", 48},
-                {"max_length", 32}}},
-              {"train", {{"steps", 2}, {"log_every", 1}, {"val_every", 2}, {"threads", 1}, {"progress", false}}}};
-}
+Json tiny_translation() { return test::tiny_translation_config(2); }
 
 Json tiny_electra() {
   return Json{{"task", "electra"},

@@ -32,33 +32,11 @@ namespace {
 std::string fresh_dir(const std::string& name) { return knot::test::fresh_run_dir("safety", name); }
 
 Json tiny_config(int64_t steps) {
-  auto fixture = [](const std::string& n) { return knot::test::train_fixture(n); };
-  return Json{{"task", "translation"},
-              {"seed", 3},
-              {"data",
-               {{"train", fixture("tiny-train.jsonl")},
-                {"val", fixture("tiny-val.jsonl")},
-                {"max_length", 24},
-                {"batch_size", 16},
-                {"bucket_batches", 4}}},
-              {"tokenizer", {{"vocab_size", 200}, {"min_frequency", 2}}},
-              {"model",
-               {{"num_encoder_layers", 1},
-                {"num_decoder_layers", 1},
-                {"embedding_dim", 32},
-                {"num_heads", 2},
-                {"ffn_hidden_dim", 48},
-                {"dropout_rate", 0.1},
-                {"max_length", 32},
-                {"projection", {{"kind", "mlp"}}}}},
-              {"train",
-               {{"steps", steps},
-                {"lr", 1e-2},
-                {"log_every", 5},
-                {"val_every", 0},
-                {"checkpoint_every", 5},
-                {"threads", 1},
-                {"progress", false}}}};
+  Json c = knot::test::tiny_translation_config(steps);
+  c["model"]["dropout_rate"] = 0.1;
+  c["model"]["projection"] = {{"kind", "mlp"}};
+  c["train"].update(Json{{"lr", 1e-2}, {"log_every", 5}, {"val_every", 0}, {"checkpoint_every", 5}});
+  return c;
 }
 
 std::string bytes(const fs::path& p) { return knot::data::read_file_bytes(p.string()); }

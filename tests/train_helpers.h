@@ -28,6 +28,29 @@ inline std::string fresh_run_dir(const std::string& group, const std::string& na
   return p.string();
 }
 
+// The tiny translation config on tests/fixtures/train (1+1 layers, d = 32, MLP projections, one
+// thread, no progress line): a run of a few steps takes well under a second.
+inline models::Json tiny_translation_config(int64_t steps = 2) {
+  return models::Json{{"task", "translation"},
+                      {"seed", 3},
+                      {"data",
+                       {{"train", train_fixture("tiny-train.jsonl")},
+                        {"val", train_fixture("tiny-val.jsonl")},
+                        {"max_length", 24},
+                        {"batch_size", 16},
+                        {"bucket_batches", 4}}},
+                      {"tokenizer", {{"vocab_size", 200}, {"min_frequency", 2}}},
+                      {"model",
+                       {{"num_encoder_layers", 1},
+                        {"num_decoder_layers", 1},
+                        {"embedding_dim", 32},
+                        {"num_heads", 2},
+                        {"ffn_hidden_dim", 48},
+                        {"max_length", 32}}},
+                      {"train",
+                       {{"steps", steps}, {"log_every", 1}, {"val_every", 2}, {"threads", 1}, {"progress", false}}}};
+}
+
 // Trainer hooks that drop the log messages.
 inline train::TrainerHooks quiet_hooks() {
   train::TrainerHooks h;
