@@ -634,13 +634,18 @@ BpeTokenizer BpeTokenizer::from_json(const Json& j, const std::string& source) {
 BpeTokenizer BpeTokenizer::load(const std::string& tokenizer_json) {
   std::ifstream f(tokenizer_json, std::ios::binary);
   KNOT_CHECK(f.good(), "bpe: cannot open '{}'", tokenizer_json);
+  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return from_json_text(text, tokenizer_json);
+}
+
+BpeTokenizer BpeTokenizer::from_json_text(std::string_view text, const std::string& source) {
   Json j;
   try {
-    j = Json::parse(f);
+    j = Json::parse(text);
   } catch (const Json::parse_error& e) {
-    KNOT_FAIL("bpe: '{}' is not valid JSON: {}", tokenizer_json, e.what());
+    KNOT_FAIL("bpe: '{}' is not valid JSON: {}", source, e.what());
   }
-  return from_json(j, tokenizer_json);
+  return from_json(j, source);
 }
 
 void BpeTokenizer::save(const std::string& path) const {

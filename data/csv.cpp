@@ -45,12 +45,22 @@ Tensor CsvTable::select(const std::vector<std::string>& names, DType dtype) cons
 }
 
 CsvTable read_csv(const std::string& path) {
-  std::ifstream f(path);
+  std::ifstream f(path, std::ios::binary);
   KNOT_CHECK(f.good(), "csv: cannot open '{}'", path);
+  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  KNOT_CHECK(!f.bad(), "csv: error while reading '{}'", path);
+  return parse_csv(text, path);
+}
+
+CsvTable parse_csv(std::string_view text, const std::string& path) {
   CsvTable t;
-  std::string line;
   size_t lineno = 0;
-  while (std::getline(f, line)) {
+  size_t pos = 0;
+  while (pos < text.size()) {  // lines as std::getline splits them: a final '\n' starts no empty line
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string line(text.substr(pos, end - pos));
+    pos = end + 1;
     ++lineno;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
@@ -68,7 +78,7 @@ CsvTable read_csv(const std::string& path) {
       char* end = nullptr;
       errno = 0;
       row[i] = std::strtod(s, &end);
-      KNOT_CHECK(!cells[i].empty() && end && *end == '\0' && errno == 0 && std::isfinite(row[i]),
+      KNOT_CHECK(!cells[i].empty() && end == s + cells[i].size() && errno == 0 && std::isfinite(row[i]),
                  "csv: {}:{}: column '{}' has '{}', not a finite number", path, lineno, t.columns[i], cells[i]);
     }
     t.rows.push_back(std::move(row));

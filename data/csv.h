@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/tensor.h"
@@ -18,6 +19,8 @@ struct CsvTable {
 };
 
 CsvTable read_csv(const std::string& path);
+// The same over the text of a file held in memory; `name` stands for the file in errors.
+CsvTable parse_csv(std::string_view text, const std::string& name = "<memory>");
 void write_csv(const std::string& path, const std::vector<std::string>& columns, const std::vector<std::vector<double>>& rows);
 
 }  // namespace knot::data

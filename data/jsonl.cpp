@@ -25,8 +25,9 @@ std::string read_file_bytes(const std::string& path) {
   return ss.str();
 }
 
-std::vector<nlohmann::json> read_jsonl(const std::string& path) {
-  const std::string bytes = read_file_bytes(path);
+std::vector<nlohmann::json> read_jsonl(const std::string& path) { return parse_jsonl(read_file_bytes(path), path); }
+
+std::vector<nlohmann::json> parse_jsonl(std::string_view bytes, const std::string& path) {
   std::vector<nlohmann::json> rows;
   size_t pos = 0;
   int64_t line_no = 0;

@@ -52,10 +52,14 @@ Json load_json_file(const std::string& path) {
   KNOT_CHECK(in.good(), "config: cannot open '{}'", path);
   std::stringstream ss;
   ss << in.rdbuf();
+  return parse_json_text(ss.str(), path);
+}
+
+Json parse_json_text(std::string_view text, const std::string& name) {
   try {
-    return Json::parse(ss.str());
+    return Json::parse(text);
   } catch (const Json::parse_error& e) {
-    KNOT_FAIL("config: '{}' is not valid JSON: {}", path, e.what());
+    KNOT_FAIL("config: '{}' is not valid JSON: {}", name, e.what());
   }
 }
 
