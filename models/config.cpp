@@ -2,6 +2,7 @@
 #include "models/config.h"
 
 #include <algorithm>
+#include <climits>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -58,7 +59,7 @@ Json load_json_file(const std::string& path) {
 Json parse_json_text(std::string_view text, const std::string& name) {
   try {
     return Json::parse(text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number such as 1e400
     KNOT_FAIL("config: '{}' is not valid JSON: {}", name, e.what());
   }
 }
@@ -86,6 +87,8 @@ void apply_override(Json& cfg, const std::string& assignment) {
     value = Json::parse(text);
   } catch (const Json::parse_error&) {
     value = text;  // bare words are strings: ffn_activation=gelu
+  } catch (const Json::exception& e) {
+    KNOT_FAIL("config override '{}': {}", assignment, e.what());  // a number beyond double, e.g. 1e400
   }
   Json* node = &cfg;
   size_t start = 0;
@@ -129,6 +132,7 @@ T ConfigReader::convert(const std::string& key, const Json& v) const {
     return v.get<bool>();
   } else if constexpr (std::is_same_v<T, int64_t>) {
     if (!v.is_number_integer()) bad("an integer");
+    if (v.is_number_unsigned() && v.get<uint64_t>() > INT64_MAX) bad("an integer of at most 2^63 - 1");
     return v.get<int64_t>();
   } else if constexpr (std::is_same_v<T, double>) {
     if (!v.is_number()) bad("a number");

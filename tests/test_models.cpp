@@ -137,6 +137,15 @@ TEST_CASE("models: config errors name the key; overrides work like Hydra", "[mod
   j["projection"] = {{"kind", "mlp"}};
   REQUIRE_THROWS_WITH(models::EncoderDecoderConfig::from_json(j), Catch::Contains("missing required key 'vocab_src_size'"));
   REQUIRE_THROWS_WITH(models::load_json_file(config_path("does-not-exist.json")), Catch::Contains("cannot open"));
+  // Numbers JSON can write but a double cannot hold: errors naming the file or the override, not a
+  // nlohmann exception; an integer beyond int64 is not read as a negative one.
+  REQUIRE_THROWS_WITH(models::parse_json_text(R"({"lr": 1e400})", "big.json"), Catch::Contains("big.json"));
+  REQUIRE_THROWS_WITH(models::apply_override(j, "dropout_rate=1e400"), Catch::Contains("dropout_rate=1e400"));
+  {
+    models::Json big = j;
+    big["num_heads"] = models::Json::parse("18446744073709551615");
+    REQUIRE_THROWS_WITH(models::EncoderDecoderConfig::from_json(big), Catch::Contains("'num_heads'"));
+  }
   // The config round-trips through JSON.
   const auto back = models::EncoderDecoderConfig::from_json(c.to_json());
   CHECK(back.to_json() == c.to_json());
