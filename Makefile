@@ -5,7 +5,17 @@ BUILD_TYPE ?= Release
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build run fit test test-cuda bench clean
+# The sanitizer + fuzz build (docs/reliability.md): clang, ASan + UBSan, libFuzzer targets, CPU only,
+# no benchmarks, no oneDNN (its libgomp would meet clang's libomp in one process).
+SAN_BUILD_DIR ?= build-asan
+SAN_CXX ?= clang++
+SAN_FLAGS = -DCMAKE_CXX_COMPILER=$(SAN_CXX) -DKNOT_SANITIZE=address,undefined -DKNOT_FUZZ=ON -DKNOT_CUDA=OFF \
+            -DKNOT_ONEDNN=OFF -DKNOT_BUILD_BENCH=OFF
+SAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
+          UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 KNOT_NUM_THREADS=2 OMP_WAIT_POLICY=passive
+FUZZ_SECONDS ?= 30
+
+.PHONY: all deps configure build run fit test test-main test-cuda test-sanitize fuzz sanitize-build bench clean
 
 all: build
 
@@ -43,8 +53,25 @@ fit: build
 	@echo "first predictions ($(FIT_RUN)/predictions.csv; truth in $(FIT_RUN)/test.csv):"
 	@head -n 6 $(FIT_RUN)/predictions.csv
 
-test: build
+# `make test` (CI's command): the test suite, then the same CPU tests under ASan + UBSan, then each
+# fuzz target for FUZZ_SECONDS. The stages alone: make test-main / test-sanitize / fuzz.
+test: test-main
+	@$(MAKE) --no-print-directory test-sanitize
+	@$(MAKE) --no-print-directory fuzz
+
+test-main: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+sanitize-build: deps
+	@cmake -S . -B $(SAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release $(SAN_FLAGS) >/dev/null
+	@cmake --build $(SAN_BUILD_DIR) -j $(JOBS)
+
+# Any ASan/UBSan/LeakSanitizer report aborts its test, which then fails.
+test-sanitize: sanitize-build
+	@cd $(SAN_BUILD_DIR) && $(SAN_ENV) ctest --output-on-failure -j $(JOBS) --timeout 1200 -LE cuda
+
+fuzz: sanitize-build
+	@bash scripts/fuzz.sh $(SAN_BUILD_DIR) $(FUZZ_SECONDS) $(JOBS)
 
 test-cuda: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L cuda
@@ -53,4 +80,4 @@ bench: build
 	@$(BUILD_DIR)/knot_bench --benchmark_counters_tabular=true
 
 clean:
-	@rm -rf $(BUILD_DIR)
+	@rm -rf $(BUILD_DIR) $(SAN_BUILD_DIR)
