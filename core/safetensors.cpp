@@ -104,6 +104,9 @@ Header parse_header(const std::string& hs, uint64_t data_size, const std::string
   std::string entry;
   using Event = nlohmann::json::parse_event_t;
   auto on_event = [&](int depth, Event event, nlohmann::json& parsed) {
+    // A valid header nests three levels (header, entry, shape); much deeper nesting would overflow
+    // the stack when an error message prints the value.
+    KNOT_CHECK(depth <= 16, "load_safetensors: '{}': the header's JSON is nested deeper than 16 levels", path);
     if (event == Event::object_start) {
       keys.emplace_back();
     } else if (event == Event::object_end) {

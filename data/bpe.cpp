@@ -16,6 +16,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/json_depth.h"
 #include "data/unicode.h"
 
 namespace knot::data {
@@ -670,7 +671,7 @@ BpeTokenizer BpeTokenizer::load(const std::string& tokenizer_json) {
 BpeTokenizer BpeTokenizer::from_json_text(std::string_view text, const std::string& source) {
   Json j;
   try {
-    j = Json::parse(text);
+    j = Json::parse(text, json_depth_limit(fmt::format("bpe: '{}'", source)));
   } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number such as 1e400
     KNOT_FAIL("bpe: '{}' is not valid JSON: {}", source, e.what());
   }

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/json_depth.h"
 
 namespace knot::data {
 
@@ -40,7 +41,7 @@ std::vector<nlohmann::json> parse_jsonl(std::string_view bytes, const std::strin
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
     try {
-      rows.push_back(nlohmann::json::parse(line));
+      rows.push_back(nlohmann::json::parse(line, json_depth_limit(fmt::format("read_jsonl: {}:{}", path, line_no))));
     } catch (const nlohmann::json::exception& e) {
       KNOT_FAIL("read_jsonl: {}:{}: not valid JSON: {}", path, line_no, e.what());
     }

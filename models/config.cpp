@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/json_depth.h"
 
 namespace knot::models {
 namespace {
@@ -58,7 +59,7 @@ Json load_json_file(const std::string& path) {
 
 Json parse_json_text(std::string_view text, const std::string& name) {
   try {
-    return Json::parse(text);
+    return Json::parse(text, json_depth_limit(fmt::format("config: '{}'", name)));
   } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number such as 1e400
     KNOT_FAIL("config: '{}' is not valid JSON: {}", name, e.what());
   }
@@ -84,7 +85,7 @@ void apply_override(Json& cfg, const std::string& assignment) {
   KNOT_CHECK(!key.empty(), "config override '{}': empty key", assignment);
   Json value;
   try {
-    value = Json::parse(text);
+    value = Json::parse(text, json_depth_limit(fmt::format("config override '{}'", assignment.substr(0, eq))));
   } catch (const Json::parse_error&) {
     value = text;  // bare words are strings: ffn_activation=gelu
   } catch (const Json::exception& e) {

@@ -140,6 +140,11 @@ TEST_CASE("models: config errors name the key; overrides work like Hydra", "[mod
   // Numbers JSON can write but a double cannot hold: errors naming the file or the override, not a
   // nlohmann exception; an integer beyond int64 is not read as a negative one.
   REQUIRE_THROWS_WITH(models::parse_json_text(R"({"lr": 1e400})", "big.json"), Catch::Contains("big.json"));
+  // Nested a million levels deep, a config overflowed the stack when ConfigReader copied it.
+  const std::string deep = std::string(1 << 20, '[') + std::string(1 << 20, ']');
+  REQUIRE_THROWS_WITH(models::parse_json_text(R"({"x": )" + deep + "}", "deep.json"),
+                      Catch::Contains("deep.json") && Catch::Contains("nested deeper"));
+  REQUIRE_THROWS_WITH(models::apply_override(j, "x=" + deep), Catch::Contains("nested deeper"));
   REQUIRE_THROWS_WITH(models::apply_override(j, "dropout_rate=1e400"), Catch::Contains("dropout_rate=1e400"));
   {
     models::Json big = j;

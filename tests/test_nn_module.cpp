@@ -178,6 +178,12 @@ TEST_CASE("safetensors: absurd shapes and offsets are errors, not overflows", "[
     INFO(h);
     REQUIRE_THROWS_AS(parse_safetensors(raw_safetensors(h, 8), "mem"), Error);
   }
+  // A shape nested a million levels deep: naming it in the error printed it recursively, and the
+  // stack overflowed.
+  const std::string deep = std::string(1 << 20, '[') + std::string(1 << 20, ']');
+  REQUIRE_THROWS_WITH(
+      parse_safetensors(raw_safetensors(R"({"w":{"dtype":"F32","shape":[)" + deep + R"(],"data_offsets":[0,4]}})", 8), "mem"),
+      Catch::Contains("nested deeper"));
 }
 
 TEST_CASE("safetensors: saving over a checkpoint replaces it whole", "[nn][io]") {

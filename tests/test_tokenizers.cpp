@@ -393,6 +393,10 @@ TEST_CASE("bpe: hostile tokenizer.json values are errors naming the file, not cr
     INFO(text);
     CHECK_THAT(error_of([&] { BpeTokenizer::from_json_text(text, "h.json"); }), Catch::Contains("h.json"));
   }
+  // Nested a million levels deep: copying the normalizer overflowed the stack.
+  const std::string deep = std::string(1 << 20, '[') + std::string(1 << 20, ']');
+  CHECK_THAT(error_of([&] { BpeTokenizer::from_json_text(R"({"model": {)" + v + R"(}, "normalizer": )" + deep + "}", "d.json"); }),
+             Catch::Contains("d.json") && Catch::Contains("nested deeper"));
   CHECK_THAT(error_of([] { BpeTokenizer::from_json_text(R"({"model": {"vocab": {"a": -1}, "merges": []}})", "n.json"); }),
              Catch::Contains("negative id -1"));
   // JSON built in memory holds ids as signed integers (parsed text: unsigned); both load. Found by
