@@ -1,14 +1,11 @@
-// libFuzzer target: a config file plus `key.sub=value` overrides (models/config.h), then the
-// config readers that check them (model, train and schedule sections).
+// libFuzzer target: a config file plus `key.sub=value` overrides (models/config.h), then
+// ConfigReader's checked reads over the result, every key as every type, nested objects too.
 // Input: override lines, a line "---", then the JSON text (no "---" line: all of it is JSON).
+#include <functional>
 #include <vector>
 
 #include "fuzz/fuzz.h"
 #include "models/config.h"
-#include "models/electra.h"
-#include "models/encoder_decoder.h"
-#include "train/schedule.h"
-#include "train/trainer.h"
 
 using knot::models::Json;
 
@@ -28,28 +25,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Json cfg;
   if (!knot::fuzz::accepts([&] { cfg = knot::models::parse_json_text(text, "fuzz.json"); })) return 0;
   for (const auto& o : overrides) knot::fuzz::accepts([&] { knot::models::apply_override(cfg, o); });
-  if (!cfg.is_object()) return 0;
-  const Json model = cfg.contains("model") ? cfg["model"] : Json();
-  const Json train = cfg.contains("train") ? cfg["train"] : Json();
-  knot::fuzz::accepts([&] { knot::models::EncoderDecoderConfig::from_json(model); });
-  knot::fuzz::accepts([&] { knot::models::ElectraConfig::from_json(model); });
-  knot::fuzz::accepts([&] {
-    if (model.is_object() && model.contains("projection")) knot::models::read_projection(model["projection"], "model.projection");
-  });
-  knot::fuzz::accepts([&] {
-    const auto tc = knot::train::TrainerConfig::from_json(train);
-    knot::train::Schedule::from_json(tc.schedule, tc.lr, tc.steps, 64);
-  });
-  // The generic reader: every key read as each type, then finish().
-  knot::fuzz::accepts([&] {
-    knot::models::ConfigReader r(cfg, "fuzz");
-    for (auto it = cfg.begin(); it != cfg.end(); ++it) {
-      knot::fuzz::accepts([&] { r.get<bool>(it.key(), false); });
-      knot::fuzz::accepts([&] { r.get<int64_t>(it.key(), 0); });
-      knot::fuzz::accepts([&] { r.get<double>(it.key(), 0.0); });
-      knot::fuzz::accepts([&] { r.get<std::string>(it.key(), ""); });
+  // Every object, as the model, train and data readers walk them: each key read as each type (a
+  // wrong type is a knot::Error naming the key), sub-objects recursively, then finish() on a reader
+  // that knows only some keys (the unknown ones are a knot::Error with a "did you mean" hint).
+  std::function<void(const Json&, const std::string&, int)> walk = [&](const Json& j, const std::string& ctx, int depth) {
+    if (!j.is_object() || depth > 8) return;
+    knot::models::ConfigReader r(j, ctx);
+    bool odd = false;
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      const std::string& key = it.key();
+      knot::fuzz::accepts([&] { r.get<bool>(key, false); });
+      knot::fuzz::accepts([&] { r.get<int64_t>(key, 0); });
+      knot::fuzz::accepts([&] { r.get<double>(key, 0.0); });
+      knot::fuzz::accepts([&] { r.get<std::string>(key, ""); });
+      knot::fuzz::accepts([&] { r.require<std::string>(key + "_"); });
+      if (!(odd = !odd)) knot::models::ConfigReader(j, ctx).get<Json>(key, Json());
+      walk(*it, ctx + "." + key, depth + 1);
     }
-    r.finish();
-  });
+    knot::fuzz::accepts([&] {
+      knot::models::ConfigReader partial(j, ctx);
+      if (!j.empty()) partial.ignore(j.begin().key());
+      partial.finish();
+    });
+  };
+  walk(cfg, "fuzz", 0);
   return 0;
 }
