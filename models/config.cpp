@@ -23,6 +23,19 @@ const char* type_name(const Json& v) {
   return "null";
 }
 
+// JSON text of v for messages; bytes that are not UTF-8 (possible in values built from command-line
+// overrides, never in parsed files) print as U+FFFD instead of making dump() throw.
+std::string printable(const Json& v) { return v.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+bool valid_utf8(const std::string& s) {
+  try {
+    (void)Json(s).dump();
+    return true;
+  } catch (const Json::type_error&) {
+    return false;
+  }
+}
+
 // An override may replace a value by one of the same JSON kind (an integer where a float was is fine).
 bool same_kind(const Json& old_v, const Json& new_v) {
   if (old_v.is_null()) return true;
@@ -78,6 +91,7 @@ void save_json_file(const std::string& path, const Json& j) {
 
 void apply_override(Json& cfg, const std::string& assignment) {
   const size_t eq = assignment.find('=');
+  KNOT_CHECK(valid_utf8(assignment), "config override {}: not valid UTF-8", printable(Json(assignment)));
   KNOT_CHECK(eq != std::string::npos && eq > 0, "config override '{}': expected key.sub=value", assignment);
   std::string key = assignment.substr(0, eq);
   const std::string text = assignment.substr(eq + 1);
@@ -126,7 +140,7 @@ ConfigReader::ConfigReader(const Json& j, std::string context) : j_(j), ctx_(std
 template <typename T>
 T ConfigReader::convert(const std::string& key, const Json& v) const {
   auto bad = [&](const char* want) {
-    KNOT_FAIL("config '{}': key '{}' must be {}, got {} {}", ctx_, key, want, type_name(v), v.dump());
+    KNOT_FAIL("config '{}': key '{}' must be {}, got {} {}", ctx_, key, want, type_name(v), printable(v));
   };
   if constexpr (std::is_same_v<T, bool>) {
     if (!v.is_boolean()) bad("a bool");
@@ -186,7 +200,7 @@ nn::ProjectionSpec read_projection(const Json& j, const std::string& context) {
     spec.kind = r.require<std::string>("kind");
     spec.options = r.get<Json>("options", Json::object());
     KNOT_CHECK(spec.options.is_object(), "config '{}': key 'options' must be an object, got {}", context,
-               spec.options.dump());
+               printable(spec.options));
     r.finish();
   }
   const std::vector<std::string> kinds = nn::projection_kinds();

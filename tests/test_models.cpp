@@ -145,6 +145,17 @@ TEST_CASE("models: config errors name the key; overrides work like Hydra", "[mod
   REQUIRE_THROWS_WITH(models::parse_json_text(R"({"x": )" + deep + "}", "deep.json"),
                       Catch::Contains("deep.json") && Catch::Contains("nested deeper"));
   REQUIRE_THROWS_WITH(models::apply_override(j, "x=" + deep), Catch::Contains("nested deeper"));
+  // Overrides come from the command line, not through the JSON parser's UTF-8 check. Found by
+  // fuzz_config: a key with invalid UTF-8 made the next error message (which prints the object)
+  // throw nlohmann's type_error instead, and the run config could not have been saved either.
+  REQUIRE_THROWS_WITH(models::apply_override(j, "projection.k\x8e\x90nd=mlp"), Catch::Contains("not valid UTF-8"));
+  REQUIRE_THROWS_WITH(models::apply_override(j, "ffn_activation=g\xffl"), Catch::Contains("not valid UTF-8"));
+  REQUIRE_FALSE(j["projection"].contains("k\x8e\x90nd"));
+  {  // a reader's error message prints a value whatever bytes it holds
+    models::Json bad = {{"flag", std::string("\xff")}};
+    models::ConfigReader r(bad, "raw");
+    REQUIRE_THROWS_WITH(r.get<bool>("flag", false), Catch::Contains("'flag' must be a bool"));
+  }
   REQUIRE_THROWS_WITH(models::apply_override(j, "dropout_rate=1e400"), Catch::Contains("dropout_rate=1e400"));
   {
     models::Json big = j;
