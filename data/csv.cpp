@@ -22,6 +22,17 @@ std::vector<std::string> split(const std::string& line) {
   return out;
 }
 
+// A cell as error messages show it: control bytes (a NUL would end the message) as \xNN.
+std::string shown(const std::string& cell) {
+  std::string out;
+  for (const char c : cell) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) out += fmt::format("\\x{:02X}", u);
+    else out += c;
+  }
+  return out;
+}
+
 }  // namespace
 
 int CsvTable::index_of(const std::string& name) const {
@@ -79,7 +90,8 @@ CsvTable parse_csv(std::string_view text, const std::string& path) {
       errno = 0;
       row[i] = std::strtod(s, &end);
       KNOT_CHECK(!cells[i].empty() && end == s + cells[i].size() && errno == 0 && std::isfinite(row[i]),
-                 "csv: {}:{}: column '{}' has '{}', not a finite number", path, lineno, t.columns[i], cells[i]);
+                 "csv: {}:{}: column '{}' has '{}', not a finite number", path, lineno, shown(t.columns[i]),
+                 shown(cells[i]));
     }
     t.rows.push_back(std::move(row));
   }
