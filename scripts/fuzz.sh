@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every libFuzzer target of a KNOT_FUZZ build for a fixed time each (docs/reliability.md).
 #   scripts/fuzz.sh BUILD_DIR SECONDS [JOBS] [TARGET...]
-# Seed corpora come from tests/fixtures and configs/ (plus two tiny generated CSV seeds); the corpus a run grows
+# Seed corpora come from tests/fixtures and configs/ (configs also with overrides first); the corpus a run grows
 # stays in BUILD_DIR/fuzz-corpus/<target> for the next run. A crash, leak, sanitizer report,
 # timeout (>10 s on one input; FUZZ_TIMEOUT=N changes it: the limit is wall-clock time, so a run
 # at nice 19 on a busy machine needs more) or out-of-memory (>2 GB) fails the run and leaves the input in
