@@ -16,6 +16,7 @@ FUZZ_FLAGS = -DCMAKE_CXX_COMPILER=$(FUZZ_CXX) -DKNOT_SANITIZE=address,undefined 
 SAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
           UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 KNOT_NUM_THREADS=2 OMP_WAIT_POLICY=passive
 FUZZ_SECONDS ?= 30
+SAN_CTEST_ARGS ?=
 
 .PHONY: all deps configure build run fit test test-main test-cuda test-sanitize fuzz bench clean
 
@@ -68,7 +69,7 @@ test-main: build
 test-sanitize: deps
 	@cmake -S . -B $(SAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release $(SAN_FLAGS) >/dev/null
 	@cmake --build $(SAN_BUILD_DIR) -j $(JOBS)
-	@cd $(SAN_BUILD_DIR) && $(SAN_ENV) ctest --output-on-failure -j $(JOBS) --timeout 1200 -LE cuda
+	@cd $(SAN_BUILD_DIR) && $(SAN_ENV) ctest --output-on-failure -j $(JOBS) --timeout 1200 -LE cuda $(SAN_CTEST_ARGS)
 
 # The fuzz targets build from the readers' own sources, not the whole library (minutes, not an hour).
 fuzz: deps
