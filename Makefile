@@ -5,7 +5,20 @@ BUILD_TYPE ?= Release
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build run fit test test-cuda bench clean
+# The sanitizer build (docs/reliability.md): the default compiler with ASan + UBSan, CPU only, no
+# benchmarks. The fuzz build: clang (libFuzzer), ASan + UBSan, only the fuzz targets.
+SAN_BUILD_DIR ?= build-asan
+SAN_FLAGS = -DKNOT_SANITIZE=address,undefined -DKNOT_CUDA=OFF -DKNOT_BUILD_BENCH=OFF
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_CXX ?= clang++
+FUZZ_FLAGS = -DCMAKE_CXX_COMPILER=$(FUZZ_CXX) -DKNOT_SANITIZE=address,undefined -DKNOT_FUZZ=ON -DKNOT_CUDA=OFF \
+             -DKNOT_ONEDNN=OFF -DKNOT_BUILD_BENCH=OFF -DKNOT_BUILD_TESTS=OFF
+SAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
+          UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 KNOT_NUM_THREADS=2 OMP_WAIT_POLICY=passive
+FUZZ_SECONDS ?= 30
+SAN_CTEST_ARGS ?=
+
+.PHONY: all deps configure build run fit test test-main test-cuda test-sanitize fuzz bench clean
 
 all: build
 
@@ -43,8 +56,26 @@ fit: build
 	@echo "first predictions ($(FIT_RUN)/predictions.csv; truth in $(FIT_RUN)/test.csv):"
 	@head -n 6 $(FIT_RUN)/predictions.csv
 
-test: build
+# `make test` (CI's command): the test suite, then each fuzz target for FUZZ_SECONDS, then the CPU
+# tests again under ASan + UBSan. The stages alone: make test-main / fuzz / test-sanitize.
+test: test-main
+	@$(MAKE) --no-print-directory fuzz
+	@$(MAKE) --no-print-directory test-sanitize
+
+test-main: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+# Any ASan/UBSan/LeakSanitizer report aborts its test, which then fails.
+test-sanitize: deps
+	@cmake -S . -B $(SAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release $(SAN_FLAGS) >/dev/null
+	@cmake --build $(SAN_BUILD_DIR) -j $(JOBS)
+	@cd $(SAN_BUILD_DIR) && $(SAN_ENV) ctest --output-on-failure -j $(JOBS) --timeout 1200 -LE cuda $(SAN_CTEST_ARGS)
+
+# The fuzz targets build from the readers' own sources, not the whole library (minutes, not an hour).
+fuzz: deps
+	@cmake -S . -B $(FUZZ_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release $(FUZZ_FLAGS) >/dev/null
+	@cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target fuzz_targets
+	@bash scripts/fuzz.sh $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS) $(JOBS)
 
 test-cuda: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L cuda
@@ -53,4 +84,4 @@ bench: build
 	@$(BUILD_DIR)/knot_bench --benchmark_counters_tabular=true
 
 clean:
-	@rm -rf $(BUILD_DIR)
+	@rm -rf $(BUILD_DIR) $(SAN_BUILD_DIR) $(FUZZ_BUILD_DIR)

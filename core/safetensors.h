@@ -5,6 +5,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -23,6 +24,9 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
 // Reads onto the CPU. A truncated file, a corrupt header, overlapping or out-of-range offsets, an
 // unknown dtype or a shape that does not match its byte count is an error naming the file and
 // the problem.
+// A duplicated tensor name (or a key repeated inside one entry) is an error naming it.
 SafetensorsFile load_safetensors(const std::string& path);
+// The same reader over a whole file held in memory; `name` stands for the file in errors.
+SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& name = "<memory>");
 
 }  // namespace knot

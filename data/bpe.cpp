@@ -16,6 +16,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/json_depth.h"
 #include "data/unicode.h"
 
 namespace knot::data {
@@ -451,6 +452,34 @@ char32_t single_char(const Json& j, const std::string& what, const std::string& 
   return cps[0];
 }
 
+// Optional members of a tokenizer.json object, with their types checked (nlohmann's value() would
+// throw its own type_error, which names neither the file nor the key).
+bool flag(const Json& j, const char* key, bool fallback, const std::string& what, const std::string& source) {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  KNOT_CHECK(j[key].is_boolean(), "bpe: {}: {}.{} must be true or false, got {}", source, what, key, j[key].dump());
+  return j[key].get<bool>();
+}
+
+std::string text(const Json& j, const char* key, const std::string& fallback, const std::string& what,
+                 const std::string& source) {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  KNOT_CHECK(j[key].is_string(), "bpe: {}: {}.{} must be a string, got {}", source, what, key, j[key].dump());
+  return j[key].get<std::string>();
+}
+
+// A token id: a JSON integer in [0, limit), limit being the number of tokens the file lists (ids are
+// contiguous, so a larger one is an error before it sizes the vocabulary).
+int32_t token_id(const Json& id, const std::string& token, size_t limit, const std::string& source) {
+  KNOT_CHECK(id.is_number_integer(), "bpe: {}: token '{}' has a non-integer id {}", source, token, id.dump());
+  // Parsed text holds non-negative integers as unsigned; JSON built in memory (to_json) as signed.
+  KNOT_CHECK(id.is_number_unsigned() || id.get<int64_t>() >= 0, "bpe: {}: token '{}' has negative id {}", source,
+             token, id.dump());
+  const uint64_t v = id.is_number_unsigned() ? id.get<uint64_t>() : static_cast<uint64_t>(id.get<int64_t>());
+  KNOT_CHECK(v < limit, "bpe: {}: token '{}' has id {}, but the file lists only {} tokens (ids are 0 to {})", source,
+             token, id.dump(), limit, limit - 1);
+  return static_cast<int32_t>(v);
+}
+
 std::string type_of(const Json& j, const std::string& what, const std::string& source) {
   KNOT_CHECK(j.is_object() && j.contains("type") && j["type"].is_string(), "bpe: {}: {} has no \"type\"", source, what);
   return j["type"].get<std::string>();
@@ -472,7 +501,7 @@ void parse_normalizer(const Json& j, std::vector<BpeTokenizer::NormStep>& out, c
   } else if (type == "Lowercase") {
     out.push_back({N::Lowercase});
   } else if (type == "Strip") {
-    out.push_back({N::Strip, j.value("strip_left", true), j.value("strip_right", true)});
+    out.push_back({N::Strip, flag(j, "strip_left", true, "Strip", source), flag(j, "strip_right", true, "Strip", source)});
   } else {
     KNOT_FAIL("bpe: {}: unsupported normalizer type '{}' (supported: Sequence, NFC, NFD, NFKC, Lowercase, Strip)", source, type);
   }
@@ -493,10 +522,10 @@ void parse_pre_tokenizer(const Json& j, std::vector<BpeTokenizer::PreStep>& out,
       step.prepend_scheme = j["add_prefix_space"].get<bool>() ? "always" : "never";
     KNOT_CHECK(step.prepend_scheme == "always" || step.prepend_scheme == "first" || step.prepend_scheme == "never",
                "bpe: {}: Metaspace prepend_scheme '{}' is not always, first or never", source, step.prepend_scheme);
-    step.split = j.value("split", true);
+    step.split = flag(j, "split", true, "Metaspace", source);
     out.push_back(step);
   } else if (type == "Punctuation") {
-    const std::string behavior = j.value("behavior", std::string("Isolated"));
+    const std::string behavior = text(j, "behavior", "Isolated", "Punctuation", source);
     KNOT_CHECK(behavior == "Isolated", "bpe: {}: Punctuation behavior '{}' is not supported (only Isolated)", source, behavior);
     out.push_back({P::Punctuation});
   } else if (type == "WhitespaceSplit") {
@@ -571,31 +600,32 @@ BpeTokenizer BpeTokenizer::from_json(const Json& j, const std::string& source) {
   KNOT_CHECK(j.is_object(), "bpe: {}: not a tokenizer.json (the top level is not an object)", source);
   KNOT_CHECK(j.contains("model") && j["model"].is_object(), "bpe: {}: no \"model\" object", source);
   const Json& m = j["model"];
-  const std::string type = m.value("type", std::string("BPE"));
+  const std::string type = text(m, "type", "BPE", "model", source);
   KNOT_CHECK(type == "BPE", "bpe: {}: model type is '{}', expected 'BPE'", source, type);
   KNOT_CHECK(m.contains("vocab") && m["vocab"].is_object(), "bpe: {}: model has no \"vocab\" object", source);
   KNOT_CHECK(m.contains("merges") && m["merges"].is_array(), "bpe: {}: model has no \"merges\" array", source);
   for (const char* unsupported : {"continuing_subword_prefix", "end_of_word_suffix"})
     KNOT_CHECK(!m.contains(unsupported) || m[unsupported].is_null() || m[unsupported] == "",
                "bpe: {}: model.{} is not supported", source, unsupported);
-  KNOT_CHECK(!m.value("byte_fallback", false), "bpe: {}: model.byte_fallback is not supported", source);
+  KNOT_CHECK(!flag(m, "byte_fallback", false, "model", source), "bpe: {}: model.byte_fallback is not supported", source);
+  const Json added = j.contains("added_tokens") ? j["added_tokens"] : Json();
+  KNOT_CHECK(added.is_null() || added.is_array(), "bpe: {}: added_tokens must be an array, got {}", source,
+             added.dump());
+  const size_t listed = std::min<size_t>(m["vocab"].size() + added.size(), INT32_MAX);
 
   BpeTokenizer t;
-  for (const auto& [tok, id] : m["vocab"].items()) {
-    KNOT_CHECK(id.is_number_integer(), "bpe: {}: vocab entry '{}' has a non-integer id", source, tok);
-    t.add_token(tok, id.get<int32_t>(), source);
-  }
-  if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
-    for (const auto& a : j["added_tokens"]) {
-      KNOT_CHECK(a.is_object() && a.contains("id") && a.contains("content"), "bpe: {}: an added token lacks id or content", source);
-      const auto content = a["content"].get<std::string>();
-      t.add_token(content, a["id"].get<int32_t>(), source);
-      t.added_.push_back(content);
-    }
+  for (const auto& [tok, id] : m["vocab"].items()) t.add_token(tok, token_id(id, tok, listed, source), source);
+  for (const auto& a : added) {
+    KNOT_CHECK(a.is_object() && a.contains("id") && a.contains("content"), "bpe: {}: an added token lacks id or content", source);
+    KNOT_CHECK(a["content"].is_string(), "bpe: {}: an added token's content must be a string, got {}", source,
+               a["content"].dump());
+    const auto content = a["content"].get<std::string>();
+    t.add_token(content, token_id(a["id"], content, listed, source), source);
+    t.added_.push_back(content);
   }
   for (size_t i = 0; i < t.vocab_.size(); ++i)
     KNOT_CHECK(!t.vocab_[i].empty(), "bpe: {}: vocabulary ids are not contiguous: no token has id {}", source, i);
-  if (m.contains("unk_token") && m["unk_token"].is_string()) t.unk_token_ = m["unk_token"].get<std::string>();
+  t.unk_token_ = text(m, "unk_token", t.unk_token_, "model", source);
 
   size_t r = 0;
   for (const auto& e : m["merges"]) {
@@ -634,13 +664,18 @@ BpeTokenizer BpeTokenizer::from_json(const Json& j, const std::string& source) {
 BpeTokenizer BpeTokenizer::load(const std::string& tokenizer_json) {
   std::ifstream f(tokenizer_json, std::ios::binary);
   KNOT_CHECK(f.good(), "bpe: cannot open '{}'", tokenizer_json);
+  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return from_json_text(text, tokenizer_json);
+}
+
+BpeTokenizer BpeTokenizer::from_json_text(std::string_view text, const std::string& source) {
   Json j;
   try {
-    j = Json::parse(f);
-  } catch (const Json::parse_error& e) {
-    KNOT_FAIL("bpe: '{}' is not valid JSON: {}", tokenizer_json, e.what());
+    j = Json::parse(text, json_depth_limit(fmt::format("bpe: '{}'", source)));
+  } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number such as 1e400
+    KNOT_FAIL("bpe: '{}' is not valid JSON: {}", source, e.what());
   }
-  return from_json(j, tokenizer_json);
+  return from_json(j, source);
 }
 
 std::string BpeTokenizer::to_file_text() const { return to_json().dump(2) + "\n"; }

@@ -48,6 +48,8 @@ class BpeTokenizer : public Tokenizer {
   static BpeTokenizer train(const std::vector<std::string>& sentences, const BpeTrainOptions& options = {});
   static BpeTokenizer load(const std::string& tokenizer_json);
   static BpeTokenizer from_json(const nlohmann::json& j, const std::string& source = "<json>");
+  // load() over the text of a tokenizer.json held in memory; `source` names it in errors.
+  static BpeTokenizer from_json_text(std::string_view text, const std::string& source = "<memory>");
   nlohmann::ordered_json to_json() const;
 
   std::string kind() const override { return "bpe"; }

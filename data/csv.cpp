@@ -24,6 +24,17 @@ std::vector<std::string> split(const std::string& line) {
   return out;
 }
 
+// A cell as error messages show it: control bytes (a NUL would end the message) as \xNN.
+std::string shown(const std::string& cell) {
+  std::string out;
+  for (const char c : cell) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) out += fmt::format("\\x{:02X}", u);
+    else out += c;
+  }
+  return out;
+}
+
 }  // namespace
 
 int CsvTable::index_of(const std::string& name) const {
@@ -47,12 +58,22 @@ Tensor CsvTable::select(const std::vector<std::string>& names, DType dtype) cons
 }
 
 CsvTable read_csv(const std::string& path) {
-  std::ifstream f(path);
+  std::ifstream f(path, std::ios::binary);
   KNOT_CHECK(f.good(), "csv: cannot open '{}'", path);
+  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  KNOT_CHECK(!f.bad(), "csv: error while reading '{}'", path);
+  return parse_csv(text, path);
+}
+
+CsvTable parse_csv(std::string_view text, const std::string& path) {
   CsvTable t;
-  std::string line;
   size_t lineno = 0;
-  while (std::getline(f, line)) {
+  size_t pos = 0;
+  while (pos < text.size()) {  // lines as std::getline splits them: a final '\n' starts no empty line
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string line(text.substr(pos, end - pos));
+    pos = end + 1;
     ++lineno;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
@@ -77,8 +98,9 @@ CsvTable read_csv(const std::string& path) {
       char* end = nullptr;
       errno = 0;
       row[i] = std::strtod(s, &end);
-      KNOT_CHECK(!cells[i].empty() && end && *end == '\0' && errno == 0 && std::isfinite(row[i]),
-                 "csv: {}:{}: column '{}' has '{}', not a finite number", path, lineno, t.columns[i], cells[i]);
+      KNOT_CHECK(!cells[i].empty() && end == s + cells[i].size() && errno == 0 && std::isfinite(row[i]),
+                 "csv: {}:{}: column '{}' has '{}', not a finite number", path, lineno, shown(t.columns[i]),
+                 shown(cells[i]));
     }
     t.rows.push_back(std::move(row));
   }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/tensor.h"
@@ -23,6 +24,8 @@ CsvTable read_csv(const std::string& path);
 // check_csv_output (called first) names a PATH that cannot be written: a directory, a missing
 // parent directory.
 void check_csv_output(const std::string& path);
+// The same over the text of a file held in memory; `name` stands for the file in errors.
+CsvTable parse_csv(std::string_view text, const std::string& name = "<memory>");
 void write_csv(const std::string& path, const std::vector<std::string>& columns, const std::vector<std::vector<double>>& rows);
 
 }  // namespace knot::data

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/json_depth.h"
 
 namespace knot::data {
 
@@ -25,8 +26,9 @@ std::string read_file_bytes(const std::string& path) {
   return ss.str();
 }
 
-std::vector<nlohmann::json> read_jsonl(const std::string& path) {
-  const std::string bytes = read_file_bytes(path);
+std::vector<nlohmann::json> read_jsonl(const std::string& path) { return parse_jsonl(read_file_bytes(path), path); }
+
+std::vector<nlohmann::json> parse_jsonl(std::string_view bytes, const std::string& path) {
   std::vector<nlohmann::json> rows;
   size_t pos = 0;
   int64_t line_no = 0;
@@ -39,7 +41,7 @@ std::vector<nlohmann::json> read_jsonl(const std::string& path) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
     try {
-      rows.push_back(nlohmann::json::parse(line));
+      rows.push_back(nlohmann::json::parse(line, json_depth_limit(fmt::format("read_jsonl: {}:{}", path, line_no))));
     } catch (const nlohmann::json::exception& e) {
       KNOT_FAIL("read_jsonl: {}:{}: not valid JSON: {}", path, line_no, e.what());
     }

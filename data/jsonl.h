@@ -14,6 +14,8 @@ namespace knot::data {
 // Reads every non-empty line as a JSON value; a line that is not valid JSON or not valid UTF-8
 // is an error naming the file and line.
 std::vector<nlohmann::json> read_jsonl(const std::string& path);
+// The same over the bytes of a file held in memory; `name` stands for the file in errors.
+std::vector<nlohmann::json> parse_jsonl(std::string_view bytes, const std::string& name = "<memory>");
 
 // One compact JSON value per line, non-ASCII kept as UTF-8 (not \u escapes) so files stay
 // readable; invalid UTF-8 inside a string is an error (nlohmann refuses it), never written.

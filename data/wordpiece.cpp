@@ -31,14 +31,23 @@ WordPieceTokenizer::WordPieceTokenizer(std::vector<std::string> vocab, std::stri
 WordPieceTokenizer WordPieceTokenizer::load(const std::string& vocab_txt) {
   std::ifstream f(vocab_txt, std::ios::binary);
   KNOT_CHECK(f.good(), "wordpiece: cannot open vocabulary '{}'", vocab_txt);
+  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return from_vocab_text(text, vocab_txt);
+}
+
+WordPieceTokenizer WordPieceTokenizer::from_vocab_text(std::string_view text, const std::string& source) {
   std::vector<std::string> vocab;
-  std::string line;
-  while (std::getline(f, line)) {
+  size_t pos = 0;
+  while (pos < text.size()) {  // lines as std::getline splits them: a final '\n' starts no empty line
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string line(text.substr(pos, end - pos));
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    vocab.push_back(line);
+    vocab.push_back(std::move(line));
+    pos = end + 1;
   }
-  KNOT_CHECK(!vocab.empty(), "wordpiece: vocabulary '{}' is empty", vocab_txt);
-  return WordPieceTokenizer(std::move(vocab), vocab_txt);
+  KNOT_CHECK(!vocab.empty(), "wordpiece: vocabulary '{}' is empty", source);
+  return WordPieceTokenizer(std::move(vocab), source);
 }
 
 std::string WordPieceTokenizer::to_file_text() const {

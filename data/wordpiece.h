@@ -27,6 +27,8 @@ class WordPieceTokenizer : public Tokenizer {
 
   explicit WordPieceTokenizer(std::vector<std::string> vocab, std::string source = "<memory>");
   static WordPieceTokenizer load(const std::string& vocab_txt);
+  // load() over the text of a vocab.txt held in memory; `source` names it in errors.
+  static WordPieceTokenizer from_vocab_text(std::string_view text, const std::string& source = "<memory>");
 
   std::string kind() const override { return "wordpiece"; }
   std::vector<std::string> tokenize(std::string_view text) const override;

@@ -3,11 +3,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <climits>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "core/error.h"
+#include "core/json_depth.h"
 
 namespace knot::models {
 namespace {
@@ -28,6 +30,19 @@ Json integral_as_integer(const Json& v) {
   const double d = v.get<double>();
   if (std::isfinite(d) && d == std::trunc(d) && d >= -9.2e18 && d <= 9.2e18) return Json(static_cast<int64_t>(d));
   return v;
+}
+
+// JSON text of v for messages; bytes that are not UTF-8 (possible in values built from command-line
+// overrides, never in parsed files) print as U+FFFD instead of making dump() throw.
+std::string printable(const Json& v) { return v.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+bool valid_utf8(const std::string& s) {
+  try {
+    (void)Json(s).dump();
+    return true;
+  } catch (const Json::type_error&) {
+    return false;
+  }
 }
 
 // An override may replace a value by one of the same JSON kind (an integer where a float was is fine).
@@ -61,10 +76,14 @@ Json load_json_file(const std::string& path) {
   KNOT_CHECK(in.good(), "config: cannot open '{}'", path);
   std::stringstream ss;
   ss << in.rdbuf();
+  return parse_json_text(ss.str(), path);
+}
+
+Json parse_json_text(std::string_view text, const std::string& name) {
   try {
-    return Json::parse(ss.str());
-  } catch (const Json::parse_error& e) {
-    KNOT_FAIL("config: '{}' is not valid JSON: {}", path, e.what());
+    return Json::parse(text, json_depth_limit(fmt::format("config: '{}'", name)));
+  } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number such as 1e400
+    KNOT_FAIL("config: '{}' is not valid JSON: {}", name, e.what());
   }
 }
 
@@ -81,6 +100,7 @@ void save_json_file(const std::string& path, const Json& j) {
 
 void apply_override(Json& cfg, const std::string& assignment) {
   const size_t eq = assignment.find('=');
+  KNOT_CHECK(valid_utf8(assignment), "config override {}: not valid UTF-8", printable(Json(assignment)));
   KNOT_CHECK(eq != std::string::npos && eq > 0, "config override '{}': expected key.sub=value", assignment);
   std::string key = assignment.substr(0, eq);
   const std::string text = assignment.substr(eq + 1);
@@ -88,9 +108,11 @@ void apply_override(Json& cfg, const std::string& assignment) {
   KNOT_CHECK(!key.empty(), "config override '{}': empty key", assignment);
   Json value;
   try {
-    value = Json::parse(text);
+    value = Json::parse(text, json_depth_limit(fmt::format("config override '{}'", assignment.substr(0, eq))));
   } catch (const Json::parse_error&) {
     value = text;  // bare words are strings: ffn_activation=gelu
+  } catch (const Json::exception& e) {
+    KNOT_FAIL("config override '{}': {}", assignment, e.what());  // a number beyond double, e.g. 1e400
   }
   Json* node = &cfg;
   size_t start = 0;
@@ -128,7 +150,7 @@ ConfigReader::ConfigReader(const Json& j, std::string context) : j_(j), ctx_(std
 template <typename T>
 T ConfigReader::convert(const std::string& key, const Json& v) const {
   auto bad = [&](const char* want) {
-    KNOT_FAIL("config '{}': key '{}' must be {}, got {} {}", ctx_, key, want, type_name(v), v.dump());
+    KNOT_FAIL("config '{}': key '{}' must be {}, got {} {}", ctx_, key, want, type_name(v), printable(v));
   };
   if constexpr (std::is_same_v<T, bool>) {
     if (!v.is_boolean()) bad("a bool");
@@ -136,6 +158,7 @@ T ConfigReader::convert(const std::string& key, const Json& v) const {
   } else if constexpr (std::is_same_v<T, int64_t>) {
     const Json i = integral_as_integer(v);  // 1e9 and 5.0 are integers; 2.5 and 1e30 are not
     if (!i.is_number_integer()) bad("an integer");
+    if (i.is_number_unsigned() && i.get<uint64_t>() > INT64_MAX) bad("an integer of at most 2^63 - 1");
     return i.get<int64_t>();
   } else if constexpr (std::is_same_v<T, double>) {
     if (!v.is_number()) bad("a number");
@@ -188,7 +211,7 @@ nn::ProjectionSpec read_projection(const Json& j, const std::string& context) {
     spec.kind = r.require<std::string>("kind");
     spec.options = r.get<Json>("options", Json::object());
     KNOT_CHECK(spec.options.is_object(), "config '{}': key 'options' must be an object, got {}", context,
-               spec.options.dump());
+               printable(spec.options));
     r.finish();
   }
   const std::vector<std::string> kinds = nn::projection_kinds();

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "nn/layers.h"
@@ -25,6 +26,8 @@ namespace knot::models {
 using Json = nlohmann::json;
 
 Json load_json_file(const std::string& path);
+// The same parse over text in memory; `name` stands for the file in errors.
+Json parse_json_text(std::string_view text, const std::string& name = "<memory>");
 void save_json_file(const std::string& path, const Json& j);
 void apply_override(Json& cfg, const std::string& assignment);
 void apply_overrides(Json& cfg, const std::vector<std::string>& assignments);

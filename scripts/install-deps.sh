@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages knot builds against, and nothing when they are all present.
+# clang (with its sanitizer/libFuzzer runtimes and OpenMP) builds the sanitizer and fuzz stage of
+# `make test` (docs/reliability.md).
 # Uses sudo when not root. Called by `make run` and `make test`; safe to run by hand.
 set -euo pipefail
 
@@ -8,6 +10,7 @@ PACKAGES=(
   libeigen3-dev nlohmann-json3-dev catch2 libbenchmark-dev
   libcli11-dev libfmt-dev libutf8proc-dev libdnnl-dev ccache
   gnuplot-nox
+  clang libclang-rt-dev libomp-dev
 )
 
 missing=()

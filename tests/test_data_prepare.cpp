@@ -169,6 +169,9 @@ TEST_CASE("JSONL round trip and errors", "[data]") {
   write_file_atomic(path, "{\"en\": 1}\n{broken\n");
   CHECK_THROWS_WITH(read_jsonl(path), Catch::Contains("x.jsonl:2: not valid JSON"));
   CHECK_THROWS_WITH(read_jsonl(tmp.path() + "/missing.jsonl"), Catch::Contains("missing.jsonl"));
+  // A row nested a million levels deep was accepted, and copying or writing it overflowed the stack.
+  const std::string deep = std::string(1 << 20, '[') + std::string(1 << 20, ']');
+  CHECK_THROWS_WITH(parse_jsonl("{}\n" + deep + "\n", "d.jsonl"), Catch::Contains("d.jsonl:2:") && Catch::Contains("nested deeper"));
   // No temporary files are left behind.
   int files = 0;
   for ([[maybe_unused]] const auto& e : fs::directory_iterator(tmp.path())) ++files;

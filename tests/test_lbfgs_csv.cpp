@@ -70,3 +70,15 @@ TEST_CASE("csv: reads numbers, writes them back, and names bad cells", "[data]")
   std::filesystem::remove(path);
   REQUIRE_THROWS_WITH(data::read_csv(path), Catch::Contains("cannot open"));
 }
+
+TEST_CASE("csv: the in-memory reader, the fixture and cells with bytes after the number", "[data]") {
+  const auto fixture = data::read_csv((std::filesystem::path(__FILE__).parent_path() / "fixtures/csv/tiny.csv").string());
+  REQUIRE(fixture.columns == std::vector<std::string>{"x1", "x2", "y"});
+  REQUIRE(fixture.rows == std::vector<std::vector<double>>{{0.5, -1, 2e-3}, {1, 0.25, -7.5}});
+  const auto t = data::parse_csv("a,b\r\n1, 2\n\n3,4\n", "mem.csv");
+  REQUIRE(t.rows == std::vector<std::vector<double>>{{1, 2}, {3, 4}});
+  // strtod stops at a NUL byte; the cell "1\0x" is not the number 1, and the message shows the NUL
+  // (printed raw, it ended the message: "column 'a' has '1").
+  REQUIRE_THROWS_WITH(data::parse_csv(std::string("a\n1\0x\n", 6), "mem.csv"),
+                      Catch::Contains("mem.csv:2:") && Catch::Contains("has '1\\x00x', not a finite number"));
+}

@@ -137,6 +137,31 @@ TEST_CASE("models: config errors name the key; overrides work like Hydra", "[mod
   j["projection"] = {{"kind", "mlp"}};
   REQUIRE_THROWS_WITH(models::EncoderDecoderConfig::from_json(j), Catch::Contains("missing required key 'vocab_src_size'"));
   REQUIRE_THROWS_WITH(models::load_json_file(config_path("does-not-exist.json")), Catch::Contains("cannot open"));
+  // Numbers JSON can write but a double cannot hold: errors naming the file or the override, not a
+  // nlohmann exception; an integer beyond int64 is not read as a negative one.
+  REQUIRE_THROWS_WITH(models::parse_json_text(R"({"lr": 1e400})", "big.json"), Catch::Contains("big.json"));
+  // Nested a million levels deep, a config overflowed the stack when ConfigReader copied it.
+  const std::string deep = std::string(1 << 20, '[') + std::string(1 << 20, ']');
+  REQUIRE_THROWS_WITH(models::parse_json_text(R"({"x": )" + deep + "}", "deep.json"),
+                      Catch::Contains("deep.json") && Catch::Contains("nested deeper"));
+  REQUIRE_THROWS_WITH(models::apply_override(j, "x=" + deep), Catch::Contains("nested deeper"));
+  // Overrides come from the command line, not through the JSON parser's UTF-8 check. Found by
+  // fuzz_config: a key with invalid UTF-8 made the next error message (which prints the object)
+  // throw nlohmann's type_error instead, and the run config could not have been saved either.
+  REQUIRE_THROWS_WITH(models::apply_override(j, "projection.k\x8e\x90nd=mlp"), Catch::Contains("not valid UTF-8"));
+  REQUIRE_THROWS_WITH(models::apply_override(j, "ffn_activation=g\xffl"), Catch::Contains("not valid UTF-8"));
+  REQUIRE_FALSE(j["projection"].contains("k\x8e\x90nd"));
+  {  // a reader's error message prints a value whatever bytes it holds
+    models::Json bad = {{"flag", std::string("\xff")}};
+    models::ConfigReader r(bad, "raw");
+    REQUIRE_THROWS_WITH(r.get<bool>("flag", false), Catch::Contains("'flag' must be a bool"));
+  }
+  REQUIRE_THROWS_WITH(models::apply_override(j, "dropout_rate=1e400"), Catch::Contains("dropout_rate=1e400"));
+  {
+    models::Json big = j;
+    big["num_heads"] = models::Json::parse("18446744073709551615");
+    REQUIRE_THROWS_WITH(models::EncoderDecoderConfig::from_json(big), Catch::Contains("'num_heads'"));
+  }
   // The config round-trips through JSON.
   const auto back = models::EncoderDecoderConfig::from_json(c.to_json());
   CHECK(back.to_json() == c.to_json());

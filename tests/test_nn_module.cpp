@@ -1,5 +1,6 @@
 // nn::Module naming, state_dict, safetensors save/load and their error cases; optimizers.
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -99,6 +100,90 @@ TEST_CASE("safetensors: truncated, corrupt and mismatched files are clear errors
                                                Catch::Contains("layers.1.weight"));
   }
   std::filesystem::remove(path);
+}
+
+namespace {
+// A safetensors file from a hand-written header and `data_bytes` zero bytes of data.
+std::string raw_safetensors(const std::string& header, size_t data_bytes) {
+  std::string out(8, '\0');
+  const uint64_t n = header.size();
+  std::memcpy(out.data(), &n, 8);
+  return out + header + std::string(data_bytes, '\0');
+}
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+}  // namespace
+
+TEST_CASE("safetensors: a duplicated tensor name is an error naming it, not a silent pick", "[nn][io]") {
+  // nlohmann::json keeps the last of two equal keys: without a check the file loads one 'w' of two.
+  const std::string bytes = raw_safetensors(
+      R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8);
+  const std::string path = tmp_path("dup.safetensors");
+  write_bytes(path, bytes);
+  REQUIRE_THROWS_WITH(load_safetensors(path), Catch::Contains("duplicate tensor name 'w'") && Catch::Contains(path));
+  REQUIRE_THROWS_WITH(parse_safetensors(bytes, "mem"), Catch::Contains("duplicate tensor name 'w'"));
+  // A key repeated inside one entry (two data_offsets) is as ambiguous.
+  const std::string inner = raw_safetensors(
+      R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"data_offsets":[4,8]}})", 8);
+  REQUIRE_THROWS_WITH(parse_safetensors(inner, "mem"), Catch::Contains("duplicate key 'data_offsets'") &&
+                                                         Catch::Contains("'w'"));
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("safetensors: the in-memory reader matches the file reader", "[nn][io]") {
+  nn::MLP a({4, 8, 3});
+  const std::string path = tmp_path("mem.safetensors");
+  a.save(path, {{"format", "pt"}});
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto f = load_safetensors(path), m = parse_safetensors(bytes, "mem");
+  REQUIRE(m.tensors.size() == f.tensors.size());
+  for (size_t i = 0; i < f.tensors.size(); ++i) {
+    CHECK(m.tensors[i].first == f.tensors[i].first);
+    CHECK(m.tensors[i].second.to_vector<float>() == f.tensors[i].second.to_vector<float>());
+  }
+  CHECK(m.metadata == f.metadata);
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("safetensors: the fixture file (also the fuzzer's seed) loads with its values", "[nn][io]") {
+  const auto f = load_safetensors(
+      (std::filesystem::path(__FILE__).parent_path() / "fixtures/safetensors/tiny.safetensors").string());
+  REQUIRE(f.tensors.size() == 4);
+  CHECK(f.metadata.at("format") == "pt");
+  CHECK(f.tensors[0].first == "w");
+  CHECK(f.tensors[0].second.to_vector<float>() == std::vector<float>{1, -2, 0.5f, 4});
+  CHECK(f.tensors[1].second.to_vector<float>() == std::vector<float>{0.25f, -0.125f});
+  CHECK(f.tensors[2].second.to_vector<int64_t>() == std::vector<int64_t>{7, -1, int64_t{1} << 40});
+  CHECK(f.tensors[3].second.shape() == Shape{0});
+}
+
+TEST_CASE("safetensors: absurd shapes and offsets are errors, not overflows", "[nn][io]") {
+  // Each of these once reached integer overflow or a float->integer cast out of range.
+  const char* headers[] = {
+      R"({"w":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]}})",
+      R"({"w":{"dtype":"F64","shape":[3037000500,3037000500],"data_offsets":[0,8]}})",
+      R"({"w":{"dtype":"F32","shape":[1e300],"data_offsets":[0,4]}})",
+      R"({"w":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}})",
+      R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,1e30]}})",
+      R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[-4,0]}})",
+      R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[18446744073709551612,0]}})",
+      R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})",
+      R"({"w":{"dtype":7,"shape":[1],"data_offsets":[0,4]}})",
+      R"({"w":{"dtype":"F32","shape":{"a":1},"data_offsets":[0,4]}})",
+  };
+  for (const char* h : headers) {
+    INFO(h);
+    REQUIRE_THROWS_AS(parse_safetensors(raw_safetensors(h, 8), "mem"), Error);
+  }
+  // A shape nested a million levels deep: naming it in the error printed it recursively, and the
+  // stack overflowed.
+  const std::string deep = std::string(1 << 20, '[') + std::string(1 << 20, ']');
+  REQUIRE_THROWS_WITH(
+      parse_safetensors(raw_safetensors(R"({"w":{"dtype":"F32","shape":[)" + deep + R"(],"data_offsets":[0,4]}})", 8), "mem"),
+      Catch::Contains("nested deeper"));
 }
 
 TEST_CASE("safetensors: saving over a checkpoint replaces it whole", "[nn][io]") {

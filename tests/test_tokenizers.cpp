@@ -369,6 +369,42 @@ TEST_CASE("bpe: save then load gives the same tokenizer and a complete tokenizer
   std::filesystem::remove(path);
 }
 
+TEST_CASE("bpe: hostile tokenizer.json values are errors naming the file, not crashes or wrong ids", "[tokenizer]") {
+  // Each of these escaped as a nlohmann exception (no file name), overflowed, asked for gigabytes,
+  // or (4294967296) wrapped silently to id 0.
+  const std::string v = R"("vocab": {"a": 0}, "merges": [])";
+  const std::vector<std::string> bad = {
+      R"({"model": {)" + v + R"(}, "added_tokens": [{"id": 1, "content": 5}]})",
+      R"({"model": {)" + v + R"(}, "added_tokens": [{"id": "1", "content": "b"}]})",
+      R"({"model": {)" + v + R"(}, "added_tokens": [{"id": 1e300, "content": "b"}]})",
+      R"({"model": {"vocab": {"a": 2000000000}, "merges": []}})",
+      R"({"model": {"vocab": {"a": 4294967296}, "merges": []}})",
+      R"({"model": {"vocab": {"a": 0, "b": 1}, "merges": []}, "added_tokens": [{"id": 2147483647, "content": "c"}]})",
+      R"({"model": {)" + v + R"(, "type": 5}})",
+      R"({"model": {)" + v + R"(, "byte_fallback": "no"}})",
+      R"({"model": {)" + v + R"(, "unk_token": 3}})",
+      R"({"model": {)" + v + R"(}, "normalizer": {"type": "Strip", "strip_left": 1}})",
+      R"({"model": {)" + v + R"(}, "pre_tokenizer": {"type": "Metaspace", "split": "x"}})",
+      R"({"model": {)" + v + R"(}, "pre_tokenizer": {"type": "Punctuation", "behavior": 5}})",
+      R"({"model": {)" + v + R"(}, "added_tokens": 7})",
+      R"({"model": {)" + v + R"(}, "big": 1e400})",
+  };
+  for (const auto& text : bad) {
+    INFO(text);
+    CHECK_THAT(error_of([&] { BpeTokenizer::from_json_text(text, "h.json"); }), Catch::Contains("h.json"));
+  }
+  // Nested a million levels deep: copying the normalizer overflowed the stack.
+  const std::string deep = std::string(1 << 20, '[') + std::string(1 << 20, ']');
+  CHECK_THAT(error_of([&] { BpeTokenizer::from_json_text(R"({"model": {)" + v + R"(}, "normalizer": )" + deep + "}", "d.json"); }),
+             Catch::Contains("d.json") && Catch::Contains("nested deeper"));
+  CHECK_THAT(error_of([] { BpeTokenizer::from_json_text(R"({"model": {"vocab": {"a": -1}, "merges": []}})", "n.json"); }),
+             Catch::Contains("negative id -1"));
+  // JSON built in memory holds ids as signed integers (parsed text: unsigned); both load. Found by
+  // fuzz_tokenizer_json's save-and-load-again check, when the id checks accepted only unsigned ones.
+  const BpeTokenizer t = BpeTokenizer::load(fixture("tiny_bpe.json"));
+  CHECK(BpeTokenizer::from_json(t.to_json(), "mem").encode("abc ab") == t.encode("abc ab"));
+}
+
 TEST_CASE("bpe: file errors name the file", "[tokenizer]") {
   CHECK_THAT(error_of([] { BpeTokenizer::load(fixture("missing.json")); }), Catch::Contains("missing.json"));
   CHECK_THAT(error_of([] { load_tokenizer(fixture("missing.json")); }), Catch::Contains("missing.json"));
