@@ -13,7 +13,9 @@ export KNOT_NUM_THREADS=1  # bit-identical needs the same thread count in every 
 args=(train.steps=30 train.checkpoint_every=1 train.keep_checkpoints=2 train.val_every=10 train.log_every=5
       train.threads=1 train.progress=false)
 
+t0=$(date +%s%N)
 "$knot" train configs/translate-tiny.json --run "$work/ref" "${args[@]}" > "$work/ref.log" 2>&1
+ref_ms=$((($(date +%s%N) - t0) / 1000000))  # the whole uninterrupted run, set-up included
 
 run="$work/killed"
 start() {  # a fresh run until the first checkpoint exists, then --resume
@@ -29,8 +31,13 @@ killed=0
 finished=0
 for ((i = 0; i < kills; i++)); do
   start
-  # 50..650 ms: a whole run takes a few seconds, so kills spread over set-up, steps and checkpoints.
-  sleep "0.$(printf '%03d' $((50 + RANDOM % 600)))"
+  # 3%..30% of the uninterrupted run's wall time (not fixed milliseconds: the run takes 0.5 s on a
+  # quiet machine and ten times that under the sanitizers or beside a build), so kills spread over
+  # set-up, steps and checkpoints, and at least the first three land before the run can finish
+  # (three kills leave at most 90% of the work done).
+  ms=$((ref_ms * (30 + RANDOM % 271) / 1000))
+  ms=$((ms < 10 ? 10 : ms))
+  sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
   if kill -9 "$pid" 2>/dev/null; then
     wait "$pid" 2>/dev/null || true
     killed=$((killed + 1))
@@ -60,4 +67,4 @@ for f in model.safetensors optimizer.safetensors trainer_state.json; do
 done
 cmp "$work/ref/tokenizer.json" "$run/tokenizer.json" || { echo "FAIL: tokenizer.json differs" >&2; exit 1; }
 if ls -A "$run/checkpoints" | grep -q '^\.tmp-'; then echo "FAIL: a temp directory was left behind" >&2; exit 1; fi
-echo "kill_resume: ok ($killed kills, then bit-identical model, optimizer and trainer state at step 30)"
+echo "kill_resume: ok ($killed kills in a run of ${ref_ms} ms, then bit-identical model, optimizer and trainer state at step 30)"
