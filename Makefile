@@ -5,8 +5,8 @@ BUILD_TYPE ?= Release
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc)
 
-# The sanitizer build (docs/reliability.md): the default compiler with ASan + UBSan, CPU only, no
-# benchmarks. The fuzz build: clang (libFuzzer), ASan + UBSan, only the fuzz targets.
+# The sanitizer build (docs/reliability.md): the default compiler with ASan + UBSan at -O1, CPU only,
+# no benchmarks. The fuzz build: clang (libFuzzer), ASan + UBSan, only the fuzz targets.
 SAN_BUILD_DIR ?= build-asan
 SAN_FLAGS = -DKNOT_SANITIZE=address,undefined -DKNOT_CUDA=OFF -DKNOT_BUILD_BENCH=OFF
 FUZZ_BUILD_DIR ?= build-fuzz

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages knot builds against, and nothing when they are all present.
-# clang (with its sanitizer/libFuzzer runtimes and OpenMP) builds the sanitizer and fuzz stage of
-# `make test` (docs/reliability.md).
+# clang (with its sanitizer/libFuzzer runtimes and OpenMP) builds the fuzz stage of `make test`
+# (docs/reliability.md); the sanitizer stage uses g++ like the normal build.
 # Uses sudo when not root. Called by `make run` and `make test`; safe to run by hand.
 set -euo pipefail
 
