@@ -31,39 +31,22 @@ knot::train::TrainerHooks quiet() { return knot::test::quiet_hooks(); }
 using knot::test::read_metrics;
 using knot::test::timeless;
 
+// The shared tiny config (train_helpers.h) with label smoothing, dropout, pre-LN, a schedule,
+// weight decay, clipping and checkpoints: the trainer paths these tests exercise.
 Json tiny_config(int64_t steps) {
-  return Json{{"task", "translation"},
-              {"seed", 3},
-              {"data",
-               {{"train", fixture("tiny-train.jsonl")},
-                {"val", fixture("tiny-val.jsonl")},
-                {"max_length", 24},
-                {"batch_size", 16},
-                {"bucket_batches", 4}}},
-              {"tokenizer", {{"vocab_size", 200}, {"min_frequency", 2}}},
-              {"translation", {{"label_smoothing", 0.1}}},
-              {"model",
-               {{"num_encoder_layers", 1},
-                {"num_decoder_layers", 1},
-                {"embedding_dim", 32},
-                {"num_heads", 2},
-                {"ffn_hidden_dim", 48},
-                {"dropout_rate", 0.1},
-                {"max_length", 32},
-                {"pre_layer_norm", true},
-                {"projection", {{"kind", "mlp"}}}}},
-              {"train",
-               {{"steps", steps},
-                {"lr", 1e-2},
-                {"schedule", {{"kind", "linear"}, {"warmup_steps", 4}}},
-                {"optimizer", {{"weight_decay", 0.01}}},
-                {"clip_grad_norm", 1.0},
-                {"log_every", 3},
-                {"val_every", 10},
-                {"checkpoint_every", 10},
-                {"keep_checkpoints", 2},
-                {"threads", 1},
-                {"progress", false}}}};
+  Json c = knot::test::tiny_translation_config(steps);
+  c.merge_patch({{"translation", {{"label_smoothing", 0.1}}},
+                 {"model", {{"dropout_rate", 0.1}, {"pre_layer_norm", true}, {"projection", {{"kind", "mlp"}}}}},
+                 {"train",
+                  {{"lr", 1e-2},
+                   {"schedule", {{"kind", "linear"}, {"warmup_steps", 4}}},
+                   {"optimizer", {{"weight_decay", 0.01}}},
+                   {"clip_grad_norm", 1.0},
+                   {"log_every", 3},
+                   {"val_every", 10},
+                   {"checkpoint_every", 10},
+                   {"keep_checkpoints", 2}}}});
+  return c;
 }
 
 std::string file_bytes(const std::string& p) { return knot::data::read_file_bytes(p); }
