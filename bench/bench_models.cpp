@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/rss.h"
 #include "core/allocator.h"
 #include "kernels/linalg.h"
 #include "models/config.h"
@@ -34,6 +35,7 @@
 #include "optim/optimizer.h"
 
 using namespace knot;
+using knot::bench::RssWindow;
 
 namespace {
 
@@ -46,30 +48,6 @@ void set_step_counters(benchmark::State& st, double tokens, size_t peak) {
   st.counters["tokens/s"] = benchmark::Counter(tokens, benchmark::Counter::kIsIterationInvariantRate);
   st.counters["peak_MiB"] = static_cast<double>(peak) / (1 << 20);
 }
-
-// A field of /proc/self/status ("VmRSS", "VmHWM"; the kernel prints KiB) in bytes, -1 if absent.
-double proc_status_bytes(const std::string& field) {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind(field + ":", 0) == 0) return std::stod(line.substr(field.size() + 1)) * 1024.0;
-  return -1.0;
-}
-
-// Peak resident-set growth from construction to peak_growth(). Resetting the high-water mark
-// (which ru_maxrss also reads) keeps an earlier, higher mark — e.g. KANLinear's least-squares init
-// — from hiding the measured window's peak.
-struct RssWindow {
-  bool reset = false;
-  double rss0 = 0;
-  RssWindow() {
-    std::ofstream f("/proc/self/clear_refs");
-    f << "5" << std::flush;
-    reset = f.good();
-    rss0 = proc_status_bytes("VmRSS");
-  }
-  double peak_growth() const { return proc_status_bytes("VmHWM") - rss0; }
-};
 
 // Training-step GEMM FLOP of an encoder-decoder at batch B, source and target length L (see the
 // file comment): every projection sees N = B·L rows.

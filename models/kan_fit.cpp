@@ -151,6 +151,7 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
                                       grid_every > 0 && grid_stop > 1}),
                  available_memory(), "train.memory_check=false");
   nn::KAN model(widths, basis, options);
+  if (lamb > 0) nn::check_kan_regularization(model, "fit.train.lamb");
   log(fmt::format("fit: KAN {} ({}), {} parameters, {} on {} train rows, {} steps", Json(widths).dump(), basis,
                   model.num_parameters(), optimizer, d.x_train.size(0), steps));
 

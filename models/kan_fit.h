@@ -11,6 +11,8 @@
 //              "lamb_entropy": 1.0, "seed": 0, "dtype": "f64", "log_every": 5,
 //              "memory_check": true (refuse a model that would not fit in memory; models/memory_estimate.h)},
 //    "run_dir": "runs/fit"}
+// lamb > 0 adds lamb · regularization_loss(lamb_l1, lamb_entropy) of every layer; only the bspline basis
+// defines one, so lamb > 0 with another basis is an error before training.
 // With data.generate the train/test tables are generated (and written into the run directory);
 // "exp_sin_sq" is f(x1, x2) = exp(sin(π·x1) + x2²) on U[-1, 1]², the classic KAN example.
 // The run directory gets config.json (the resolved config), model.safetensors and metrics.json.

@@ -405,7 +405,10 @@ MemoryEstimate estimate_kan_memory(const std::vector<int64_t>& widths, const std
       nn::Options o(options.is_null() ? Json::object() : options, "kan_bspline");
       const nn::KANLinearOptions k = nn::KANLinearOptions::from_options(o);
       const int64_t nb = k.grid_size + k.spline_order;
-      grid_work = std::max(grid_work, s.mul(s.prod({N, in}), s.add(s.prod({2, nb}), static_cast<uint64_t>(out))));
+      // update_grid (nn/kan_linear.cpp): an f64 copy of the input, the per-feature refit matrices
+      // and the new spline weight (counted at 8 bytes a value).
+      grid_work = std::max(grid_work, s.add(s.prod({N, in}), s.mul(s.prod({in, nb}), s.add(static_cast<uint64_t>(nb),
+                                                                                          static_cast<uint64_t>(out)))));
     }
   }
   e.parameters = t.params;

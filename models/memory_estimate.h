@@ -15,7 +15,8 @@
 //                checkpointing only each block's input plus one block's activations. Intermediate
 //                tensors of KAN bases built from primitive ops (all but B-splines) are not counted.
 //                knot fit: 4·(in + out) values per row and layer, plus update_grid's f64 work
-//                arrays (N × in × (2·(G+k) + out)) for B-splines.
+//                for B-splines (N·in + in·(G+k)·(G+k+out) values: the input, the refit matrices,
+//                the new weight).
 // Every product and sum is overflow-checked: a count past 2^64 saturates and is reported as such.
 //
 // check_memory compares the total with the memory available to this process: MemAvailable in

@@ -95,8 +95,24 @@ std::shared_ptr<KANLayer> make_kan_layer(const std::string& basis, int64_t in, i
 // ---- KANLayer ---------------------------------------------------------------------------------
 
 Tensor KANLayer::regularization_loss(double, double) const {
-  const auto ps = parameters();
-  return scalar_tensor(0.0, ps.empty() ? DType::f32 : ps.front().dtype());
+  KNOT_FAIL("kan_{}: this basis defines no sparsity regularization (only kan_bspline has one: "
+            "efficient-kan's L1 + entropy of the mean |spline_weight|); set its weight to 0",
+            basis());
+}
+
+void check_kan_regularization(const Module& model, const std::string& setting) {
+  bool any = false;
+  for (const auto& [name, m] : model.named_modules()) {
+    const auto* k = dynamic_cast<const KANLayer*>(m);
+    if (!k) continue;
+    any = true;
+    KNOT_CHECK(k->has_regularization(),
+               "{} > 0 adds a sparsity penalty, but KAN layer '{}' (kan_{}) defines none: only kan_bspline "
+               "layers have one; set {} to 0 or use kan_bspline",
+               setting, name.empty() ? std::string("(the model)") : name, k->basis(), setting);
+  }
+  KNOT_CHECK(any, "{} > 0 adds a sparsity penalty on KAN layers, but the model has no KAN layer; set it to 0",
+             setting);
 }
 
 Tensor KANLayer::flatten_input(const Tensor& x, const char* op) const {

@@ -35,7 +35,10 @@ class KANLayer : public Projection {
   virtual std::string basis() const = 0;
   // Adapts a data-dependent grid to the batch x: (..., in). No-op for bases without one.
   virtual void update_grid(const Tensor& x, double margin = 0.01) {}
-  // A scalar penalty added to the loss; 0 for bases that define none.
+  // A scalar sparsity penalty for the loss (train.kan_regularization, fit's lamb). A basis that
+  // defines one overrides both; for the others regularization_loss is an error naming the basis
+  // (it used to return 0, which made the setting a silent no-op).
+  virtual bool has_regularization() const { return false; }
   virtual Tensor regularization_loss(double a = 1.0, double e = 1.0) const;
 
   // Grid updates inside a bigger model (train/trainer.h, `kan_grid_update_every`): the layer's
@@ -68,6 +71,11 @@ class KANLayer : public Projection {
 // "'layers.0.grid' (2, 12): row 1 decreases at index 4 (0.2 after 0.6); a knot grid must be
 // non-decreasing". Bases with a grid call it from check_state (nn::Module).
 void check_knot_grid(const Tensor& grid, const std::string& name, bool strict, std::vector<std::string>& problems);
+
+// Checks, before any work, that a sparsity penalty set by `setting` (e.g. "train.kan_regularization")
+// can be computed for `model`: it must hold at least one KAN layer, and every KAN layer must have
+// one (has_regularization). Errors name the setting, the first layer without one and its basis.
+void check_kan_regularization(const Module& model, const std::string& setting);
 
 using KANLayerFactory =
     std::function<std::shared_ptr<KANLayer>(int64_t in, int64_t out, const nlohmann::json& options)>;

@@ -16,7 +16,13 @@ Tensor KAN::forward(const Tensor& x, bool update_grid) {
   Tensor h = x;
   for (size_t i = 0; i < layers->size(); ++i) {
     KANLayer& l = layer(i);
-    if (update_grid) l.update_grid(h);
+    if (update_grid) {
+      try {
+        l.update_grid(h);
+      } catch (const Error& e) {
+        KNOT_FAIL("grid update of KAN layer 'layers.{}': {}", i, e.what());
+      }
+    }
     h = l.forward(h);
   }
   return h;

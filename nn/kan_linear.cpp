@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/dispatch.h"
+#include "kernels/bases/bspline.h"
 #include "kernels/cpu/loops.h"
 #include "nn/init.h"
 #include "ops/kan.h"
@@ -135,28 +137,36 @@ Tensor KANLinear::scaled_spline_weight() const {
   return spline_scaler.defined() ? mul(spline_weight, unsqueeze(spline_scaler, -1)) : spline_weight;
 }
 
+// update_grid, in three parts:
+//   1. New knots per feature: a blend of the batch quantiles and a uniform grid over
+//      [min − margin, max + margin] (efficient-kan's rule).
+//   2. The refit. efficient-kan evaluates the layer's spline part on the batch, u = B_old(x)·Cᵀ, an
+//      (N, in, out) tensor, and solves the least-squares problem B_new(x)·C_newᵀ ≈ u per feature.
+//      That tensor and the (N, in, nb) bases cost 8·N·in·(out + 2·nb) bytes (about 5 GB for a
+//      128 → 5000 head on 1,000 rows), so instead, per feature i and without forming u:
+//        M = [B_new | B_old] (N × 2nb) = Q·R, R = [R11 R12; 0 R22] (R11, R12: nb × nb),
+//      accumulated over blocks of kRefitRows rows (R ← R of [R; next rows], a "tall-skinny QR").
+//      Then ‖B_new·c − B_old·c_old‖ = ‖R11·c − R12·c_old‖ + a term without c, so the minimum-norm
+//      least-squares solution is c = T_i·c_old with T_i = R11⁺·R12, taken from a complete orthogonal
+//      decomposition of R11 (rank-revealing, as efficient-kan's lstsq: R11 has B_new's singular
+//      values). It is the same solution as the direct solve, to rounding.
+//   3. C_new[o, i, :] = T_i·C_old[o, i, :] for every output o.
+// Memory: O(in·nb² + threads·kRefitRows·nb) besides the weights; time O(N·in·nb² + out·in·nb²).
+// Features are independent (one pool task each), so the result does not depend on the thread count.
 void KANLinear::update_grid(const Tensor& x_in, double margin) {
   NoGradGuard ng;
   const Tensor x = flatten_input(x_in, "KANLinear.update_grid").detach().to(Device::cpu()).to(DType::f64).contiguous();
   const int64_t N = x.size(0), G = opt_.grid_size, k = opt_.spline_order, nb = G + k, nk = G + 2 * k + 1;
   KNOT_CHECK(N >= 1, "KANLinear.update_grid: empty batch");
-
-  // The spline part of the current layer on x, per input feature: u[n, i, o] = Σ_j B_j(x[n, i])·coeff[o, i, j].
-  const std::vector<double> B = b_splines(x).to(DType::f64).to_vector<double>();  // (N, in, nb)
-  const std::vector<double> coeff = host_f64(scaled_spline_weight());              // (out, in, nb)
-  std::vector<double> u(static_cast<size_t>(N * in_ * out_));
-  kernels::cpu::parallel_for(N, 64, [&](int64_t n0, int64_t n1) {
-    for (int64_t n = n0; n < n1; ++n)
-      for (int64_t i = 0; i < in_; ++i)
-        for (int64_t o = 0; o < out_; ++o) {
-          double s = 0;
-          for (int64_t j = 0; j < nb; ++j) s += B[(n * in_ + i) * nb + j] * coeff[(o * in_ + i) * nb + j];
-          u[(n * in_ + i) * out_ + o] = s;
-        }
-  });
-
-  // New knots per feature: a blend of the batch quantiles and a uniform grid over [min−margin, max+margin].
   const std::vector<double> xv = x.to_vector<double>();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t i = 0; i < in_; ++i)
+      KNOT_CHECK(std::isfinite(xv[n * in_ + i]),
+                 "KANLinear.update_grid: the input holds a non-finite value ({}) at row {}, feature {}; a grid "
+                 "cannot be fitted to NaN or Inf (the layer is left as it was)",
+                 xv[n * in_ + i], n, i);
+
+  // 1. New knots.
   std::vector<double> knots(static_cast<size_t>(in_ * nk));
   std::vector<double> col(static_cast<size_t>(N));
   for (int64_t i = 0; i < in_; ++i) {
@@ -176,17 +186,83 @@ void KANLinear::update_grid(const Tensor& x_in, double margin) {
       t[k + G + r] = t[k + G] + static_cast<double>(r) * step;
     }
   }
-  assign(grid, from_vector(knots, {in_, nk}).to(grid.dtype()).to(grid.device()));
 
-  Tensor c = curve2coeff(x, from_vector(u, {N, in_, out_}));
-  // efficient-kan stores the refit of the *scaled* weight in spline_weight, which changes the outputs
-  // whenever spline_scaler ≠ 1; dividing by the scaler keeps them, as update_grid intends.
-  if (spline_scaler.defined()) {
-    const Tensor s = unsqueeze(spline_scaler.detach(), -1);
-    const Tensor safe = where(lt(abs(s), full({1}, 1e-12, s.dtype())), ones_like(s), s);
-    c = div(c, safe);
-  }
-  assign(spline_weight, c);
+  // 2. T_i per feature (nb × nb, row-major in T).
+  const std::vector<double> old_knots = host_f64(grid);  // (in, nk)
+  std::vector<double> T(static_cast<size_t>(in_ * nb * nb));
+  constexpr int64_t kRefitRows = 256;
+  kernels::cpu::parallel_for(in_, 1, [&](int64_t i0, int64_t i1) {
+    const int64_t m = 2 * nb;
+    Eigen::MatrixXd W(m + kRefitRows, m);
+    double vals[basis::kMaxSplineOrder + 1];
+    for (int64_t i = i0; i < i1; ++i) {
+      const double* t_new = knots.data() + i * nk;
+      const double* t_old = old_knots.data() + i * nk;
+      int64_t have = 0;  // rows of W that hold the R factor of the rows so far (at most m)
+      for (int64_t r0 = 0; r0 < N; r0 += kRefitRows) {
+        const int64_t R = std::min(kRefitRows, N - r0);
+        W.middleRows(have, R).setZero();
+        for (int64_t r = 0; r < R; ++r) {
+          const double v = xv[(r0 + r) * in_ + i];
+          for (int side = 0; side < 2; ++side) {  // columns 0..nb−1: new basis; nb..2nb−1: old basis
+            const double* t = side == 0 ? t_new : t_old;
+            const int s = basis::bspline_span(v, t, static_cast<int>(nk));
+            if (s < 0) continue;
+            basis::bspline_local(v, t, static_cast<int>(nk), static_cast<int>(k), s, vals, static_cast<double*>(nullptr));
+            for (int64_t q = 0; q <= k; ++q) {
+              const int64_t j = s - k + q;
+              if (j >= 0 && j < nb) W(have + r, side * nb + j) = vals[q];
+            }
+          }
+        }
+        const int64_t rows = have + R, keep = std::min(rows, m);
+        const Eigen::HouseholderQR<Eigen::MatrixXd> qr(W.topRows(rows));
+        W.topRows(keep) = qr.matrixQR().topRows(keep);
+        for (int64_t a = 1; a < keep; ++a)  // below the diagonal: Householder vectors, not R
+          for (int64_t b = 0; b < std::min(a, m); ++b) W(a, b) = 0.0;
+        have = keep;
+      }
+      Eigen::MatrixXd R11 = Eigen::MatrixXd::Zero(nb, nb), R12 = Eigen::MatrixXd::Zero(nb, nb);
+      const int64_t rr = std::min(have, nb);  // fewer rows than functions: zero rows below
+      R11.topRows(rr) = W.block(0, 0, rr, nb);
+      R12.topRows(rr) = W.block(0, nb, rr, nb);
+      const Eigen::MatrixXd Ti = R11.completeOrthogonalDecomposition().solve(R12);
+      for (int64_t a = 0; a < nb; ++a)
+        for (int64_t b = 0; b < nb; ++b) T[(i * nb + a) * nb + b] = Ti(a, b);
+    }
+  });
+
+  // 3. The refit of the scaled weight, divided back by the scaler: efficient-kan stores the refit
+  // of the *scaled* weight in spline_weight, which changes the outputs whenever spline_scaler ≠ 1;
+  // dividing keeps them, as update_grid intends (a scaler below 1e-12 is not divided by).
+  // Read and written in the weight's own dtype (sums in f64): no f64 copy of the weight.
+  const Tensor w_old = spline_weight.detach().to(Device::cpu()).contiguous();
+  const Tensor s_old = spline_scaler.defined() ? spline_scaler.detach().to(Device::cpu()).contiguous() : Tensor();
+  Tensor w_new = empty({out_, in_, nb}, w_old.dtype());
+  dispatch_float(w_old.dtype(), "KANLinear.update_grid", [&](auto tag) {
+    using W = decltype(tag);
+    const W* wo = w_old.data<W>();
+    const W* so = s_old.defined() ? s_old.data<W>() : nullptr;
+    W* wn = w_new.data<W>();
+    kernels::cpu::parallel_for(out_, 1, [&](int64_t o0, int64_t o1) {
+      std::vector<double> c(static_cast<size_t>(nb));
+      for (int64_t o = o0; o < o1; ++o)
+        for (int64_t i = 0; i < in_; ++i) {
+          const int64_t at = (o * in_ + i) * nb;
+          const double s = so ? static_cast<double>(so[o * in_ + i]) : 1.0;
+          const double div = std::abs(s) < 1e-12 ? 1.0 : s;
+          for (int64_t j = 0; j < nb; ++j) c[j] = static_cast<double>(wo[at + j]) * s;
+          const double* Ti = T.data() + i * nb * nb;
+          for (int64_t a = 0; a < nb; ++a) {
+            double acc = 0;
+            for (int64_t b = 0; b < nb; ++b) acc += Ti[a * nb + b] * c[b];
+            wn[at + a] = static_cast<W>(acc / div);
+          }
+        }
+    });
+  });
+  assign(grid, from_vector(knots, {in_, nk}).to(grid.dtype()).to(grid.device()));
+  assign(spline_weight, w_new.to(spline_weight.device()));
 }
 
 Tensor KANLinear::regularization_loss(double a, double e) const {

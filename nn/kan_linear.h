@@ -58,6 +58,7 @@ class KANLinear : public KANLayer {
   // on x are kept (least squares in the new spline space). No gradient is recorded.
   void update_grid(const Tensor& x, double margin = 0.01) override;
   // a·Σ l1 + e·entropy(l1 / Σ l1), l1 = mean_c |spline_weight| (out, in).
+  bool has_regularization() const override { return true; }
   Tensor regularization_loss(double a = 1.0, double e = 1.0) const override;
 
   const KANLinearOptions& options() const { return opt_; }

@@ -77,6 +77,13 @@ TEST_CASE("fit: config and data errors name the problem", "[fit]") {
     cfg["model"]["options"]["grid_sise"] = 4;
     REQUIRE_THROWS_WITH(models::run_fit(cfg, quiet), Catch::Contains("grid_sise"));
   }
+  SECTION("a sparsity penalty on a basis that has none") {
+    cfg["model"]["basis"] = "chebyshev";
+    cfg["model"]["options"] = {{"degree", 3}};
+    cfg["train"]["lamb"] = 0.01;
+    REQUIRE_THROWS_WITH(models::run_fit(cfg, quiet), Catch::Contains("fit.train.lamb") && Catch::Contains("kan_chebyshev"));
+    REQUIRE_FALSE(fs::exists(dir + "/config.json"));
+  }
   SECTION("predict on a directory that is not a run") {
     fs::create_directories(dir);
     REQUIRE_THROWS_WITH(models::run_predict(dir, "x.csv", "-"), Catch::Contains("config.json"));

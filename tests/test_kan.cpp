@@ -1,14 +1,20 @@
 // B-spline KAN: the basis against a literal float64 Cox–de Boor recursion, partition of unity,
 // derivatives, the fused op against its composite reference (both paths), gradchecks, and the
 // KANLinear layer (efficient-kan names/shapes, curve2coeff, update_grid, regularization_loss, KAN stack).
+#include "kernels/cpu/gcc12_avx512.h"  // first: Eigen's f64 GEMM (the reference solve) is instantiated here
+
+#include <Eigen/Dense>
+
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "kernels/bases/bspline.h"
 #include "kernels/cpu/loops.h"
 #include "nn/kan.h"
 #include "nn/kan_linear.h"
+#include "nn/linear.h"
 #include "ops/kan.h"
 #include "tests/helpers.h"
 
@@ -422,4 +428,132 @@ TEST_CASE("kan: KAN stack and the registry", "[kan]") {
   REQUIRE_THROWS_WITH(nn::make_kan_layer("bspline", 3, 2, {{"grid_size", "five"}}),
                       Catch::Contains("kan_bspline: option 'grid_size'"));
   REQUIRE_THROWS_WITH(nn::make_kan_layer("kan_nope", 3, 2), Catch::Contains("unknown basis 'kan_nope'"));
+}
+
+namespace {
+
+// update_grid's refit as first written, kept here as the reference: the spline part of the layer
+// on x per feature, u[n, i, :] = B_old(x[n, i])·C_old[:, i, :]ᵀ (C = the scaled spline weight), then
+// per feature the minimum-norm least-squares C_new with B_new(x[:, i])·C_new[:, i, :]ᵀ ≈ u[:, i, :]
+// (complete orthogonal decomposition of the N x nb matrix), divided by the scaler as update_grid
+// stores it. `new_grid` is the layer's grid after the update (the knot placement is checked on its
+// own in "update_grid keeps the layer's outputs").
+Tensor reference_refit(const nn::KANLinear& before, const Tensor& new_grid, const Tensor& x) {
+  const int64_t N = x.size(0), in = before.in_features(), out = before.out_features();
+  const int k = before.options().spline_order;
+  const int64_t nb = before.options().grid_size + k;
+  const auto B0 = bspline_basis(x, before.grid, k).to_vector<double>();  // (N, in, nb)
+  const auto B1 = bspline_basis(x, new_grid, k).to_vector<double>();
+  const auto C = before.scaled_spline_weight().contiguous().to_vector<double>();  // (out, in, nb)
+  const auto S = before.spline_scaler.defined() ? before.spline_scaler.contiguous().to_vector<double>()
+                                                : std::vector<double>(static_cast<size_t>(out * in), 1.0);
+  std::vector<double> res(static_cast<size_t>(out * in * nb));
+  for (int64_t i = 0; i < in; ++i) {
+    Eigen::MatrixXd A(N, nb), U(N, out);
+    for (int64_t n = 0; n < N; ++n) {
+      for (int64_t j = 0; j < nb; ++j) A(n, j) = B1[(n * in + i) * nb + j];
+      for (int64_t o = 0; o < out; ++o) {
+        double s = 0;
+        for (int64_t j = 0; j < nb; ++j) s += B0[(n * in + i) * nb + j] * C[(o * in + i) * nb + j];
+        U(n, o) = s;
+      }
+    }
+    const Eigen::MatrixXd X = A.completeOrthogonalDecomposition().solve(U);  // (nb, out)
+    for (int64_t o = 0; o < out; ++o) {
+      const double s = S[o * in + i];
+      const double safe = std::abs(s) < 1e-12 ? 1.0 : s;
+      for (int64_t j = 0; j < nb; ++j) res[(o * in + i) * nb + j] = X(j, o) / safe;
+    }
+  }
+  return from_vector(res, {out, in, nb});
+}
+
+}  // namespace
+
+TEST_CASE("kan: update_grid's refit equals the direct least-squares solve within 1e-9 (f64)", "[kan]") {
+  struct Case {
+    const char* what;
+    int64_t in, out, N;
+    int G, k;
+    bool scaler;
+    double lo, hi;
+  };
+  const Case cases[] = {
+      {"a batch narrower than the grid", 3, 4, 256, 5, 3, true, -0.8, 0.6},
+      {"no standalone scaler, order 2", 2, 5, 300, 7, 2, false, -1.5, 1.2},
+      {"fewer rows than functions (minimum-norm solution)", 3, 2, 5, 5, 3, true, -0.5, 0.5},
+      {"many outputs", 4, 64, 500, 10, 3, true, -2.0, 2.0},
+  };
+  for (const Case& c : cases) {
+    INFO(c.what);
+    nn::KANLinearOptions o;
+    o.dtype = DType::f64;
+    o.grid_size = c.G;
+    o.spline_order = c.k;
+    o.enable_standalone_scale_spline = c.scaler;
+    nn::KANLinear layer(c.in, c.out, o, nullptr);
+    Generator gen(11);
+    {
+      NoGradGuard ng;
+      layer.spline_weight.copy_(rand(layer.spline_weight.shape(), DType::f64, &gen, -1, 1));
+      if (c.scaler) {
+        Tensor s = rand(layer.spline_scaler.shape(), DType::f64, &gen, 0.2, 1.5);
+        auto sv = s.to_vector<double>();
+        sv[1] = 0.0;  // a zero scaler: update_grid stores the scaled refit there (nothing to divide by)
+        layer.spline_scaler.copy_(from_vector(sv, s.shape()));
+      }
+    }
+    nn::KANLinear before(c.in, c.out, o, nullptr);
+    {
+      NoGradGuard ng;
+      before.spline_weight.copy_(layer.spline_weight);
+      if (c.scaler) before.spline_scaler.copy_(layer.spline_scaler);
+      before.grid.copy_(layer.grid);
+    }
+    const Tensor x = rand({c.N, c.in}, DType::f64, &gen, c.lo, c.hi);
+    layer.update_grid(x, 0.01);
+    const Tensor want = reference_refit(before, layer.grid, x);
+    const double scale = std::max(1.0, std::sqrt(mean(mul(want, want)).item()));
+    INFO("max |diff| " << max_abs_diff(layer.spline_weight, want) << " scale " << scale);
+    REQUIRE(max_abs_diff(layer.spline_weight, want) < 1e-9 * scale);
+  }
+}
+
+TEST_CASE("kan: update_grid refuses NaN or Inf inputs and leaves the layer as it was", "[kan]") {
+  nn::KANLinearOptions o;
+  o.dtype = DType::f64;
+  nn::KANLinear layer(3, 2, o, nullptr);
+  Generator gen(5);
+  for (const double bad : {std::nan(""), std::numeric_limits<double>::infinity()}) {
+    auto xv = rand({64, 3}, DType::f64, &gen, -1, 1).to_vector<double>();
+    xv[17 * 3 + 1] = bad;  // row 17, feature 1
+    const Tensor grid0 = layer.grid.clone(), w0 = layer.spline_weight.clone();
+    REQUIRE_THROWS_WITH(layer.update_grid(from_vector(xv, {64, 3}), 0.01),
+                        Catch::Contains("non-finite") && Catch::Contains("feature 1"));
+    REQUIRE(max_abs_diff(layer.grid, grid0) == 0.0);
+    REQUIRE(max_abs_diff(layer.spline_weight, w0) == 0.0);
+  }
+  // In a stack, the error names the layer.
+  nn::KAN kan({3, 4, 1}, "bspline", {{"dtype", "f64"}, {"seed", 2}});
+  auto xv = rand({8, 3}, DType::f64, &gen, -1, 1).to_vector<double>();
+  xv[5] = std::nan("");
+  REQUIRE_THROWS_WITH(kan.forward(from_vector(xv, {8, 3}), /*update_grid=*/true), Catch::Contains("layers.0"));
+}
+
+TEST_CASE("kan: a basis without a sparsity penalty says so instead of adding 0", "[kan]") {
+  auto cheb = nn::make_kan_layer("chebyshev", 3, 2, {{"dtype", "f64"}});
+  REQUIRE_THROWS_WITH(cheb->regularization_loss(), Catch::Contains("kan_chebyshev") && Catch::Contains("regulari"));
+  REQUIRE_FALSE(cheb->has_regularization());
+  auto bs = nn::make_kan_layer("bspline", 3, 2, {{"dtype", "f64"}});
+  REQUIRE(bs->has_regularization());
+  // The check the trainer and `knot fit` run before any work names the first layer without one.
+  nn::KAN kan({2, 3, 1}, "chebyshev", {{"dtype", "f64"}});
+  REQUIRE_THROWS_WITH(nn::check_kan_regularization(kan, "fit.train.lamb"),
+                      Catch::Contains("fit.train.lamb") && Catch::Contains("layers.0") &&
+                          Catch::Contains("kan_chebyshev"));
+  nn::KAN ok({2, 3, 1}, "bspline", {{"dtype", "f64"}});
+  REQUIRE_NOTHROW(nn::check_kan_regularization(ok, "fit.train.lamb"));
+  nn::Linear lin(3, 2);
+  REQUIRE_THROWS_WITH(nn::check_kan_regularization(lin, "train.kan_regularization"),
+                      Catch::Contains("train.kan_regularization") && Catch::Contains("no KAN layer"));
 }

@@ -435,3 +435,39 @@ TEST_CASE("trainer: KAN grid updates during translation training, resumable bit 
   for (size_t i = 0; i < mc.size(); ++i) REQUIRE(mc[i].dump() == mb[i].dump());
   for (const auto& d : {a, b, c}) fs::remove_all(d);
 }
+
+TEST_CASE("trainer: kan_regularization on a model that cannot take it is an error before any write", "[trainer][kan]") {
+  const std::string run = fresh_dir("kanreg");
+  Json cfg = tiny_config(2);
+  cfg["train"]["kan_regularization"] = 0.01;
+  // MLP projections: no KAN layer at all.
+  REQUIRE_THROWS_WITH(knot::train::train_translation(cfg, run, false, quiet()),
+                      Catch::Contains("train.kan_regularization") && Catch::Contains("no KAN layer"));
+  REQUIRE_FALSE(fs::exists(fs::path(run) / "config.json"));
+  // Chebyshev KAN layers: no penalty defined for the basis.
+  cfg["model"]["projection"] = {{"kind", "kan_chebyshev"}, {"options", {{"degree", 3}}}};
+  REQUIRE_THROWS_WITH(knot::train::train_translation(cfg, run, false, quiet()),
+                      Catch::Contains("train.kan_regularization") && Catch::Contains("kan_chebyshev"));
+  REQUIRE_FALSE(fs::exists(fs::path(run) / "config.json"));
+  // B-spline KAN layers: it trains, and the penalty is part of the loss that is differentiated.
+  cfg["model"]["projection"] = {{"kind", "kan_bspline"}, {"options", {{"grid_size", 3}}}};
+  auto first_loss = [&](const std::string& dir) {
+    double seen = std::nan("");
+    auto hooks = quiet();
+    hooks.loss_hook = [&](int64_t, const knot::Tensor& l) {
+      if (std::isnan(seen)) seen = l.item();  // the first micro-batch of step 1
+      return l;
+    };
+    knot::train::train_translation(cfg, dir, false, hooks);
+    return seen;
+  };
+  const double with = first_loss(run);
+  cfg["train"]["kan_regularization"] = 0.0;
+  const std::string run0 = fresh_dir("kanreg0");
+  const double without = first_loss(run0);
+  INFO("first loss with the penalty " << with << ", without " << without);
+  REQUIRE(std::isfinite(with));
+  REQUIRE(with > without);
+  fs::remove_all(run);
+  fs::remove_all(run0);
+}

@@ -109,20 +109,28 @@ Tensor kan_regularization_loss(const nn::Module& model, double a, double e) {
 
 int64_t update_kan_grids(nn::Module& model, const std::function<void()>& forward, double margin) {
   std::vector<nn::KANLayer*> layers;
+  std::vector<std::string> names;
   for (const auto& [name, m] : model.named_modules())
-    if (const auto* k = dynamic_cast<const nn::KANLayer*>(m))
+    if (const auto* k = dynamic_cast<const nn::KANLayer*>(m)) {
       layers.push_back(const_cast<nn::KANLayer*>(k));  // model is ours to change; named_modules is const
+      names.push_back(name);
+    }
   if (layers.empty()) return 0;
   int64_t updated = 0;
   try {
     NoGradGuard no_grad;
     for (auto* k : layers) k->set_capture_input(true);
     forward();
-    for (auto* k : layers) {
+    for (size_t i = 0; i < layers.size(); ++i) {
+      nn::KANLayer* k = layers[i];
       const Tensor x = k->captured_input();
       k->set_capture_input(false);
       if (!x.defined()) continue;
-      k->update_grid(x, margin);
+      try {
+        k->update_grid(x, margin);
+      } catch (const Error& e) {
+        KNOT_FAIL("grid update of KAN layer '{}': {}", names[i], e.what());
+      }
       ++updated;
     }
   } catch (...) {
@@ -232,6 +240,7 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
   set_matmul_precision(cfg.matmul_precision);
   nn::Module& model = task.model();
   model.train();
+  if (cfg.kan_regularization > 0) nn::check_kan_regularization(model, "train.kan_regularization");
 
   auto groups = optim::decay_groups(model, cfg.weight_decay);
   optim::Adam opt(std::move(groups), cfg.lr, optim::AdamOptions{cfg.beta1, cfg.beta2, cfg.eps, cfg.decoupled});

@@ -12,7 +12,9 @@
 //   lr 1e-3, schedule {...} (train/schedule.h), optimizer {"beta1": 0.9, "beta2": 0.98,
 //   "eps": 1e-9, "weight_decay": 0.0, "decoupled": true}
 //   clip_grad_norm 1.0    0 = off; a non-finite gradient norm skips the step like a NaN loss
-//   kan_regularization 0  weight of Σ KANLayer::regularization_loss() added to the loss
+//   kan_regularization 0  weight of Σ KANLayer::regularization_loss() added to the loss; only
+//                         B-spline layers define one, so > 0 on a model with another KAN basis, or
+//                         with no KAN layer, is an error before anything is written
 //   kan_reg_a 1, kan_reg_e 1  the L1 and entropy weights inside that penalty
 //   kan_grid_update_every 0   > 0: before steps 1, 1+n, 1+2n, ... every KAN layer with a data-dependent
 //                             grid (B-spline) adapts its grid to its own input on that step's first
