@@ -1,6 +1,7 @@
 // The `knot fit` / `knot predict` job (see kan_fit.h).
 #include "models/kan_fit.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
@@ -72,7 +73,16 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
   const DType dtype = dtype_from_string(tr.get<std::string>("dtype", "f64"));
   const int64_t log_every = std::max<int64_t>(1, tr.get<int64_t>("log_every", 5));
   const bool memory_check = tr.get<bool>("memory_check", true);
+  const Json schedule_j = tr.get<Json>("grid_schedule", Json::array());
   tr.finish();
+  std::vector<int64_t> schedule;
+  KNOT_CHECK(schedule_j.is_array(), "fit.train: grid_schedule must be a list of grid sizes, e.g. [5, 10, 20], got {}",
+             schedule_j.dump());
+  for (const Json& g : schedule_j) {
+    KNOT_CHECK(g.is_number_integer() && g.get<int64_t>() >= 1 && g.get<int64_t>() <= 100000,
+               "fit.train: grid_schedule entries must be integers in 1 … 100000, got {}", g.dump());
+    schedule.push_back(g.get<int64_t>());
+  }
   KNOT_CHECK(optimizer == "lbfgs" || optimizer == "adam", "fit.train: optimizer must be 'lbfgs' or 'adam', got '{}'",
              optimizer);
   KNOT_CHECK(steps > 0, "fit.train: steps must be positive, got {}", steps);
@@ -145,8 +155,21 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
   KNOT_CHECK(widths.back() == 1, "fit.model: widths must end with 1 output (one target), got {}", widths.back());
   options["dtype"] = dtype_name(dtype);
   if (!options.contains("seed")) options["seed"] = seed;
+  Json saved_options = options;  // what config.json records: the saved model's options
+  Json estimate_options = options;
+  if (!schedule.empty()) {
+    KNOT_CHECK(basis == "bspline", "fit.train: grid_schedule (grid extension) needs the bspline basis, got '{}'", basis);
+    KNOT_CHECK(!options.contains("grid_size") || options["grid_size"] == Json(schedule.front()) ||
+                   options["grid_size"] == Json(schedule.back()),
+               "fit: model.options.grid_size is {} but train.grid_schedule starts at {} and ends at {}; with a "
+               "schedule, grid_size may be left out or be its first or last entry",
+               options.contains("grid_size") ? options["grid_size"].dump() : "", schedule.front(), schedule.back());
+    options["grid_size"] = schedule.front();
+    saved_options["grid_size"] = schedule.back();
+    estimate_options["grid_size"] = *std::max_element(schedule.begin(), schedule.end());
+  }
   if (memory_check)  // before anything is allocated: model.options.grid_size=1e9 is an error, not a swap storm
-    check_memory(estimate_kan_memory(widths, basis, options,
+    check_memory(estimate_kan_memory(widths, basis, estimate_options,
                                      {std::max(d.x_train.size(0), d.x_test.size(0)), optimizer, optim::LBFGSOptions{}.history,
                                       grid_every > 0 && grid_stop > 1}),
                  available_memory(), "train.memory_check=false");
@@ -161,7 +184,7 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
   resolved["data"] = resolved_data;
   resolved["data"]["inputs"] = inputs;
   resolved["data"]["target"] = target;
-  resolved["model"]["options"] = options;
+  resolved["model"]["options"] = saved_options;
   resolved["task"] = "fit";
   save_json_file((fs::path(run_dir) / "config.json").string(), resolved);
 
@@ -182,55 +205,81 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
   };
   std::unique_ptr<optim::LBFGS> lbfgs;
   std::unique_ptr<optim::Adam> adam;
-  if (optimizer == "lbfgs") {
-    optim::LBFGSOptions o;
-    o.lr = lr;
-    lbfgs = std::make_unique<optim::LBFGS>(model.parameters(), o);
-  } else {
-    adam = std::make_unique<optim::Adam>(model.parameters(), lr);
-  }
-  for (int64_t step = 1; step <= steps; ++step) {
-    Tensor xb, yb;
-    batch(&xb, &yb);
-    if (grid_every > 0 && (step - 1) % grid_every == 0 && step < grid_stop) {
-      NoGradGuard ng;
-      model.forward(xb, /*update_grid=*/true);
+  FitResult r;
+  const size_t nstages = std::max<size_t>(1, schedule.size());
+  for (size_t stage = 0; stage < nstages; ++stage) {
+    if (!schedule.empty()) {
+      std::string how;
+      if (stage > 0) {
+        model.refine_grid(d.x_train, schedule[stage]);  // on the training inputs, before the stage
+        NoGradGuard ng;
+        how = fmt::format(" (extended from {}; right after the extension: train RMSE {:.4e}, test RMSE {:.4e})",
+                          schedule[stage - 1], rmse(model.forward(d.x_train), d.y_train),
+                          rmse(model.forward(d.x_test), d.y_test));
+      }
+      log(fmt::format("fit: stage {}/{}: grid size {}{}", stage + 1, nstages, schedule[stage], how));
     }
-    double loss = 0;
-    if (lbfgs) {
-      loss = lbfgs->step([&]() {
+    // A fresh optimizer per stage: a grid extension replaces the spline weights by larger ones.
+    if (optimizer == "lbfgs") {
+      optim::LBFGSOptions o;
+      o.lr = lr;
+      lbfgs = std::make_unique<optim::LBFGS>(model.parameters(), o);
+    } else {
+      adam = std::make_unique<optim::Adam>(model.parameters(), lr);
+    }
+    for (int64_t step = 1; step <= steps; ++step) {
+      Tensor xb, yb;
+      batch(&xb, &yb);
+      if (grid_every > 0 && (step - 1) % grid_every == 0 && step < grid_stop) {
+        NoGradGuard ng;
+        model.forward(xb, /*update_grid=*/true);
+      }
+      double loss = 0;
+      if (lbfgs) {
+        loss = lbfgs->step([&]() {
+          model.zero_grad();
+          const Tensor l = objective(xb, yb);
+          l.backward();
+          return l.item();
+        });
+      } else {
         model.zero_grad();
         const Tensor l = objective(xb, yb);
         l.backward();
-        return l.item();
-      });
-    } else {
-      model.zero_grad();
-      const Tensor l = objective(xb, yb);
-      l.backward();
-      adam->step();
-      loss = l.item();
+        adam->step();
+        loss = l.item();
+      }
+      KNOT_CHECK(std::isfinite(loss), "fit: the loss became {} at step {}; lower train.lr or check the data", loss, step);
+      if (step % log_every == 0 || step == 1 || step == steps) {
+        NoGradGuard ng;
+        log(fmt::format("  step {:4d}  loss {:.4e}  train rmse {:.4e}  test rmse {:.4e}", step, loss,
+                        rmse(model.forward(d.x_train), d.y_train), rmse(model.forward(d.x_test), d.y_test)));
+      }
     }
-    KNOT_CHECK(std::isfinite(loss), "fit: the loss became {} at step {}; lower train.lr or check the data", loss, step);
-    if (step % log_every == 0 || step == 1 || step == steps) {
+    {
       NoGradGuard ng;
-      log(fmt::format("  step {:4d}  loss {:.4e}  train rmse {:.4e}  test rmse {:.4e}", step, loss,
-                      rmse(model.forward(d.x_train), d.y_train), rmse(model.forward(d.x_test), d.y_test)));
+      FitStage st{schedule.empty() ? 0 : schedule[stage], rmse(model.forward(d.x_train), d.y_train),
+                  rmse(model.forward(d.x_test), d.y_test)};
+      if (!schedule.empty())
+        log(fmt::format("fit: stage {}/{} (grid size {}): train RMSE {:.4e}, test RMSE {:.4e}", stage + 1, nstages,
+                        st.grid_size, st.train_rmse, st.test_rmse));
+      r.stages.push_back(st);
     }
   }
 
-  FitResult r;
-  {
-    NoGradGuard ng;
-    r.train_rmse = rmse(model.forward(d.x_train), d.y_train);
-    r.test_rmse = rmse(model.forward(d.x_test), d.y_test);
-  }
-  r.steps = static_cast<int>(steps);
+  r.train_rmse = r.stages.back().train_rmse;
+  r.test_rmse = r.stages.back().test_rmse;
+  r.steps = static_cast<int>(steps * static_cast<int64_t>(nstages));
   r.run_dir = run_dir;
   model.save((fs::path(run_dir) / "model.safetensors").string(), {{"format", "pt"}, {"knot_task", "fit"}});
-  save_json_file((fs::path(run_dir) / "metrics.json").string(),
-                 Json{{"train_rmse", r.train_rmse}, {"test_rmse", r.test_rmse}, {"steps", steps},
-                      {"train_rows", d.x_train.size(0)}, {"test_rows", d.x_test.size(0)}});
+  Json metrics{{"train_rmse", r.train_rmse}, {"test_rmse", r.test_rmse}, {"steps", r.steps},
+               {"train_rows", d.x_train.size(0)}, {"test_rows", d.x_test.size(0)}};
+  if (!schedule.empty()) {
+    metrics["stages"] = Json::array();
+    for (const FitStage& st : r.stages)
+      metrics["stages"].push_back({{"grid_size", st.grid_size}, {"train_rmse", st.train_rmse}, {"test_rmse", st.test_rmse}});
+  }
+  save_json_file((fs::path(run_dir) / "metrics.json").string(), metrics);
   log(fmt::format("fit: train RMSE {:.4e}, test RMSE {:.4e}; saved {}/model.safetensors", r.train_rmse, r.test_rmse, run_dir));
   return r;
 }

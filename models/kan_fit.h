@@ -9,8 +9,14 @@
 //    "train": {"optimizer": "lbfgs" | "adam", "steps": 50, "lr": 1.0, "batch_size": 0 (full batch),
 //              "update_grid_every": 10, "stop_grid_update_step": 50, "lamb": 0.0, "lamb_l1": 1.0,
 //              "lamb_entropy": 1.0, "seed": 0, "dtype": "f64", "log_every": 5,
+//              "grid_schedule": [] (e.g. [5, 10, 20]: grid extension, below),
 //              "memory_check": true (refuse a model that would not fit in memory; models/memory_estimate.h)},
 //    "run_dir": "runs/fit"}
+// grid_schedule (bspline only): pykan's grid extension. The fit runs one stage of `steps` steps per
+// entry; the model starts with the first grid size, and before each later stage every layer's grid is
+// refined to the next size on the training inputs (nn::KAN::refine_grid; the optimizer starts
+// afresh). model.options.grid_size may be left out or be the first or the last entry; config.json
+// records the last, the size the saved model has. Each stage logs its train and test RMSE (metrics.json "stages").
 // lamb > 0 adds lamb · regularization_loss(lamb_l1, lamb_entropy) of every layer; only the bspline basis
 // defines one, so lamb > 0 with another basis is an error before training.
 // With data.generate the train/test tables are generated (and written into the run directory);
@@ -21,13 +27,21 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace knot::models {
+
+// One stage of a fit: its grid size (0 for bases without one) and the RMSEs at its end.
+struct FitStage {
+  int64_t grid_size = 0;
+  double train_rmse = 0, test_rmse = 0;
+};
 
 struct FitResult {
   double train_rmse = 0;
   double test_rmse = 0;
-  int steps = 0;
+  int steps = 0;  // in all stages
+  std::vector<FitStage> stages;
   std::string run_dir;
 };
 

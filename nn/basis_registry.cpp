@@ -100,6 +100,10 @@ Tensor KANLayer::regularization_loss(double, double) const {
             basis());
 }
 
+void KANLayer::refine_grid(const Tensor&, int64_t, double) {
+  KNOT_FAIL("kan_{}: this basis has no grid to refine (grid extension needs kan_bspline)", basis());
+}
+
 void check_kan_regularization(const Module& model, const std::string& setting) {
   bool any = false;
   for (const auto& [name, m] : model.named_modules()) {

@@ -35,6 +35,9 @@ class KANLayer : public Projection {
   virtual std::string basis() const = 0;
   // Adapts a data-dependent grid to the batch x: (..., in). No-op for bases without one.
   virtual void update_grid(const Tensor& x, double margin = 0.01) {}
+  // Grid extension (pykan's refine): a new grid of `grid_size` intervals fitted to x, the layer's
+  // function kept as closely as the new spline space allows. An error for bases without a grid.
+  virtual void refine_grid(const Tensor& x, int64_t grid_size, double margin = 0.01);
   // A scalar sparsity penalty for the loss (train.kan_regularization, fit's lamb). A basis that
   // defines one overrides both; for the others regularization_loss is an error naming the basis
   // (it used to return 0, which made the setting a silent no-op).

@@ -1,6 +1,7 @@
 // KAN stack (see kan.h).
 #include "nn/kan.h"
 
+#include "autograd/grad_mode.h"
 #include "ops/ops.h"
 
 namespace knot::nn {
@@ -26,6 +27,21 @@ Tensor KAN::forward(const Tensor& x, bool update_grid) {
     h = l.forward(h);
   }
   return h;
+}
+
+void KAN::refine_grid(const Tensor& x, int64_t grid_size, double margin) {
+  NoGradGuard ng;
+  Tensor h = x;
+  for (size_t i = 0; i < layers->size(); ++i) {
+    KANLayer& l = layer(i);
+    const Tensor next = l.forward(h);  // the next layer's input, from this layer before it changes
+    try {
+      l.refine_grid(h, grid_size, margin);
+    } catch (const Error& e) {
+      KNOT_FAIL("grid extension of KAN layer 'layers.{}': {}", i, e.what());
+    }
+    h = next;
+  }
 }
 
 Tensor KAN::regularization_loss(double a, double e) const {

@@ -21,6 +21,9 @@ class KAN : public Module {
   // x: (..., in) -> (..., out). With update_grid, each layer first adapts its grid to its own input
   // (no gradient through the update), as efficient-kan's KAN.forward(x, update_grid=True).
   Tensor forward(const Tensor& x, bool update_grid = false);
+  // Grid extension of every layer (KANLayer::refine_grid) to `grid_size`: each layer is refitted on
+  // the input it receives from the stack as it was before (x: (..., in)). No gradient is recorded.
+  void refine_grid(const Tensor& x, int64_t grid_size, double margin = 0.01);
   // Σ over layers of their regularization_loss(a, e).
   Tensor regularization_loss(double a = 1.0, double e = 1.0) const;
 

@@ -137,34 +137,43 @@ Tensor KANLinear::scaled_spline_weight() const {
   return spline_scaler.defined() ? mul(spline_weight, unsqueeze(spline_scaler, -1)) : spline_weight;
 }
 
-// update_grid, in three parts:
-//   1. New knots per feature: a blend of the batch quantiles and a uniform grid over
-//      [min − margin, max + margin] (efficient-kan's rule).
+// update_grid and refine_grid (regrid with the same or a new grid size G'), in three parts:
+//   1. New knots per feature, G'+1 of them inside: a blend of the batch quantiles and a uniform grid
+//      over [min − margin, max + margin] (efficient-kan's rule).
 //   2. The refit. efficient-kan evaluates the layer's spline part on the batch, u = B_old(x)·Cᵀ, an
 //      (N, in, out) tensor, and solves the least-squares problem B_new(x)·C_newᵀ ≈ u per feature.
 //      That tensor and the (N, in, nb) bases cost 8·N·in·(out + 2·nb) bytes (about 5 GB for a
 //      128 → 5000 head on 1,000 rows), so instead, per feature i and without forming u:
-//        M = [B_new | B_old] (N × 2nb) = Q·R, R = [R11 R12; 0 R22] (R11, R12: nb × nb),
+//        M = [B_new | B_old] (N × (nb' + nb)) = Q·R, R = [R11 R12; 0 R22] (R11: nb' × nb', R12: nb' × nb),
 //      accumulated over blocks of kRefitRows rows (R ← R of [R; next rows], a "tall-skinny QR").
 //      Then ‖B_new·c − B_old·c_old‖ = ‖R11·c − R12·c_old‖ + a term without c, so the minimum-norm
 //      least-squares solution is c = T_i·c_old with T_i = R11⁺·R12, taken from a complete orthogonal
 //      decomposition of R11 (rank-revealing, as efficient-kan's lstsq: R11 has B_new's singular
 //      values). It is the same solution as the direct solve, to rounding.
-//   3. C_new[o, i, :] = T_i·C_old[o, i, :] for every output o.
-// Memory: O(in·nb² + threads·kRefitRows·nb) besides the weights; time O(N·in·nb² + out·in·nb²).
+//   3. C_new[o, i, :] = T_i·C_old[o, i, :] for every output o (T_i: nb' × nb).
+// Memory: O(in·nb·nb' + threads·kRefitRows·(nb + nb')) besides the weights; time
+// O(N·in·(nb + nb')² + out·in·nb·nb').
 // Features are independent (one pool task each), so the result does not depend on the thread count.
-void KANLinear::update_grid(const Tensor& x_in, double margin) {
+void KANLinear::update_grid(const Tensor& x, double margin) { regrid(x, margin, opt_.grid_size, "KANLinear.update_grid"); }
+
+void KANLinear::refine_grid(const Tensor& x, int64_t grid_size, double margin) {
+  KNOT_CHECK(grid_size >= 1, "KANLinear.refine_grid: grid_size must be >= 1, got {}", grid_size);
+  regrid(x, margin, grid_size, "KANLinear.refine_grid");
+}
+
+void KANLinear::regrid(const Tensor& x_in, double margin, int64_t G, const char* op) {
   NoGradGuard ng;
-  const Tensor x = flatten_input(x_in, "KANLinear.update_grid").detach().to(Device::cpu()).to(DType::f64).contiguous();
-  const int64_t N = x.size(0), G = opt_.grid_size, k = opt_.spline_order, nb = G + k, nk = G + 2 * k + 1;
-  KNOT_CHECK(N >= 1, "KANLinear.update_grid: empty batch");
+  const Tensor x = flatten_input(x_in, op).detach().to(Device::cpu()).to(DType::f64).contiguous();
+  const int64_t N = x.size(0), k = opt_.spline_order, nb = G + k, nk = G + 2 * k + 1;
+  const int64_t nb_old = opt_.grid_size + k, nk_old = opt_.grid_size + 2 * k + 1;
+  KNOT_CHECK(N >= 1, "{}: empty batch", op);
   const std::vector<double> xv = x.to_vector<double>();
   for (int64_t n = 0; n < N; ++n)
     for (int64_t i = 0; i < in_; ++i)
       KNOT_CHECK(std::isfinite(xv[n * in_ + i]),
-                 "KANLinear.update_grid: the input holds a non-finite value ({}) at row {}, feature {}; a grid "
-                 "cannot be fitted to NaN or Inf (the layer is left as it was)",
-                 xv[n * in_ + i], n, i);
+                 "{}: the input holds a non-finite value ({}) at row {}, feature {}; a grid cannot be fitted to "
+                 "NaN or Inf (the layer is left as it was)",
+                 op, xv[n * in_ + i], n, i);
 
   // 1. New knots.
   std::vector<double> knots(static_cast<size_t>(in_ * nk));
@@ -187,31 +196,32 @@ void KANLinear::update_grid(const Tensor& x_in, double margin) {
     }
   }
 
-  // 2. T_i per feature (nb × nb, row-major in T).
-  const std::vector<double> old_knots = host_f64(grid);  // (in, nk)
-  std::vector<double> T(static_cast<size_t>(in_ * nb * nb));
+  // 2. T_i per feature (nb × nb_old, row-major in T).
+  const std::vector<double> old_knots = host_f64(grid);  // (in, nk_old)
+  std::vector<double> T(static_cast<size_t>(in_ * nb * nb_old));
   constexpr int64_t kRefitRows = 256;
   kernels::cpu::parallel_for(in_, 1, [&](int64_t i0, int64_t i1) {
-    const int64_t m = 2 * nb;
+    const int64_t m = nb + nb_old;
     Eigen::MatrixXd W(m + kRefitRows, m);
     double vals[basis::kMaxSplineOrder + 1];
     for (int64_t i = i0; i < i1; ++i) {
       const double* t_new = knots.data() + i * nk;
-      const double* t_old = old_knots.data() + i * nk;
+      const double* t_old = old_knots.data() + i * nk_old;
       int64_t have = 0;  // rows of W that hold the R factor of the rows so far (at most m)
       for (int64_t r0 = 0; r0 < N; r0 += kRefitRows) {
         const int64_t R = std::min(kRefitRows, N - r0);
         W.middleRows(have, R).setZero();
         for (int64_t r = 0; r < R; ++r) {
           const double v = xv[(r0 + r) * in_ + i];
-          for (int side = 0; side < 2; ++side) {  // columns 0..nb−1: new basis; nb..2nb−1: old basis
+          for (int side = 0; side < 2; ++side) {  // columns 0..nb−1: new basis; nb..m−1: old basis
             const double* t = side == 0 ? t_new : t_old;
-            const int s = basis::bspline_span(v, t, static_cast<int>(nk));
+            const int64_t nkk = side == 0 ? nk : nk_old, nbb = side == 0 ? nb : nb_old, col0 = side == 0 ? 0 : nb;
+            const int s = basis::bspline_span(v, t, static_cast<int>(nkk));
             if (s < 0) continue;
-            basis::bspline_local(v, t, static_cast<int>(nk), static_cast<int>(k), s, vals, static_cast<double*>(nullptr));
+            basis::bspline_local(v, t, static_cast<int>(nkk), static_cast<int>(k), s, vals, static_cast<double*>(nullptr));
             for (int64_t q = 0; q <= k; ++q) {
               const int64_t j = s - k + q;
-              if (j >= 0 && j < nb) W(have + r, side * nb + j) = vals[q];
+              if (j >= 0 && j < nbb) W(have + r, col0 + j) = vals[q];
             }
           }
         }
@@ -222,13 +232,13 @@ void KANLinear::update_grid(const Tensor& x_in, double margin) {
           for (int64_t b = 0; b < std::min(a, m); ++b) W(a, b) = 0.0;
         have = keep;
       }
-      Eigen::MatrixXd R11 = Eigen::MatrixXd::Zero(nb, nb), R12 = Eigen::MatrixXd::Zero(nb, nb);
+      Eigen::MatrixXd R11 = Eigen::MatrixXd::Zero(nb, nb), R12 = Eigen::MatrixXd::Zero(nb, nb_old);
       const int64_t rr = std::min(have, nb);  // fewer rows than functions: zero rows below
       R11.topRows(rr) = W.block(0, 0, rr, nb);
-      R12.topRows(rr) = W.block(0, nb, rr, nb);
+      R12.topRows(rr) = W.block(0, nb, rr, nb_old);
       const Eigen::MatrixXd Ti = R11.completeOrthogonalDecomposition().solve(R12);
       for (int64_t a = 0; a < nb; ++a)
-        for (int64_t b = 0; b < nb; ++b) T[(i * nb + a) * nb + b] = Ti(a, b);
+        for (int64_t b = 0; b < nb_old; ++b) T[(i * nb + a) * nb_old + b] = Ti(a, b);
     }
   });
 
@@ -239,30 +249,31 @@ void KANLinear::update_grid(const Tensor& x_in, double margin) {
   const Tensor w_old = spline_weight.detach().to(Device::cpu()).contiguous();
   const Tensor s_old = spline_scaler.defined() ? spline_scaler.detach().to(Device::cpu()).contiguous() : Tensor();
   Tensor w_new = empty({out_, in_, nb}, w_old.dtype());
-  dispatch_float(w_old.dtype(), "KANLinear.update_grid", [&](auto tag) {
+  dispatch_float(w_old.dtype(), op, [&](auto tag) {
     using W = decltype(tag);
     const W* wo = w_old.data<W>();
     const W* so = s_old.defined() ? s_old.data<W>() : nullptr;
     W* wn = w_new.data<W>();
     kernels::cpu::parallel_for(out_, 1, [&](int64_t o0, int64_t o1) {
-      std::vector<double> c(static_cast<size_t>(nb));
+      std::vector<double> c(static_cast<size_t>(nb_old));
       for (int64_t o = o0; o < o1; ++o)
         for (int64_t i = 0; i < in_; ++i) {
-          const int64_t at = (o * in_ + i) * nb;
+          const int64_t from = (o * in_ + i) * nb_old, to = (o * in_ + i) * nb;
           const double s = so ? static_cast<double>(so[o * in_ + i]) : 1.0;
           const double div = std::abs(s) < 1e-12 ? 1.0 : s;
-          for (int64_t j = 0; j < nb; ++j) c[j] = static_cast<double>(wo[at + j]) * s;
-          const double* Ti = T.data() + i * nb * nb;
+          for (int64_t j = 0; j < nb_old; ++j) c[j] = static_cast<double>(wo[from + j]) * s;
+          const double* Ti = T.data() + i * nb * nb_old;
           for (int64_t a = 0; a < nb; ++a) {
             double acc = 0;
-            for (int64_t b = 0; b < nb; ++b) acc += Ti[a * nb + b] * c[b];
-            wn[at + a] = static_cast<W>(acc / div);
+            for (int64_t b = 0; b < nb_old; ++b) acc += Ti[a * nb_old + b] * c[b];
+            wn[to + a] = static_cast<W>(acc / div);
           }
         }
     });
   });
   assign(grid, from_vector(knots, {in_, nk}).to(grid.dtype()).to(grid.device()));
   assign(spline_weight, w_new.to(spline_weight.device()));
+  opt_.grid_size = G;
 }
 
 Tensor KANLinear::regularization_loss(double a, double e) const {

@@ -57,6 +57,10 @@ class KANLinear : public KANLayer {
   // Adaptive grid from the batch x: (..., in), then refit spline_weight so that the spline outputs
   // on x are kept (least squares in the new spline space). No gradient is recorded.
   void update_grid(const Tensor& x, double margin = 0.01) override;
+  // pykan's grid extension (refine): the same, with a new grid size G' (any G' >= 1; usually
+  // larger). grid becomes (in, G'+2k+1) and spline_weight (out, in, G'+k) — new tensors under the
+  // same handles, so an optimizer holding them must be rebuilt — and options().grid_size G'.
+  void refine_grid(const Tensor& x, int64_t grid_size, double margin = 0.01) override;
   // a·Σ l1 + e·entropy(l1 / Σ l1), l1 = mean_c |spline_weight| (out, in).
   bool has_regularization() const override { return true; }
   Tensor regularization_loss(double a = 1.0, double e = 1.0) const override;
@@ -74,6 +78,8 @@ class KANLinear : public KANLayer {
   Tensor bias;           // (out), undefined unless opt.bias
 
  private:
+  // update_grid / refine_grid: new knots for grid size G from x, and the refit (kan_linear.cpp).
+  void regrid(const Tensor& x, double margin, int64_t G, const char* op);
   KANLinearOptions opt_;
 };
 

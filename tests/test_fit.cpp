@@ -1,5 +1,6 @@
 // End to end: `knot fit` on generated data learns, writes a run directory that `knot predict`
 // uses, and bad configs are errors naming the key.
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -57,6 +58,49 @@ TEST_CASE("fit: a small KAN learns exp(sin(pi x) + y^2) and predict reproduces i
   fs::remove_all(dir + "_again");
 }
 
+TEST_CASE("fit: grid extension (train.grid_schedule) lowers the test RMSE stage by stage", "[fit]") {
+  const std::string dir = tmp_dir("refine");
+  auto cfg = small_config(dir);
+  cfg["data"]["generate"]["n_train"] = 1000;
+  cfg["model"]["options"] = models::Json::object();
+  cfg["train"]["grid_schedule"] = {3, 5, 10};
+  cfg["train"]["steps"] = 25;
+  cfg["train"]["update_grid_every"] = 5;
+  cfg["train"]["stop_grid_update_step"] = 20;
+  std::vector<std::string> lines;
+  const auto r = models::run_fit(cfg, [&](const std::string& l) { lines.push_back(l); });
+  REQUIRE(r.stages.size() == 3);
+  REQUIRE(r.steps == 75);
+  for (size_t i = 0; i < r.stages.size(); ++i) {
+    INFO("stage " << i << ": grid " << r.stages[i].grid_size << ", test RMSE " << r.stages[i].test_rmse);
+    REQUIRE(r.stages[i].grid_size == std::vector<int64_t>{3, 5, 10}[i]);
+    if (i > 0) REQUIRE(r.stages[i].test_rmse < r.stages[i - 1].test_rmse);
+  }
+  REQUIRE(r.test_rmse == r.stages.back().test_rmse);
+  int stage_lines = 0;
+  for (const auto& l : lines) stage_lines += l.find("(grid size") != std::string::npos;
+  REQUIRE(stage_lines == 3);
+  // The run directory describes the saved model: grid size 10, per-stage results, and predict
+  // reproduces the final test RMSE from it.
+  const auto saved = models::load_json_file(dir + "/config.json");
+  REQUIRE(saved["model"]["options"]["grid_size"] == 10);
+  const auto metrics = models::load_json_file(dir + "/metrics.json");
+  REQUIRE(metrics["stages"].size() == 3);
+  REQUIRE(metrics["stages"][2]["grid_size"] == 10);
+  const std::string out = dir + "/pred.csv";
+  REQUIRE(models::run_predict(dir, dir + "/test.csv", out) == 100);
+  const auto truth = data::read_csv(dir + "/test.csv"), pred = data::read_csv(out);
+  double se = 0;
+  for (size_t i = 0; i < truth.rows.size(); ++i) se += std::pow(pred.rows[i][2] - truth.rows[i][2], 2);
+  REQUIRE(std::sqrt(se / 100) == Approx(r.test_rmse).epsilon(1e-6));
+  // Rerunning from the saved config (grid_size = the schedule's last entry) gives the same result.
+  auto again = saved;
+  again["run_dir"] = dir + "_again";
+  REQUIRE(models::run_fit(again, [](const std::string&) {}).test_rmse == r.test_rmse);
+  fs::remove_all(dir);
+  fs::remove_all(dir + "_again");
+}
+
 TEST_CASE("fit: config and data errors name the problem", "[fit]") {
   const std::string dir = tmp_dir("bad");
   auto cfg = small_config(dir);
@@ -83,6 +127,17 @@ TEST_CASE("fit: config and data errors name the problem", "[fit]") {
     cfg["train"]["lamb"] = 0.01;
     REQUIRE_THROWS_WITH(models::run_fit(cfg, quiet), Catch::Contains("fit.train.lamb") && Catch::Contains("kan_chebyshev"));
     REQUIRE_FALSE(fs::exists(dir + "/config.json"));
+  }
+  SECTION("grid_schedule: another basis, a mismatched grid_size, a bad entry") {
+    cfg["train"]["grid_schedule"] = {3, 6};
+    REQUIRE_THROWS_WITH(models::run_fit(cfg, quiet), Catch::Contains("grid_size is 5") && Catch::Contains("starts at 3") &&
+                                                         Catch::Contains("ends at 6"));
+    cfg["model"]["options"].erase("grid_size");
+    cfg["train"]["grid_schedule"] = {3, 0};
+    REQUIRE_THROWS_WITH(models::run_fit(cfg, quiet), Catch::Contains("grid_schedule entries"));
+    cfg["train"]["grid_schedule"] = {3, 6};
+    cfg["model"]["basis"] = "chebyshev";
+    REQUIRE_THROWS_WITH(models::run_fit(cfg, quiet), Catch::Contains("needs the bspline basis"));
   }
   SECTION("predict on a directory that is not a run") {
     fs::create_directories(dir);

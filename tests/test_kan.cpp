@@ -436,14 +436,14 @@ namespace {
 // on x per feature, u[n, i, :] = B_old(x[n, i])·C_old[:, i, :]ᵀ (C = the scaled spline weight), then
 // per feature the minimum-norm least-squares C_new with B_new(x[:, i])·C_new[:, i, :]ᵀ ≈ u[:, i, :]
 // (complete orthogonal decomposition of the N x nb matrix), divided by the scaler as update_grid
-// stores it. `new_grid` is the layer's grid after the update (the knot placement is checked on its
-// own in "update_grid keeps the layer's outputs").
+// stores it. `new_grid` is the layer's grid after the update, possibly of another grid size (the
+// knot placement is checked on its own in "update_grid keeps the layer's outputs").
 Tensor reference_refit(const nn::KANLinear& before, const Tensor& new_grid, const Tensor& x) {
   const int64_t N = x.size(0), in = before.in_features(), out = before.out_features();
   const int k = before.options().spline_order;
-  const int64_t nb = before.options().grid_size + k;
-  const auto B0 = bspline_basis(x, before.grid, k).to_vector<double>();  // (N, in, nb)
-  const auto B1 = bspline_basis(x, new_grid, k).to_vector<double>();
+  const int64_t nb0 = before.options().grid_size + k, nb = new_grid.size(1) - k - 1;
+  const auto B0 = bspline_basis(x, before.grid, k).to_vector<double>();  // (N, in, nb0)
+  const auto B1 = bspline_basis(x, new_grid, k).to_vector<double>();     // (N, in, nb)
   const auto C = before.scaled_spline_weight().contiguous().to_vector<double>();  // (out, in, nb)
   const auto S = before.spline_scaler.defined() ? before.spline_scaler.contiguous().to_vector<double>()
                                                 : std::vector<double>(static_cast<size_t>(out * in), 1.0);
@@ -454,7 +454,7 @@ Tensor reference_refit(const nn::KANLinear& before, const Tensor& new_grid, cons
       for (int64_t j = 0; j < nb; ++j) A(n, j) = B1[(n * in + i) * nb + j];
       for (int64_t o = 0; o < out; ++o) {
         double s = 0;
-        for (int64_t j = 0; j < nb; ++j) s += B0[(n * in + i) * nb + j] * C[(o * in + i) * nb + j];
+        for (int64_t j = 0; j < nb0; ++j) s += B0[(n * in + i) * nb0 + j] * C[(o * in + i) * nb0 + j];
         U(n, o) = s;
       }
     }
@@ -556,4 +556,49 @@ TEST_CASE("kan: a basis without a sparsity penalty says so instead of adding 0",
   nn::Linear lin(3, 2);
   REQUIRE_THROWS_WITH(nn::check_kan_regularization(lin, "train.kan_regularization"),
                       Catch::Contains("train.kan_regularization") && Catch::Contains("no KAN layer"));
+}
+
+TEST_CASE("kan: refine_grid changes the grid size, keeps the function and equals the direct solve", "[kan]") {
+  for (const int G1 : {10, 20, 3}) {
+    INFO("grid 5 -> " << G1);
+    nn::KANLinearOptions o;
+    o.dtype = DType::f64;
+    nn::KANLinear layer(3, 4, o, nullptr), before(3, 4, o, nullptr);
+    Generator gen(21);
+    {
+      NoGradGuard ng;
+      layer.spline_weight.copy_(rand(layer.spline_weight.shape(), DType::f64, &gen, -1, 1));
+      before.spline_weight.copy_(layer.spline_weight);
+      before.spline_scaler.copy_(layer.spline_scaler);
+    }
+    const Tensor x = rand({400, 3}, DType::f64, &gen, -0.9, 0.9);
+    const Tensor y0 = layer.forward(x).detach();
+    layer.refine_grid(x, G1, 0.01);
+    REQUIRE(layer.options().grid_size == G1);
+    REQUIRE(layer.grid.shape() == Shape{3, G1 + 7});
+    REQUIRE(layer.spline_weight.shape() == Shape{4, 3, G1 + 3});
+    const Tensor want = reference_refit(before, layer.grid, x);
+    REQUIRE(max_abs_diff(layer.spline_weight, want) < 1e-9);
+    const Tensor y1 = layer.forward(x).detach();
+    const double rms = std::sqrt(mean(mul(y0, y0)).item());
+    const double err = std::sqrt(mean(mul(sub(y1, y0), sub(y1, y0))).item());
+    INFO("rms " << rms << " err " << err);
+    // A finer grid holds the old function almost exactly (its splines are not nested in the new
+    // space, the knots move to the data); a coarser one (3) only approximately.
+    REQUIRE(err < (G1 > 5 ? 0.01 : 0.1) * rms);
+  }
+  // The stack: every layer refined on the input the stack fed it before.
+  nn::KAN kan({2, 3, 1}, "bspline", {{"dtype", "f64"}, {"seed", 4}});
+  Generator gen(6);
+  const Tensor x = rand({300, 2}, DType::f64, &gen, -1, 1);
+  const Tensor y0 = kan.forward(x).detach();
+  kan.refine_grid(x, 12);
+  for (const auto& [name, t] : kan.named_buffers()) REQUIRE(t.size(1) == 12 + 7);
+  const Tensor y1 = kan.forward(x).detach();
+  REQUIRE(std::sqrt(mean(mul(sub(y1, y0), sub(y1, y0))).item()) < 0.01 * std::sqrt(mean(mul(y0, y0)).item()));
+  // Bases without a grid say so.
+  nn::KAN cheb({2, 1}, "chebyshev", {{"dtype", "f64"}});
+  REQUIRE_THROWS_WITH(cheb.refine_grid(x, 10), Catch::Contains("layers.0") && Catch::Contains("no grid to refine"));
+  nn::KANLinear l2(3, 4, nn::KANLinearOptions{}, nullptr);
+  REQUIRE_THROWS_WITH(l2.refine_grid(rand({8, 3}), 0), Catch::Contains("grid_size must be >= 1"));
 }
