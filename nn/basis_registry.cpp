@@ -100,6 +100,12 @@ Tensor KANLayer::regularization_loss(double, double) const {
             basis());
 }
 
+Tensor KANLayer::edge_values(const Tensor&) const {
+  KNOT_FAIL("kan_{}: this basis does not provide its per-edge functions yet (knot inspect needs them; "
+            "kan_bspline does)",
+            basis());
+}
+
 void KANLayer::refine_grid(const Tensor&, int64_t, double) {
   KNOT_FAIL("kan_{}: this basis has no grid to refine (grid extension needs kan_bspline)", basis());
 }

@@ -42,6 +42,13 @@ class KANLayer : public Projection {
   // defines one overrides both; for the others regularization_loss is an error naming the basis
   // (it used to return 0, which made the setting a silent no-op).
   virtual bool has_regularization() const { return false; }
+  // Per-edge functions, for looking inside a trained layer (knot inspect): x (N, in) -> (N, out, in),
+  // f64 on the CPU, e[n, o, i] = φ_oi(x[n, i]), so that forward(x)[n, o] = Σ_i e[n, o, i] (+ the
+  // layer's bias, if it has one). An error naming the basis for bases that do not provide it.
+  virtual Tensor edge_values(const Tensor& x) const;
+  // A data-dependent knot grid (in, nk) and its spline order k (the basis is complete on the
+  // interior t[k] … t[nk−1−k]); undefined for bases without one.
+  virtual Tensor knot_grid(int* order) const { return Tensor(); }
   virtual Tensor regularization_loss(double a = 1.0, double e = 1.0) const;
 
   // Grid updates inside a bigger model (train/trainer.h, `kan_grid_update_every`): the layer's

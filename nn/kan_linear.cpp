@@ -276,6 +276,32 @@ void KANLinear::regrid(const Tensor& x_in, double margin, int64_t G, const char*
   opt_.grid_size = G;
 }
 
+Tensor KANLinear::edge_values(const Tensor& x_in) const {
+  NoGradGuard ng;
+  const Tensor x = flatten_input(x_in, "KANLinear.edge_values").detach().to(Device::cpu()).to(DType::f64).contiguous();
+  const int64_t N = x.size(0), nb = opt_.grid_size + opt_.spline_order;
+  const std::vector<double> a = activation(opt_.base_activation, x).contiguous().to_vector<double>();  // (N, in)
+  const std::vector<double> B =
+      bspline_basis(x, grid.detach().to(Device::cpu()).to(DType::f64).contiguous(), opt_.spline_order)
+          .to_vector<double>();                                         // (N, in, nb)
+  const std::vector<double> C = host_f64(scaled_spline_weight());    // (out, in, nb)
+  const std::vector<double> bw = host_f64(base_weight);              // (out, in)
+  Tensor e = empty({N, out_, in_}, DType::f64);
+  double* pe = e.data<double>();
+  kernels::cpu::parallel_for(N, 1, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t o = 0; o < out_; ++o)
+        for (int64_t i = 0; i < in_; ++i) {
+          const double* b = B.data() + (n * in_ + i) * nb;
+          const double* c = C.data() + (o * in_ + i) * nb;
+          double v = bw[o * in_ + i] * a[n * in_ + i];
+          for (int64_t j = 0; j < nb; ++j) v += b[j] * c[j];
+          pe[(n * out_ + o) * in_ + i] = v;
+        }
+  });
+  return e;
+}
+
 Tensor KANLinear::regularization_loss(double a, double e) const {
   const Tensor l1 = mean(abs(spline_weight), {-1});  // (out, in)
   const Tensor total = sum(l1);

@@ -63,6 +63,12 @@ class KANLinear : public KANLayer {
   void refine_grid(const Tensor& x, int64_t grid_size, double margin = 0.01) override;
   // a·Σ l1 + e·entropy(l1 / Σ l1), l1 = mean_c |spline_weight| (out, in).
   bool has_regularization() const override { return true; }
+  // φ_oi(x) = base_weight[o, i]·act(x) + Σ_j B_j(x)·spline_weight[o, i, j]·spline_scaler[o, i].
+  Tensor edge_values(const Tensor& x) const override;
+  Tensor knot_grid(int* order) const override {
+    if (order) *order = opt_.spline_order;
+    return grid;
+  }
   Tensor regularization_loss(double a = 1.0, double e = 1.0) const override;
 
   const KANLinearOptions& options() const { return opt_; }

@@ -602,3 +602,28 @@ TEST_CASE("kan: refine_grid changes the grid size, keeps the function and equals
   nn::KANLinear l2(3, 4, nn::KANLinearOptions{}, nullptr);
   REQUIRE_THROWS_WITH(l2.refine_grid(rand({8, 3}), 0), Catch::Contains("grid_size must be >= 1"));
 }
+
+TEST_CASE("kan: per-edge functions sum to the layer's output", "[kan]") {
+  for (const char* act : {"silu", "gelu"}) {
+    INFO(act);
+    nn::KANLinearOptions o;
+    o.dtype = DType::f32;
+    o.base_activation = act;
+    o.bias = true;
+    nn::KANLinear layer(3, 4, o, nullptr);
+    Generator gen(2);
+    {
+      NoGradGuard ng;
+      layer.spline_weight.copy_(rand(layer.spline_weight.shape(), DType::f32, &gen, -1, 1));
+      layer.bias.copy_(rand({4}, DType::f32, &gen, -1, 1));
+    }
+    const Tensor x = rand({50, 3}, DType::f32, &gen, -1.5, 1.5);  // some points outside the grid
+    const Tensor e = layer.edge_values(x);
+    REQUIRE(e.shape() == Shape{50, 4, 3});
+    REQUIRE(e.dtype() == DType::f64);
+    const Tensor y = add(sum(e, {2}), layer.bias.to(DType::f64));
+    REQUIRE(max_abs_diff(y, layer.forward(x).detach().to(DType::f64)) < 1e-5);
+  }
+  auto cheb = nn::make_kan_layer("chebyshev", 3, 2, {});
+  REQUIRE_THROWS_WITH(cheb->edge_values(rand({4, 3})), Catch::Contains("kan_chebyshev") && Catch::Contains("per-edge"));
+}

@@ -9,6 +9,7 @@ void add_demo_command(CLI::App& app);
 void add_fit_commands(CLI::App& app);  // fit, predict
 void add_params_command(CLI::App& app);
 void add_plot_command(CLI::App& app);
+void add_inspect_command(CLI::App& app);
 void add_data_commands(CLI::App& app);  // data ende|corpus|vocab|sentiment|all
 void add_tokenizer_commands(CLI::App& app);  // tokenizer train|encode|decode
 void add_train_commands(CLI::App& app);  // train, translate, eval

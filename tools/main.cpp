@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   knot::tools::add_fit_commands(app);
   knot::tools::add_params_command(app);
   knot::tools::add_plot_command(app);
+  knot::tools::add_inspect_command(app);
   knot::tools::add_data_commands(app);
   knot::tools::add_demo_command(app);
   knot::tools::add_tokenizer_commands(app);

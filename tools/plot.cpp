@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -13,6 +12,7 @@
 
 #include "core/error.h"
 #include "tools/commands.h"
+#include "train/gnuplot.h"
 
 namespace knot::tools {
 namespace {
@@ -40,13 +40,6 @@ void for_each_line(const std::string& run, F&& f) {
     }
     if (j.is_object()) f(j);
   }
-}
-
-// gnuplot strings are single-quoted; a quote inside is doubled.
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return out + "'";
 }
 
 }  // namespace
@@ -84,16 +77,16 @@ std::string gnuplot_script(const std::vector<std::pair<std::string, std::vector<
   const size_t cols = n > 1 ? 2 : 1, rows = (n + cols - 1) / cols;
   std::string s;
   s += fmt::format("set terminal pngcairo size {},{} font 'sans,10'\n", 640 * cols, 400 * rows);
-  s += fmt::format("set output {}\n", quote(png));
+  s += fmt::format("set output {}\n", train::gnuplot_quote(png));
   s += "set termoption noenhanced\nset grid\nset key top right\nset xlabel 'step'\n";
-  s += fmt::format("set multiplot layout {},{} title {}\n", rows, cols, quote(title));
+  s += fmt::format("set multiplot layout {},{} title {}\n", rows, cols, train::gnuplot_quote(title));
   for (const auto& [metric, series] : panels) {
-    s += fmt::format("set title {}\n", quote(metric));
+    s += fmt::format("set title {}\n", train::gnuplot_quote(metric));
     // Losses and perplexities span decades; BLEU and learning rates read better linearly.
     const bool logy = metric.find("loss") != std::string::npos || metric.find("ppl") != std::string::npos;
     s += logy ? "set logscale y\n" : "unset logscale y\n";
     std::vector<std::string> plots;
-    for (const auto& se : series) plots.push_back(fmt::format("'-' using 1:2 with lines lw 2 title {}", quote(se.run)));
+    for (const auto& se : series) plots.push_back(fmt::format("'-' using 1:2 with lines lw 2 title {}", train::gnuplot_quote(se.run)));
     s += "plot " + fmt::format("{}", fmt::join(plots, ", ")) + "\n";
     for (const auto& se : series) {
       for (const auto& [x, y] : se.xy) s += fmt::format("{} {}\n", x, y);
@@ -129,11 +122,7 @@ void add_plot_command(CLI::App& app) {
       panels.emplace_back(m, std::move(series));
     }
     const std::string script = gnuplot_script(panels, *out, *title);
-    FILE* gp = popen("gnuplot 2>&1", "w");
-    KNOT_CHECK(gp != nullptr, "plot: cannot start gnuplot");
-    fwrite(script.data(), 1, script.size(), gp);
-    const int rc = pclose(gp);
-    KNOT_CHECK(rc == 0, "plot: gnuplot failed (exit status {}); is it installed? (apt-get install gnuplot-nox)", rc);
+    train::run_gnuplot(script, "plot");
     fmt::print("plot: wrote {} ({} panel{}: {})\n", *out, panels.size(), panels.size() == 1 ? "" : "s", fmt::join(ms, ", "));
   });
 }

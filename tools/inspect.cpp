@@ -1,0 +1,39 @@
+// `knot inspect --run DIR -o OUT [--layer NAME ...]`: pictures and numbers of every learned edge
+// function of a run's KAN layers (train/kan_inspect.h).
+#include <fmt/format.h>
+
+#include "tools/commands.h"
+#include "train/kan_inspect.h"
+
+namespace knot::tools {
+
+void add_inspect_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "inspect", "Plot every learned edge function of a run's KAN layers, with edge importances (needs gnuplot)");
+  auto opt = std::make_shared<train::InspectOptions>();
+  auto no_plots = std::make_shared<bool>(false);
+  cmd->add_option("--run", opt->run_dir, "Run directory of `knot fit` or a translation `knot train`")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("-o,--output", opt->out_dir, "Directory for <layer>.png, layers.md and inspect.json")->required();
+  cmd->add_option("--layer", opt->layers, "KAN layers to inspect, by name or dotted prefix (default: all)");
+  cmd->add_option("--rows", opt->rows, "Recorded input rows per layer")->capture_default_str();
+  cmd->add_option("--top", opt->top_k,
+                  "Panels per layer: every edge when out x in <= this, else this many, by importance")
+      ->capture_default_str();
+  cmd->add_option("--dead", opt->dead_fraction,
+                  "An edge is dead below this fraction of its layer's largest importance")
+      ->capture_default_str();
+  cmd->add_flag("--no-plots", *no_plots, "Numbers only (layers.md, inspect.json); no gnuplot needed");
+  cmd->footer(
+      "Importance of an edge = mean |phi(x)| over the recorded inputs (pykan's score). Example:\n"
+      "  knot fit configs/fit-exp-sin.json && knot inspect --run runs/fit-exp-sin -o runs/fit-exp-sin-inspect");
+  cmd->callback([opt, no_plots]() {
+    opt->plots = !*no_plots;
+    const auto r = train::run_inspect(*opt, [](const std::string& line) { fmt::print(stderr, "{}\n", line); });
+    fmt::print("{}", r.table);
+    fmt::print("inspect: wrote {} layer{} to {}\n", r.layers.size(), r.layers.size() == 1 ? "" : "s", r.out_dir);
+  });
+}
+
+}  // namespace knot::tools

@@ -1,0 +1,339 @@
+// `knot inspect` (see kan_inspect.h).
+#include "train/kan_inspect.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "autograd/grad_mode.h"
+#include "core/error.h"
+#include "data/csv.h"
+#include "data/jsonl.h"
+#include "models/config.h"
+#include "nn/basis_registry.h"
+#include "nn/kan.h"
+#include "ops/ops.h"
+#include "train/gnuplot.h"
+#include "train/translation.h"
+
+namespace knot::train {
+namespace {
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+// Points per curve, and histogram bins per panel.
+constexpr int64_t kCurvePoints = 100;
+constexpr int64_t kHistBins = 20;
+// edge_values is called on row chunks of at most this many (row, edge) values.
+constexpr int64_t kChunkValues = int64_t{1} << 22;
+
+bool selected(const std::string& name, const std::vector<std::string>& wanted) {
+  if (wanted.empty()) return true;
+  for (const auto& w : wanted)
+    if (name == w || (name.size() > w.size() && name.compare(0, w.size(), w) == 0 && name[w.size()] == '.')) return true;
+  return false;
+}
+
+// The KAN layers of `model` (name, layer) that `wanted` selects; an unmatched name is an error
+// listing the layers there are.
+std::vector<std::pair<std::string, nn::KANLayer*>> kan_layers(nn::Module& model, const std::vector<std::string>& wanted) {
+  std::vector<std::pair<std::string, nn::KANLayer*>> all, out;
+  for (const auto& [name, m] : model.named_modules())
+    if (const auto* k = dynamic_cast<const nn::KANLayer*>(m))
+      all.emplace_back(name, const_cast<nn::KANLayer*>(k));  // the model is ours; named_modules is const
+  std::vector<std::string> names;
+  for (const auto& [n, k] : all) names.push_back(n);
+  KNOT_CHECK(!all.empty(), "inspect: the model has no KAN layers (its projections are MLPs)");
+  for (const auto& w : wanted) {
+    bool hit = false;
+    for (const auto& n : names) hit = hit || selected(n, {w});
+    KNOT_CHECK(hit, "inspect: --layer '{}' matches no KAN layer; the model has: {}", w, fmt::join(names, ", "));
+  }
+  for (auto& p : all)
+    if (selected(p.first, wanted)) out.push_back(p);
+  return out;
+}
+
+// Runs the model of `run_dir` on a sample of its data with every selected layer capturing its
+// input. Returns the task name; `model` keeps the loaded model alive while the layers are used.
+std::string record_inputs(const InspectOptions& opt, std::shared_ptr<nn::Module>& model,
+                          std::vector<std::pair<std::string, nn::KANLayer*>>& layers,
+                          const std::function<void(const std::string&)>& log) {
+  const fs::path cfg_path = fs::path(opt.run_dir) / "config.json";
+  KNOT_CHECK(fs::exists(cfg_path), "inspect: '{}' has no config.json; is it a knot run directory?", opt.run_dir);
+  const Json cfg = models::load_json_file(cfg_path.string());
+  const std::string task = cfg.value("task", "");
+  if (task == "fit") {
+    const auto& m = cfg.at("model");
+    const Json options = m.value("options", Json::object());
+    auto kan = std::make_shared<nn::KAN>(m.at("widths").get<std::vector<int64_t>>(), m.value("basis", "bspline"), options);
+    kan->load((fs::path(opt.run_dir) / "model.safetensors").string());
+    kan->eval();
+    model = kan;
+    layers = kan_layers(*model, opt.layers);
+    const fs::path generated = fs::path(opt.run_dir) / "train.csv";
+    const std::string table_path =
+        fs::exists(generated) ? generated.string() : cfg.at("data").at("train").get<std::string>();
+    const data::CsvTable t = data::read_csv(table_path);
+    Tensor x = t.select(cfg.at("data").at("inputs").get<std::vector<std::string>>(),
+                        dtype_from_string(options.value("dtype", "f64")));
+    x = slice(x, 0, 0, std::min<int64_t>(x.size(0), opt.rows)).contiguous();
+    log(fmt::format("inspect: fit run, {} rows of {}", x.size(0), table_path));
+    for (auto& [n, k] : layers) k->set_capture_input(true);
+    NoGradGuard ng;
+    kan->forward(x);
+  } else if (task == "translation") {
+    TranslationRun run = load_translation_run(opt.run_dir);
+    model = run.model;
+    layers = kan_layers(*model, opt.layers);
+    const auto& d = run.config.at("data");
+    const std::string path = d.value("val", d.value("train", ""));
+    KNOT_CHECK(!path.empty(), "inspect: the run's config has no data.val or data.train to record inputs on");
+    auto pairs = read_translation_pairs(path, d.value("src_lang", "en"), d.value("tgt_lang", "de"));
+    encode_pairs(pairs, *run.tokenizer);
+    // Pairs that fit the model, until they hold about `rows` target tokens (one batch).
+    const auto cap = static_cast<size_t>(run.model->config().max_length - 1);
+    std::vector<TranslationPair> batch;
+    int64_t tokens = 0;
+    for (auto& p : pairs) {
+      if (p.src.empty() || p.src.size() > cap || p.tgt.size() > cap) continue;
+      tokens += static_cast<int64_t>(p.tgt.size() + 1);
+      batch.push_back(std::move(p));
+      if (tokens >= opt.rows) break;
+    }
+    KNOT_CHECK(!batch.empty(), "inspect: no sentence pair of '{}' fits the model", path);
+    log(fmt::format("inspect: translation run, {} sentence pairs of {} ({} target tokens)", batch.size(), path, tokens));
+    for (auto& [n, k] : layers) k->set_capture_input(true);
+    teacher_forced_loss(*run.model, batch, special_tokens(*run.tokenizer), static_cast<int64_t>(batch.size()));
+  } else {
+    KNOT_FAIL("inspect: '{}' is a '{}' run; inspect reads `knot fit` and translation runs so far", opt.run_dir, task);
+  }
+  return task;
+}
+
+double quantile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const auto lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(v.size() - 1, lo + 1);
+  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+}
+
+// e = layer.edge_values(x) over row chunks; fn(r0, e) for each chunk (e: (rows, out, in) f64).
+template <typename F>
+void for_each_edge_chunk(const nn::KANLayer& layer, const Tensor& x, F&& fn) {
+  const int64_t N = x.size(0), edges = layer.in_features() * layer.out_features();
+  const int64_t chunk = std::max<int64_t>(1, kChunkValues / std::max<int64_t>(edges, 1));
+  for (int64_t r0 = 0; r0 < N; r0 += chunk) {
+    const Tensor e = layer.edge_values(slice(x, 0, r0, std::min(N, r0 + chunk)).contiguous()).contiguous();
+    fn(r0, e);
+  }
+}
+
+struct Panel {
+  int64_t o, i;
+  double importance;
+  std::vector<double> xs, ys;  // the curve
+};
+
+std::string layer_script(const InspectLayer& L, const std::vector<Panel>& panels, const std::vector<double>& lo,
+                         const std::vector<double>& hi, const std::vector<std::vector<double>>& hist,
+                         const std::vector<double>& knots, int64_t nk, bool grid_layout, const std::string& png) {
+  const int64_t n = static_cast<int64_t>(panels.size());
+  const int64_t cols = grid_layout ? L.in : static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(n))));
+  const int64_t rows = grid_layout ? L.out : (n + cols - 1) / cols;
+  const double top = *std::max_element(L.importance.begin(), L.importance.end());
+  std::string s;
+  s += fmt::format("set terminal pngcairo size {},{} font 'sans,8'\n", std::max<int64_t>(560, 220 * cols),
+                   50 + 160 * rows);
+  s += fmt::format("set output {}\n", gnuplot_quote(png));
+  s += "set termoption noenhanced\nunset key\nset tics scale 0.5 font ',7'\nset format y '%.2g'\nset format x '%.2g'\n";
+  s += "set style fill solid 0.35 noborder\nset lmargin 7\nset rmargin 2\nset tmargin 2.5\nset bmargin 2\n";
+  s += fmt::format("set multiplot layout {},{} title {} font ',10'\n", rows, cols,
+                   gnuplot_quote(fmt::format("{} (kan_{}, {} -> {}), {} edge{}: darker = more important", L.name,
+                                             L.basis, L.in, L.out, n, n == 1 ? "" : "s")));
+  for (const Panel& p : panels) {
+    double ymin = *std::min_element(p.ys.begin(), p.ys.end()), ymax = *std::max_element(p.ys.begin(), p.ys.end());
+    if (ymax - ymin < 1e-12) { ymin -= 0.5; ymax += 0.5; }
+    const double pad = 0.1 * (ymax - ymin);
+    ymin -= 3 * pad;  // room for the histogram beneath the curve
+    ymax += pad;
+    const int grey = static_cast<int>(std::lround(200.0 * (1.0 - (top > 0 ? p.importance / top : 0.0))));
+    s += fmt::format("set title {}\n", gnuplot_quote(fmt::format("in {} -> out {}  ({:.3g})", p.i, p.o, p.importance)));
+    s += fmt::format("set xrange [{}:{}]\nset yrange [{}:{}]\n", lo[p.i], hi[p.i], ymin, ymax);
+    const double mid = 0.5 * (lo[p.i] + hi[p.i]);
+    s += fmt::format("set xtics ('{:.3g}' {}, '{:.3g}' {}, '{:.3g}' {})\n", lo[p.i], lo[p.i], mid, mid, hi[p.i], hi[p.i]);
+    const std::vector<double>& h = hist[p.i];
+    const double hmax = std::max(1.0, *std::max_element(h.begin(), h.end()));
+    const double bw = (hi[p.i] - lo[p.i]) / static_cast<double>(kHistBins);
+    // Histogram bars (x, y, xlow, xhigh, ylow, yhigh) standing on the bottom of the panel, at most a
+    // quarter of its height; knots as red marks just above the bottom; then the curve.
+    s += "plot '-' using 1:2:3:4:5:6 with boxxyerror lc rgb '#9ecae1'";
+    const bool has_knots = !knots.empty();
+    if (has_knots) s += ", '-' using 1:2 with points pt 9 ps 0.8 lc rgb '#d62728'";
+    s += fmt::format(", '-' using 1:2 with lines lw 2 lc rgb '#{:02x}{:02x}{:02x}'\n", grey, grey, grey);
+    for (int64_t b = 0; b < kHistBins; ++b) {
+      const double x0 = lo[p.i] + static_cast<double>(b) * bw, y1 = ymin + 0.25 * (ymax - ymin) * h[b] / hmax;
+      s += fmt::format("{} {} {} {} {} {}\n", x0 + 0.5 * bw, y1, x0 + 0.05 * bw, x0 + 0.95 * bw, ymin, y1);
+    }
+    s += "e\n";
+    if (has_knots) {
+      for (int64_t j = 0; j < nk; ++j) {
+        const double t = knots[p.i * nk + j];
+        if (t >= lo[p.i] && t <= hi[p.i]) s += fmt::format("{} {}\n", t, ymin + 0.02 * (ymax - ymin));
+      }
+      s += fmt::format("{} {}\n", lo[p.i] - 1e9, ymin);  // gnuplot needs a point per block; off-range
+      s += "e\n";
+    }
+    for (size_t j = 0; j < p.xs.size(); ++j) s += fmt::format("{} {}\n", p.xs[j], p.ys[j]);
+    s += "e\n";
+  }
+  s += "unset multiplot\n";
+  return s;
+}
+
+std::string file_stem(const std::string& layer) { return layer.empty() ? std::string("model") : layer; }
+
+}  // namespace
+
+InspectResult run_inspect(const InspectOptions& opt, const std::function<void(const std::string&)>& log) {
+  KNOT_CHECK(!opt.out_dir.empty(), "inspect: an output directory (-o DIR) is required");
+  KNOT_CHECK(opt.rows >= 1, "inspect: --rows must be >= 1, got {}", opt.rows);
+  KNOT_CHECK(opt.top_k >= 1 && opt.top_k <= 1024, "inspect: --top must be in 1 … 1024, got {}", opt.top_k);
+  KNOT_CHECK(opt.dead_fraction >= 0 && opt.dead_fraction < 1, "inspect: --dead must be in [0, 1), got {}",
+             opt.dead_fraction);
+  KNOT_CHECK(!fs::exists(opt.out_dir) || fs::is_directory(opt.out_dir), "inspect: -o '{}' exists and is not a directory",
+             opt.out_dir);
+  InspectResult res;
+  res.out_dir = opt.out_dir;
+  std::shared_ptr<nn::Module> model;
+  std::vector<std::pair<std::string, nn::KANLayer*>> layers;
+  res.task = record_inputs(opt, model, layers, log);
+  fs::create_directories(opt.out_dir);
+
+  Json report{{"run", opt.run_dir}, {"task", res.task}, {"dead_fraction", opt.dead_fraction}, {"layers", Json::array()}};
+  for (auto& [name, layer] : layers) {
+    Tensor x = layer->captured_input();
+    layer->set_capture_input(false);
+    KNOT_CHECK(x.defined(), "inspect: layer '{}' saw no input in the recorded forward pass", name);
+    InspectLayer L;
+    L.name = name;
+    L.basis = layer->basis();
+    L.in = layer->in_features();
+    L.out = layer->out_features();
+    x = x.reshape({-1, L.in}).to(Device::cpu()).to(DType::f64);
+    x = slice(x, 0, 0, std::min<int64_t>(x.size(0), opt.rows)).contiguous();
+    L.rows = x.size(0);
+    const std::vector<double> xv = x.to_vector<double>();
+
+    // Importance: mean |φ_oi| over the rows.
+    L.importance.assign(static_cast<size_t>(L.out * L.in), 0.0);
+    for_each_edge_chunk(*layer, x, [&](int64_t, const Tensor& e) {
+      const double* pe = e.data<double>();
+      const int64_t rows = e.size(0), edges = L.out * L.in;
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t k = 0; k < edges; ++k) L.importance[k] += std::abs(pe[r * edges + k]);
+    });
+    for (double& v : L.importance) v /= static_cast<double>(L.rows);
+    const double top = *std::max_element(L.importance.begin(), L.importance.end());
+    for (double v : L.importance) L.dead_edges += v < opt.dead_fraction * top;
+    const double qs[5] = {0.0, 0.25, 0.5, 0.75, 1.0};
+    for (int q = 0; q < 5; ++q) L.quantiles[q] = quantile(L.importance, qs[q]);
+
+    // Per-feature range and histogram of the recorded inputs; the knots and the outside fraction.
+    std::vector<double> lo(L.in, INFINITY), hi(L.in, -INFINITY);
+    for (int64_t n = 0; n < L.rows; ++n)
+      for (int64_t i = 0; i < L.in; ++i) {
+        lo[i] = std::min(lo[i], xv[n * L.in + i]);
+        hi[i] = std::max(hi[i], xv[n * L.in + i]);
+      }
+    for (int64_t i = 0; i < L.in; ++i)
+      if (!(hi[i] - lo[i] > 1e-9)) { lo[i] -= 0.5; hi[i] += 0.5; }  // a constant input: a unit-wide window
+    std::vector<std::vector<double>> hist(L.in, std::vector<double>(kHistBins, 0.0));
+    for (int64_t n = 0; n < L.rows; ++n)
+      for (int64_t i = 0; i < L.in; ++i) {
+        const double u = (xv[n * L.in + i] - lo[i]) / (hi[i] - lo[i]);
+        hist[i][std::clamp<int64_t>(static_cast<int64_t>(u * kHistBins), 0, kHistBins - 1)] += 1;
+      }
+    int order = 0;
+    const Tensor g = layer->knot_grid(&order);
+    std::vector<double> knots;
+    int64_t nk = 0;
+    if (g.defined()) {
+      knots = g.detach().to(Device::cpu()).to(DType::f64).contiguous().to_vector<double>();
+      nk = g.size(-1);
+      int64_t outside = 0;
+      for (int64_t n = 0; n < L.rows; ++n)
+        for (int64_t i = 0; i < L.in; ++i) {
+          const double v = xv[n * L.in + i];
+          outside += v < knots[i * nk + order] || v > knots[i * nk + nk - 1 - order];
+        }
+      L.outside_grid = static_cast<double>(outside) / static_cast<double>(L.rows * L.in);
+    }
+
+    // Panels: every edge (pykan's layout) or the top_k by importance.
+    std::vector<int64_t> chosen(static_cast<size_t>(L.out * L.in));
+    for (int64_t k = 0; k < L.out * L.in; ++k) chosen[k] = k;
+    const bool grid_layout = L.out * L.in <= opt.top_k;
+    if (!grid_layout) {
+      std::stable_sort(chosen.begin(), chosen.end(), [&](int64_t a, int64_t b) { return L.importance[a] > L.importance[b]; });
+      chosen.resize(static_cast<size_t>(opt.top_k));
+    }
+    L.panels = static_cast<int64_t>(chosen.size());
+    if (opt.plots) {
+      // φ on kCurvePoints points across each feature's recorded range (column i of X sweeps feature i).
+      Tensor X = empty({kCurvePoints, L.in}, DType::f64);
+      double* px = X.data<double>();
+      for (int64_t s = 0; s < kCurvePoints; ++s)
+        for (int64_t i = 0; i < L.in; ++i)
+          px[s * L.in + i] = lo[i] + (hi[i] - lo[i]) * static_cast<double>(s) / static_cast<double>(kCurvePoints - 1);
+      std::vector<Panel> panels;
+      for (int64_t k : chosen) panels.push_back({k / L.in, k % L.in, L.importance[k], {}, {}});
+      for_each_edge_chunk(*layer, X, [&](int64_t r0, const Tensor& e) {
+        const double* pe = e.data<double>();
+        for (int64_t r = 0; r < e.size(0); ++r)
+          for (Panel& p : panels) {
+            p.xs.push_back(px[(r0 + r) * L.in + p.i]);
+            p.ys.push_back(pe[(r * L.out + p.o) * L.in + p.i]);
+          }
+      });
+      L.png = (fs::path(opt.out_dir) / (file_stem(name) + ".png")).string();
+      const std::string tmp = L.png + ".tmp.png";
+      run_gnuplot(layer_script(L, panels, lo, hi, hist, knots, nk, grid_layout, tmp), "inspect");
+      fs::rename(tmp, L.png);
+    }
+    Json lj{{"name", L.name},       {"basis", L.basis},           {"in", L.in},
+            {"out", L.out},         {"rows", L.rows},             {"dead_edges", L.dead_edges},
+            {"panels", L.panels},   {"png", L.png},               {"importance_quantiles", L.quantiles},
+            {"outside_grid", L.outside_grid < 0 ? Json() : Json(L.outside_grid)}};
+    if (L.out * L.in <= 65536) lj["importance"] = L.importance;  // (out, in) row-major
+    report["layers"].push_back(lj);
+    log(fmt::format("inspect: {} (kan_{}, {} -> {}): {} dead of {} edges{}{}", L.name, L.basis, L.in, L.out,
+                    L.dead_edges, L.out * L.in,
+                    L.outside_grid >= 0 ? fmt::format(", {:.1f} % of inputs outside the grid", 100 * L.outside_grid)
+                                        : std::string(),
+                    L.png.empty() ? std::string() : fmt::format("; {}", L.png)));
+    res.layers.push_back(std::move(L));
+  }
+
+  std::string t = fmt::format("KAN layers of {} ({} run), over the first recorded input rows; importance = mean |phi| "
+                              "over them, dead = below {} x the layer's largest\n\n",
+                              opt.run_dir, res.task, opt.dead_fraction);
+  t += "| layer | basis | in -> out | rows | outside grid | dead edges | importance min / 25% / median / 75% / max |\n";
+  t += "|---|---|---|---|---|---|---|\n";
+  for (const InspectLayer& L : res.layers)
+    t += fmt::format("| {} | kan_{} | {} -> {} | {} | {} | {} of {} | {:.3g} / {:.3g} / {:.3g} / {:.3g} / {:.3g} |\n",
+                     L.name, L.basis, L.in, L.out, L.rows,
+                     L.outside_grid < 0 ? std::string("-") : fmt::format("{:.1f} %", 100 * L.outside_grid),
+                     L.dead_edges, L.out * L.in, L.quantiles[0], L.quantiles[1], L.quantiles[2], L.quantiles[3],
+                     L.quantiles[4]);
+  res.table = t;
+  data::write_file_atomic((fs::path(opt.out_dir) / "layers.md").string(), t);
+  data::write_file_atomic((fs::path(opt.out_dir) / "inspect.json").string(), report.dump(1) + "\n");
+  return res;
+}
+
+}  // namespace knot::train
