@@ -74,6 +74,7 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
   const int64_t log_every = std::max<int64_t>(1, tr.get<int64_t>("log_every", 5));
   const bool memory_check = tr.get<bool>("memory_check", true);
   const Json schedule_j = tr.get<Json>("grid_schedule", Json::array());
+  const std::string init_from = tr.get<std::string>("init_from", "");
   tr.finish();
   std::vector<int64_t> schedule;
   KNOT_CHECK(schedule_j.is_array(), "fit.train: grid_schedule must be a list of grid sizes, e.g. [5, 10, 20], got {}",
@@ -175,6 +176,16 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
                  available_memory(), "train.memory_check=false");
   nn::KAN model(widths, basis, options);
   if (lamb > 0) nn::check_kan_regularization(model, "fit.train.lamb");
+  if (!init_from.empty()) {  // e.g. a pruned run (knot prune), to train on from where it is
+    const fs::path w = fs::path(init_from) / "model.safetensors";
+    KNOT_CHECK(fs::exists(w), "fit: train.init_from '{}' has no model.safetensors", init_from);
+    try {
+      model.load(w.string());
+    } catch (const Error& e) {
+      KNOT_FAIL("fit: train.init_from '{}': its weights do not fit this model ({})", init_from, e.what());
+    }
+    log(fmt::format("fit: starting from the weights of {}", w.string()));
+  }
   log(fmt::format("fit: KAN {} ({}), {} parameters, {} on {} train rows, {} steps", Json(widths).dump(), basis,
                   model.num_parameters(), optimizer, d.x_train.size(0), steps));
 

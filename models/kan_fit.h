@@ -10,6 +10,8 @@
 //              "update_grid_every": 10, "stop_grid_update_step": 50, "lamb": 0.0, "lamb_l1": 1.0,
 //              "lamb_entropy": 1.0, "seed": 0, "dtype": "f64", "log_every": 5,
 //              "grid_schedule": [] (e.g. [5, 10, 20]: grid extension, below),
+//              "init_from": "" (a run directory whose model.safetensors fits this model, e.g. a
+//              `knot prune` output with its config.json: start from its weights),
 //              "memory_check": true (refuse a model that would not fit in memory; models/memory_estimate.h)},
 //    "run_dir": "runs/fit"}
 // grid_schedule (bspline only): pykan's grid extension. The fit runs one stage of `steps` steps per

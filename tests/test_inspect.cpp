@@ -149,3 +149,123 @@ TEST_CASE("inspect: a translation run with KAN projections, top edges of wide la
   REQUIRE_THROWS_WITH(train::run_inspect(o, quiet), Catch::Contains("no KAN layers"));
   for (const auto& d : {run, out, run2}) fs::remove_all(d);
 }
+
+namespace {
+
+// Rewrites one fit run's model.safetensors with `edit(name, values, shape)` applied to each tensor.
+template <typename F>
+void edit_model(const std::string& run, F&& edit) {
+  auto st = load_safetensors(run + "/model.safetensors");
+  std::vector<std::pair<std::string, Tensor>> named;
+  for (auto& [name, t] : st.tensors) {
+    auto v = t.to(DType::f64).template to_vector<double>();
+    edit(name, v, t.shape());
+    named.emplace_back(name, from_vector(v, t.shape()).to(t.dtype()));
+  }
+  save_safetensors(run + "/model.safetensors", named, st.metadata);
+}
+
+}  // namespace
+
+TEST_CASE("prune: a hidden node whose outgoing edge is zero is removed and the predictions stay", "[inspect]") {
+  const std::string run = small_fit(tmp("prune"));
+  // Hidden node 1 (output 1 of layers.0) feeds nothing: layers.1's edge in 1 -> out 0 is zero.
+  edit_model(run, [](const std::string& name, std::vector<double>& v, const Shape& shape) {
+    if (name == "layers.1.base_weight") v[0 * 3 + 1] = 0;
+    if (name == "layers.1.spline_weight")
+      for (int64_t j = 0; j < shape[2]; ++j) v[(0 * 3 + 1) * shape[2] + j] = 0;
+  });
+  train::PruneOptions o;
+  o.run_dir = run;
+  o.threshold = 1e-9;  // nothing else is that small
+  const auto r = train::run_prune(o, quiet);
+  REQUIRE(r.out_dir == run + "-pruned");
+  REQUIRE(r.widths_before == std::vector<int64_t>{2, 3, 1});
+  REQUIRE(r.widths_after == std::vector<int64_t>{2, 2, 1});
+  REQUIRE(r.removed_nodes == std::vector<std::vector<int64_t>>{{1}});
+  REQUIRE(r.edges_before == 9);
+  REQUIRE(r.edges_after == 6);
+  REQUIRE(r.max_change < 1e-9);
+  REQUIRE(r.test_rmse_after == Approx(r.test_rmse_before).epsilon(1e-9));
+  // The pruned run is a fit run like any other.
+  REQUIRE(models::load_json_file(r.out_dir + "/config.json")["model"]["widths"] == Json({2, 2, 1}));
+  REQUIRE(models::run_predict(r.out_dir, r.out_dir + "/test.csv", r.out_dir + "/pred.csv") == 50);
+  const Json info = models::load_json_file(r.out_dir + "/pruned.json");
+  REQUIRE(info["removed_output_nodes"]["layers.0"] == Json({1}));
+  REQUIRE_FALSE(fs::exists(r.out_dir + ".tmp-prune"));
+
+  SECTION("a threshold above every node keeps the best node of each hidden layer; cut edges are zero") {
+    o.threshold = 1e9;
+    o.out_dir = tmp("prune-all");
+    const auto r2 = train::run_prune(o, quiet);
+    REQUIRE(r2.widths_after == std::vector<int64_t>{2, 1, 1});
+    REQUIRE(r2.edges_after == 0);
+    train::InspectOptions io;
+    io.run_dir = r2.out_dir;
+    io.out_dir = tmp("prune-all-inspect");
+    io.plots = false;
+    const auto ins = train::run_inspect(io, quiet);
+    for (const auto& l : ins.layers)
+      for (double v : l.importance) REQUIRE(v == 0.0);
+    fs::remove_all(r2.out_dir);
+    fs::remove_all(io.out_dir);
+  }
+  SECTION("errors") {
+    REQUIRE_THROWS_WITH(train::run_prune(o, quiet), Catch::Contains("exists"));  // run-pruned is there now
+    o.out_dir = tmp("prune-neg");
+    o.threshold = -1;
+    REQUIRE_THROWS_WITH(train::run_prune(o, quiet), Catch::Contains("--threshold"));
+    REQUIRE_FALSE(fs::exists(o.out_dir));
+  }
+  fs::remove_all(run);
+  fs::remove_all(run + "-pruned");
+}
+
+TEST_CASE("prune then fit again: train.init_from starts from the pruned weights", "[inspect][fit]") {
+  const std::string run = small_fit(tmp("refit"));
+  train::PruneOptions o;
+  o.run_dir = run;
+  o.threshold = 1e9;  // [2, 1, 1], every edge cut: the model predicts 0
+  const auto r = train::run_prune(o, quiet);
+  Json cfg = models::load_json_file(r.out_dir + "/config.json");
+  cfg["run_dir"] = tmp("refit-again");
+  cfg["train"]["init_from"] = r.out_dir;
+  cfg["train"]["update_grid_every"] = 0;
+  cfg["train"]["optimizer"] = "adam";
+  cfg["train"]["lr"] = 0.0;  // no update: the fit's result is the loaded model's
+  cfg["train"]["steps"] = 1;
+  const auto f = models::run_fit(cfg, quiet);
+  REQUIRE(f.test_rmse == Approx(r.test_rmse_after).epsilon(1e-12));
+  cfg["train"]["init_from"] = run;  // [2, 3, 1] weights into a [2, 1, 1] model
+  REQUIRE_THROWS_WITH(models::run_fit(cfg, quiet), Catch::Contains("init_from") && Catch::Contains("do not fit"));
+  for (const auto& d : {run, r.out_dir, cfg["run_dir"].get<std::string>()}) fs::remove_all(d);
+}
+
+TEST_CASE("the KAN workflow end to end: sparse fit, prune to [2, 1, 1], refit with grid extension", "[inspect][fit]") {
+  // docs/kan-workflow.md runs these steps on the bundled example; the numbers there come from them.
+  Json cfg = models::load_json_file((fs::path(__FILE__).parent_path().parent_path() / "configs/fit-exp-sin.json").string());
+  const std::string a = tmp("wf-sparse"), b = tmp("wf-pruned"), c = tmp("wf-refit");
+  cfg["run_dir"] = a;
+  cfg["train"]["lamb"] = 0.003;
+  cfg["train"]["lamb_entropy"] = 10;
+  cfg["train"]["steps"] = 100;
+  models::run_fit(cfg, quiet);
+  train::PruneOptions o;
+  o.run_dir = a;
+  o.out_dir = b;
+  o.threshold = 0.1;
+  const auto p = train::run_prune(o, quiet);
+  REQUIRE(p.widths_after == std::vector<int64_t>{2, 1, 1});  // the structure of exp(sin(pi x1) + x2^2)
+  Json re = models::load_json_file(b + "/config.json");
+  re["run_dir"] = c;
+  re["train"]["init_from"] = b;
+  re["train"]["lamb"] = 0.0;
+  re["train"]["steps"] = 100;
+  re["train"]["grid_schedule"] = {5, 10, 20};
+  const auto f = models::run_fit(re, quiet);
+  INFO("test RMSE per stage " << f.stages[0].test_rmse << " " << f.stages[1].test_rmse << " " << f.stages[2].test_rmse);
+  REQUIRE(f.stages[1].test_rmse < f.stages[0].test_rmse);
+  REQUIRE(f.stages[2].test_rmse < f.stages[1].test_rmse);
+  REQUIRE(f.test_rmse < 2e-4);
+  for (const auto& d : {a, b, c}) fs::remove_all(d);
+}

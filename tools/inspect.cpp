@@ -1,5 +1,6 @@
 // `knot inspect --run DIR -o OUT [--layer NAME ...]`: pictures and numbers of every learned edge
-// function of a run's KAN layers (train/kan_inspect.h).
+// function of a run's KAN layers; `knot prune --run DIR --threshold T [-o NEW]`: a smaller copy of a
+// fit run without its unimportant nodes and edges (train/kan_inspect.h).
 #include <fmt/format.h>
 
 #include "tools/commands.h"
@@ -7,7 +8,29 @@
 
 namespace knot::tools {
 
+namespace {
+
+void add_prune_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("prune", "Remove the unimportant hidden nodes and edges of a `knot fit` run (kan_bspline)");
+  auto opt = std::make_shared<train::PruneOptions>();
+  cmd->add_option("--run", opt->run_dir, "Run directory of `knot fit`")->required()->check(CLI::ExistingDirectory);
+  cmd->add_option("--threshold", opt->threshold,
+                  "Importance (mean |phi| over the training rows) below which an edge is cut and a hidden node "
+                  "removed (when its largest incoming or outgoing edge is below it)")
+      ->capture_default_str();
+  cmd->add_option("-o,--output", opt->out_dir, "New run directory (must not exist; default: RUN-pruned)");
+  cmd->add_option("--rows", opt->rows, "Training rows the importances are measured on")->capture_default_str();
+  cmd->footer("Example: knot prune --run runs/fit-exp-sin --threshold 0.05 && knot inspect --run runs/fit-exp-sin-pruned -o pics");
+  cmd->callback([opt]() {
+    const auto r = train::run_prune(*opt, [](const std::string& line) { fmt::print("{}\n", line); });
+    (void)r;
+  });
+}
+
+}  // namespace
+
 void add_inspect_command(CLI::App& app) {
+  add_prune_command(app);
   auto* cmd = app.add_subcommand(
       "inspect", "Plot every learned edge function of a run's KAN layers, with edge importances (needs gnuplot)");
   auto opt = std::make_shared<train::InspectOptions>();

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "autograd/grad_mode.h"
@@ -133,6 +134,28 @@ void for_each_edge_chunk(const nn::KANLayer& layer, const Tensor& x, F&& fn) {
   }
 }
 
+// Mean |φ_oi| over the rows of x (N, in): (out, in) row-major.
+std::vector<double> edge_importance(const nn::KANLayer& layer, const Tensor& x) {
+  const int64_t edges = layer.out_features() * layer.in_features();
+  std::vector<double> imp(static_cast<size_t>(edges), 0.0);
+  for_each_edge_chunk(layer, x, [&](int64_t, const Tensor& e) {
+    const double* pe = e.data<double>();
+    for (int64_t r = 0; r < e.size(0); ++r)
+      for (int64_t k = 0; k < edges; ++k) imp[k] += std::abs(pe[r * edges + k]);
+  });
+  for (double& v : imp) v /= static_cast<double>(std::max<int64_t>(1, x.size(0)));
+  return imp;
+}
+
+// The recorded input of a layer as (rows, in) f64 on the CPU, at most `rows` rows; capturing off.
+Tensor recorded_rows(nn::KANLayer& layer, const std::string& name, int64_t rows) {
+  Tensor x = layer.captured_input();
+  layer.set_capture_input(false);
+  KNOT_CHECK(x.defined(), "inspect: layer '{}' saw no input in the recorded forward pass", name);
+  x = x.reshape({-1, layer.in_features()}).to(Device::cpu()).to(DType::f64);
+  return slice(x, 0, 0, std::min<int64_t>(x.size(0), rows)).contiguous();
+}
+
 struct Panel {
   int64_t o, i;
   double importance;
@@ -216,28 +239,16 @@ InspectResult run_inspect(const InspectOptions& opt, const std::function<void(co
 
   Json report{{"run", opt.run_dir}, {"task", res.task}, {"dead_fraction", opt.dead_fraction}, {"layers", Json::array()}};
   for (auto& [name, layer] : layers) {
-    Tensor x = layer->captured_input();
-    layer->set_capture_input(false);
-    KNOT_CHECK(x.defined(), "inspect: layer '{}' saw no input in the recorded forward pass", name);
+    const Tensor x = recorded_rows(*layer, name, opt.rows);
     InspectLayer L;
     L.name = name;
     L.basis = layer->basis();
     L.in = layer->in_features();
     L.out = layer->out_features();
-    x = x.reshape({-1, L.in}).to(Device::cpu()).to(DType::f64);
-    x = slice(x, 0, 0, std::min<int64_t>(x.size(0), opt.rows)).contiguous();
     L.rows = x.size(0);
     const std::vector<double> xv = x.to_vector<double>();
 
-    // Importance: mean |φ_oi| over the rows.
-    L.importance.assign(static_cast<size_t>(L.out * L.in), 0.0);
-    for_each_edge_chunk(*layer, x, [&](int64_t, const Tensor& e) {
-      const double* pe = e.data<double>();
-      const int64_t rows = e.size(0), edges = L.out * L.in;
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t k = 0; k < edges; ++k) L.importance[k] += std::abs(pe[r * edges + k]);
-    });
-    for (double& v : L.importance) v /= static_cast<double>(L.rows);
+    L.importance = edge_importance(*layer, x);
     const double top = *std::max_element(L.importance.begin(), L.importance.end());
     for (double v : L.importance) L.dead_edges += v < opt.dead_fraction * top;
     const double qs[5] = {0.0, 0.25, 0.5, 0.75, 1.0};
@@ -333,6 +344,183 @@ InspectResult run_inspect(const InspectOptions& opt, const std::function<void(co
   res.table = t;
   data::write_file_atomic((fs::path(opt.out_dir) / "layers.md").string(), t);
   data::write_file_atomic((fs::path(opt.out_dir) / "inspect.json").string(), report.dump(1) + "\n");
+  return res;
+}
+
+PruneResult run_prune(const PruneOptions& opt, const std::function<void(const std::string&)>& log) {
+  KNOT_CHECK(opt.threshold >= 0 && std::isfinite(opt.threshold), "prune: --threshold must be >= 0, got {}",
+             opt.threshold);
+  KNOT_CHECK(opt.rows >= 1, "prune: --rows must be >= 1, got {}", opt.rows);
+  PruneResult res;
+  res.out_dir = opt.out_dir.empty() ? fs::path(opt.run_dir).lexically_normal().string() + "-pruned" : opt.out_dir;
+  if (!res.out_dir.empty() && res.out_dir.back() == '/') res.out_dir.pop_back();
+  KNOT_CHECK(!fs::exists(res.out_dir), "prune: '{}' exists; choose another output directory (-o)", res.out_dir);
+  const Json cfg = models::load_json_file((fs::path(opt.run_dir) / "config.json").string());
+  KNOT_CHECK(cfg.value("task", "") == "fit", "prune: '{}' is not a `knot fit` run (task '{}'); prune reads fit runs",
+             opt.run_dir, cfg.value("task", ""));
+  const std::string basis = cfg.at("model").value("basis", "bspline");
+  KNOT_CHECK(basis == "bspline", "prune: the run's basis is kan_{}; prune handles kan_bspline fit runs so far", basis);
+
+  InspectOptions io;
+  io.run_dir = opt.run_dir;
+  io.rows = opt.rows;
+  std::shared_ptr<nn::Module> model;
+  std::vector<std::pair<std::string, nn::KANLayer*>> layers;
+  record_inputs(io, model, layers, log);
+  auto* kan = dynamic_cast<nn::KAN*>(model.get());
+  KNOT_CHECK(kan != nullptr, "prune: the run's model is not a KAN stack");
+  const size_t nl = layers.size();
+  std::vector<std::vector<double>> imp(nl);
+  Tensor x0;
+  for (size_t l = 0; l < nl; ++l) {
+    const Tensor x = recorded_rows(*layers[l].second, layers[l].first, opt.rows);
+    if (l == 0) x0 = x;
+    imp[l] = edge_importance(*layers[l].second, x);
+  }
+  // Node scores and the nodes that stay (position b of widths: the inputs of layers.b).
+  std::vector<int64_t> widths{layers[0].second->in_features()};
+  for (const auto& [n, l] : layers) widths.push_back(l->out_features());
+  res.widths_before = widths;
+  const double T = opt.threshold;
+  auto I = [&](size_t l, int64_t o, int64_t i) { return imp[l][static_cast<size_t>(o * widths[l] + i)]; };
+  std::vector<std::vector<int64_t>> keep(widths.size());
+  for (int64_t i = 0; i < widths.front(); ++i) keep.front().push_back(i);
+  for (int64_t o = 0; o < widths.back(); ++o) keep.back().push_back(o);
+  for (size_t b = 1; b + 1 < widths.size(); ++b) {
+    std::vector<int64_t> removed;
+    int64_t best = 0;
+    double best_score = -1;
+    for (int64_t j = 0; j < widths[b]; ++j) {
+      double in_s = 0, out_s = 0;
+      for (int64_t i = 0; i < widths[b - 1]; ++i) in_s = std::max(in_s, I(b - 1, j, i));
+      for (int64_t o = 0; o < widths[b + 1]; ++o) out_s = std::max(out_s, I(b, o, j));
+      (in_s >= T && out_s >= T ? keep[b] : removed).push_back(j);
+      if (std::min(in_s, out_s) > best_score) {
+        best_score = std::min(in_s, out_s);
+        best = j;
+      }
+    }
+    if (keep[b].empty()) {
+      keep[b].push_back(best);
+      removed.erase(std::find(removed.begin(), removed.end(), best));
+      log(fmt::format("prune: no node of hidden layer {} reaches {}; keeping node {} (score {:.3g})", b, T, best,
+                      best_score));
+    }
+    log(fmt::format("prune: hidden layer {} (outputs of layers.{}): removed {} of {} node{}{}", b, b - 1,
+                    removed.size(), widths[b], widths[b] == 1 ? "" : "s",
+                    removed.empty() ? std::string() : fmt::format(" ({})", fmt::join(removed, ", "))));
+    res.removed_nodes.push_back(removed);
+  }
+  for (const auto& k : keep) res.widths_after.push_back(static_cast<int64_t>(k.size()));
+
+  // The new state: rows/columns of the kept nodes, cut edges zeroed.
+  std::map<std::string, Tensor> old;
+  for (const auto& [n, t] : kan->state_dict()) old[n] = t.detach().to(Device::cpu());
+  auto ids = [](const std::vector<int64_t>& v) { return from_vector(v, {static_cast<int64_t>(v.size())}); };
+  nn::NamedTensors fresh;
+  for (size_t l = 0; l < nl; ++l) {
+    const std::string p = fmt::format("layers.{}.", l);
+    const Tensor ins = ids(keep[l]), outs = ids(keep[l + 1]);
+    // Cut edges of the new layer: (o', i') in kept positions below the threshold.
+    std::vector<char> cut(static_cast<size_t>(keep[l + 1].size() * keep[l].size()), 0);
+    for (size_t a = 0; a < keep[l + 1].size(); ++a)
+      for (size_t c = 0; c < keep[l].size(); ++c) {
+        const bool below = I(l, keep[l + 1][a], keep[l][c]) < T;
+        cut[a * keep[l].size() + c] = below;
+        res.edges_after += !below;
+      }
+    res.edges_before += widths[l] * widths[l + 1];
+    for (const auto& [name, t] : old) {
+      if (name.compare(0, p.size(), p) != 0) continue;
+      const std::string key = name.substr(p.size());
+      Tensor v;
+      if (key == "grid") {
+        v = index_select(t, 0, ins);
+      } else if (key == "bias") {
+        v = index_select(t, 0, outs);
+      } else if (key == "base_weight" || key == "spline_weight" || key == "spline_scaler") {
+        v = index_select(index_select(t, 0, outs), 1, ins).contiguous();
+        if (key != "spline_scaler") {  // a cut edge: no base and no spline part
+          std::vector<double> w = v.to(DType::f64).to_vector<double>();
+          const int64_t per = v.dim() == 3 ? v.size(2) : 1;
+          for (size_t e = 0; e < cut.size(); ++e)
+            if (cut[e]) std::fill(w.begin() + static_cast<int64_t>(e) * per, w.begin() + (static_cast<int64_t>(e) + 1) * per, 0.0);
+          v = from_vector(w, v.shape()).to(t.dtype());
+        }
+      } else {
+        KNOT_FAIL("prune: unexpected tensor '{}' in a kan_bspline layer", name);
+      }
+      fresh.emplace_back(name, v.contiguous());
+    }
+  }
+  const Json& m = cfg.at("model");
+  nn::KAN pruned(res.widths_after, basis, m.value("options", Json::object()));
+  pruned.load_state_dict(fresh, /*strict=*/true);
+  pruned.eval();
+
+  // What it changes: predictions on the recorded rows, and the test RMSE.
+  {
+    NoGradGuard ng;
+    const DType dt = old.begin()->second.dtype();
+    const Tensor d = sub(kan->forward(x0.to(dt)), pruned.forward(x0.to(dt))).to(DType::f64);
+    for (double v : d.to_vector<double>()) res.max_change = std::max(res.max_change, std::abs(v));
+    const auto& dj = cfg.at("data");
+    const fs::path generated = fs::path(opt.run_dir) / "test.csv";
+    const std::string test_path = fs::exists(generated) ? generated.string() : dj.value("test", std::string());
+    if (!test_path.empty()) {
+      const data::CsvTable t = data::read_csv(test_path);
+      const Tensor xt = t.select(dj.at("inputs").get<std::vector<std::string>>(), dt);
+      const Tensor yt = t.select({dj.at("target").get<std::string>()}, dt);
+      auto rmse = [&](nn::KAN& k) {
+        const Tensor e = sub(k.forward(xt), yt);
+        return std::sqrt(mean(mul(e, e)).item());
+      };
+      res.test_rmse_before = rmse(*kan);
+      res.test_rmse_after = rmse(pruned);
+    }
+  }
+
+  // The new run directory, whole or not at all.
+  const fs::path tmp = res.out_dir + ".tmp-prune";
+  fs::remove_all(tmp);  // a leftover of an interrupted prune of the same name
+  fs::create_directories(tmp);
+  try {
+    Json ncfg = cfg;
+    ncfg["model"]["widths"] = res.widths_after;
+    ncfg["run_dir"] = res.out_dir;
+    data::write_file_atomic((tmp / "config.json").string(), ncfg.dump(2) + "\n");
+    pruned.save((tmp / "model.safetensors").string(), {{"format", "pt"}, {"knot_task", "fit"}});
+    for (const char* f : {"train.csv", "test.csv"})
+      if (fs::exists(fs::path(opt.run_dir) / f)) fs::copy_file(fs::path(opt.run_dir) / f, tmp / f);
+    Json removed = Json::object();
+    for (size_t b = 0; b < res.removed_nodes.size(); ++b) removed[fmt::format("layers.{}", b)] = res.removed_nodes[b];
+    Json info{{"from", opt.run_dir},
+              {"threshold", T},
+              {"rows", x0.size(0)},
+              {"widths_before", res.widths_before},
+              {"widths_after", res.widths_after},
+              {"removed_output_nodes", removed},
+              {"edges_before", res.edges_before},
+              {"edges_after", res.edges_after},
+              {"max_prediction_change", res.max_change}};
+    if (res.test_rmse_before >= 0) {
+      info["test_rmse_before"] = res.test_rmse_before;
+      info["test_rmse_after"] = res.test_rmse_after;
+    }
+    data::write_file_atomic((tmp / "pruned.json").string(), info.dump(1) + "\n");
+    fs::rename(tmp, res.out_dir);
+  } catch (...) {
+    fs::remove_all(tmp);
+    throw;
+  }
+  log(fmt::format("prune: widths {} -> {}, {} of {} edges left (threshold {}); largest prediction change over {} "
+                  "recorded rows {:.3g}{}; wrote {}",
+                  Json(res.widths_before).dump(), Json(res.widths_after).dump(), res.edges_after, res.edges_before, T,
+                  x0.size(0), res.max_change,
+                  res.test_rmse_before >= 0
+                      ? fmt::format("; test RMSE {:.4e} -> {:.4e}", res.test_rmse_before, res.test_rmse_after)
+                      : std::string(),
+                  res.out_dir));
   return res;
 }
 

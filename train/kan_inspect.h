@@ -56,4 +56,30 @@ struct InspectResult {
 
 InspectResult run_inspect(const InspectOptions& opt, const std::function<void(const std::string&)>& log);
 
+// `knot prune`: a smaller copy of a `knot fit` run of B-spline KAN layers. Importances are measured
+// as inspect measures them (mean |φ| per edge over the first `rows` training rows). Then, with
+// pykan's rule, a hidden node stays only when its largest incoming and its largest outgoing edge
+// importance both reach `threshold`; if no node of a hidden layer does, the one whose smaller score is
+// largest stays. Every remaining edge below the threshold is cut (its base and spline weights set to
+// 0). Inputs and outputs stay. The new run directory (out_dir, default RUN-pruned; it must not exist)
+// is written whole or not at all: config.json (the new widths), model.safetensors, pruned.json
+// (what was removed, and the measured change) and the run's generated train/test CSVs; `knot
+// predict` and `knot inspect` read it like any fit run.
+struct PruneOptions {
+  std::string run_dir, out_dir;
+  double threshold = 1e-2;
+  int64_t rows = 1000;
+};
+
+struct PruneResult {
+  std::string out_dir;
+  std::vector<int64_t> widths_before, widths_after;
+  std::vector<std::vector<int64_t>> removed_nodes;  // per hidden layer (the outputs of layers.l, l < last)
+  int64_t edges_before = 0, edges_after = 0;        // edges of the new model with non-zero weights
+  double max_change = 0;                            // max |prediction change| over the recorded rows
+  double test_rmse_before = -1, test_rmse_after = -1;  // −1 without a test table
+};
+
+PruneResult run_prune(const PruneOptions& opt, const std::function<void(const std::string&)>& log);
+
 }  // namespace knot::train
