@@ -18,6 +18,7 @@
 #include "nn/kan.h"
 #include "ops/ops.h"
 #include "train/gnuplot.h"
+#include "train/kan_record.h"
 #include "train/translation.h"
 
 namespace knot::train {
@@ -58,102 +59,12 @@ std::vector<std::pair<std::string, nn::KANLayer*>> kan_layers(nn::Module& model,
   return out;
 }
 
-// Runs the model of `run_dir` on a sample of its data with every selected layer capturing its
-// input. Returns the task name; `model` keeps the loaded model alive while the layers are used.
-std::string record_inputs(const InspectOptions& opt, std::shared_ptr<nn::Module>& model,
-                          std::vector<std::pair<std::string, nn::KANLayer*>>& layers,
-                          const std::function<void(const std::string&)>& log) {
-  const fs::path cfg_path = fs::path(opt.run_dir) / "config.json";
-  KNOT_CHECK(fs::exists(cfg_path), "inspect: '{}' has no config.json; is it a knot run directory?", opt.run_dir);
-  const Json cfg = models::load_json_file(cfg_path.string());
-  const std::string task = cfg.value("task", "");
-  if (task == "fit") {
-    const auto& m = cfg.at("model");
-    const Json options = m.value("options", Json::object());
-    auto kan = std::make_shared<nn::KAN>(m.at("widths").get<std::vector<int64_t>>(), m.value("basis", "bspline"), options);
-    kan->load((fs::path(opt.run_dir) / "model.safetensors").string());
-    kan->eval();
-    model = kan;
-    layers = kan_layers(*model, opt.layers);
-    const fs::path generated = fs::path(opt.run_dir) / "train.csv";
-    const std::string table_path =
-        fs::exists(generated) ? generated.string() : cfg.at("data").at("train").get<std::string>();
-    const data::CsvTable t = data::read_csv(table_path);
-    Tensor x = t.select(cfg.at("data").at("inputs").get<std::vector<std::string>>(),
-                        dtype_from_string(options.value("dtype", "f64")));
-    x = slice(x, 0, 0, std::min<int64_t>(x.size(0), opt.rows)).contiguous();
-    log(fmt::format("inspect: fit run, {} rows of {}", x.size(0), table_path));
-    for (auto& [n, k] : layers) k->set_capture_input(true);
-    NoGradGuard ng;
-    kan->forward(x);
-  } else if (task == "translation") {
-    TranslationRun run = load_translation_run(opt.run_dir);
-    model = run.model;
-    layers = kan_layers(*model, opt.layers);
-    const auto& d = run.config.at("data");
-    const std::string path = d.value("val", d.value("train", ""));
-    KNOT_CHECK(!path.empty(), "inspect: the run's config has no data.val or data.train to record inputs on");
-    auto pairs = read_translation_pairs(path, d.value("src_lang", "en"), d.value("tgt_lang", "de"));
-    encode_pairs(pairs, *run.tokenizer);
-    // Pairs that fit the model, until they hold about `rows` target tokens (one batch).
-    const auto cap = static_cast<size_t>(run.model->config().max_length - 1);
-    std::vector<TranslationPair> batch;
-    int64_t tokens = 0;
-    for (auto& p : pairs) {
-      if (p.src.empty() || p.src.size() > cap || p.tgt.size() > cap) continue;
-      tokens += static_cast<int64_t>(p.tgt.size() + 1);
-      batch.push_back(std::move(p));
-      if (tokens >= opt.rows) break;
-    }
-    KNOT_CHECK(!batch.empty(), "inspect: no sentence pair of '{}' fits the model", path);
-    log(fmt::format("inspect: translation run, {} sentence pairs of {} ({} target tokens)", batch.size(), path, tokens));
-    for (auto& [n, k] : layers) k->set_capture_input(true);
-    teacher_forced_loss(*run.model, batch, special_tokens(*run.tokenizer), static_cast<int64_t>(batch.size()));
-  } else {
-    KNOT_FAIL("inspect: '{}' is a '{}' run; inspect reads `knot fit` and translation runs so far", opt.run_dir, task);
-  }
-  return task;
-}
-
 double quantile(std::vector<double> v, double q) {
   std::sort(v.begin(), v.end());
   const double pos = q * static_cast<double>(v.size() - 1);
   const auto lo = static_cast<size_t>(std::floor(pos));
   const size_t hi = std::min(v.size() - 1, lo + 1);
   return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
-}
-
-// e = layer.edge_values(x) over row chunks; fn(r0, e) for each chunk (e: (rows, out, in) f64).
-template <typename F>
-void for_each_edge_chunk(const nn::KANLayer& layer, const Tensor& x, F&& fn) {
-  const int64_t N = x.size(0), edges = layer.in_features() * layer.out_features();
-  const int64_t chunk = std::max<int64_t>(1, kChunkValues / std::max<int64_t>(edges, 1));
-  for (int64_t r0 = 0; r0 < N; r0 += chunk) {
-    const Tensor e = layer.edge_values(slice(x, 0, r0, std::min(N, r0 + chunk)).contiguous()).contiguous();
-    fn(r0, e);
-  }
-}
-
-// Mean |φ_oi| over the rows of x (N, in): (out, in) row-major.
-std::vector<double> edge_importance(const nn::KANLayer& layer, const Tensor& x) {
-  const int64_t edges = layer.out_features() * layer.in_features();
-  std::vector<double> imp(static_cast<size_t>(edges), 0.0);
-  for_each_edge_chunk(layer, x, [&](int64_t, const Tensor& e) {
-    const double* pe = e.data<double>();
-    for (int64_t r = 0; r < e.size(0); ++r)
-      for (int64_t k = 0; k < edges; ++k) imp[k] += std::abs(pe[r * edges + k]);
-  });
-  for (double& v : imp) v /= static_cast<double>(std::max<int64_t>(1, x.size(0)));
-  return imp;
-}
-
-// The recorded input of a layer as (rows, in) f64 on the CPU, at most `rows` rows; capturing off.
-Tensor recorded_rows(nn::KANLayer& layer, const std::string& name, int64_t rows) {
-  Tensor x = layer.captured_input();
-  layer.set_capture_input(false);
-  KNOT_CHECK(x.defined(), "inspect: layer '{}' saw no input in the recorded forward pass", name);
-  x = x.reshape({-1, layer.in_features()}).to(Device::cpu()).to(DType::f64);
-  return slice(x, 0, 0, std::min<int64_t>(x.size(0), rows)).contiguous();
 }
 
 struct Panel {
@@ -221,6 +132,91 @@ std::string layer_script(const InspectLayer& L, const std::vector<Panel>& panels
 std::string file_stem(const std::string& layer) { return layer.empty() ? std::string("model") : layer; }
 
 }  // namespace
+
+std::string record_inputs(const InspectOptions& opt, std::shared_ptr<nn::Module>& model,
+                          std::vector<std::pair<std::string, nn::KANLayer*>>& layers,
+                          const std::function<void(const std::string&)>& log) {
+  const fs::path cfg_path = fs::path(opt.run_dir) / "config.json";
+  KNOT_CHECK(fs::exists(cfg_path), "inspect: '{}' has no config.json; is it a knot run directory?", opt.run_dir);
+  const Json cfg = models::load_json_file(cfg_path.string());
+  const std::string task = cfg.value("task", "");
+  if (task == "fit") {
+    const auto& m = cfg.at("model");
+    const Json options = m.value("options", Json::object());
+    auto kan = std::make_shared<nn::KAN>(m.at("widths").get<std::vector<int64_t>>(), m.value("basis", "bspline"), options);
+    kan->load((fs::path(opt.run_dir) / "model.safetensors").string());
+    kan->eval();
+    model = kan;
+    layers = kan_layers(*model, opt.layers);
+    const fs::path generated = fs::path(opt.run_dir) / "train.csv";
+    const std::string table_path =
+        fs::exists(generated) ? generated.string() : cfg.at("data").at("train").get<std::string>();
+    const data::CsvTable t = data::read_csv(table_path);
+    Tensor x = t.select(cfg.at("data").at("inputs").get<std::vector<std::string>>(),
+                        dtype_from_string(options.value("dtype", "f64")));
+    x = slice(x, 0, 0, std::min<int64_t>(x.size(0), opt.rows)).contiguous();
+    log(fmt::format("inspect: fit run, {} rows of {}", x.size(0), table_path));
+    for (auto& [n, k] : layers) k->set_capture_input(true);
+    NoGradGuard ng;
+    kan->forward(x);
+  } else if (task == "translation") {
+    TranslationRun run = load_translation_run(opt.run_dir);
+    model = run.model;
+    layers = kan_layers(*model, opt.layers);
+    const auto& d = run.config.at("data");
+    const std::string path = d.value("val", d.value("train", ""));
+    KNOT_CHECK(!path.empty(), "inspect: the run's config has no data.val or data.train to record inputs on");
+    auto pairs = read_translation_pairs(path, d.value("src_lang", "en"), d.value("tgt_lang", "de"));
+    encode_pairs(pairs, *run.tokenizer);
+    // Pairs that fit the model, until they hold about `rows` target tokens (one batch).
+    const auto cap = static_cast<size_t>(run.model->config().max_length - 1);
+    std::vector<TranslationPair> batch;
+    int64_t tokens = 0;
+    for (auto& p : pairs) {
+      if (p.src.empty() || p.src.size() > cap || p.tgt.size() > cap) continue;
+      tokens += static_cast<int64_t>(p.tgt.size() + 1);
+      batch.push_back(std::move(p));
+      if (tokens >= opt.rows) break;
+    }
+    KNOT_CHECK(!batch.empty(), "inspect: no sentence pair of '{}' fits the model", path);
+    log(fmt::format("inspect: translation run, {} sentence pairs of {} ({} target tokens)", batch.size(), path, tokens));
+    for (auto& [n, k] : layers) k->set_capture_input(true);
+    teacher_forced_loss(*run.model, batch, special_tokens(*run.tokenizer), static_cast<int64_t>(batch.size()));
+  } else {
+    KNOT_FAIL("inspect: '{}' is a '{}' run; inspect reads `knot fit` and translation runs so far", opt.run_dir, task);
+  }
+  return task;
+}
+
+void for_each_edge_chunk(const nn::KANLayer& layer, const Tensor& x,
+                         const std::function<void(int64_t, const Tensor&)>& fn) {
+  const int64_t N = x.size(0), edges = layer.in_features() * layer.out_features();
+  const int64_t chunk = std::max<int64_t>(1, kChunkValues / std::max<int64_t>(edges, 1));
+  for (int64_t r0 = 0; r0 < N; r0 += chunk) {
+    const Tensor e = layer.edge_values(slice(x, 0, r0, std::min(N, r0 + chunk)).contiguous()).contiguous();
+    fn(r0, e);
+  }
+}
+
+std::vector<double> edge_importance(const nn::KANLayer& layer, const Tensor& x) {
+  const int64_t edges = layer.out_features() * layer.in_features();
+  std::vector<double> imp(static_cast<size_t>(edges), 0.0);
+  for_each_edge_chunk(layer, x, [&](int64_t, const Tensor& e) {
+    const double* pe = e.data<double>();
+    for (int64_t r = 0; r < e.size(0); ++r)
+      for (int64_t k = 0; k < edges; ++k) imp[k] += std::abs(pe[r * edges + k]);
+  });
+  for (double& v : imp) v /= static_cast<double>(std::max<int64_t>(1, x.size(0)));
+  return imp;
+}
+
+Tensor recorded_rows(nn::KANLayer& layer, const std::string& name, int64_t rows) {
+  Tensor x = layer.captured_input();
+  layer.set_capture_input(false);
+  KNOT_CHECK(x.defined(), "inspect: layer '{}' saw no input in the recorded forward pass", name);
+  x = x.reshape({-1, layer.in_features()}).to(Device::cpu()).to(DType::f64);
+  return slice(x, 0, 0, std::min<int64_t>(x.size(0), rows)).contiguous();
+}
 
 InspectResult run_inspect(const InspectOptions& opt, const std::function<void(const std::string&)>& log) {
   KNOT_CHECK(!opt.out_dir.empty(), "inspect: an output directory (-o DIR) is required");
