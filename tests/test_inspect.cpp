@@ -11,6 +11,7 @@
 #include "tests/helpers.h"
 #include "tests/train_helpers.h"
 #include "train/kan_inspect.h"
+#include "train/kan_symbolic.h"
 #include "train/translation.h"
 
 using namespace knot;
@@ -268,4 +269,72 @@ TEST_CASE("the KAN workflow end to end: sparse fit, prune to [2, 1, 1], refit wi
   REQUIRE(f.stages[2].test_rmse < f.stages[1].test_rmse);
   REQUIRE(f.test_rmse < 2e-4);
   for (const auto& d : {a, b, c}) fs::remove_all(d);
+}
+
+TEST_CASE("symbolic: the pruned and refitted example becomes exp(sin(pi x1) + x2^2)", "[inspect][fit][symbolic]") {
+  // The steps of docs/kan-workflow.md, then knot symbolic.
+  Json cfg = models::load_json_file((fs::path(__FILE__).parent_path().parent_path() / "configs/fit-exp-sin.json").string());
+  const std::string a = tmp("sym-sparse"), b = tmp("sym-pruned"), c = tmp("sym-refit"), out = tmp("sym-out");
+  cfg["run_dir"] = a;
+  cfg["train"]["lamb"] = 0.003;
+  cfg["train"]["lamb_entropy"] = 10;
+  cfg["train"]["steps"] = 100;
+  models::run_fit(cfg, quiet);
+  train::PruneOptions po;
+  po.run_dir = a;
+  po.out_dir = b;
+  po.threshold = 0.1;
+  train::run_prune(po, quiet);
+  Json re = models::load_json_file(b + "/config.json");
+  re["run_dir"] = c;
+  re["train"]["init_from"] = b;
+  re["train"]["lamb"] = 0.0;
+  re["train"]["steps"] = 100;
+  re["train"]["grid_schedule"] = {5, 10, 20};
+  models::run_fit(re, quiet);
+
+  train::SymbolicOptions so;
+  so.run_dir = c;
+  so.out_dir = out;
+  const auto r = train::run_symbolic(so, quiet);
+  REQUIRE(r.edges.size() == 3);
+  REQUIRE(r.edges[0].function == "sin");
+  REQUIRE(r.edges[1].function == "x^2");
+  REQUIRE(r.edges[2].function == "exp");
+  for (const auto& e : r.edges) REQUIRE(e.replaced);
+  REQUIRE(r.numeric_edges == 0);
+  REQUIRE(r.tuned);
+  INFO(r.formulas[0]);
+  REQUIRE(r.test_rmse <= 1e-4);
+  // sin's frequency is pi within 1 % (the inner scale is the only constant that no other can absorb).
+  REQUIRE(std::abs(std::abs(r.edges[0].a) - M_PI) < 0.01 * M_PI);
+  REQUIRE(r.formulas[0].find("exp(") != std::string::npos);
+  REQUIRE(r.formulas[0].find("sin(3.14") != std::string::npos);
+  REQUIRE(r.formulas[0].find("x2^2") != std::string::npos);
+  REQUIRE(models::load_json_file(out + "/symbolic.json")["edges"].size() == 3);
+
+  {  // a fixed edge and a narrow library; bad --fix names the problem
+    so.out_dir.clear();
+    so.fix = {"layers.0.1.0=cos"};
+    so.library = {"x", "x^2", "sin", "exp"};
+    const auto f = train::run_symbolic(so, quiet);
+    REQUIRE(f.edges[1].function == "cos");
+    REQUIRE(f.edges[1].fixed);
+    so.fix = {"layers.0.7.0=sin"};
+    REQUIRE_THROWS_WITH(train::run_symbolic(so, quiet), Catch::Contains("layers.0.7.0"));
+    so.fix = {"layers.0.1.0=gamma"};
+    REQUIRE_THROWS_WITH(train::run_symbolic(so, quiet), Catch::Contains("unknown function 'gamma'"));
+  }
+  {  // a high R² threshold keeps edges numeric: no tuning, the formula names them
+    so.fix.clear();
+    so.r2_threshold = 1.0;
+    so.library = {"x", "tanh"};  // neither fits sin or x^2 exactly
+    const auto f = train::run_symbolic(so, quiet);
+    REQUIRE(f.numeric_edges > 0);
+    REQUIRE_FALSE(f.tuned);
+    REQUIRE(f.formulas[0].find("phi[layers.") != std::string::npos);
+    // With the splines kept, the network is the fitted model: its test RMSE is the fit's.
+    REQUIRE(f.test_rmse < 2e-4);
+  }
+  for (const auto& d : {a, b, c, out}) fs::remove_all(d);
 }

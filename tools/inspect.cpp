@@ -5,6 +5,7 @@
 
 #include "tools/commands.h"
 #include "train/kan_inspect.h"
+#include "train/kan_symbolic.h"
 
 namespace knot::tools {
 
@@ -27,10 +28,34 @@ void add_prune_command(CLI::App& app) {
   });
 }
 
+void add_symbolic_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("symbolic", "Fit every edge of a `knot fit` KAN to a formula, and print the whole network as one");
+  auto opt = std::make_shared<train::SymbolicOptions>();
+  auto no_tune = std::make_shared<bool>(false);
+  cmd->add_option("--run", opt->run_dir, "Run directory of `knot fit` (e.g. after knot prune and a refit)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("--r2", opt->r2_threshold, "Replace an edge by its best formula when R^2 reaches this")
+      ->capture_default_str();
+  cmd->add_option("--fix", opt->fix, "Force an edge's function: LAYER.IN.OUT=FUNCTION, e.g. layers.0.1.0=sin");
+  cmd->add_option("--lib", opt->library,
+                  "Functions to try (default all: x x^2 x^3 1/x sqrt exp log sin cos tanh sigmoid abs 0)");
+  cmd->add_flag("--no-tune", *no_tune, "Keep the fitted constants (no joint L-BFGS tuning)");
+  cmd->add_option("--tune-steps", opt->tune_steps, "L-BFGS steps of the tuning")->capture_default_str();
+  cmd->add_option("--rows", opt->rows, "Training rows the edges are fitted on")->capture_default_str();
+  cmd->add_option("-o,--output", opt->out_dir, "Also write symbolic.json and formula.txt here");
+  cmd->footer("Each edge is fitted as c*f(a*x + b) + d (kan_symbolic.h). Example: knot symbolic --run runs/fit-sparse-refit");
+  cmd->callback([opt, no_tune]() {
+    opt->tune = !*no_tune;
+    train::run_symbolic(*opt, [](const std::string& line) { fmt::print("{}\n", line); });
+  });
+}
+
 }  // namespace
 
 void add_inspect_command(CLI::App& app) {
   add_prune_command(app);
+  add_symbolic_command(app);
   auto* cmd = app.add_subcommand(
       "inspect", "Plot every learned edge function of a run's KAN layers, with edge importances (needs gnuplot)");
   auto opt = std::make_shared<train::InspectOptions>();
