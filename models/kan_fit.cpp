@@ -26,18 +26,34 @@ struct FitData {
   Tensor x_train, y_train, x_test, y_test;
 };
 
-double exp_sin_sq(const std::vector<double>& x) { return std::exp(std::sin(M_PI * x[0]) + x[1] * x[1]); }
+// The generated examples (data.generate.function), each of two inputs on U[-1, 1]²: pykan's tutorial
+// functions, to check that fit → prune → symbolic recovers them.
+struct Generated {
+  const char* name;
+  double (*f)(double, double);
+};
+const Generated kGenerated[] = {
+    {"exp_sin_sq", [](double a, double b) { return std::exp(std::sin(M_PI * a) + b * b); }},  // exp(sin(πx1) + x2²)
+    {"product", [](double a, double b) { return a * b; }},                                   // x1·x2
+    {"hypot", [](double a, double b) { return std::sqrt(a * a + b * b); }},                   // √(x1² + x2²)
+    {"nested", [](double a, double b) { return std::exp(std::sin(a * a + b * b)); }},         // exp(sin(x1² + x2²))
+};
 
 data::CsvTable generate_table(const std::string& fn, int64_t n, uint64_t seed) {
-  KNOT_CHECK(fn == "exp_sin_sq", "fit: unknown data.generate.function '{}' (known: exp_sin_sq)", fn);
+  const Generated* target = nullptr;
+  std::vector<std::string> names;
+  for (const Generated& k : kGenerated) {
+    names.emplace_back(k.name);
+    if (fn == k.name) target = &k;
+  }
+  KNOT_CHECK(target != nullptr, "fit: unknown data.generate.function '{}' (known: {})", fn, fmt::join(names, ", "));
   KNOT_CHECK(n > 0, "fit: data.generate needs a positive number of rows, got {}", n);
   Generator g(seed);
   const std::vector<double> u = rand({n, 2}, DType::f64, &g, -1.0, 1.0).to_vector<double>();
   data::CsvTable t;
   t.columns = {"x1", "x2", "y"};
   for (int64_t i = 0; i < n; ++i) {
-    std::vector<double> x{u[2 * i], u[2 * i + 1]};
-    t.rows.push_back({x[0], x[1], exp_sin_sq(x)});
+    t.rows.push_back({u[2 * i], u[2 * i + 1], target->f(u[2 * i], u[2 * i + 1])});
   }
   return t;
 }

@@ -22,7 +22,8 @@
 // lamb > 0 adds lamb · regularization_loss(lamb_l1, lamb_entropy) of every layer; only the bspline basis
 // defines one, so lamb > 0 with another basis is an error before training.
 // With data.generate the train/test tables are generated (and written into the run directory);
-// "exp_sin_sq" is f(x1, x2) = exp(sin(π·x1) + x2²) on U[-1, 1]², the classic KAN example.
+// "exp_sin_sq" is f(x1, x2) = exp(sin(π·x1) + x2²) on U[-1, 1]², the classic KAN example; also
+// "product" (x1·x2), "hypot" (√(x1² + x2²)) and "nested" (exp(sin(x1² + x2²))).
 // The run directory gets config.json (the resolved config), model.safetensors and metrics.json.
 #pragma once
 

@@ -2,6 +2,7 @@
 // uses, and bad configs are errors naming the key.
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <fstream>
 
 #include "data/csv.h"
@@ -144,4 +145,29 @@ TEST_CASE("fit: config and data errors name the problem", "[fit]") {
     REQUIRE_THROWS_WITH(models::run_predict(dir, "x.csv", "-"), Catch::Contains("config.json"));
   }
   fs::remove_all(dir);
+}
+
+TEST_CASE("fit: every generated example writes the function it names", "[fit]") {
+  const std::map<std::string, double (*)(double, double)> want{
+      {"exp_sin_sq", [](double a, double b) { return std::exp(std::sin(M_PI * a) + b * b); }},
+      {"product", [](double a, double b) { return a * b; }},
+      {"hypot", [](double a, double b) { return std::sqrt(a * a + b * b); }},
+      {"nested", [](double a, double b) { return std::exp(std::sin(a * a + b * b)); }}};
+  for (const auto& [name, f] : want) {
+    INFO(name);
+    const std::string dir = tmp_dir("gen-" + name);
+    auto cfg = small_config(dir);
+    cfg["data"]["generate"]["function"] = name;
+    cfg["train"]["steps"] = 1;
+    models::run_fit(cfg, [](const std::string&) {});
+    const auto t = data::read_csv(dir + "/train.csv");
+    REQUIRE(t.rows.size() == 200);
+    for (const auto& r : t.rows) REQUIRE(r[2] == Approx(f(r[0], r[1])).epsilon(1e-12));
+    fs::remove_all(dir);
+  }
+  auto cfg = small_config(tmp_dir("gen-bad"));
+  cfg["data"]["generate"]["function"] = "gamma";
+  REQUIRE_THROWS_WITH(models::run_fit(cfg, [](const std::string&) {}),
+                      Catch::Contains("unknown data.generate.function 'gamma'") && Catch::Contains("product"));
+  fs::remove_all(tmp_dir("gen-bad"));
 }

@@ -434,7 +434,7 @@ SymbolicResult run_symbolic(const SymbolicOptions& opt, const std::function<void
           best = std::max(best, fits.back().r2);
         }
         for (size_t c = 0; c < cands.size(); ++c)
-          if (fits[c].r2 >= best - 1e-6) {  // the simplest of the (near-)best
+          if (fits[c].r2 >= best - 1e-3) {  // the simplest of the (near-)best
             e.function = cands[c]->name;
             e.r2 = fits[c].r2;
             e.c = fits[c].c;

@@ -7,7 +7,8 @@
 //    (c, d) is a linear least-squares fit, scored by R² (the squared correlation of f(a·x + b) with φ);
 //    (a, b) is searched on a 41 × 41 grid over [−10, 10]², then zoomed in four times around the best
 //    point. "x" and "0" (a constant) need no search. The edge takes the first function, in library
-//    order (simplest first), whose R² is within 1e-6 of the best; an edge whose importance is below
+//    order (simplest first), whose R² is within 1e-3 of the best (a mild preference for simple
+//    functions); an edge whose importance is below
 //    dead_fraction × its layer's largest becomes "0" (its mean).
 // 3. Replace the edges whose R² reaches r2_threshold, and those named by `fix` (layer.i.o=f: input i,
 //    output o of layer "layer", e.g. layers.0.1.0=sin). If every edge is then symbolic, tune all
