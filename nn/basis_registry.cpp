@@ -106,6 +106,29 @@ Tensor KANLayer::edge_values(const Tensor&) const {
             basis());
 }
 
+Tensor basis_edge_values(const Tensor& x_in, const Tensor& W_in, const kernels::BasisEval& eval) {
+  NoGradGuard ng;
+  const Tensor x = x_in.detach().to(Device::cpu()).to(DType::f64).contiguous();
+  const Tensor Wt = W_in.detach().to(Device::cpu()).to(DType::f64).contiguous();
+  KNOT_CHECK(x.dim() == 2 && Wt.dim() == 3 && Wt.size(1) == x.size(1) && Wt.size(2) == eval.nf,
+             "basis_edge_values: x {} and W {} should be (N, in) and (out, in, {})", shape_str(x.shape()),
+             shape_str(Wt.shape()), eval.nf);
+  const int64_t N = x.size(0), in = x.size(1), out = Wt.size(0), nf = eval.nf;
+  std::vector<double> phi(static_cast<size_t>(N * in * nf));
+  eval.f64(x.data<double>(), N, in, phi.data(), nullptr);  // (N, in, nf)
+  const double* w = Wt.data<double>();
+  Tensor e = empty({N, out, in}, DType::f64);
+  double* pe = e.data<double>();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < out; ++o)
+      for (int64_t i = 0; i < in; ++i) {
+        double v = 0;
+        for (int64_t f = 0; f < nf; ++f) v += phi[(n * in + i) * nf + f] * w[(o * in + i) * nf + f];
+        pe[(n * out + o) * in + i] = v;
+      }
+  return e;
+}
+
 void KANLayer::refine_grid(const Tensor&, int64_t, double) {
   KNOT_FAIL("kan_{}: this basis has no grid to refine (grid extension needs kan_bspline)", basis());
 }

@@ -21,6 +21,7 @@
 
 #include "core/dtype.h"
 #include "core/rng.h"
+#include "kernels/spline.h"
 #include "nn/projection.h"
 
 namespace knot::nn {
@@ -54,8 +55,9 @@ class KANLayer : public Projection {
   // Grid updates inside a bigger model (train/trainer.h, `kan_grid_update_every`): the layer's
   // input is not reachable from outside the model, so while capturing is on, forward keeps a
   // detached reference to its last input (no copy, no graph); the trainer then calls
-  // update_grid(captured_input()) and switches capturing off, which drops the reference.
-  // A basis with a data-dependent grid calls capture_input(x) at the top of its forward.
+  // update_grid(captured_input()) and switches capturing off, which drops the reference. knot
+  // inspect, prune and symbolic record each layer's input the same way. Every basis calls
+  // capture_input(x) at the top of its forward (a no-op while capturing is off).
   void set_capture_input(bool on) {
     capture_ = on;
     if (!on) captured_ = Tensor();
@@ -81,6 +83,10 @@ class KANLayer : public Projection {
 // "'layers.0.grid' (2, 12): row 1 decreases at index 4 (0.2 after 0.6); a knot grid must be
 // non-decreasing". Bases with a grid call it from check_state (nn::Module).
 void check_knot_grid(const Tensor& grid, const std::string& name, bool strict, std::vector<std::string>& problems);
+
+// edge_values for a basis computed by the kan_basis op: x (N, in), W (out, in, nf), e[n, o, i] =
+// Σ_f φ_f(x[n, i])·W[o, i, f], with φ from `eval` (f64, on the CPU).
+Tensor basis_edge_values(const Tensor& x, const Tensor& W, const kernels::BasisEval& eval);
 
 // Checks, before any work, that a sparsity penalty set by `setting` (e.g. "train.kan_regularization")
 // can be computed for `model`: it must hold at least one KAN layer, and every KAN layer must have

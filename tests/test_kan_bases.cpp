@@ -3,6 +3,7 @@
 // finite differences, the fused generic path against primitive-op composites, and reference names.
 #include <cmath>
 #include <functional>
+#include <set>
 
 #include "kernels/bases/chebyshev.h"
 #include "kernels/bases/legendre.h"
@@ -181,4 +182,29 @@ TEST_CASE("kan: basis layers use their reference projects' parameter names and s
   REQUIRE(kan.named_parameters()[1].first == "layers.1.cheby_coeffs");
   REQUIRE_THROWS_WITH(nn::make_kan_layer("rational", 6, 2, {{"groups", 4}}),
                       Catch::Contains("kan_rational: groups = 4 must divide in = 6"));
+}
+
+TEST_CASE("kan: per-edge functions add up to the layer's output for every basis that provides them", "[kan]") {
+  // forward(x)[n, o] − Σ_i edge_values(x)[n, o, i] is the layer's bias: the same for every row.
+  // Bases whose edges are not functions of one input (rbf's LayerNorm, relu's convolution) say so.
+  const std::set<std::string> without{"rbf", "relu"};
+  for (const std::string& name : nn::basis_names()) {
+    INFO(name);
+    nlohmann::json opt = nn::basis_spec(name).test_options;
+    opt["seed"] = 5;  // the layer's default dtype (f32): edge_values converts to f64 itself
+    auto layer = nn::make_kan_layer(name, 4, 3, opt);
+    Generator gen(6);
+    const Tensor x = rand({20, 4}, DType::f32, &gen, -0.9, 0.9);
+    if (without.count(name)) {
+      REQUIRE_THROWS_WITH(layer->edge_values(x), Catch::Contains("kan_" + name));
+      continue;
+    }
+    const Tensor e = layer->edge_values(x);
+    REQUIRE(e.shape() == Shape{20, 3, 4});
+    const auto y = layer->forward(x).to(DType::f64).to_vector<double>();
+    const auto s = sum(e, {2}).to_vector<double>();
+    for (int64_t o = 0; o < 3; ++o)
+      for (int64_t n = 1; n < 20; ++n)
+        REQUIRE(y[n * 3 + o] - s[n * 3 + o] == Approx(y[o] - s[o]).margin(1e-5));
+  }
 }

@@ -27,9 +27,13 @@ class ChebyshevKAN : public KANLayer {
   std::string type_name() const override { return "ChebyKANLayer"; }
   std::string basis() const override { return "chebyshev"; }
   Tensor forward(const Tensor& x) const override {
+    capture_input(x);  // for grid updates and knot inspect (basis_registry.h)
     KNOT_CHECK(x.dim() >= 1 && x.size(-1) == in_, "kan_chebyshev: input {} does not match in_features = {}",
                shape_str(x.shape()), in_);
     return kan_basis(x, permute(cheby_coeffs, {1, 0, 2}).contiguous(), eval_, "kan_chebyshev");
+  }
+  Tensor edge_values(const Tensor& x) const override {
+    return basis_edge_values(flatten_input(x, "kan_chebyshev"), permute(cheby_coeffs, {1, 0, 2}), eval_);
   }
   Tensor cheby_coeffs;
 

@@ -29,16 +29,20 @@ class FourierKAN : public KANLayer {
   std::string type_name() const override { return "NaiveFourierKANLayer"; }
   std::string basis() const override { return "fourier"; }
   Tensor forward(const Tensor& x) const override {
+    capture_input(x);  // for grid updates and knot inspect (basis_registry.h)
     KNOT_CHECK(x.dim() >= 1 && x.size(-1) == in_, "kan_fourier: input {} does not match in_features = {}",
                shape_str(x.shape()), in_);
-    // (2, out, in, G) -> (out, in, 2, G) -> (out, in, 2G): cos block then sin block per input.
-    const Tensor w = reshape(permute(fouriercoeffs, {1, 2, 0, 3}).contiguous(), {out_, in_, 2 * G_});
-    Tensor y = kan_basis(x, w, eval_, "kan_fourier");
+    Tensor y = kan_basis(x, mixing(), eval_, "kan_fourier");
     return bias.defined() ? add(y, reshape(bias, {out_})) : y;
+  }
+  Tensor edge_values(const Tensor& x) const override {  // the bias is not an edge's
+    return basis_edge_values(flatten_input(x, "kan_fourier"), mixing(), eval_);
   }
   Tensor fouriercoeffs, bias;
 
  private:
+  // (2, out, in, G) -> (out, in, 2, G) -> (out, in, 2G): cos block then sin block per input.
+  Tensor mixing() const { return reshape(permute(fouriercoeffs, {1, 2, 0, 3}).contiguous(), {out_, in_, 2 * G_}); }
   int G_;
   kernels::BasisEval eval_;
 };

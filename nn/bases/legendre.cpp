@@ -27,7 +27,11 @@ class LegendreKAN : public KANLayer {
   std::string type_name() const override { return "LegendreKANLayer"; }
   std::string basis() const override { return "legendre"; }
   Tensor forward(const Tensor& x) const override {  // (..., in) -> (..., out)
+    capture_input(x);  // for grid updates and knot inspect (basis_registry.h)
     return kan_basis(x, permute(legendre_coeffs, {1, 0, 2}).contiguous(), eval_, "kan_legendre");
+  }
+  Tensor edge_values(const Tensor& x) const override {
+    return basis_edge_values(flatten_input(x, "kan_legendre"), permute(legendre_coeffs, {1, 0, 2}), eval_);
   }
   Tensor legendre_coeffs;
 

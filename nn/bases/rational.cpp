@@ -32,7 +32,27 @@ class RationalKAN : public KANLayer {
   std::string type_name() const override { return "KAT_Group"; }
   std::string basis() const override { return "rational"; }
   Tensor forward(const Tensor& x) const override {
-    const Tensor x2 = flatten_input(x, "kan_rational");
+    capture_input(x);  // for grid updates and knot inspect (basis_registry.h)
+    Tensor y = linear_->forward(rational(flatten_input(x, "kan_rational")));
+    Shape s = x.shape();
+    s.back() = out_;
+    return reshape(y, s);
+  }
+  // φ_oi(x) = linear.weight[o, i]·F_g(i)(x); linear.bias is not an edge's.
+  Tensor edge_values(const Tensor& x) const override {
+    NoGradGuard ng;
+    const Tensor f =
+        rational(flatten_input(x, "kan_rational").to(weight_numerator.dtype())).to(DType::f64);  // (N, in)
+    Tensor w;                                                                                   // (out, in)
+    for (const auto& [name, p] : linear_->named_parameters(false))
+      if (name == "weight") w = p.detach().to(DType::f64);
+    return mul(unsqueeze(f, 1), unsqueeze(w, 0)).contiguous();  // (N, out, in)
+  }
+  Tensor weight_numerator, weight_denominator;
+
+ private:
+  // The group-rational function of every input: x (N, in) -> (N, in).
+  Tensor rational(const Tensor& x2) const {
     const Tensor xg = reshape(x2, {-1, groups_, in_ / groups_});  // (N, groups, in/groups)
     auto coef = [&](const Tensor& w, int64_t i) { return reshape(select(w, 1, i), {groups_, 1}); };
     Tensor P = coef(weight_numerator, 5);
@@ -40,15 +60,9 @@ class RationalKAN : public KANLayer {
     Tensor Q = coef(weight_denominator, 3);
     for (int64_t j = 2; j >= 0; --j) Q = add(mul(Q, xg), coef(weight_denominator, j));
     Q = mul(Q, xg);
-    const Tensor f = div(P, add(abs(Q), 1.0));
-    Tensor y = linear_->forward(reshape(f, {-1, in_}));
-    Shape s = x.shape();
-    s.back() = out_;
-    return reshape(y, s);
+    return reshape(div(P, add(abs(Q), 1.0)), {-1, in_});
   }
-  Tensor weight_numerator, weight_denominator;
 
- private:
   int64_t groups_;
   std::shared_ptr<Linear> linear_;
 };

@@ -57,6 +57,7 @@ class FastKAN : public KANLayer {
   }
   std::string basis() const override { return "rbf"; }
   Tensor forward(const Tensor& x) const override {
+    capture_input(x);  // for grid updates and knot inspect (basis_registry.h)
     KNOT_CHECK(x.dim() >= 1 && x.size(-1) == in_, "kan_rbf: input {} does not match in_features = {}",
                shape_str(x.shape()), in_);
     const int J = o_.num_grids;

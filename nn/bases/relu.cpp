@@ -41,6 +41,7 @@ class ReLUKAN : public KANLayer {
   std::string type_name() const override { return "ReLUKANLayer"; }
   std::string basis() const override { return "relu"; }
   Tensor forward(const Tensor& x) const override {
+    capture_input(x);  // for grid updates and knot inspect (basis_registry.h)
     const Tensor x2 = flatten_input(x, "kan_relu");
     const Tensor x3 = unsqueeze(x2, -1);                         // (N, in, 1)
     const Tensor a = relu(sub(phase_height, x3));                // (N, in, nf)
