@@ -242,59 +242,57 @@ TEST_CASE("prune then fit again: train.init_from starts from the pruned weights"
   for (const auto& d : {run, r.out_dir, cfg["run_dir"].get<std::string>()}) fs::remove_all(d);
 }
 
-TEST_CASE("the KAN workflow end to end: sparse fit, prune to [2, 1, 1], refit with grid extension", "[inspect][fit]") {
-  // docs/kan-workflow.md runs these steps on the bundled example; the numbers there come from them.
+namespace {
+
+// docs/kan-workflow.md's steps on the bundled example: a fit with a sparsity penalty (a), pruned to
+// (b), trained on from the pruned weights with the grid extended 5 -> 10 -> 20 (c).
+struct Workflow {
+  std::string sparse, pruned, refit;
+  train::PruneResult prune;
+  models::FitResult fit;
+};
+Workflow run_workflow(const std::string& name) {
+  Workflow w{tmp(name + "-sparse"), tmp(name + "-pruned"), tmp(name + "-refit"), {}, {}};
   Json cfg = models::load_json_file((fs::path(__FILE__).parent_path().parent_path() / "configs/fit-exp-sin.json").string());
-  const std::string a = tmp("wf-sparse"), b = tmp("wf-pruned"), c = tmp("wf-refit");
-  cfg["run_dir"] = a;
+  cfg["run_dir"] = w.sparse;
   cfg["train"]["lamb"] = 0.003;
   cfg["train"]["lamb_entropy"] = 10;
   cfg["train"]["steps"] = 100;
   models::run_fit(cfg, quiet);
   train::PruneOptions o;
-  o.run_dir = a;
-  o.out_dir = b;
+  o.run_dir = w.sparse;
+  o.out_dir = w.pruned;
   o.threshold = 0.1;
-  const auto p = train::run_prune(o, quiet);
-  REQUIRE(p.widths_after == std::vector<int64_t>{2, 1, 1});  // the structure of exp(sin(pi x1) + x2^2)
-  Json re = models::load_json_file(b + "/config.json");
-  re["run_dir"] = c;
-  re["train"]["init_from"] = b;
+  w.prune = train::run_prune(o, quiet);
+  Json re = models::load_json_file(w.pruned + "/config.json");
+  re["run_dir"] = w.refit;
+  re["train"]["init_from"] = w.pruned;
   re["train"]["lamb"] = 0.0;
   re["train"]["steps"] = 100;
   re["train"]["grid_schedule"] = {5, 10, 20};
-  const auto f = models::run_fit(re, quiet);
+  w.fit = models::run_fit(re, quiet);
+  return w;
+}
+
+}  // namespace
+
+TEST_CASE("the KAN workflow end to end: sparse fit, prune to [2, 1, 1], refit with grid extension", "[inspect][fit]") {
+  const Workflow w = run_workflow("wf");
+  REQUIRE(w.prune.widths_after == std::vector<int64_t>{2, 1, 1});  // the structure of exp(sin(pi x1) + x2^2)
+  const auto& f = w.fit;
   INFO("test RMSE per stage " << f.stages[0].test_rmse << " " << f.stages[1].test_rmse << " " << f.stages[2].test_rmse);
   REQUIRE(f.stages[1].test_rmse < f.stages[0].test_rmse);
   REQUIRE(f.stages[2].test_rmse < f.stages[1].test_rmse);
   REQUIRE(f.test_rmse < 2e-4);
-  for (const auto& d : {a, b, c}) fs::remove_all(d);
+  for (const auto& d : {w.sparse, w.pruned, w.refit}) fs::remove_all(d);
 }
 
 TEST_CASE("symbolic: the pruned and refitted example becomes exp(sin(pi x1) + x2^2)", "[inspect][fit][symbolic]") {
   // The steps of docs/kan-workflow.md, then knot symbolic.
-  Json cfg = models::load_json_file((fs::path(__FILE__).parent_path().parent_path() / "configs/fit-exp-sin.json").string());
-  const std::string a = tmp("sym-sparse"), b = tmp("sym-pruned"), c = tmp("sym-refit"), out = tmp("sym-out");
-  cfg["run_dir"] = a;
-  cfg["train"]["lamb"] = 0.003;
-  cfg["train"]["lamb_entropy"] = 10;
-  cfg["train"]["steps"] = 100;
-  models::run_fit(cfg, quiet);
-  train::PruneOptions po;
-  po.run_dir = a;
-  po.out_dir = b;
-  po.threshold = 0.1;
-  train::run_prune(po, quiet);
-  Json re = models::load_json_file(b + "/config.json");
-  re["run_dir"] = c;
-  re["train"]["init_from"] = b;
-  re["train"]["lamb"] = 0.0;
-  re["train"]["steps"] = 100;
-  re["train"]["grid_schedule"] = {5, 10, 20};
-  models::run_fit(re, quiet);
-
+  const Workflow w = run_workflow("sym");
+  const std::string out = tmp("sym-out");
   train::SymbolicOptions so;
-  so.run_dir = c;
+  so.run_dir = w.refit;
   so.out_dir = out;
   const auto r = train::run_symbolic(so, quiet);
   REQUIRE(r.edges.size() == 3);
@@ -336,5 +334,5 @@ TEST_CASE("symbolic: the pruned and refitted example becomes exp(sin(pi x1) + x2
     // With the splines kept, the network is the fitted model: its test RMSE is the fit's.
     REQUIRE(f.test_rmse < 2e-4);
   }
-  for (const auto& d : {a, b, c, out}) fs::remove_all(d);
+  for (const auto& d : {w.sparse, w.pruned, w.refit, out}) fs::remove_all(d);
 }

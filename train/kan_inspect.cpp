@@ -188,6 +188,21 @@ std::string record_inputs(const InspectOptions& opt, std::shared_ptr<nn::Module>
   return task;
 }
 
+RecordedFit record_fit_run(const std::string& run_dir, int64_t rows, const std::string& who,
+                           const std::function<void(const std::string&)>& log) {
+  RecordedFit r;
+  r.config = models::load_json_file((fs::path(run_dir) / "config.json").string());
+  KNOT_CHECK(r.config.value("task", "") == "fit", "{}: '{}' is not a `knot fit` run (task '{}'); {} reads fit runs", who,
+             run_dir, r.config.value("task", ""), who);
+  InspectOptions io;
+  io.run_dir = run_dir;
+  io.rows = rows;
+  record_inputs(io, r.model, r.layers, log);
+  r.kan = dynamic_cast<nn::KAN*>(r.model.get());
+  KNOT_CHECK(r.kan != nullptr, "{}: the run's model is not a KAN stack", who);
+  return r;
+}
+
 void for_each_edge_chunk(const nn::KANLayer& layer, const Tensor& x,
                          const std::function<void(int64_t, const Tensor&)>& fn) {
   const int64_t N = x.size(0), edges = layer.in_features() * layer.out_features();
@@ -351,20 +366,12 @@ PruneResult run_prune(const PruneOptions& opt, const std::function<void(const st
   res.out_dir = opt.out_dir.empty() ? fs::path(opt.run_dir).lexically_normal().string() + "-pruned" : opt.out_dir;
   if (!res.out_dir.empty() && res.out_dir.back() == '/') res.out_dir.pop_back();
   KNOT_CHECK(!fs::exists(res.out_dir), "prune: '{}' exists; choose another output directory (-o)", res.out_dir);
-  const Json cfg = models::load_json_file((fs::path(opt.run_dir) / "config.json").string());
-  KNOT_CHECK(cfg.value("task", "") == "fit", "prune: '{}' is not a `knot fit` run (task '{}'); prune reads fit runs",
-             opt.run_dir, cfg.value("task", ""));
+  RecordedFit run = record_fit_run(opt.run_dir, opt.rows, "prune", log);
+  const Json& cfg = run.config;
+  nn::KAN* kan = run.kan;
+  auto& layers = run.layers;
   const std::string basis = cfg.at("model").value("basis", "bspline");
   KNOT_CHECK(basis == "bspline", "prune: the run's basis is kan_{}; prune handles kan_bspline fit runs so far", basis);
-
-  InspectOptions io;
-  io.run_dir = opt.run_dir;
-  io.rows = opt.rows;
-  std::shared_ptr<nn::Module> model;
-  std::vector<std::pair<std::string, nn::KANLayer*>> layers;
-  record_inputs(io, model, layers, log);
-  auto* kan = dynamic_cast<nn::KAN*>(model.get());
-  KNOT_CHECK(kan != nullptr, "prune: the run's model is not a KAN stack");
   const size_t nl = layers.size();
   std::vector<std::vector<double>> imp(nl);
   Tensor x0;

@@ -8,7 +8,10 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include <nlohmann/json.hpp>
+
 #include "nn/basis_registry.h"
+#include "nn/kan.h"
 #include "train/kan_inspect.h"
 
 namespace knot::train {
@@ -20,6 +23,17 @@ namespace knot::train {
 std::string record_inputs(const InspectOptions& opt, std::shared_ptr<nn::Module>& model,
                           std::vector<std::pair<std::string, nn::KANLayer*>>& layers,
                           const std::function<void(const std::string&)>& log);
+
+// A `knot fit` run of a KAN stack, loaded and run on its first `rows` training rows with every
+// layer recording its input (record_inputs). `who` names the command in errors ("prune").
+struct RecordedFit {
+  nlohmann::json config;
+  std::shared_ptr<nn::Module> model;  // keeps `kan` alive
+  nn::KAN* kan = nullptr;
+  std::vector<std::pair<std::string, nn::KANLayer*>> layers;
+};
+RecordedFit record_fit_run(const std::string& run_dir, int64_t rows, const std::string& who,
+                           const std::function<void(const std::string&)>& log);
 
 // The input a layer recorded, as (rows, in) f64 on the CPU, at most `rows` rows; capturing is off after.
 Tensor recorded_rows(nn::KANLayer& layer, const std::string& name, int64_t rows);

@@ -374,17 +374,9 @@ SymbolicResult run_symbolic(const SymbolicOptions& opt, const std::function<void
     fixes[f.substr(0, eq)] = f.substr(eq + 1);
   }
 
-  const Json cfg = models::load_json_file((fs::path(opt.run_dir) / "config.json").string());
-  KNOT_CHECK(cfg.value("task", "") == "fit", "symbolic: '{}' is not a `knot fit` run (task '{}')", opt.run_dir,
-             cfg.value("task", ""));
-  InspectOptions io;
-  io.run_dir = opt.run_dir;
-  io.rows = opt.rows;
-  std::shared_ptr<nn::Module> model;
-  std::vector<std::pair<std::string, nn::KANLayer*>> recorded;
-  record_inputs(io, model, recorded, log);
-  auto* kan = dynamic_cast<nn::KAN*>(model.get());
-  KNOT_CHECK(kan != nullptr, "symbolic: the run's model is not a KAN stack");
+  RecordedFit run = record_fit_run(opt.run_dir, opt.rows, "symbolic", log);
+  const Json& cfg = run.config;
+  auto& recorded = run.layers;
 
   std::vector<Layer> L;
   std::vector<size_t> first;
