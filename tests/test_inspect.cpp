@@ -12,6 +12,7 @@
 #include "tests/train_helpers.h"
 #include "train/kan_inspect.h"
 #include "train/kan_symbolic.h"
+#include "train/electra_pretrain.h"
 #include "train/translation.h"
 
 using namespace knot;
@@ -335,4 +336,31 @@ TEST_CASE("symbolic: the pruned and refitted example becomes exp(sin(pi x1) + x2
     REQUIRE(f.test_rmse < 2e-4);
   }
   for (const auto& d : {w.sparse, w.pruned, w.refit, out}) fs::remove_all(d);
+}
+
+TEST_CASE("inspect: an ELECTRA run with KAN feed-forward layers", "[inspect][trainer]") {
+  Json cfg = test::tiny_electra_config(2);
+  cfg["model"]["kan"] = {{"kind", "kan_bspline"}, {"options", {{"grid_size", 3}}}, {"ffn", true}};
+  const std::string run = tmp("el"), out = tmp("el-out");
+  train::train_electra(cfg, run, false, test::quiet_hooks());
+  train::InspectOptions o;
+  o.run_dir = run;
+  o.out_dir = out;
+  o.top_k = 4;
+  o.rows = 100;
+  const auto r = train::run_inspect(o, quiet);
+  REQUIRE(r.task == "electra");
+  REQUIRE(!r.layers.empty());
+  bool generator = false, discriminator = false;
+  for (const auto& l : r.layers) {
+    INFO(l.name);
+    generator = generator || l.name.rfind("generator.", 0) == 0;
+    discriminator = discriminator || l.name.rfind("discriminator.", 0) == 0;
+    REQUIRE(l.rows > 0);
+    REQUIRE(l.panels == 4);
+    REQUIRE(fs::file_size(l.png) > 10000);
+  }
+  REQUIRE(generator);  // both networks ran on the recorded batch
+  REQUIRE(discriminator);
+  for (const auto& d : {run, out}) fs::remove_all(d);
 }

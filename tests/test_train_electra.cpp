@@ -56,39 +56,7 @@ std::vector<std::vector<int32_t>> fixture_sequences(int64_t max_length) {
   return kt::encode_and_pack(lines, 0, 40, tok, v, max_length);
 }
 
-Json tiny_config(int64_t steps) {
-  return Json{
-      {"task", "electra"},
-      {"seed", 5},
-      {"data",
-       {{"train", Json::array({fixture("electra-text.txt")})},
-        {"val", nullptr},
-        {"val_fraction", 0.1},
-        {"max_length", 32},
-        {"batch_size", 16},
-        {"max_val_sequences", 0}}},
-      {"tokenizer", {{"vocab", fixture("electra-vocab.txt")}}},
-      {"electra", {{"mask_prob", 0.15}, {"rtd_weight", 50.0}, {"temperature", 1.0}}},
-      {"model",
-       {{"embedding_size", 16},
-        {"max_position_embeddings", 32},
-        {"hidden_dropout", 0.1},
-        {"attention_dropout", 0.1},
-        {"generator", {{"hidden_size", 16}, {"num_layers", 1}, {"num_heads", 1}, {"intermediate_size", 32}}},
-        {"discriminator", {{"hidden_size", 32}, {"num_layers", 2}, {"num_heads", 2}, {"intermediate_size", 64}}}}},
-      {"train",
-       {{"steps", steps},
-        {"lr", 3e-3},
-        {"schedule", {{"kind", "linear"}, {"warmup_steps", 4}}},
-        {"optimizer", {{"weight_decay", 0.01}}},
-        {"clip_grad_norm", 1.0},
-        {"log_every", 5},
-        {"val_every", 20},
-        {"checkpoint_every", 20},
-        {"keep_checkpoints", 2},
-        {"threads", 1},
-        {"progress", false}}}};
-}
+Json tiny_config(int64_t steps) { return knot::test::tiny_electra_config(steps); }
 
 double grad_abs_sum(const knot::Tensor& p) {
   const knot::Tensor g = p.grad();

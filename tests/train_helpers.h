@@ -51,6 +51,42 @@ inline models::Json tiny_translation_config(int64_t steps = 2) {
                        {{"steps", steps}, {"log_every", 1}, {"val_every", 2}, {"threads", 1}, {"progress", false}}}};
 }
 
+// The tiny ELECTRA config on tests/fixtures/train (generator d = 16 x 1 layer, discriminator d = 32 x 2
+// layers, MLP projections, one thread, no progress line).
+inline models::Json tiny_electra_config(int64_t steps) {
+  return models::Json{
+      {"task", "electra"},
+      {"seed", 5},
+      {"data",
+       {{"train", models::Json::array({train_fixture("electra-text.txt")})},
+        {"val", nullptr},
+        {"val_fraction", 0.1},
+        {"max_length", 32},
+        {"batch_size", 16},
+        {"max_val_sequences", 0}}},
+      {"tokenizer", {{"vocab", train_fixture("electra-vocab.txt")}}},
+      {"electra", {{"mask_prob", 0.15}, {"rtd_weight", 50.0}, {"temperature", 1.0}}},
+      {"model",
+       {{"embedding_size", 16},
+        {"max_position_embeddings", 32},
+        {"hidden_dropout", 0.1},
+        {"attention_dropout", 0.1},
+        {"generator", {{"hidden_size", 16}, {"num_layers", 1}, {"num_heads", 1}, {"intermediate_size", 32}}},
+        {"discriminator", {{"hidden_size", 32}, {"num_layers", 2}, {"num_heads", 2}, {"intermediate_size", 64}}}}},
+      {"train",
+       {{"steps", steps},
+        {"lr", 3e-3},
+        {"schedule", {{"kind", "linear"}, {"warmup_steps", 4}}},
+        {"optimizer", {{"weight_decay", 0.01}}},
+        {"clip_grad_norm", 1.0},
+        {"log_every", 5},
+        {"val_every", 20},
+        {"checkpoint_every", 20},
+        {"keep_checkpoints", 2},
+        {"threads", 1},
+        {"progress", false}}}};
+}
+
 // Trainer hooks that drop the log messages.
 inline train::TrainerHooks quiet_hooks() {
   train::TrainerHooks h;

@@ -60,7 +60,7 @@ void add_inspect_command(CLI::App& app) {
       "inspect", "Plot every learned edge function of a run's KAN layers, with edge importances (needs gnuplot)");
   auto opt = std::make_shared<train::InspectOptions>();
   auto no_plots = std::make_shared<bool>(false);
-  cmd->add_option("--run", opt->run_dir, "Run directory of `knot fit` or a translation `knot train`")
+  cmd->add_option("--run", opt->run_dir, "Run directory of `knot fit`, or of a translation or ELECTRA `knot train`")
       ->required()
       ->check(CLI::ExistingDirectory);
   cmd->add_option("-o,--output", opt->out_dir, "Directory for <layer>.png, layers.md and inspect.json")->required();

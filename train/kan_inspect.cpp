@@ -19,6 +19,7 @@
 #include "ops/ops.h"
 #include "train/gnuplot.h"
 #include "train/kan_record.h"
+#include "train/electra_pretrain.h"
 #include "train/translation.h"
 
 namespace knot::train {
@@ -182,8 +183,29 @@ std::string record_inputs(const InspectOptions& opt, std::shared_ptr<nn::Module>
     log(fmt::format("inspect: translation run, {} sentence pairs of {} ({} target tokens)", batch.size(), path, tokens));
     for (auto& [n, k] : layers) k->set_capture_input(true);
     teacher_forced_loss(*run.model, batch, special_tokens(*run.tokenizer), static_cast<int64_t>(batch.size()));
+  } else if (task == "electra") {
+    ElectraRun run = load_electra_run(opt.run_dir);
+    model = run.model;
+    layers = kan_layers(*model, opt.layers);
+    const ElectraVocab v = electra_vocab(*run.tokenizer);
+    const ElectraCorpus corpus =
+        load_electra_corpus(ElectraDataConfig::from_json(run.config.at("data")), *run.tokenizer, v, /*with_train=*/false);
+    // Validation sequences until they hold about `rows` tokens (one batch, the eval masking).
+    std::vector<std::vector<int32_t>> seqs;
+    int64_t tokens = 0;
+    for (const auto& s : corpus.val) {
+      if (tokens >= opt.rows) break;
+      seqs.push_back(s);
+      tokens += static_cast<int64_t>(s.size());
+    }
+    KNOT_CHECK(!seqs.empty(), "inspect: the run's validation data ({}) holds no sequence", corpus.val_source);
+    log(fmt::format("inspect: ELECTRA run, {} validation sequences ({} tokens) of {}", seqs.size(), tokens,
+                    corpus.val_source));
+    for (auto& [n, k] : layers) k->set_capture_input(true);
+    evaluate_electra(*run.model, seqs, v, ElectraOptions::from_json(run.config.value("electra", Json::object())),
+                     static_cast<int64_t>(seqs.size()), run.config.value("seed", uint64_t{1}));
   } else {
-    KNOT_FAIL("inspect: '{}' is a '{}' run; inspect reads `knot fit` and translation runs so far", opt.run_dir, task);
+    KNOT_FAIL("inspect: '{}' is a '{}' run; inspect reads `knot fit`, translation and ELECTRA runs", opt.run_dir, task);
   }
   return task;
 }

@@ -4,7 +4,9 @@
 // What it records: the run's model is loaded (the latest checkpoint) and run on a sample of its own
 // data with every KAN layer capturing its input: `knot fit` runs on their training table (RUN/train.csv
 // when the fit generated it, else data.train), translation runs on the first sentence pairs of
-// data.val that fit the model (one teacher-forced batch; padded positions count as rows too).
+// data.val that fit the model (one teacher-forced batch; padded positions count as rows too), ELECTRA
+// runs on the first validation sequences (one batch with the evaluation masking: the generator's and
+// the discriminator's layers both record).
 // Each selected layer then gets, over the first `rows` recorded input rows x (N, in):
 //   importance[o, i] = mean_n |φ_oi(x[n, i])|   (pykan's edge score; KANLayer::edge_values gives φ)
 //   dead edges       importance below dead_fraction × the layer's largest importance
