@@ -24,6 +24,7 @@
 #include "kernels/linalg.h"
 #include "kernels/optim.h"
 #include "kernels/reduce.h"
+#include "kernels/softmax.h"
 #include "tests/helpers.h"
 #ifdef KNOT_HAS_CUDA
 #include "kernels/cuda/runtime.h"
@@ -269,8 +270,9 @@ TEST_CASE("cuda: sum, var, max and min match the CPU and are deterministic", "[c
       REQUIRE(kernels::sum(xg, dims).to_vector<double>() == sg.to_vector<double>());  // same bits again
       if (dt == DType::f32 || dt == DType::f64) {
         require_close(kernels::var(xg, dims, 1), kernels::var(x, dims, 1), tol(dt), "var " + name);
-        require_close(kernels::var(xg.transpose(0, 1), dims, 0), kernels::var(x.transpose(0, 1), dims, 0), tol(dt),
-                      "var transposed " + name);
+        if (s.size() >= 2)  // a strided input (static review #1: a 1-D tensor has no dim 1 to swap)
+          require_close(kernels::var(xg.transpose(0, 1), dims, 0), kernels::var(x.transpose(0, 1), dims, 0), tol(dt),
+                        "var transposed " + name);
       }
     }
     // max / min along each dim, with ties.
@@ -308,18 +310,22 @@ TEST_CASE("cuda: matmul through cuBLAS matches the CPU", "[cuda]") {
       const Tensor a = random(c.a, dt), b = random(c.b, dt);
       const std::string name = std::string(dtype_name(dt)) + " " + shape_str(c.a) + (c.ta ? "ᵀ" : "") + " x " +
                                shape_str(c.b) + (c.tb ? "ᵀ" : "");
-      // K sums of products: a few ulps times sqrt(K) of error in f32.
+      // K sums of products: a few ulps times sqrt(K) of error in f32, and cuBLAS may split K in another
+      // order than ours (static review #3: K = 128 reaches 1.3e-5 with a 4-way split): 1e-4 from K = 64.
+      const int64_t K = c.ta ? c.a[c.a.size() - 2] : c.a.back();
       require_close(kernels::matmul(a.to(kGpu), b.to(kGpu), c.ta, c.tb), kernels::matmul(a, b, c.ta, c.tb),
-                    dt == DType::f64 ? 1e-12 : 1e-5, name);
+                    dt == DType::f64 ? 1e-12 : (K >= 64 ? 1e-4 : 1e-5), name);
     }
     // Transposed views (flags folded into cuBLAS ops), a strided view (copied) and a permuted batch
     // (non-uniform batch strides: one GEMM per batch).
-    const Tensor a = random({5, 4, 6}, dt), b = random({6, 4, 7}, dt);
+    // (static review #2: the shapes of the first version did not chain.) a.transpose(1, 2) is
+    // (4, 5, 6), b.permute({1, 0, 2}) is (4, 6, 7); the sliced rows have stride 2, so they are copied.
+    const Tensor a = random({4, 6, 5}, dt), b = random({6, 4, 7}, dt);
     const Tensor ag = a.to(kGpu), bg = b.to(kGpu);
     require_close(kernels::matmul(ag.transpose(1, 2), bg.permute({1, 0, 2}), false, false),
                   kernels::matmul(a.transpose(1, 2), b.permute({1, 0, 2}), false, false), tol(dt) * 10, "views");
-    require_close(kernels::matmul(ag.slice(2, 0, 6, 2), bg.permute({1, 0, 2}).slice(1, 0, 6, 2), false, false),
-                  kernels::matmul(a.slice(2, 0, 6, 2), b.permute({1, 0, 2}).slice(1, 0, 6, 2), false, false),
+    require_close(kernels::matmul(ag.transpose(1, 2).slice(1, 0, 5, 2), bg.permute({1, 0, 2}), false, false),
+                  kernels::matmul(a.transpose(1, 2).slice(1, 0, 5, 2), b.permute({1, 0, 2}), false, false),
                   tol(dt) * 10, "strided views");
   }
 }
@@ -567,6 +573,31 @@ TEST_CASE("cuda: layer norm forward and backward match the CPU", "[cuda]") {
         require_close(bg.dx, bc.dx, sum_tol(dt), name + " dx");
         require_close(bg.dweight, bc.dweight, sum_tol(dt), name + " dweight");
         require_close(bg.dbias, bc.dbias, sum_tol(dt), name + " dbias");
+      }
+    }
+  }
+}
+
+TEST_CASE("cuda: softmax, log_softmax and logsumexp match the CPU (warp and thread modes)", "[cuda]") {
+  KNOT_REQUIRE_GPU();
+  KNOT_ALLOC_BASELINE();
+  // dim = last: one warp per row (inner == 1); another dim: one thread per (outer, inner) column.
+  const std::vector<std::pair<Shape, int>> cases = {{{7, 33}, 1},  {{3, 5, 257}, 2}, {{2, 1}, 1},
+                                                    {{4, 300, 3}, 1}, {{6, 5, 4}, 0},  {{1, 4097}, 1}};
+  for (DType dt : {DType::f32, DType::f64}) {
+    for (const auto& [s, dim] : cases) {
+      const Tensor x = random(s, dt, -30.0, 30.0);  // wide logits: the max shift matters
+      const std::string name = std::string(dtype_name(dt)) + " " + shape_str(s) + " dim " + std::to_string(dim);
+      require_close(kernels::logsumexp(x.to(kGpu), dim), kernels::logsumexp(x, dim), tol(dt) * 10, name + " logsumexp");
+      for (bool log_space : {false, true}) {
+        const std::string n2 = name + (log_space ? " log_softmax" : " softmax");
+        const Tensor yc = kernels::softmax_fwd(x, dim, log_space);
+        poison_next_alloc(s, dt);
+        const Tensor yg = kernels::softmax_fwd(x.to(kGpu), dim, log_space);
+        require_close(yg, yc, tol(dt) * 10, n2 + " forward");
+        const Tensor g = random(s, dt);
+        require_close(kernels::softmax_bwd(yc.to(kGpu), g.to(kGpu), dim, log_space),
+                      kernels::softmax_bwd(yc, g, dim, log_space), sum_tol(dt), n2 + " backward");
       }
     }
   }

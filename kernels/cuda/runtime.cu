@@ -275,7 +275,9 @@ cublasHandle_t cublas_for(int device, const char* op) {
 
 void sync_stream(int device, const char* op) { CUDA_CHECK(cudaStreamSynchronize(stream_for(device, op)), op); }
 
-int multiprocessor_count(int device) { return g_states[device].sm_count; }
+// Through state(): the count is read from the device on first use, whichever call comes first
+// (static review #9: reading g_states directly gave the default 1 before any stream_for).
+int multiprocessor_count(int device) { return state(device, "multiprocessor_count").sm_count; }
 
 Tensor zeros_on(const Shape& s, DType t, Device d, const char* op) {
   Tensor z = empty(s, t, d);
