@@ -91,6 +91,7 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
   const bool memory_check = tr.get<bool>("memory_check", true);
   const Json schedule_j = tr.get<Json>("grid_schedule", Json::array());
   const std::string init_from = tr.get<std::string>("init_from", "");
+  const std::string reg_metric = tr.get<std::string>("reg_metric", "weights");
   tr.finish();
   std::vector<int64_t> schedule;
   KNOT_CHECK(schedule_j.is_array(), "fit.train: grid_schedule must be a list of grid sizes, e.g. [5, 10, 20], got {}",
@@ -104,6 +105,9 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
              optimizer);
   KNOT_CHECK(steps > 0, "fit.train: steps must be positive, got {}", steps);
   KNOT_CHECK(is_floating(dtype), "fit.train: dtype must be f32 or f64");
+  KNOT_CHECK(reg_metric == "weights" || reg_metric == "activations",
+             "fit.train: reg_metric must be 'weights' (efficient-kan's penalty) or 'activations' (pykan's), got '{}'",
+             reg_metric);
 
   // ---- data ----
   fs::create_directories(run_dir);
@@ -191,7 +195,18 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
                                       grid_every > 0 && grid_stop > 1}),
                  available_memory(), "train.memory_check=false");
   nn::KAN model(widths, basis, options);
-  if (lamb > 0) nn::check_kan_regularization(model, "fit.train.lamb");
+  const bool act_reg = lamb > 0 && reg_metric == "activations";
+  if (lamb > 0 && !act_reg) nn::check_kan_regularization(model, "fit.train.lamb");
+  if (act_reg)  // every layer must give its edges as a graph; each records its input for the penalty
+    for (size_t l = 0; l < model.layers->size(); ++l) {
+      nn::KANLayer& k = model.layer(l);
+      try {
+        k.edge_activations(zeros({1, k.in_features()}, dtype));
+      } catch (const Error& e) {
+        KNOT_FAIL("fit.train.reg_metric 'activations': layer 'layers.{}': {}", l, e.what());
+      }
+      k.set_capture_input(true);
+    }
   if (!init_from.empty()) {  // e.g. a pruned run (knot prune), to train on from where it is
     const fs::path w = fs::path(init_from) / "model.safetensors";
     KNOT_CHECK(fs::exists(w), "fit: train.init_from '{}' has no model.safetensors", init_from);
@@ -227,7 +242,14 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
   auto objective = [&](const Tensor& xb, const Tensor& yb) {
     const Tensor diff = sub(model.forward(xb), yb);
     Tensor loss = mean(mul(diff, diff));
-    if (lamb > 0) loss = add(loss, mul(model.regularization_loss(lamb_l1, lamb_entropy), lamb));
+    if (act_reg) {  // pykan's penalty on each layer's activations over this batch
+      for (size_t l = 0; l < model.layers->size(); ++l) {
+        const nn::KANLayer& k = model.layer(l);
+        loss = add(loss, mul(k.activation_regularization(k.captured_input(), lamb_l1, lamb_entropy), lamb));
+      }
+    } else if (lamb > 0) {
+      loss = add(loss, mul(model.regularization_loss(lamb_l1, lamb_entropy), lamb));
+    }
     return loss;
   };
   std::unique_ptr<optim::LBFGS> lbfgs;

@@ -10,6 +10,7 @@
 //              "update_grid_every": 10, "stop_grid_update_step": 50, "lamb": 0.0, "lamb_l1": 1.0,
 //              "lamb_entropy": 1.0, "seed": 0, "dtype": "f64", "log_every": 5,
 //              "grid_schedule": [] (e.g. [5, 10, 20]: grid extension, below),
+//              "reg_metric": "weights" | "activations" (the penalty of lamb, below),
 //              "init_from": "" (a run directory whose model.safetensors fits this model, e.g. a
 //              `knot prune` output with its config.json: start from its weights),
 //              "memory_check": true (refuse a model that would not fit in memory; models/memory_estimate.h)},
@@ -19,8 +20,10 @@
 // refined to the next size on the training inputs (nn::KAN::refine_grid; the optimizer starts
 // afresh). model.options.grid_size may be left out or be the first or the last entry; config.json
 // records the last, the size the saved model has. Each stage logs its train and test RMSE (metrics.json "stages").
-// lamb > 0 adds lamb · regularization_loss(lamb_l1, lamb_entropy) of every layer; only the bspline basis
-// defines one, so lamb > 0 with another basis is an error before training.
+// lamb > 0 adds a sparsity penalty, lamb · (lamb_l1 · Σ l1 + lamb_entropy · entropy(l1 / Σ l1)) per
+// layer. reg_metric "weights" (default, efficient-kan's): l1 = mean |spline_weight| per edge, defined
+// for bspline only (another basis is an error before training). "activations" (pykan's): l1 = mean
+// |φ_oi| over the batch, for every basis with KANLayer::edge_activations (all but rbf and relu).
 // With data.generate the train/test tables are generated (and written into the run directory);
 // "exp_sin_sq" is f(x1, x2) = exp(sin(π·x1) + x2²) on U[-1, 1]², the classic KAN example; also
 // "product" (x1·x2), "hypot" (√(x1² + x2²)) and "nested" (exp(sin(x1² + x2²))).

@@ -129,6 +129,36 @@ Tensor basis_edge_values(const Tensor& x_in, const Tensor& W_in, const kernels::
   return e;
 }
 
+Tensor KANLayer::edge_activations(const Tensor&) const {
+  KNOT_FAIL("kan_{}: this basis does not provide its per-edge functions as a graph yet (the activation "
+            "penalty, reg_metric \"activations\", needs them; bspline, chebyshev, legendre, fourier and rational do)",
+            basis());
+}
+
+Tensor KANLayer::activation_regularization(const Tensor& x, double a, double e) const {
+  const Tensor l1 = mean(abs(edge_activations(x)), {0});  // (out, in)
+  const Tensor total = sum(l1);
+  const Tensor p = div(l1, add(total, 1e-30));
+  const Tensor entropy = neg(sum(mul(p, log(add(p, 1e-30)))));  // p = 0 contributes 0, not NaN
+  return add(mul(total, a), mul(entropy, e));
+}
+
+Tensor basis_edge_activations(const Tensor& x_in, const Tensor& W, const kernels::BasisEval& eval) {
+  KNOT_CHECK(x_in.dim() == 2 && W.dim() == 3 && W.size(1) == x_in.size(1) && W.size(2) == eval.nf,
+             "basis_edge_activations: x {} and W {} should be (N, in) and (out, in, {})", shape_str(x_in.shape()),
+             shape_str(W.shape()), eval.nf);
+  const int64_t N = x_in.size(0), in = x_in.size(1), nf = eval.nf;
+  Tensor phi;
+  {
+    NoGradGuard ng;
+    const Tensor x = x_in.detach().to(Device::cpu()).to(DType::f64).contiguous();
+    std::vector<double> v(static_cast<size_t>(N * in * nf));
+    eval.f64(x.data<double>(), N, in, v.data(), nullptr);
+    phi = from_vector(v, {N, 1, in, nf}).to(W.dtype()).to(W.device());
+  }
+  return sum(mul(phi, unsqueeze(W, 0)), {3});  // (N, out, in)
+}
+
 void KANLayer::refine_grid(const Tensor&, int64_t, double) {
   KNOT_FAIL("kan_{}: this basis has no grid to refine (grid extension needs kan_bspline)", basis());
 }

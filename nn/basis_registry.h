@@ -47,6 +47,13 @@ class KANLayer : public Projection {
   // f64 on the CPU, e[n, o, i] = φ_oi(x[n, i]), so that forward(x)[n, o] = Σ_i e[n, o, i] (+ the
   // layer's bias, if it has one). An error naming the basis for bases that do not provide it.
   virtual Tensor edge_values(const Tensor& x) const;
+  // The same per-edge functions as a graph in the layer's parameters, with x taken as a constant:
+  // (N, in) -> (N, out, in) in the layer's dtype. For pykan's penalty on activations
+  // (activation_regularization). An error naming the basis for bases that do not provide it.
+  virtual Tensor edge_activations(const Tensor& x) const;
+  // pykan's sparsity penalty, on activations, for any basis with edge_activations: over the rows of
+  // x (N, in), l1 = mean_n |φ_oi(x_n)| (out, in), then a·Σ l1 + e·entropy(l1 / Σ l1).
+  Tensor activation_regularization(const Tensor& x, double a, double e) const;
   // A data-dependent knot grid (in, nk) and its spline order k (the basis is complete on the
   // interior t[k] … t[nk−1−k]); undefined for bases without one.
   virtual Tensor knot_grid(int* order) const { return Tensor(); }
@@ -87,6 +94,10 @@ void check_knot_grid(const Tensor& grid, const std::string& name, bool strict, s
 // edge_values for a basis computed by the kan_basis op: x (N, in), W (out, in, nf), e[n, o, i] =
 // Σ_f φ_f(x[n, i])·W[o, i, f], with φ from `eval` (f64, on the CPU).
 Tensor basis_edge_values(const Tensor& x, const Tensor& W, const kernels::BasisEval& eval);
+
+// edge_activations for a basis computed by the kan_basis op: Φ(x) from `eval` (no graph), times the
+// mixing weights W (out, in, nf) as a graph: (N, out, in).
+Tensor basis_edge_activations(const Tensor& x, const Tensor& W, const kernels::BasisEval& eval);
 
 // Checks, before any work, that a sparsity penalty set by `setting` (e.g. "train.kan_regularization")
 // can be computed for `model`: it must hold at least one KAN layer, and every KAN layer must have

@@ -302,6 +302,19 @@ Tensor KANLinear::edge_values(const Tensor& x_in) const {
   return e;
 }
 
+Tensor KANLinear::edge_activations(const Tensor& x_in) const {
+  Tensor x, act, B;
+  {
+    NoGradGuard ng;
+    x = flatten_input(x_in, "KANLinear.edge_activations").detach().to(grid.dtype()).contiguous();
+    act = activation(opt_.base_activation, x);         // (N, in)
+    B = bspline_basis(x, grid, opt_.spline_order);     // (N, in, nb)
+  }
+  const Tensor base = mul(unsqueeze(act, 1), unsqueeze(base_weight, 0));                      // (N, out, in)
+  const Tensor spline = sum(mul(unsqueeze(B, 1), unsqueeze(scaled_spline_weight(), 0)), {3});  // (N, out, in)
+  return add(base, spline);
+}
+
 Tensor KANLinear::regularization_loss(double a, double e) const {
   const Tensor l1 = mean(abs(spline_weight), {-1});  // (out, in)
   const Tensor total = sum(l1);

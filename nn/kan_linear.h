@@ -65,6 +65,7 @@ class KANLinear : public KANLayer {
   bool has_regularization() const override { return true; }
   // φ_oi(x) = base_weight[o, i]·act(x) + Σ_j B_j(x)·spline_weight[o, i, j]·spline_scaler[o, i].
   Tensor edge_values(const Tensor& x) const override;
+  Tensor edge_activations(const Tensor& x) const override;
   Tensor knot_grid(int* order) const override {
     if (order) *order = opt_.spline_order;
     return grid;

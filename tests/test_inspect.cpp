@@ -364,3 +364,46 @@ TEST_CASE("inspect: an ELECTRA run with KAN feed-forward layers", "[inspect][tra
   REQUIRE(discriminator);
   for (const auto& d : {run, out}) fs::remove_all(d);
 }
+
+TEST_CASE("fit: reg_metric activations (pykan's penalty) shrinks the edges of any basis that has it", "[inspect][fit]") {
+  auto total_importance = [](const std::string& run) {
+    train::InspectOptions o;
+    o.run_dir = run;
+    o.out_dir = run + "-inspect";
+    o.plots = false;
+    double t = 0;
+    for (const auto& l : train::run_inspect(o, quiet).layers)
+      for (double v : l.importance) t += v;
+    fs::remove_all(o.out_dir);
+    return t;
+  };
+  for (const char* basis : {"chebyshev", "bspline"}) {
+    INFO(basis);
+    Json cfg = Json::parse(R"({
+      "task": "fit",
+      "data": {"generate": {"function": "exp_sin_sq", "n_train": 200, "n_test": 50, "seed": 3}},
+      "model": {"widths": [2, 3, 1]},
+      "train": {"optimizer": "adam", "lr": 0.01, "steps": 40, "update_grid_every": 0, "log_every": 100,
+                "reg_metric": "activations"}
+    })");
+    cfg["model"]["basis"] = basis;
+    const std::string plain = tmp(std::string("act-plain-") + basis), reg = tmp(std::string("act-reg-") + basis);
+    cfg["run_dir"] = plain;
+    models::run_fit(cfg, quiet);
+    cfg["run_dir"] = reg;
+    cfg["train"]["lamb"] = 0.5;
+    models::run_fit(cfg, quiet);
+    const double a = total_importance(plain), b = total_importance(reg);
+    INFO("sum of edge importances without the penalty " << a << ", with it " << b);
+    REQUIRE(b < 0.8 * a);
+    fs::remove_all(plain);
+    fs::remove_all(reg);
+  }
+  Json bad = Json::parse(R"({"task": "fit", "data": {"generate": {"n_train": 20, "n_test": 5}},
+    "model": {"widths": [2, 1], "basis": "rbf"}, "train": {"steps": 1, "lamb": 0.1, "reg_metric": "activations"}})");
+  bad["run_dir"] = tmp("act-bad");
+  REQUIRE_THROWS_WITH(models::run_fit(bad, quiet), Catch::Contains("reg_metric 'activations'") && Catch::Contains("kan_rbf"));
+  bad["train"]["reg_metric"] = "grads";
+  REQUIRE_THROWS_WITH(models::run_fit(bad, quiet), Catch::Contains("reg_metric must be"));
+  fs::remove_all(tmp("act-bad"));
+}

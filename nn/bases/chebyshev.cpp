@@ -32,6 +32,9 @@ class ChebyshevKAN : public KANLayer {
                shape_str(x.shape()), in_);
     return kan_basis(x, permute(cheby_coeffs, {1, 0, 2}).contiguous(), eval_, "kan_chebyshev");
   }
+  Tensor edge_activations(const Tensor& x) const override {
+    return basis_edge_activations(flatten_input(x, "kan_chebyshev"), permute(cheby_coeffs, {1, 0, 2}), eval_);
+  }
   Tensor edge_values(const Tensor& x) const override {
     return basis_edge_values(flatten_input(x, "kan_chebyshev"), permute(cheby_coeffs, {1, 0, 2}), eval_);
   }

@@ -35,6 +35,9 @@ class FourierKAN : public KANLayer {
     Tensor y = kan_basis(x, mixing(), eval_, "kan_fourier");
     return bias.defined() ? add(y, reshape(bias, {out_})) : y;
   }
+  Tensor edge_activations(const Tensor& x) const override {
+    return basis_edge_activations(flatten_input(x, "kan_fourier"), mixing(), eval_);
+  }
   Tensor edge_values(const Tensor& x) const override {  // the bias is not an edge's
     return basis_edge_values(flatten_input(x, "kan_fourier"), mixing(), eval_);
   }

@@ -30,6 +30,9 @@ class LegendreKAN : public KANLayer {
     capture_input(x);  // for grid updates and knot inspect (basis_registry.h)
     return kan_basis(x, permute(legendre_coeffs, {1, 0, 2}).contiguous(), eval_, "kan_legendre");
   }
+  Tensor edge_activations(const Tensor& x) const override {
+    return basis_edge_activations(flatten_input(x, "kan_legendre"), permute(legendre_coeffs, {1, 0, 2}), eval_);
+  }
   Tensor edge_values(const Tensor& x) const override {
     return basis_edge_values(flatten_input(x, "kan_legendre"), permute(legendre_coeffs, {1, 0, 2}), eval_);
   }

@@ -39,6 +39,13 @@ class RationalKAN : public KANLayer {
     return reshape(y, s);
   }
   // φ_oi(x) = linear.weight[o, i]·F_g(i)(x); linear.bias is not an edge's.
+  Tensor edge_activations(const Tensor& x) const override {
+    const Tensor f = rational(flatten_input(x, "kan_rational").detach().to(weight_numerator.dtype()));  // (N, in)
+    Tensor w;
+    for (const auto& [name, p] : linear_->named_parameters(false))
+      if (name == "weight") w = p;
+    return mul(unsqueeze(f, 1), unsqueeze(w, 0));  // (N, out, in)
+  }
   Tensor edge_values(const Tensor& x) const override {
     NoGradGuard ng;
     const Tensor f =
