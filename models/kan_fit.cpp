@@ -110,7 +110,8 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
              reg_metric);
 
   // ---- data ----
-  fs::create_directories(run_dir);
+  // Nothing is written into run_dir until the data and the model have passed their checks.
+  std::string generated;  // the log line of generated data, said when it is written
   ConfigReader dr(data_cfg, "fit.data");
   const std::string target = dr.get<std::string>("target", "y");
   data::CsvTable train_t, test_t;
@@ -125,10 +126,7 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
     train_t = generate_table(fn, n_train, gseed);
     test_t = generate_table(fn, n_test, gseed + 1);
     have_test = true;
-    const std::string train_path = (fs::path(run_dir) / "train.csv").string(), test_path = (fs::path(run_dir) / "test.csv").string();
-    data::write_csv(train_path, train_t.columns, train_t.rows);
-    data::write_csv(test_path, test_t.columns, test_t.rows);
-    log(fmt::format("fit: generated {} ({} train / {} test rows) into {}", fn, n_train, n_test, run_dir));
+    generated = fmt::format("fit: generated {} ({} train / {} test rows) into {}", fn, n_train, n_test, run_dir);
     dr.ignore("train");
     dr.ignore("test");
   } else {
@@ -220,7 +218,14 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
   log(fmt::format("fit: KAN {} ({}), {} parameters, {} on {} train rows, {} steps", Json(widths).dump(), basis,
                   model.num_parameters(), optimizer, d.x_train.size(0), steps));
 
-  // ---- save the resolved config first, so a run directory always says what it holds ----
+  // ---- every check has passed: the run directory, its data, and the resolved config first, so a
+  // run directory always says what it holds ----
+  fs::create_directories(run_dir);
+  if (!generated.empty()) {
+    data::write_csv((fs::path(run_dir) / "train.csv").string(), train_t.columns, train_t.rows);
+    data::write_csv((fs::path(run_dir) / "test.csv").string(), test_t.columns, test_t.rows);
+    log(generated);
+  }
   Json resolved = config;
   resolved["run_dir"] = run_dir;
   resolved["data"] = resolved_data;

@@ -121,6 +121,7 @@ TEST_CASE("fit: config and data errors name the problem", "[fit]") {
   SECTION("unknown basis option") {
     cfg["model"]["options"]["grid_sise"] = 4;
     REQUIRE_THROWS_WITH(models::run_fit(cfg, quiet), Catch::Contains("grid_sise"));
+    REQUIRE_FALSE(fs::exists(dir));  // refused before anything was written, generated data included
   }
   SECTION("a sparsity penalty on a basis that has none") {
     cfg["model"]["basis"] = "chebyshev";
