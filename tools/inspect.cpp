@@ -37,9 +37,12 @@ void add_symbolic_command(CLI::App& app) {
       ->check(CLI::ExistingDirectory);
   cmd->add_option("--r2", opt->r2_threshold, "Replace an edge by its best formula when R^2 reaches this")
       ->capture_default_str();
-  cmd->add_option("--fix", opt->fix, "Force an edge's function: LAYER.IN.OUT=FUNCTION, e.g. layers.0.1.0=sin");
+  cmd->add_option("--fix", opt->fix, "Force an edge's function: LAYER.IN.OUT=FUNCTION, e.g. layers.0.1.0=sin")
+      ->delimiter(',');
   cmd->add_option("--lib", opt->library,
-                  "Functions to try (default all: x x^2 x^3 1/x sqrt exp log sin cos tanh sigmoid abs 0)");
+                  "Functions to try, e.g. --lib x,sin,exp (default all: x x^2 x^3 1/x sqrt exp log sin cos tanh sigmoid "
+                  "abs 0)")
+      ->delimiter(',');
   cmd->add_flag("--no-tune", *no_tune, "Keep the fitted constants (no joint L-BFGS tuning)");
   cmd->add_option("--tune-steps", opt->tune_steps, "L-BFGS steps of the tuning")->capture_default_str();
   cmd->add_option("--rows", opt->rows, "Training rows the edges are fitted on")->capture_default_str();
@@ -64,7 +67,8 @@ void add_inspect_command(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingDirectory);
   cmd->add_option("-o,--output", opt->out_dir, "Directory for <layer>.png, layers.md and inspect.json")->required();
-  cmd->add_option("--layer", opt->layers, "KAN layers to inspect, by name or dotted prefix (default: all)");
+  cmd->add_option("--layer", opt->layers, "KAN layers to inspect, by name or dotted prefix (default: all)")
+      ->delimiter(',');
   cmd->add_option("--rows", opt->rows, "Recorded input rows per layer")->capture_default_str();
   cmd->add_option("--top", opt->top_k,
                   "Panels per layer: every edge when out x in <= this, else this many, by importance")
