@@ -68,18 +68,7 @@ Json tiny_config(int64_t steps) {
                 {"eval_batch_size", 13},
                 {"bucket_batches", 2}}},
               {"model", {{"hidden_dropout", 0.0}, {"attention_dropout", 0.0}}},
-              {"train",
-               {{"steps", steps},
-                {"lr", 1e-2},
-                {"schedule", {{"kind", "linear"}, {"warmup_steps", 5}}},
-                {"optimizer", {{"weight_decay", 0.01}}},
-                {"clip_grad_norm", 1.0},
-                {"log_every", 5},
-                {"val_every", 20},
-                {"checkpoint_every", 20},
-                {"keep_checkpoints", 2},
-                {"threads", 1},
-                {"progress", false}}}};
+              {"train", knot::test::tiny_train_block(steps, 1e-2, 5)}};
 }
 
 train::FinetuneOptions options(const std::string& run, const std::string& out, const Json& cfg) {

@@ -51,6 +51,22 @@ inline models::Json tiny_translation_config(int64_t steps = 2) {
                        {{"steps", steps}, {"log_every", 1}, {"val_every", 2}, {"threads", 1}, {"progress", false}}}};
 }
 
+// The "train" block of the tiny ELECTRA and fine-tuning configs: a linear warm-up, AdamW with weight
+// decay, clipping, logs every 5 steps, validation and checkpoints every 20, one thread, no progress line.
+inline models::Json tiny_train_block(int64_t steps, double lr, int64_t warmup_steps) {
+  return models::Json{{"steps", steps},
+                      {"lr", lr},
+                      {"schedule", {{"kind", "linear"}, {"warmup_steps", warmup_steps}}},
+                      {"optimizer", {{"weight_decay", 0.01}}},
+                      {"clip_grad_norm", 1.0},
+                      {"log_every", 5},
+                      {"val_every", 20},
+                      {"checkpoint_every", 20},
+                      {"keep_checkpoints", 2},
+                      {"threads", 1},
+                      {"progress", false}};
+}
+
 // The tiny ELECTRA config on tests/fixtures/train (generator d = 16 x 1 layer, discriminator d = 32 x 2
 // layers, MLP projections, one thread, no progress line).
 inline models::Json tiny_electra_config(int64_t steps) {
@@ -73,18 +89,7 @@ inline models::Json tiny_electra_config(int64_t steps) {
         {"attention_dropout", 0.1},
         {"generator", {{"hidden_size", 16}, {"num_layers", 1}, {"num_heads", 1}, {"intermediate_size", 32}}},
         {"discriminator", {{"hidden_size", 32}, {"num_layers", 2}, {"num_heads", 2}, {"intermediate_size", 64}}}}},
-      {"train",
-       {{"steps", steps},
-        {"lr", 3e-3},
-        {"schedule", {{"kind", "linear"}, {"warmup_steps", 4}}},
-        {"optimizer", {{"weight_decay", 0.01}}},
-        {"clip_grad_norm", 1.0},
-        {"log_every", 5},
-        {"val_every", 20},
-        {"checkpoint_every", 20},
-        {"keep_checkpoints", 2},
-        {"threads", 1},
-        {"progress", false}}}};
+      {"train", tiny_train_block(steps, 3e-3, 4)}};
 }
 
 // Trainer hooks that drop the log messages.
