@@ -106,16 +106,27 @@ Tensor KANLayer::edge_values(const Tensor&) const {
             basis());
 }
 
-Tensor basis_edge_values(const Tensor& x_in, const Tensor& W_in, const kernels::BasisEval& eval) {
+namespace {
+
+// Φ(x) of a kan_basis layer on the CPU in f64, no graph: x (N, in) -> (N, in, nf) values.
+std::vector<double> basis_values_f64(const Tensor& x_in, const kernels::BasisEval& eval) {
   NoGradGuard ng;
   const Tensor x = x_in.detach().to(Device::cpu()).to(DType::f64).contiguous();
+  std::vector<double> phi(static_cast<size_t>(x.size(0) * x.size(1) * eval.nf));
+  eval.f64(x.data<double>(), x.size(0), x.size(1), phi.data(), nullptr);
+  return phi;
+}
+
+}  // namespace
+
+Tensor basis_edge_values(const Tensor& x_in, const Tensor& W_in, const kernels::BasisEval& eval) {
+  NoGradGuard ng;
   const Tensor Wt = W_in.detach().to(Device::cpu()).to(DType::f64).contiguous();
-  KNOT_CHECK(x.dim() == 2 && Wt.dim() == 3 && Wt.size(1) == x.size(1) && Wt.size(2) == eval.nf,
-             "basis_edge_values: x {} and W {} should be (N, in) and (out, in, {})", shape_str(x.shape()),
+  KNOT_CHECK(x_in.dim() == 2 && Wt.dim() == 3 && Wt.size(1) == x_in.size(1) && Wt.size(2) == eval.nf,
+             "basis_edge_values: x {} and W {} should be (N, in) and (out, in, {})", shape_str(x_in.shape()),
              shape_str(Wt.shape()), eval.nf);
-  const int64_t N = x.size(0), in = x.size(1), out = Wt.size(0), nf = eval.nf;
-  std::vector<double> phi(static_cast<size_t>(N * in * nf));
-  eval.f64(x.data<double>(), N, in, phi.data(), nullptr);  // (N, in, nf)
+  const int64_t N = x_in.size(0), in = x_in.size(1), out = Wt.size(0), nf = eval.nf;
+  const std::vector<double> phi = basis_values_f64(x_in, eval);  // (N, in, nf)
   const double* w = Wt.data<double>();
   Tensor e = empty({N, out, in}, DType::f64);
   double* pe = e.data<double>();
@@ -148,14 +159,7 @@ Tensor basis_edge_activations(const Tensor& x_in, const Tensor& W, const kernels
              "basis_edge_activations: x {} and W {} should be (N, in) and (out, in, {})", shape_str(x_in.shape()),
              shape_str(W.shape()), eval.nf);
   const int64_t N = x_in.size(0), in = x_in.size(1), nf = eval.nf;
-  Tensor phi;
-  {
-    NoGradGuard ng;
-    const Tensor x = x_in.detach().to(Device::cpu()).to(DType::f64).contiguous();
-    std::vector<double> v(static_cast<size_t>(N * in * nf));
-    eval.f64(x.data<double>(), N, in, v.data(), nullptr);
-    phi = from_vector(v, {N, 1, in, nf}).to(W.dtype()).to(W.device());
-  }
+  const Tensor phi = from_vector(basis_values_f64(x_in, eval), {N, 1, in, nf}).to(W.dtype()).to(W.device());
   return sum(mul(phi, unsqueeze(W, 0)), {3});  // (N, out, in)
 }
 

@@ -23,8 +23,7 @@ void add_prune_command(CLI::App& app) {
   cmd->add_option("--rows", opt->rows, "Training rows the importances are measured on")->capture_default_str();
   cmd->footer("Example: knot prune --run runs/fit-exp-sin --threshold 0.05 && knot inspect --run runs/fit-exp-sin-pruned -o pics");
   cmd->callback([opt]() {
-    const auto r = train::run_prune(*opt, [](const std::string& line) { fmt::print("{}\n", line); });
-    (void)r;
+    train::run_prune(*opt, [](const std::string& line) { fmt::print("{}\n", line); });
   });
 }
 

@@ -60,8 +60,8 @@ std::vector<std::pair<std::string, nn::KANLayer*>> kan_layers(nn::Module& model,
   return out;
 }
 
-double quantile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
+// q-quantile of sorted values, linear between neighbours.
+double quantile(const std::vector<double>& v, double q) {
   const double pos = q * static_cast<double>(v.size() - 1);
   const auto lo = static_cast<size_t>(std::floor(pos));
   const size_t hi = std::min(v.size() - 1, lo + 1);
@@ -285,7 +285,9 @@ InspectResult run_inspect(const InspectOptions& opt, const std::function<void(co
     const double top = *std::max_element(L.importance.begin(), L.importance.end());
     for (double v : L.importance) L.dead_edges += v < opt.dead_fraction * top;
     const double qs[5] = {0.0, 0.25, 0.5, 0.75, 1.0};
-    for (int q = 0; q < 5; ++q) L.quantiles[q] = quantile(L.importance, qs[q]);
+    std::vector<double> sorted = L.importance;
+    std::sort(sorted.begin(), sorted.end());
+    for (int q = 0; q < 5; ++q) L.quantiles[q] = quantile(sorted, qs[q]);
 
     // Per-feature range and histogram of the recorded inputs; the knots and the outside fraction.
     std::vector<double> lo(L.in, INFINITY), hi(L.in, -INFINITY);

@@ -275,6 +275,9 @@ std::vector<double> eval_network(const std::vector<Layer>& L, const std::vector<
     bool any_numeric = false;
     for (int64_t k = 0; k < in * out; ++k) any_numeric = any_numeric || !edges[first[l] + k].replaced;
     if (any_numeric) numeric = L[l].layer->edge_values(from_vector(h, {N, in})).contiguous().to_vector<double>();
+    std::vector<const SymFn*> fn(static_cast<size_t>(in * out), nullptr);  // per edge, looked up once
+    for (int64_t k = 0; k < in * out; ++k)
+      if (edges[first[l] + k].replaced) fn[k] = &library_fn(edges[first[l] + k].function);
     std::vector<double> next(static_cast<size_t>(N * out), 0.0);
     for (int64_t n = 0; n < N; ++n)
       for (int64_t o = 0; o < out; ++o) {
@@ -285,7 +288,7 @@ std::vector<double> eval_network(const std::vector<Layer>& L, const std::vector<
             s += numeric[(n * out + o) * in + i];
             continue;
           }
-          s += e.c * library_fn(e.function).f(e.a * h[n * in + i] + e.b) + e.d;
+          s += e.c * fn[static_cast<size_t>(o * in + i)]->f(e.a * h[n * in + i] + e.b) + e.d;
         }
         next[n * out + o] = s;
       }
@@ -397,7 +400,9 @@ SymbolicResult run_symbolic(const SymbolicOptions& opt, const std::function<void
       const std::vector<double> v = e.to_vector<double>();
       std::copy(v.begin(), v.end(), phi.begin() + r0 * out * in);
     });
-    const std::vector<double> imp = edge_importance(*layer, x);
+    std::vector<double> imp(static_cast<size_t>(out * in), 0.0);  // mean |φ| per edge, as inspect's
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t k = 0; k < out * in; ++k) imp[k] += std::abs(phi[n * out * in + k]) / static_cast<double>(N);
     const double top = *std::max_element(imp.begin(), imp.end());
     for (int64_t o = 0; o < out; ++o)
       for (int64_t i = 0; i < in; ++i) {
