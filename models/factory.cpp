@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "models/decoder_only.h"
 #include "models/electra.h"
 #include "models/encoder_decoder.h"
 
@@ -22,11 +23,12 @@ std::string grouped(int64_t n) {
 
 std::shared_ptr<nn::Module> build_model(const Json& cfg) {
   KNOT_CHECK(cfg.is_object() && cfg.contains("model") && cfg["model"].is_string(),
-             "config: needs a string key 'model' (encoder_decoder or electra)");
+             "config: needs a string key 'model' (encoder_decoder, decoder_only or electra)");
   const std::string kind = cfg["model"].get<std::string>();
   if (kind == "encoder_decoder") return std::make_shared<EncoderDecoderTransformer>(EncoderDecoderConfig::from_json(cfg));
+  if (kind == "decoder_only") return std::make_shared<DecoderOnlyTransformer>(DecoderOnlyConfig::from_json(cfg));
   if (kind == "electra") return std::make_shared<Electra>(ElectraConfig::from_json(cfg));
-  KNOT_FAIL("config: unknown model '{}' (known: encoder_decoder, electra)", kind);
+  KNOT_FAIL("config: unknown model '{}' (known: encoder_decoder, decoder_only, electra)", kind);
 }
 
 std::string parameter_table(const nn::Module& m, int max_depth) {

@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "core/shape.h"
+#include "models/decoder_only.h"
 #include "models/electra.h"
 #include "models/encoder_decoder.h"
 #include "nn/basis_registry.h"
@@ -262,6 +263,14 @@ Json resolve_model_config(const Json& cfg, TrainingShape* shape) {
     s = {int_or("data", "batch_size", 32), int_or("data", "max_length", 32)};
     if (!m.contains("max_length") && task == "translation")  // train/translation.cpp
       m["max_length"] = std::max(s.seq_len + 1, int_or("translation", "decode_max_length", 64) + 1);
+  } else if (task == "lm" || (task.empty() && kind == "decoder_only")) {
+    m["model"] = "decoder_only";
+    // train/language_model.cpp: the vocabulary is the tokenizer's (at most tokenizer.vocab_size,
+    // whose default is the model's vocab_size, else 8000).
+    if (task == "lm" && cfg.contains("tokenizer") && cfg["tokenizer"].is_object() && cfg["tokenizer"].contains("vocab_size"))
+      m["vocab_size"] = int_or("tokenizer", "vocab_size", 8000);
+    if (!m.contains("vocab_size")) m["vocab_size"] = 8000;
+    s = {int_or("data", "batch_size", 16), int_or("data", "block_size", 128)};
   } else if (task == "electra" || task == "sentiment" || (task.empty() && kind == "electra")) {
     m["model"] = "electra";
     // A sentiment config's model is a patch over the pretraining run's (here: over the defaults, ELECTRA-Small),
@@ -294,7 +303,7 @@ std::string MemoryEstimate::summary() const {
 
 MemoryEstimate estimate_model_memory(const Json& cfg, const TrainingShape& shape) {
   KNOT_CHECK(cfg.is_object() && cfg.contains("model") && cfg["model"].is_string(),
-             "config: needs a string key 'model' (encoder_decoder or electra)");
+             "config: needs a string key 'model' (encoder_decoder, decoder_only or electra)");
   const std::string kind = cfg["model"].get<std::string>();
   MemoryEstimate e;
   e.model = kind;
@@ -322,6 +331,22 @@ MemoryEstimate estimate_model_memory(const Json& cfg, const TrainingShape& shape
     e.size_keys = {"model.num_encoder_layers", "model.num_decoder_layers", "model.embedding_dim",
                    "model.ffn_hidden_dim", "model.max_length", "tokenizer.vocab_size"};
     e.activation_keys = {"data.batch_size", "data.max_length"};
+  } else if (kind == "decoder_only") {
+    const DecoderOnlyConfig c = DecoderOnlyConfig::from_json(cfg);
+    const nn::TransformerBlockConfig b = c.block();
+    t.param(t.prod({c.vocab_size, c.embedding_dim}), kF32);
+    if (c.positions == "learned") t.param(t.prod({c.max_length, c.embedding_dim}), kF32);
+    blocks(t, b, false, c.num_layers);
+    if (c.pre_layer_norm) layer_norm(t, c.embedding_dim);
+    if (!c.tied()) projection(t, c.output_proj, c.embedding_dim, c.vocab_size, c.use_final_linear_bias);
+    else if (c.use_final_linear_bias) t.param(t.prod({c.vocab_size}), kF32);
+    if (c.positions == "sinusoidal") t.buffer(t.prod({c.max_length, c.embedding_dim}), kF32);
+    const uint64_t tok = s.add(s.add(s.prod({3, c.embedding_dim}), s.prod({3, c.vocab_size})),
+                               stack_activations(s, b, c.num_layers, c.activation_checkpointing, T, 0));
+    per_seq = s.mul(tok, static_cast<uint64_t>(std::max<int64_t>(T, 0)));
+    e.size_keys = {"model.num_layers", "model.embedding_dim", "model.ffn_hidden_dim", "model.vocab_size",
+                   "tokenizer.vocab_size"};
+    e.activation_keys = {"data.batch_size", "data.block_size"};
   } else if (kind == "electra") {
     const ElectraConfig c = ElectraConfig::from_json(cfg);
     const int64_t E = c.embedding_size;
@@ -368,7 +393,7 @@ MemoryEstimate estimate_model_memory(const Json& cfg, const TrainingShape& shape
                    "model.embedding_size", "model.max_position_embeddings"};
     e.activation_keys = {"data.batch_size", "data.max_length"};
   } else {
-    KNOT_FAIL("config: unknown model '{}' (known: encoder_decoder, electra)", kind);
+    KNOT_FAIL("config: unknown model '{}' (known: encoder_decoder, decoder_only, electra)", kind);
   }
   e.parameters = t.params;
   e.parameter_bytes = t.param_bytes;

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "ops/attention.h"
+#include "ops/nn_functional.h"
 #include "ops/ops.h"
 
 namespace knot::nn {
@@ -21,6 +22,9 @@ MultiHeadAttention::MultiHeadAttention(const MultiHeadAttentionConfig& cfg) : cf
              "MultiHeadAttention: scale must be 'head_dim' or 'query_key_dim', got '{}'", cfg_.scale);
   KNOT_CHECK(cfg_.attention_dropout >= 0.0 && cfg_.attention_dropout < 1.0,
              "MultiHeadAttention: attention_dropout must be in [0, 1), got {}", cfg_.attention_dropout);
+  KNOT_CHECK(!cfg_.rope || (qk / H) % 2 == 0,
+             "MultiHeadAttention: rotary positions need an even head size, got query_key_dim {} / num_heads {} = {}", qk,
+             H, qk / H);
   scale_ = 1.0 / std::sqrt(static_cast<double>(cfg_.scale == "head_dim" ? qk / H : qk));
   q_proj = register_module("q_proj", cfg_.proj.make(d, qk, false));
   k_proj = register_module("k_proj", cfg_.proj.make(d, qk, false));
@@ -38,6 +42,10 @@ Tensor MultiHeadAttention::forward(const Tensor& query, const Tensor& key_value,
   KNOT_CHECK(query.dim() == 3 && query.size(2) == cfg_.d_model,
              "MultiHeadAttention: query must be (B, T, {}), got {}", cfg_.d_model, shape_str(query.shape()));
   const int64_t B = query.size(0), T = query.size(1);
+  // Rotary positions: the new rows sit after the keys already cached (self-attention).
+  const int64_t pos0 = cache && !cache->is_static ? cache->length() : 0;
+  KNOT_CHECK(!cfg_.rope || !(cache && cache->is_static),
+             "MultiHeadAttention: rotary positions apply to self-attention only, not to a static (cross-attention) cache");
   Tensor k, v;
   if (cache && cache->is_static && cache->k.defined()) {
     k = cache->k;  // cross-attention: the memory's keys/values, computed on the first call
@@ -47,6 +55,7 @@ Tensor MultiHeadAttention::forward(const Tensor& query, const Tensor& key_value,
                "MultiHeadAttention: key_value must be (B={}, S, {}), got {}", B, cfg_.d_model,
                shape_str(key_value.shape()));
     k = split_heads(k_proj->forward(key_value));
+    if (cfg_.rope) k = rotary_embedding(k, pos0, cfg_.rope_base);
     v = split_heads(v_proj->forward(key_value));
     if (cache) {
       if (!cache->is_static && cache->k.defined()) {
@@ -64,7 +73,8 @@ Tensor MultiHeadAttention::forward(const Tensor& query, const Tensor& key_value,
   opt.causal = causal;
   opt.scale = scale_;
   opt.dropout_p = is_training() ? cfg_.attention_dropout : 0.0;
-  const Tensor q = split_heads(q_proj->forward(query));
+  Tensor q = split_heads(q_proj->forward(query));
+  if (cfg_.rope) q = rotary_embedding(q, pos0, cfg_.rope_base);
   const Tensor o = scaled_dot_product_attention(q, k, v, opt);  // (B, H, T, v/H)
   return out_proj->forward(o.transpose(1, 2).reshape({B, T, cfg_.value_dim}));
 }

@@ -12,6 +12,8 @@
 // KV cache (incremental decoding): a self-attention cache appends the new keys/values each call
 // (queries are the newest T positions, so causal masking uses the S − T offset); a static cache
 // (cross-attention) computes the keys/values from key_value once and reuses them afterwards.
+// With rope, q and the new k are rotated by their positions before attention (the cache keeps the
+// rotated keys, so a cached decode equals a full recomputation).
 #pragma once
 
 #include <memory>
@@ -37,6 +39,10 @@ struct MultiHeadAttentionConfig {
   bool out_bias = false;
   double attention_dropout = 0.0;    // on the attention weights
   std::string scale = "head_dim";    // or "query_key_dim"
+  // Rotary position embedding (ops rotary_embedding) of the queries and keys, self-attention only:
+  // the new positions are [cached length, cached length + T), and cached keys are stored rotated.
+  bool rope = false;
+  double rope_base = 10000.0;
   ProjectionSpec proj;
 };
 

@@ -25,6 +25,8 @@ MultiHeadAttentionConfig TransformerBlockConfig::attention() const {
   a.out_bias = attention_out_bias;
   a.attention_dropout = attention_dropout;
   a.scale = attention_scale;
+  a.rope = rope;
+  a.rope_base = rope_base;
   a.proj = proj;
   return a;
 }
@@ -48,7 +50,9 @@ DecoderBlock::DecoderBlock(const TransformerBlockConfig& cfg, bool cross_attenti
   self_attn = register_module("self_attn", std::make_shared<MultiHeadAttention>(cfg.attention()));
   self_attn_layer_norm = register_module("self_attn_layer_norm", std::make_shared<LayerNorm>(cfg.d_model, cfg.layer_norm_eps));
   if (cross_attention) {
-    encoder_attn = register_module("encoder_attn", std::make_shared<MultiHeadAttention>(cfg.attention()));
+    MultiHeadAttentionConfig cross = cfg.attention();
+    cross.rope = false;  // the memory's positions are not the decoder's
+    encoder_attn = register_module("encoder_attn", std::make_shared<MultiHeadAttention>(cross));
     encoder_attn_layer_norm =
         register_module("encoder_attn_layer_norm", std::make_shared<LayerNorm>(cfg.d_model, cfg.layer_norm_eps));
   }

@@ -34,6 +34,8 @@ struct TransformerBlockConfig {
   double layer_norm_eps = 1e-5;
   bool pre_layer_norm = false;
   std::string attention_scale = "head_dim";  // or "query_key_dim"
+  bool rope = false;                         // rotary positions in self-attention
+  double rope_base = 10000.0;
   ProjectionSpec proj;      // attention q/k/v/out projections
   ProjectionSpec ffn_proj;  // FFN projections
 

@@ -3,6 +3,8 @@
 // dropout and embedding live in ops/embedding_dropout.cpp.
 #include "ops/nn_functional.h"
 
+#include <cmath>
+
 #include "kernels/elementwise.h"
 #include "kernels/loss.h"
 #include "kernels/norm.h"
@@ -126,6 +128,25 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
   const Tensor sq = mul(d, d);
   if (reduction == Reduction::none) return sq;
   return reduction == Reduction::sum ? sum(sq) : mean(sq);
+}
+
+Tensor rotary_embedding(const Tensor& x, int64_t offset, double base) {
+  KNOT_CHECK(x.dim() >= 2, "rotary_embedding: x must be (..., T, D), got {}", shape_str(x.shape()));
+  const int64_t T = x.size(-2), D = x.size(-1), half = D / 2;
+  KNOT_CHECK(D % 2 == 0 && D > 0, "rotary_embedding: the last dim (the head size) must be even and positive, got {}", D);
+  KNOT_CHECK(offset >= 0, "rotary_embedding: offset must be >= 0, got {}", offset);
+  KNOT_CHECK(base > 1.0 && std::isfinite(base), "rotary_embedding: base must be a finite number > 1, got {}", base);
+  std::vector<double> c(static_cast<size_t>(T * half)), s(c.size());
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t i = 0; i < half; ++i) {
+      const double angle = static_cast<double>(offset + t) * std::pow(base, -2.0 * static_cast<double>(i) / static_cast<double>(D));
+      c[t * half + i] = std::cos(angle);
+      s[t * half + i] = std::sin(angle);
+    }
+  const Tensor cos_t = from_vector(c, {T, half}).to(x.dtype()).to(x.device());
+  const Tensor sin_t = from_vector(s, {T, half}).to(x.dtype()).to(x.device());
+  const Tensor x1 = slice(x, -1, 0, half), x2 = slice(x, -1, half, D);
+  return cat({sub(mul(x1, cos_t), mul(x2, sin_t)), add(mul(x2, cos_t), mul(x1, sin_t))}, x.dim() - 1);
 }
 
 }  // namespace knot

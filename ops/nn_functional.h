@@ -31,4 +31,15 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
                      double label_smoothing = 0.0, Reduction reduction = Reduction::mean);
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::mean);
 
+// Rotary position embedding (Su et al. 2021, RoFormer) in the half-split form of GPT-NeoX and
+// LLaMA: x (..., T, D) with D even, row t at position p = offset + t; for i < D/2,
+//   θ_i = base^(−2i/D)
+//   y[i]       = x[i]·cos(p·θ_i) − x[i + D/2]·sin(p·θ_i)
+//   y[i + D/2] = x[i + D/2]·cos(p·θ_i) + x[i]·sin(p·θ_i)
+// Each pair (i, i + D/2) is rotated by p·θ_i, so the dot product of a rotated query at p and a
+// rotated key at s depends on the positions only through s − p. The angles are computed in double
+// and the tables cast to x's dtype; a composite of slice/mul/sub/add/cat, so backward (the inverse
+// rotation of the incoming gradient) comes from those ops.
+Tensor rotary_embedding(const Tensor& x, int64_t offset = 0, double base = 10000.0);
+
 }  // namespace knot

@@ -12,7 +12,7 @@ void add_plot_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_data_commands(CLI::App& app);  // data ende|corpus|vocab|sentiment|all
 void add_tokenizer_commands(CLI::App& app);  // tokenizer train|encode|decode
-void add_train_commands(CLI::App& app);  // train, translate, eval
+void add_train_commands(CLI::App& app);  // train, translate, eval, generate
 void add_finetune_command(CLI::App& app);  // finetune --task sentiment
 
 }  // namespace knot::tools

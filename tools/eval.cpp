@@ -3,7 +3,9 @@
 //                translations, and a few sample translations (FILE: JSON Lines pairs);
 //   electra:     generator MLM loss and accuracy at the masked positions, discriminator loss,
 //                accuracy, precision, recall and F1 (positive = replaced) over the non-pad tokens,
-//                with the fixed validation masking (FILE: a text file, one line per sentence).
+//                with the fixed validation masking (FILE: a text file, one line per sentence);
+//   lm:          next-token loss and perplexity over the split's blocks (FILE: text or JSON Lines,
+//                read as the run's data.format / data.text_key).
 // The result is also written to RUN/eval-<split>.json.
 #include <fmt/format.h>
 
@@ -15,6 +17,7 @@
 #include "tools/commands.h"
 #include "train/bleu.h"
 #include "train/electra_pretrain.h"
+#include "train/language_model.h"
 #include "train/translation.h"
 
 namespace knot::tools {
@@ -119,24 +122,71 @@ void eval_electra(const Opts& o) {
   data::write_file_atomic((std::filesystem::path(o.run) / ("eval-" + name + ".json")).string(), out.dump(2) + "\n");
 }
 
+void eval_lm(const Opts& o) {
+  for (const auto& [given, flag] :
+       {std::pair{o.beam >= 0, "--beam"}, std::pair{o.length_penalty >= 0, "--length-penalty"},
+        std::pair{o.samples >= 0, "--samples"}, std::pair{o.max_length > 0, "--max-length"}})
+    if (given)
+      throw std::runtime_error(fmt::format("eval: {} applies to translation runs; '{}' is an lm run (see knot generate)",
+                                           flag, o.run));
+  const auto t0 = std::chrono::steady_clock::now();
+  const train::LmRun run = train::load_lm_run(o.run);
+  const train::LmDataConfig dc = train::LmDataConfig::from_json(run.config.value("data", models::Json::object()));
+  std::string split = o.split, source;
+  if (split == "test") {
+    fmt::print("eval: lm runs have no test split; evaluating the validation split (or give --split FILE)\n");
+    split = "val";
+  }
+  std::vector<std::string> docs;
+  int64_t cap = o.max_examples;
+  if (split == "val" || split == "train") {
+    train::LmDocuments d = train::read_lm_data(dc);
+    docs = split == "val" ? std::move(d.val) : std::move(d.train);
+    source = split == "val" ? d.val_source : dc.train;
+    if (split == "val" && cap <= 0) cap = dc.max_val_blocks;  // exactly what validation saw
+  } else {
+    source = split;
+    docs = train::read_lm_documents(split, dc.format, dc.text_key);
+  }
+  const std::vector<int32_t> stream =
+      train::pack_token_stream(docs, *run.tokenizer, train::document_separator(*run.tokenizer));
+  const int64_t batch = o.batch_size > 0 ? o.batch_size : dc.batch_size;
+  const train::LmLoss l = train::lm_stream_loss(*run.model, stream, dc.block_size, batch, cap);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!std::isfinite(l.loss))
+    throw std::runtime_error(fmt::format("eval: the model's loss on {} is {}: the checkpoint {} gives NaN/Inf (a "
+                                         "diverged run?)", source, l.loss, run.checkpoint));
+  fmt::print("eval: lm run {}, checkpoint {}\n", o.run, run.checkpoint);
+  fmt::print("split {}{} ({} documents, {} blocks of {} tokens)\n", split, source == split ? std::string() : ": " + source,
+             grouped(static_cast<int64_t>(docs.size())), grouped(l.blocks), dc.block_size);
+  fmt::print("loss {:.4f}  perplexity {:.2f}  ({} predicted tokens)\n", l.loss, l.perplexity, grouped(l.tokens));
+  fmt::print("eval: {:.1f} s\n", secs);
+  const models::Json out{{"split", split},   {"source", source},         {"checkpoint", run.checkpoint},
+                         {"loss", l.loss},   {"perplexity", l.perplexity}, {"tokens", l.tokens},
+                         {"blocks", l.blocks}, {"block_size", dc.block_size}};
+  const std::string name =
+      split == "val" || split == "train" ? split : std::filesystem::path(split).stem().string();
+  data::write_file_atomic((std::filesystem::path(o.run) / ("eval-" + name + ".json")).string(), out.dump(2) + "\n");
+}
+
 }  // namespace
 
 void add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "eval", "Evaluate a trained run: translation (loss, perplexity, BLEU, samples) or electra (MLM accuracy, "
-              "discriminator accuracy/precision/recall/F1)");
+      "eval", "Evaluate a trained run: translation (loss, perplexity, BLEU, samples), electra (MLM accuracy, "
+              "discriminator accuracy/precision/recall/F1) or lm (loss, perplexity)");
   auto o = std::make_shared<Opts>();
   cmd->add_option("--run", o->run, "Run directory written by knot train")->required()->check(CLI::ExistingDirectory);
   cmd->add_option("--split", o->split,
                   "test, val, train (the run's data) or a FILE (translation: JSON Lines with the run's keys; electra: "
-                  "text, one sentence or paragraph per line)")
+                  "text, one sentence or paragraph per line; lm: text or JSON Lines as the run's data.format)")
       ->capture_default_str();
   cmd->add_option("--beam", o->beam, "Beam width for BLEU (1 = greedy; default: the run's eval.beam)");
   cmd->add_option("--length-penalty", o->length_penalty, "Beam search length penalty alpha (default: eval.length_penalty)");
   cmd->add_option("--samples", o->samples, "Sample translations to print (default: eval.samples)");
   cmd->add_option("--max-examples", o->max_examples,
-                  "Evaluate only the first N pairs / electra sequences (0 = all; electra's val: "
-                  "data.max_val_sequences)")
+                  "Evaluate only the first N pairs / electra sequences / lm blocks (0 = all; electra's val: "
+                  "data.max_val_sequences; lm's val: data.max_val_blocks)")
       ->capture_default_str();
   cmd->add_option("--batch-size", o->batch_size,
                   "Batch size for loss and decoding; beam search decodes this many sentences x beam rows at once (default: eval.batch_size; electra: data.batch_size)");
@@ -149,10 +199,15 @@ void add_eval_command(CLI::App& app) {
       "generator's argmax at the masked positions; the discriminator predicts 'replaced' where its logit is > 0\n"
       "(docs/training.md).\n"
       "Examples: knot eval --run runs/translate-kan-small --split test --beam 4\n"
-      "          knot eval --run runs/pretrain-electra-tiny --split val");
+      "          knot eval --run runs/pretrain-electra-tiny --split val\n"
+      "          knot eval --run runs/lm-nano-mlp --split val");
   cmd->callback([o]() {
     if (run_task(o->run) == "electra") {
       eval_electra(*o);
+      return;
+    }
+    if (run_task(o->run) == "lm") {
+      eval_lm(*o);
       return;
     }
     const auto t0 = std::chrono::steady_clock::now();

@@ -7,17 +7,19 @@
 #include "models/config.h"
 #include "tools/commands.h"
 #include "train/electra_pretrain.h"
+#include "train/language_model.h"
 #include "train/translation.h"
 
 namespace knot::tools {
 
 void add_translate_command(CLI::App& app);  // tools/translate.cpp
 void add_eval_command(CLI::App& app);       // tools/eval.cpp
+void add_generate_command(CLI::App& app);   // tools/generate.cpp
 
 namespace {
 
 void add_train_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("train", "Train a model from a JSON config (task: translation or electra)");
+  auto* cmd = app.add_subcommand("train", "Train a model from a JSON config (task: translation, electra or lm)");
   auto config = std::make_shared<std::string>();
   auto overrides = std::make_shared<std::vector<std::string>>();
   auto resume = std::make_shared<std::string>(), run = std::make_shared<std::string>();
@@ -33,8 +35,9 @@ void add_train_command(CLI::App& app) {
   cmd->footer(
       "The task comes from the config's \"task\" key: \"translation\" (kanformer EN->DE, train/translation.h) or\n"
       "\"electra\" (ELECTRA pretraining: generator MLM + 50 x replaced-token detection, train/electra_pretrain.h,\n"
-      "docs/training.md). The run directory receives config.json (resolved), the tokenizer (tokenizer.json for\n"
-      "translation, vocab.txt for electra), metrics.jsonl (one JSON object per logged step and per validation)\n"
+      "docs/training.md) or \"lm\" (a decoder-only language model on any text, train/language_model.h,\n"
+      "docs/language-models.md). The run directory receives config.json (resolved), the tokenizer (tokenizer.json for\n"
+      "translation and lm, vocab.txt for electra), metrics.jsonl (one JSON object per logged step and per validation)\n"
       "and checkpoints/step-N/{model,optimizer}.safetensors + trainer_state.json with checkpoints/latest.\n"
       "A live progress line (step/total, epoch, loss, lr, tokens/s, ETA) goes to stderr.\n"
       "CPU threads: KNOT_NUM_THREADS if set, else train.threads if > 0, else all cores (at most 4 x the\n"
@@ -43,6 +46,7 @@ void add_train_command(CLI::App& app) {
       "  knot train configs/translate-kan-small.json\n"
       "  knot train configs/translate-mlp-small.json train.steps=500 --run runs/mlp-short\n"
       "  knot train configs/pretrain-electra-tiny.json\n"
+      "  knot train configs/lm-nano-mlp.json\n"
       "  knot train --resume runs/translate-kan-small train.steps=4000");
   cmd->callback([=]() {
     models::Json cfg;
@@ -74,9 +78,11 @@ void add_train_command(CLI::App& app) {
       r = train::train_translation(cfg, run_dir, is_resume);
     else if (task == "electra")
       r = train::train_electra(cfg, run_dir, is_resume);
+    else if (task == "lm")
+      r = train::train_language_model(cfg, run_dir, is_resume);
     else
       throw std::runtime_error(
-          fmt::format("train: config key 'task' is '{}'; known tasks: 'translation', 'electra'", task));
+          fmt::format("train: config key 'task' is '{}'; known tasks: 'translation', 'electra', 'lm'", task));
     std::string val;
     for (auto& [k, v] : r.last_validation.items())
       if (k.rfind("val_", 0) == 0 && v.is_number()) val += fmt::format(" {} {:.4f}", k, v.get<double>());
@@ -101,6 +107,7 @@ void add_train_commands(CLI::App& app) {
   add_train_command(app);
   add_translate_command(app);
   add_eval_command(app);
+  add_generate_command(app);
 }
 
 }  // namespace knot::tools

@@ -23,25 +23,6 @@ Tensor pad_batch(const std::vector<std::vector<int64_t>>& rows, int64_t pad) {
   return from_vector(flat, {static_cast<int64_t>(rows.size()), static_cast<int64_t>(S)});
 }
 
-// logits (B, 1, V) -> log-probabilities (B, V) as floats. A NaN is an error: a model that gives
-// NaN would otherwise "decode" argmax 0 forever (<pad>/<sos> lines) and the command would exit 0.
-std::vector<float> last_log_probs(const Tensor& logits) {
-  const int64_t B = logits.size(0), V = logits.size(2);
-  std::vector<float> lp = log_softmax(logits.reshape({B, V}).to(DType::f32), 1).contiguous().to_vector<float>();
-  for (size_t i = 0; i < lp.size(); ++i)
-    KNOT_CHECK(!std::isnan(lp[i]), "decode: the model's output is NaN (row {} of {}): its weights are finite but the "
-               "forward pass overflows; the checkpoint is unusable (a diverged run?)", i / static_cast<size_t>(V), B);
-  return lp;
-}
-
-// Index of the largest value, the lower index on ties.
-int64_t argmax_row(const float* p, int64_t V) {
-  int64_t best = 0;
-  for (int64_t v = 1; v < V; ++v)
-    if (p[v] > p[best]) best = v;
-  return best;
-}
-
 void reorder_cache(models::DecoderCache& cache, const std::vector<int64_t>& parents) {
   const Tensor idx = from_vector(parents);
   for (auto& layer : cache.layers) {
@@ -61,6 +42,23 @@ double gnmt_penalty(size_t len, double alpha) {
 }
 
 }  // namespace
+
+std::vector<float> last_log_probs(const Tensor& logits) {
+  const int64_t B = logits.size(0), V = logits.size(2);
+  std::vector<float> lp = log_softmax(logits.reshape({B, V}).to(DType::f32), 1).contiguous().to_vector<float>();
+  for (size_t i = 0; i < lp.size(); ++i)
+    KNOT_CHECK(!std::isnan(lp[i]), "decode: the model's output is NaN (row {} of {}): its weights are finite but the "
+               "forward pass overflows; the checkpoint is unusable (a diverged run?)", i / static_cast<size_t>(V), B);
+  return lp;
+}
+
+int64_t argmax_row(const float* p, int64_t V) {
+  int64_t best = 0;
+  for (int64_t v = 1; v < V; ++v)
+    if (p[v] > p[best]) best = v;
+  return best;
+}
+
 
 std::vector<std::vector<int64_t>> greedy_decode(const models::EncoderDecoderTransformer& model,
                                                 const std::vector<std::vector<int64_t>>& srcs,
@@ -195,11 +193,44 @@ std::vector<Hypothesis> beam_search(const models::EncoderDecoderTransformer& mod
   return beam_search_batch(model, {src_ids}, sp, beam, max_length, length_penalty).at(0);
 }
 
-Hypothesis sample_decode(const models::EncoderDecoderTransformer& model, const std::vector<int64_t>& src_ids,
-                         const SpecialTokens& sp, int64_t max_length, const SampleOptions& opt, Generator& gen) {
+void check_sample_options(const SampleOptions& opt) {
   KNOT_CHECK(opt.temperature > 0, "sample: temperature must be > 0, got {}", opt.temperature);
   KNOT_CHECK(opt.top_k >= 0, "sample: top_k must be >= 0, got {}", opt.top_k);
   KNOT_CHECK(opt.top_p > 0 && opt.top_p <= 1, "sample: top_p must be in (0, 1], got {}", opt.top_p);
+}
+
+int64_t sample_token(const std::vector<float>& lp, const SampleOptions& opt, Generator& gen) {
+  const int64_t V = static_cast<int64_t>(lp.size());
+  // Candidates by decreasing probability (ties: lower id first).
+  std::vector<int64_t> order(static_cast<size_t>(V));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return lp[a] > lp[b]; });
+  size_t n = order.size();
+  if (opt.top_k > 0) n = std::min(n, static_cast<size_t>(opt.top_k));
+  std::vector<double> w(n);
+  double total = 0;
+  for (size_t i = 0; i < n; ++i) total += (w[i] = std::exp((lp[order[i]] - lp[order[0]]) / opt.temperature));
+  if (opt.top_p < 1.0) {  // smallest prefix whose mass reaches top_p
+    double cum = 0;
+    size_t m = 0;
+    while (m < n) {
+      cum += w[m++] / total;
+      if (cum >= opt.top_p) break;
+    }
+    n = m;
+    total = 0;
+    for (size_t i = 0; i < n; ++i) total += w[i];
+  }
+  const double u = uniform_f64(philox_element(gen.seed(), gen.next_draw(), 0)) * total;
+  size_t pick = 0;
+  for (double acc = w[0]; pick + 1 < n && acc <= u; acc += w[++pick]) {
+  }
+  return order[pick];
+}
+
+Hypothesis sample_decode(const models::EncoderDecoderTransformer& model, const std::vector<int64_t>& src_ids,
+                         const SpecialTokens& sp, int64_t max_length, const SampleOptions& opt, Generator& gen) {
+  check_sample_options(opt);
   NoGradGuard ng;
   const Tensor src = pad_batch({src_ids}, sp.pad);
   const Tensor memory = model.encode(src);
@@ -209,32 +240,7 @@ Hypothesis sample_decode(const models::EncoderDecoderTransformer& model, const s
   for (int64_t t = 0; t < max_length; ++t) {
     const Tensor logits = model.decode(from_vector(std::vector<int64_t>{last}, {1, 1}), memory, src, &cache);
     const std::vector<float> lp = last_log_probs(logits);
-    const int64_t V = static_cast<int64_t>(lp.size());
-    // Candidates by decreasing probability (ties: lower id first).
-    std::vector<int64_t> order(static_cast<size_t>(V));
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return lp[a] > lp[b]; });
-    size_t n = order.size();
-    if (opt.top_k > 0) n = std::min(n, static_cast<size_t>(opt.top_k));
-    std::vector<double> w(n);
-    double total = 0;
-    for (size_t i = 0; i < n; ++i) total += (w[i] = std::exp((lp[order[i]] - lp[order[0]]) / opt.temperature));
-    if (opt.top_p < 1.0) {  // smallest prefix whose mass reaches top_p
-      double cum = 0;
-      size_t m = 0;
-      while (m < n) {
-        cum += w[m++] / total;
-        if (cum >= opt.top_p) break;
-      }
-      n = m;
-      total = 0;
-      for (size_t i = 0; i < n; ++i) total += w[i];
-    }
-    const double u = uniform_f64(philox_element(gen.seed(), gen.next_draw(), 0)) * total;
-    size_t pick = 0;
-    for (double acc = w[0]; pick + 1 < n && acc <= u; acc += w[++pick]) {
-    }
-    const int64_t tok = order[pick];
+    const int64_t tok = sample_token(lp, opt, gen);
     h.log_prob += lp[tok];
     if (tok == sp.eos) {
       h.finished = true;

@@ -57,6 +57,18 @@ struct SampleOptions {
   int64_t top_k = 0;   // 0: no limit
   double top_p = 1.0;  // 1: no limit
 };
+// Errors naming the bad option (temperature <= 0, top_k < 0, top_p outside (0, 1]).
+void check_sample_options(const SampleOptions& opt);
+// One draw from the log-probabilities `lp` (V) with temperature, top-k and top-p: one draw of the
+// generator per call. Shared by every sampler (translation here, language models in
+// train/language_model.h).
+int64_t sample_token(const std::vector<float>& lp, const SampleOptions& opt, Generator& gen);
+// logits (B, 1, V) -> log-probabilities (B, V) as floats; a NaN is an error naming the row (a model
+// that gives NaN would otherwise decode argmax 0 forever and exit 0).
+std::vector<float> last_log_probs(const Tensor& logits);
+// Index of the largest value, the lower index on ties.
+int64_t argmax_row(const float* p, int64_t V);
+
 Hypothesis sample_decode(const models::EncoderDecoderTransformer& model, const std::vector<int64_t>& src,
                          const SpecialTokens& sp, int64_t max_length, const SampleOptions& opt, Generator& gen);
 

@@ -1,0 +1,198 @@
+// DecoderOnlyTransformer (see decoder_only.h).
+#include "models/decoder_only.h"
+
+#include <cmath>
+
+#include "autograd/checkpoint.h"
+#include "ops/ops.h"
+
+namespace knot::models {
+namespace {
+
+const char* const kPositionKinds = "sinusoidal, learned, rope, none";
+
+bool known_positions(const std::string& p) {
+  return p == "sinusoidal" || p == "learned" || p == "rope" || p == "none";
+}
+
+}  // namespace
+
+DecoderOnlyConfig DecoderOnlyConfig::from_json(const Json& j) {
+  ConfigReader r(j, "decoder_only");
+  const std::string model = r.get<std::string>("model", "decoder_only");
+  KNOT_CHECK(model == "decoder_only", "config 'decoder_only': key 'model' is '{}', expected 'decoder_only'", model);
+  DecoderOnlyConfig c;
+  c.num_layers = r.get<int64_t>("num_layers", c.num_layers);
+  c.vocab_size = r.require<int64_t>("vocab_size");
+  c.embedding_dim = r.get<int64_t>("embedding_dim", c.embedding_dim);
+  c.query_key_dim = r.get<int64_t>("query_key_dim", c.query_key_dim);
+  c.value_dim = r.get<int64_t>("value_dim", c.value_dim);
+  c.num_heads = r.get<int64_t>("num_heads", c.num_heads);
+  c.ffn_hidden_dim = r.get<int64_t>("ffn_hidden_dim", c.ffn_hidden_dim);
+  c.ffn_activation = r.get<std::string>("ffn_activation", c.ffn_activation);
+  c.use_pffn_bias = r.get<bool>("use_pffn_bias", c.use_pffn_bias);
+  c.use_final_linear_mha_bias = r.get<bool>("use_final_linear_mha_bias", c.use_final_linear_mha_bias);
+  c.use_final_linear_bias = r.get<bool>("use_final_linear_bias", c.use_final_linear_bias);
+  c.tie_output_embedding = r.get<bool>("tie_output_embedding", c.tie_output_embedding);
+  c.dropout_rate = r.get<double>("dropout_rate", c.dropout_rate);
+  c.attention_dropout_rate = r.get<double>("attention_dropout_rate", c.attention_dropout_rate);
+  c.max_length = r.get<int64_t>("max_length", c.max_length);
+  c.layer_norm_eps = r.get<double>("layer_norm_eps", c.layer_norm_eps);
+  c.pre_layer_norm = r.get<bool>("pre_layer_norm", c.pre_layer_norm);
+  c.scale_embedding = r.get<bool>("scale_embedding", c.scale_embedding);
+  c.positions = r.get<std::string>("positions", c.positions);
+  c.rope_base = r.get<double>("rope_base", c.rope_base);
+  c.attention_scale = r.get<std::string>("attention_scale", c.attention_scale);
+  c.activation_checkpointing = r.get<bool>("activation_checkpointing", c.activation_checkpointing);
+  nn::ProjectionSpec all;
+  if (r.has("projection")) all = read_projection(r.get<Json>("projection", {}), "decoder_only.projection");
+  c.attention_proj = c.ffn_proj = c.output_proj = all;
+  if (r.has("projections")) {
+    ConfigReader p(r.get<Json>("projections", Json::object()), "decoder_only.projections");
+    if (p.has("attention"))
+      c.attention_proj = read_projection(p.get<Json>("attention", {}), "decoder_only.projections.attention");
+    if (p.has("ffn")) c.ffn_proj = read_projection(p.get<Json>("ffn", {}), "decoder_only.projections.ffn");
+    if (p.has("output")) c.output_proj = read_projection(p.get<Json>("output", {}), "decoder_only.projections.output");
+    p.finish();
+  }
+  r.finish();
+  const std::pair<const char*, int64_t> positive[] = {{"vocab_size", c.vocab_size},
+                                                      {"embedding_dim", c.embedding_dim},
+                                                      {"num_heads", c.num_heads},
+                                                      {"ffn_hidden_dim", c.ffn_hidden_dim},
+                                                      {"max_length", c.max_length}};
+  for (const auto& [key, v] : positive)
+    KNOT_CHECK(v > 0, "config 'decoder_only': key '{}' must be positive, got {}", key, v);
+  for (const auto& [key, v] : {std::pair<const char*, int64_t>{"num_layers", c.num_layers},
+                               {"query_key_dim", c.query_key_dim},
+                               {"value_dim", c.value_dim}})
+    KNOT_CHECK(v >= 0, "config 'decoder_only': key '{}' must be >= 0, got {}", key, v);
+  KNOT_CHECK(known_positions(c.positions), "config 'decoder_only': key 'positions' must be one of {}, got '{}'",
+             kPositionKinds, c.positions);
+  KNOT_CHECK(c.positions != "sinusoidal" || c.embedding_dim % 2 == 0,
+             "config 'decoder_only': sinusoidal positions need an even embedding_dim, got {}", c.embedding_dim);
+  KNOT_CHECK(std::isfinite(c.rope_base) && c.rope_base > 1.0,
+             "config 'decoder_only': key 'rope_base' must be a finite number > 1, got {}", c.rope_base);
+  KNOT_CHECK(c.attention_scale == "query_key_dim" || c.attention_scale == "head_dim",
+             "config 'decoder_only': key 'attention_scale' must be 'query_key_dim' or 'head_dim', got '{}'",
+             c.attention_scale);
+  return c;
+}
+
+Json DecoderOnlyConfig::to_json() const {
+  return Json{{"model", "decoder_only"},
+              {"num_layers", num_layers},
+              {"vocab_size", vocab_size},
+              {"embedding_dim", embedding_dim},
+              {"query_key_dim", query_key_dim},
+              {"value_dim", value_dim},
+              {"num_heads", num_heads},
+              {"ffn_hidden_dim", ffn_hidden_dim},
+              {"ffn_activation", ffn_activation},
+              {"use_pffn_bias", use_pffn_bias},
+              {"use_final_linear_mha_bias", use_final_linear_mha_bias},
+              {"use_final_linear_bias", use_final_linear_bias},
+              {"tie_output_embedding", tie_output_embedding},
+              {"dropout_rate", dropout_rate},
+              {"attention_dropout_rate", attention_dropout_rate},
+              {"max_length", max_length},
+              {"layer_norm_eps", layer_norm_eps},
+              {"pre_layer_norm", pre_layer_norm},
+              {"scale_embedding", scale_embedding},
+              {"positions", positions},
+              {"rope_base", rope_base},
+              {"attention_scale", attention_scale},
+              {"projections",
+               {{"attention", attention_proj.to_json()}, {"ffn", ffn_proj.to_json()}, {"output", output_proj.to_json()}}},
+              {"activation_checkpointing", activation_checkpointing}};
+}
+
+nn::TransformerBlockConfig DecoderOnlyConfig::block() const {
+  nn::TransformerBlockConfig b;
+  b.d_model = embedding_dim;
+  b.num_heads = num_heads;
+  b.query_key_dim = query_key_dim;
+  b.value_dim = value_dim;
+  b.ffn_hidden_dim = ffn_hidden_dim;
+  b.ffn_activation = ffn_activation;
+  b.ffn_bias_in = use_pffn_bias;
+  b.ffn_bias_out = use_pffn_bias;
+  b.attention_out_bias = use_final_linear_mha_bias;
+  b.dropout = dropout_rate;
+  b.attention_dropout = attention_dropout_rate;
+  b.layer_norm_eps = layer_norm_eps;
+  b.pre_layer_norm = pre_layer_norm;
+  b.attention_scale = attention_scale;
+  b.rope = positions == "rope";
+  b.rope_base = rope_base;
+  b.proj = attention_proj;
+  b.ffn_proj = ffn_proj;
+  return b;
+}
+
+DecoderOnlyTransformer::DecoderOnlyTransformer(const DecoderOnlyConfig& cfg)
+    : cfg_(cfg), embed_scale_(cfg.scale_embedding ? std::sqrt(static_cast<double>(cfg.embedding_dim)) : 1.0) {
+  embed_tokens = register_module("embed_tokens", std::make_shared<nn::Embedding>(cfg.vocab_size, cfg.embedding_dim));
+  if (cfg.positions == "learned")
+    embed_positions = register_module("embed_positions", std::make_shared<nn::Embedding>(cfg.max_length, cfg.embedding_dim));
+  layers = register_module("layers", std::make_shared<nn::ModuleList>());
+  const nn::TransformerBlockConfig bc = cfg.block();
+  for (int64_t i = 0; i < cfg.num_layers; ++i) layers->push_back(std::make_shared<nn::DecoderBlock>(bc, false));
+  if (cfg.pre_layer_norm)
+    layer_norm = register_module("layer_norm", std::make_shared<nn::LayerNorm>(cfg.embedding_dim, cfg.layer_norm_eps));
+  if (!cfg.tied()) {
+    lm_head = register_module("lm_head", cfg.output_proj.make(cfg.embedding_dim, cfg.vocab_size, cfg.use_final_linear_bias));
+  } else if (cfg.use_final_linear_bias) {
+    final_logits_bias = register_parameter("final_logits_bias", zeros({cfg.vocab_size}));
+  }
+  if (cfg.positions == "sinusoidal")
+    pe_ = register_module("pe", std::make_shared<nn::SinusoidalPositionalEncoding>(cfg.embedding_dim, cfg.max_length));
+  dropout_ = register_module("dropout", std::make_shared<nn::Dropout>(cfg.dropout_rate));
+}
+
+DecoderOnlyCache DecoderOnlyTransformer::new_cache() const {
+  DecoderOnlyCache c;
+  c.layers.resize(layers->size());
+  return c;
+}
+
+Tensor DecoderOnlyTransformer::hidden(const Tensor& ids, DecoderOnlyCache* cache) const {
+  KNOT_CHECK(ids.dim() == 2, "DecoderOnlyTransformer: ids must be (B, T), got {}", shape_str(ids.shape()));
+  const int64_t T = ids.size(1);
+  const int64_t offset = cache ? cache->length : 0;
+  KNOT_CHECK(offset + T <= cfg_.max_length,
+             "DecoderOnlyTransformer: positions {}..{} pass the model's context of max_length = {} positions",
+             offset, offset + T - 1, cfg_.max_length);
+  if (cache) {
+    KNOT_CHECK(cache->layers.size() == layers->size(),
+               "DecoderOnlyTransformer: cache has {} layers, the model {} (use new_cache())", cache->layers.size(),
+               layers->size());
+  }
+  Tensor h = embed_tokens->forward(ids);
+  if (embed_scale_ != 1.0) h = mul(h, embed_scale_);
+  if (pe_) h = pe_->forward(h, offset);
+  if (embed_positions) h = add(h, embed_positions->forward(nn::position_ids(T, offset, ids.device())));
+  h = dropout_->forward(h);
+  const bool checkpointed = cfg_.activation_checkpointing && is_training() && !cache;
+  for (size_t i = 0; i < layers->size(); ++i) {
+    if (checkpointed) {
+      auto block = std::dynamic_pointer_cast<nn::DecoderBlock>((*layers)[i]);
+      h = checkpoint([block](const std::vector<Tensor>& in) { return block->forward(in[0], Tensor()); }, {h});
+    } else {
+      h = layers->at<nn::DecoderBlock>(i).forward(h, Tensor(), Tensor(), Tensor(), cache ? &cache->layers[i] : nullptr);
+    }
+  }
+  if (cache) cache->length = offset + T;
+  return layer_norm ? layer_norm->forward(h) : h;
+}
+
+Tensor DecoderOnlyTransformer::project(const Tensor& hidden) const {
+  if (lm_head) return lm_head->forward(hidden);
+  return linear(hidden, embed_tokens->weight, final_logits_bias);
+}
+
+Tensor DecoderOnlyTransformer::forward(const Tensor& ids, DecoderOnlyCache* cache) const {
+  return project(hidden(ids, cache));
+}
+
+}  // namespace knot::models
