@@ -49,6 +49,7 @@ DecoderOnlyConfig DecoderOnlyConfig::from_json(const Json& j) {
   c.attention_proj = c.ffn_proj = c.output_proj = all;
   if (r.has("projections")) {
     ConfigReader p(r.get<Json>("projections", Json::object()), "decoder_only.projections");
+    for (const char* site : {"attention", "ffn", "output"}) p.ignore(site);  // known keys, each optional
     if (p.has("attention"))
       c.attention_proj = read_projection(p.get<Json>("attention", {}), "decoder_only.projections.attention");
     if (p.has("ffn")) c.ffn_proj = read_projection(p.get<Json>("ffn", {}), "decoder_only.projections.ffn");
