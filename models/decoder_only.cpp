@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "autograd/checkpoint.h"
+#include "autograd/grad_mode.h"
+#include "nn/init.h"
 #include "ops/ops.h"
 
 namespace knot::models {
@@ -40,6 +42,7 @@ DecoderOnlyConfig DecoderOnlyConfig::from_json(const Json& j) {
   c.layer_norm_eps = r.get<double>("layer_norm_eps", c.layer_norm_eps);
   c.pre_layer_norm = r.get<bool>("pre_layer_norm", c.pre_layer_norm);
   c.scale_embedding = r.get<bool>("scale_embedding", c.scale_embedding);
+  c.embedding_init_std = r.get<double>("embedding_init_std", c.embedding_init_std);
   c.positions = r.get<std::string>("positions", c.positions);
   c.rope_base = r.get<double>("rope_base", c.rope_base);
   c.attention_scale = r.get<std::string>("attention_scale", c.attention_scale);
@@ -68,6 +71,8 @@ DecoderOnlyConfig DecoderOnlyConfig::from_json(const Json& j) {
                                {"query_key_dim", c.query_key_dim},
                                {"value_dim", c.value_dim}})
     KNOT_CHECK(v >= 0, "config 'decoder_only': key '{}' must be >= 0, got {}", key, v);
+  KNOT_CHECK(std::isfinite(c.embedding_init_std) && c.embedding_init_std > 0,
+             "config 'decoder_only': key 'embedding_init_std' must be a finite number > 0, got {}", c.embedding_init_std);
   KNOT_CHECK(known_positions(c.positions), "config 'decoder_only': key 'positions' must be one of {}, got '{}'",
              kPositionKinds, c.positions);
   KNOT_CHECK(c.positions != "sinusoidal" || c.embedding_dim % 2 == 0,
@@ -100,6 +105,7 @@ Json DecoderOnlyConfig::to_json() const {
               {"layer_norm_eps", layer_norm_eps},
               {"pre_layer_norm", pre_layer_norm},
               {"scale_embedding", scale_embedding},
+              {"embedding_init_std", embedding_init_std},
               {"positions", positions},
               {"rope_base", rope_base},
               {"attention_scale", attention_scale},
@@ -136,6 +142,11 @@ DecoderOnlyTransformer::DecoderOnlyTransformer(const DecoderOnlyConfig& cfg)
   embed_tokens = register_module("embed_tokens", std::make_shared<nn::Embedding>(cfg.vocab_size, cfg.embedding_dim));
   if (cfg.positions == "learned")
     embed_positions = register_module("embed_positions", std::make_shared<nn::Embedding>(cfg.max_length, cfg.embedding_dim));
+  if (cfg.embedding_init_std != 1.0) {
+    NoGradGuard ng;
+    nn::init::normal_(embed_tokens->weight, 0.0, cfg.embedding_init_std);
+    if (embed_positions) nn::init::normal_(embed_positions->weight, 0.0, cfg.embedding_init_std);
+  }
   layers = register_module("layers", std::make_shared<nn::ModuleList>());
   const nn::TransformerBlockConfig bc = cfg.block();
   for (int64_t i = 0; i < cfg.num_layers; ++i) layers->push_back(std::make_shared<nn::DecoderBlock>(bc, false));

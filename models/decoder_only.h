@@ -57,6 +57,9 @@ struct DecoderOnlyConfig {
   double layer_norm_eps = 1e-5;
   bool pre_layer_norm = false;
   bool scale_embedding = true;                    // token embeddings · sqrt(d) (kanformer)
+  // Token (and learned position) embeddings ~ N(0, std²): 1 is PyTorch's nn.Embedding (kanformer);
+  // GPT-2 uses 0.02, which a tied output head needs to start near the uniform distribution.
+  double embedding_init_std = 1.0;
   std::string positions = "sinusoidal";           // sinusoidal | learned | rope | none
   double rope_base = 10000.0;
   std::string attention_scale = "query_key_dim";  // kanformer: 1/sqrt(query_key_dim); or "head_dim"
