@@ -59,6 +59,27 @@ DecoderOnlyConfig DecoderOnlyConfig::from_json(const Json& j) {
     if (p.has("output")) c.output_proj = read_projection(p.get<Json>("output", {}), "decoder_only.projections.output");
     p.finish();
   }
+  if (r.has("moe")) {
+    ConfigReader m(r.get<Json>("moe", Json::object()), "decoder_only.moe");
+    c.moe.num_experts = m.get<int64_t>("num_experts", c.moe.num_experts);
+    c.moe.top_k = m.get<int64_t>("top_k", c.moe.top_k);
+    c.moe.capacity_factor = m.get<double>("capacity_factor", c.moe.capacity_factor);
+    c.moe.load_balance_weight = m.get<double>("load_balance_weight", c.moe.load_balance_weight);
+    c.moe.z_loss_weight = m.get<double>("z_loss_weight", c.moe.z_loss_weight);
+    m.finish();
+    KNOT_CHECK(c.moe.num_experts >= 0 && c.moe.num_experts <= 4096,
+               "config 'decoder_only.moe': key 'num_experts' must be in [0, 4096], got {}", c.moe.num_experts);
+    KNOT_CHECK(c.moe.top_k == 1 || c.moe.top_k == 2, "config 'decoder_only.moe': key 'top_k' must be 1 or 2, got {}",
+               c.moe.top_k);
+    KNOT_CHECK(c.moe.num_experts == 0 || c.moe.top_k <= c.moe.num_experts,
+               "config 'decoder_only.moe': top_k {} needs at least that many experts, got num_experts {}", c.moe.top_k,
+               c.moe.num_experts);
+    KNOT_CHECK(std::isfinite(c.moe.capacity_factor) && c.moe.capacity_factor > 0,
+               "config 'decoder_only.moe': key 'capacity_factor' must be a finite number > 0, got {}",
+               c.moe.capacity_factor);
+    KNOT_CHECK(c.moe.load_balance_weight >= 0 && c.moe.z_loss_weight >= 0,
+               "config 'decoder_only.moe': keys 'load_balance_weight' and 'z_loss_weight' must be >= 0");
+  }
   r.finish();
   const std::pair<const char*, int64_t> positive[] = {{"vocab_size", c.vocab_size},
                                                       {"embedding_dim", c.embedding_dim},
@@ -73,6 +94,9 @@ DecoderOnlyConfig DecoderOnlyConfig::from_json(const Json& j) {
     KNOT_CHECK(v >= 0, "config 'decoder_only': key '{}' must be >= 0, got {}", key, v);
   KNOT_CHECK(std::isfinite(c.embedding_init_std) && c.embedding_init_std > 0,
              "config 'decoder_only': key 'embedding_init_std' must be a finite number > 0, got {}", c.embedding_init_std);
+  KNOT_CHECK(!(c.moe.enabled() && c.activation_checkpointing),
+             "config 'decoder_only': 'moe' and 'activation_checkpointing' do not go together yet (a checkpointed "
+             "block's forward runs without a graph, so the router would get no gradient from its auxiliary loss)");
   KNOT_CHECK(known_positions(c.positions), "config 'decoder_only': key 'positions' must be one of {}, got '{}'",
              kPositionKinds, c.positions);
   KNOT_CHECK(c.positions != "sinusoidal" || c.embedding_dim % 2 == 0,
@@ -111,6 +135,12 @@ Json DecoderOnlyConfig::to_json() const {
               {"attention_scale", attention_scale},
               {"projections",
                {{"attention", attention_proj.to_json()}, {"ffn", ffn_proj.to_json()}, {"output", output_proj.to_json()}}},
+              {"moe",
+               {{"num_experts", moe.num_experts},
+                {"top_k", moe.top_k},
+                {"capacity_factor", moe.capacity_factor},
+                {"load_balance_weight", moe.load_balance_weight},
+                {"z_loss_weight", moe.z_loss_weight}}},
               {"activation_checkpointing", activation_checkpointing}};
 }
 
@@ -134,6 +164,7 @@ nn::TransformerBlockConfig DecoderOnlyConfig::block() const {
   b.rope_base = rope_base;
   b.proj = attention_proj;
   b.ffn_proj = ffn_proj;
+  b.moe = moe;
   return b;
 }
 
@@ -201,6 +232,25 @@ Tensor DecoderOnlyTransformer::hidden(const Tensor& ids, DecoderOnlyCache* cache
 Tensor DecoderOnlyTransformer::project(const Tensor& hidden) const {
   if (lm_head) return lm_head->forward(hidden);
   return linear(hidden, embed_tokens->weight, final_logits_bias);
+}
+
+Tensor DecoderOnlyTransformer::moe_aux_loss() const {
+  Tensor total;
+  for (size_t i = 0; i < layers->size(); ++i) {
+    const auto& block = layers->at<nn::DecoderBlock>(i);
+    if (!block.moe || !block.moe->aux_loss().defined()) continue;
+    total = total.defined() ? add(total, block.moe->aux_loss()) : block.moe->aux_loss();
+  }
+  return total;
+}
+
+std::vector<nn::MoEStats> DecoderOnlyTransformer::moe_stats() const {
+  std::vector<nn::MoEStats> out;
+  for (size_t i = 0; i < layers->size(); ++i) {
+    const auto& block = layers->at<nn::DecoderBlock>(i);
+    if (block.moe) out.push_back(block.moe->stats());
+  }
+  return out;
 }
 
 Tensor DecoderOnlyTransformer::forward(const Tensor& ids, DecoderOnlyCache* cache) const {

@@ -6,7 +6,7 @@
 //   h = Dropout(pos(embed_tokens(ids) · sqrt(d)))      pos: sinusoidal table (kanformer), learned
 //                                                       embed_positions, none, or rope (rotary
 //                                                       q/k in every self-attention instead)
-//   h = N blocks, each: causal self-attention -> FFN   post-LN (kanformer) or pre-LN, with a final
+//   h = N blocks, each: causal self-attention -> FFN   (or a mixture of expert FFNs, `moe`) post-LN (kanformer) or pre-LN, with a final
 //                                                       layer_norm after the stack when pre-LN
 //   logits = lm_head(h), or tied: h · embed_tokensᵀ (+ final_logits_bias)
 // The causal mask is always applied (kanformer's model takes a mask argument and its callers
@@ -22,6 +22,7 @@
 //   embed_tokens.weight, embed_positions.weight (learned positions only)
 //   layers.{i}.self_attn.{q,k,v,out}_proj.*, layers.{i}.self_attn_layer_norm.*
 //   layers.{i}.ffn.{in,gate,out}_proj.*, layers.{i}.final_layer_norm.*
+//   layers.{i}.moe.router.weight, layers.{i}.moe.experts.{e}.{in,gate,out}_proj.* (instead of ffn)
 //   layer_norm.* (pre-LN only), lm_head.* (untied) or final_logits_bias (tied, with bias)
 // kanformer's names map as emb -> embed_tokens, blocks -> layers, mha -> self_attn, ff_proj ->
 // out_proj, norm1 -> self_attn_layer_norm, pffn -> ffn, gates -> gate_proj, norm2 ->
@@ -66,6 +67,10 @@ struct DecoderOnlyConfig {
   // Projections per site: `projection` is the default of every site; `projections.attention`,
   // `.ffn` and `.output` override it for their site ("MLP attention, KAN FFN" is one config).
   nn::ProjectionSpec attention_proj, ffn_proj, output_proj;
+  // "moe": {"num_experts": E, "top_k": 1 or 2, "capacity_factor": 1.25, "load_balance_weight": 0.01,
+  // "z_loss_weight": 0.001}: every block's FFN becomes a mixture of E experts (nn/moe.h), each an
+  // FFN of the ffn site's projection kind. num_experts 0 (the default): dense FFNs.
+  nn::MoEConfig moe;
   bool activation_checkpointing = false;
 
   // Unknown keys and wrong types are errors naming the key. An optional "model" key must be
@@ -97,6 +102,10 @@ class DecoderOnlyTransformer : public nn::Module {
   Tensor project(const Tensor& hidden) const;
   DecoderOnlyCache new_cache() const;
   const DecoderOnlyConfig& config() const { return cfg_; }
+  // Mixture of experts: the sum of every block's weighted auxiliary loss of the last forward
+  // (undefined without experts), and what each block routed.
+  Tensor moe_aux_loss() const;
+  std::vector<nn::MoEStats> moe_stats() const;
 
   std::shared_ptr<nn::Embedding> embed_tokens;
   std::shared_ptr<nn::Embedding> embed_positions;  // learned positions only

@@ -92,9 +92,17 @@ void attention(Tally& t, const nn::TransformerBlockConfig& b) {
 }
 
 void feed_forward(Tally& t, const nn::TransformerBlockConfig& b) {
-  projection(t, b.ffn_proj, b.d_model, b.ffn_hidden_dim, b.ffn_bias_in);
-  if (nn::is_gated_activation(b.ffn_activation)) projection(t, b.ffn_proj, b.d_model, b.ffn_hidden_dim, b.ffn_bias_in);
-  projection(t, b.ffn_proj, b.ffn_hidden_dim, b.d_model, b.ffn_bias_out);
+  Tally one;
+  projection(one, b.ffn_proj, b.d_model, b.ffn_hidden_dim, b.ffn_bias_in);
+  if (nn::is_gated_activation(b.ffn_activation)) projection(one, b.ffn_proj, b.d_model, b.ffn_hidden_dim, b.ffn_bias_in);
+  projection(one, b.ffn_proj, b.ffn_hidden_dim, b.d_model, b.ffn_bias_out);
+  // nn/moe.cpp: num_experts expert FFNs (counted by multiplication: no loop over an absurd count) and a router.
+  const uint64_t copies = b.moe.enabled() ? static_cast<uint64_t>(b.moe.num_experts) : 1;
+  t.params = t.add(t.params, t.mul(one.params, copies));
+  t.param_bytes = t.add(t.param_bytes, t.mul(one.param_bytes, copies));
+  t.buffer_bytes = t.add(t.buffer_bytes, t.mul(one.buffer_bytes, copies));
+  t.of = t.of || one.of;
+  if (b.moe.enabled()) linear(t, b.d_model, b.moe.num_experts, false);
 }
 
 void block(Tally& t, const nn::TransformerBlockConfig& b, bool cross) {
@@ -122,7 +130,10 @@ void blocks(Tally& t, const nn::TransformerBlockConfig& b, bool cross, int64_t n
 // Activation elements per token of one block (see memory_estimate.h); t_kv: attended positions.
 uint64_t block_activations(Sat& s, const nn::TransformerBlockConfig& b, int64_t t_self, int64_t t_cross) {
   const int64_t d = b.d_model, qk = b.query_key_dim ? b.query_key_dim : d, vd = b.value_dim ? b.value_dim : d;
-  const int64_t ffn = b.ffn_hidden_dim * (nn::is_gated_activation(b.ffn_activation) ? 4 : 3);
+  // A mixture of experts runs each token through top_k experts, plus the router's (N, E) tensors.
+  const int64_t ffn = b.ffn_hidden_dim * (nn::is_gated_activation(b.ffn_activation) ? 4 : 3) *
+                          (b.moe.enabled() ? b.moe.top_k : 1) +
+                      (b.moe.enabled() ? 3 * b.moe.num_experts + 2 * d : 0);
   uint64_t n = s.add(s.prod({12, d}), s.add(s.prod({2, qk}), s.add(s.prod({2, vd}), s.prod({ffn}))));
   n = s.add(n, s.prod({2, b.num_heads, t_self}));
   if (t_cross > 0)

@@ -56,8 +56,13 @@ DecoderBlock::DecoderBlock(const TransformerBlockConfig& cfg, bool cross_attenti
     encoder_attn_layer_norm =
         register_module("encoder_attn_layer_norm", std::make_shared<LayerNorm>(cfg.d_model, cfg.layer_norm_eps));
   }
-  ffn = register_module("ffn", std::make_shared<FeedForward>(cfg.d_model, cfg.ffn_hidden_dim, cfg.ffn_activation,
-                                                             cfg.dropout, cfg.ffn_proj, cfg.ffn_bias_in, cfg.ffn_bias_out));
+  if (cfg.moe.enabled())
+    moe = register_module("moe", std::make_shared<MoEFeedForward>(cfg.d_model, cfg.ffn_hidden_dim, cfg.ffn_activation,
+                                                                  cfg.dropout, cfg.ffn_proj, cfg.ffn_bias_in,
+                                                                  cfg.ffn_bias_out, cfg.moe));
+  else
+    ffn = register_module("ffn", std::make_shared<FeedForward>(cfg.d_model, cfg.ffn_hidden_dim, cfg.ffn_activation,
+                                                               cfg.dropout, cfg.ffn_proj, cfg.ffn_bias_in, cfg.ffn_bias_out));
   final_layer_norm = register_module("final_layer_norm", std::make_shared<LayerNorm>(cfg.d_model, cfg.layer_norm_eps));
   dropout_ = register_module("dropout", std::make_shared<Dropout>(cfg.dropout));
 }
@@ -72,7 +77,8 @@ Tensor DecoderBlock::forward(const Tensor& x, const Tensor& memory, const Tensor
       return encoder_attn->forward(y, memory, memory_padding_mask, false, cache ? &cache->cross_attn : nullptr);
     });
   }
-  return residual(h, *final_layer_norm, *dropout_, pre_ln_, [&](const Tensor& y) { return ffn->forward(y); });
+  return residual(h, *final_layer_norm, *dropout_, pre_ln_,
+                  [&](const Tensor& y) { return moe ? moe->forward(y) : ffn->forward(y); });
 }
 
 Tensor run_encoder_blocks(const ModuleList& layers, Tensor h, const Tensor& key_padding_mask, bool checkpointed) {

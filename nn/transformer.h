@@ -4,7 +4,7 @@
 //   pre-LN  (pre_layer_norm = true, Xiong et al. 2020):  x = x + Dropout(sublayer(LN(x)))
 //   encoder block:  self-attention (key padding mask) -> FFN
 //   decoder block:  causal self-attention (+ target padding) -> cross-attention over the encoder
-//                   memory (source padding) -> FFN
+//                   memory (source padding) -> FFN (or a mixture of expert FFNs, nn/moe.h)
 //   x: (B, T, d_model) -> (B, T, d_model); memory: (B, S, d_model)
 // Parameter names (PyTorch/BART style): self_attn, self_attn_layer_norm, encoder_attn,
 // encoder_attn_layer_norm, ffn, final_layer_norm. (kanformer: mha/mha1, norm1, mha2, norm2,
@@ -16,6 +16,7 @@
 
 #include "nn/attention.h"
 #include "nn/feedforward.h"
+#include "nn/moe.h"
 
 namespace knot::nn {
 
@@ -38,6 +39,7 @@ struct TransformerBlockConfig {
   double rope_base = 10000.0;
   ProjectionSpec proj;      // attention q/k/v/out projections
   ProjectionSpec ffn_proj;  // FFN projections
+  MoEConfig moe;            // num_experts > 0: decoder blocks get a mixture of expert FFNs (nn/moe.h)
 
   MultiHeadAttentionConfig attention() const;
 };
@@ -85,7 +87,8 @@ class DecoderBlock : public Module {
   std::shared_ptr<LayerNorm> self_attn_layer_norm;
   std::shared_ptr<MultiHeadAttention> encoder_attn;  // null without cross-attention
   std::shared_ptr<LayerNorm> encoder_attn_layer_norm;
-  std::shared_ptr<FeedForward> ffn;
+  std::shared_ptr<FeedForward> ffn;                  // null with a mixture of experts
+  std::shared_ptr<MoEFeedForward> moe;               // null without
   std::shared_ptr<LayerNorm> final_layer_norm;
 
  private:

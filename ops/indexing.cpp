@@ -72,6 +72,23 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   });
 }
 
+Tensor index_scatter_add(const Tensor& src, int64_t dim, const Tensor& index, int64_t size) {
+  KNOT_CHECK(src.dim() >= 1, "index_scatter_add: src must have at least one dim, got shape {}", shape_str(src.shape()));
+  const int d = wrap_dim(dim, src.dim(), "index_scatter_add");
+  KNOT_CHECK(index.dim() == 1 && index.size(0) == src.shape()[d],
+             "index_scatter_add: index must be 1-D with one entry per slice of src along dim {} ({}), got shape {}", d,
+             src.shape()[d], shape_str(index.shape()));
+  KNOT_CHECK(is_integral(index.dtype()), "index_scatter_add: index must be i32 or i64, got {}", dtype_name(index.dtype()));
+  KNOT_CHECK(size >= 0, "index_scatter_add: size must be >= 0, got {}", size);
+  KNOT_CHECK(is_floating(src.dtype()), "index_scatter_add: src must be a float tensor, got {}", dtype_name(src.dtype()));
+  Tensor out = kernels::index_select_bwd(src, d, index, size);  // the scatter-add kernel (bounds checked there)
+  if (!needs_grad({src})) return out;
+  SavedTensor saved(index);
+  return attach_grad(out, "index_scatter_add", {src}, [d, saved](const Tensor& g) {
+    return std::vector<Tensor>{kernels::index_select(g, d, saved.get("index_scatter_add"))};
+  });
+}
+
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   KNOT_CHECK(a.dtype() == b.dtype(), "where: a is {} {} but b is {} {}; convert one with .to(dtype)",
              dtype_name(a.dtype()), shape_str(a.shape()), dtype_name(b.dtype()), shape_str(b.shape()));

@@ -323,3 +323,169 @@ TEST_CASE("lm: a bad model key is an error before the tokenizer is trained; a fr
   REQUIRE_THROWS_WITH(train::train_language_model(cfg, a, false, quiet()), Catch::Contains("fewer than one block"));
   CHECK_FALSE(std::filesystem::exists(a));
 }
+
+TEST_CASE("index_scatter_add: the adjoint of index_select, values and gradcheck", "[ops][lm]") {
+  const Tensor src = from_vector(std::vector<double>{1, 2, 3, 4, 5, 6}, {3, 2});
+  const Tensor idx = from_vector(std::vector<int64_t>{2, 0, 2});
+  const auto out = index_scatter_add(src, 0, idx, 4).to_vector<double>();
+  CHECK(out == std::vector<double>{3, 4, 0, 0, 6, 8, 0, 0});  // rows 0 and 2 of src both go to row 2
+  Tensor s = rand_leaf({3, 2}, 81);
+  REQUIRE_GRADCHECK([&](const std::vector<Tensor>& in) { return index_scatter_add(in[0], 0, idx, 4); }, {s});
+  REQUIRE_GRADCHECK([&](const std::vector<Tensor>& in) { return index_scatter_add(in[0], 1, from_vector(std::vector<int64_t>{1, 1}), 3); },
+                    {rand_leaf({3, 2}, 82)});
+  REQUIRE_THROWS_WITH(index_scatter_add(src, 0, from_vector(std::vector<int64_t>{0, 9, 1}), 4), Catch::Contains("9"));
+  REQUIRE_THROWS_WITH(index_scatter_add(src, 0, from_vector(std::vector<int64_t>{0, 1}), 4), Catch::Contains("one entry per slice"));
+}
+
+namespace {
+
+nn::MoEConfig moe_cfg(int64_t E, int64_t k, double cf = 8.0) {
+  nn::MoEConfig c;
+  c.num_experts = E;
+  c.top_k = k;
+  c.capacity_factor = cf;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("moe: one expert with k = 1 equals the dense FFN", "[models][lm]") {
+  manual_seed(3);
+  nn::MoEFeedForward moe(6, 10, "gelu", 0.1, {}, true, true, moe_cfg(1, 1, 1.0));
+  nn::FeedForward dense(6, 10, "gelu", 0.1, {}, true, true);
+  const auto src = moe.experts->at<nn::FeedForward>(0).named_parameters(), dst = dense.named_parameters();
+  REQUIRE(src.size() == dst.size());
+  {
+    NoGradGuard ng;
+    for (size_t i = 0; i < src.size(); ++i) dst[i].second.copy_(src[i].second);
+  }
+  moe.eval();
+  dense.eval();
+  const Tensor x = rand_leaf({2, 5, 6}, 91).detach().to(DType::f32);
+  REQUIRE(max_abs_diff(moe.forward(x), dense.forward(x)) == 0.0);
+  CHECK(moe.stats().load == std::vector<int64_t>{10});
+  CHECK(moe.stats().dropped == 0);
+  CHECK(moe.stats().balance == Approx(1.0));  // one expert: f = P = 1
+}
+
+TEST_CASE("moe: the load-balancing and z-losses match a hand computation", "[models][lm]") {
+  nn::MoEFeedForward moe(2, 3, "relu", 0.0, {}, true, true, moe_cfg(3, 1));
+  moe.eval();
+  moe.to(DType::f64);
+  const std::vector<double> w{1.0, -0.5, 0.2, 0.8, -1.0, 0.3};  // router (E = 3, d = 2)
+  {
+    NoGradGuard ng;
+    moe.router->weight.copy_(from_vector(w, {3, 2}));
+  }
+  const std::vector<double> xv{0.5, 1.0, -1.0, 0.2, 0.3, -0.7, 2.0, 0.1};  // N = 4 tokens
+  moe.forward(from_vector(xv, {4, 2}));
+  std::vector<double> P(3, 0.0), f(3, 0.0);
+  double z = 0;
+  for (int n = 0; n < 4; ++n) {
+    double l[3], m = -1e300, s = 0;
+    for (int e = 0; e < 3; ++e) m = std::max(m, l[e] = w[2 * e] * xv[2 * n] + w[2 * e + 1] * xv[2 * n + 1]);
+    for (int e = 0; e < 3; ++e) s += std::exp(l[e] - m);
+    int best = 0;
+    for (int e = 0; e < 3; ++e) {
+      P[e] += std::exp(l[e] - m) / s / 4;
+      if (l[e] > l[best]) best = e;
+    }
+    f[best] += 0.25;
+    z += std::pow(m + std::log(s), 2) / 4;
+  }
+  const double balance = 3 * (f[0] * P[0] + f[1] * P[1] + f[2] * P[2]);
+  CHECK(moe.stats().balance == Approx(balance).epsilon(1e-12));
+  CHECK(moe.stats().z == Approx(z).epsilon(1e-12));
+  CHECK(moe.aux_loss().item() == Approx(0.01 * balance + 0.001 * z).epsilon(1e-12));
+}
+
+TEST_CASE("moe: tokens over capacity are dropped, first choices before second choices", "[models][lm]") {
+  // The router sends every token to expert 0 first and expert 1 second (a large positive bias on
+  // feature 0 of expert 0's row through the input), so capacity decides who is kept.
+  nn::MoEFeedForward moe(2, 4, "relu", 0.0, {}, true, true, moe_cfg(2, 2, 0.5));
+  moe.eval();
+  {
+    NoGradGuard ng;
+    moe.router->weight.copy_(from_vector(std::vector<float>{5.0f, 0.0f, 1.0f, 0.0f}, {2, 2}));
+  }
+  std::vector<float> xv;
+  for (int n = 0; n < 6; ++n) xv.insert(xv.end(), {1.0f, 0.1f * static_cast<float>(n)});
+  const Tensor x = from_vector(xv, {6, 2});
+  const Tensor y = moe.forward(x);
+  // capacity = ceil(0.5 · 6 · 2 / 2) = 3: tokens 0–2 keep expert 0 (first choices), expert 1 gets
+  // the first three second choices (tokens 0–2); tokens 3–5 are dropped for both.
+  CHECK(moe.stats().capacity == 3);
+  CHECK(moe.stats().load == std::vector<int64_t>{3, 3});
+  CHECK(moe.stats().dropped == 6);
+  const auto v = y.to_vector<float>();
+  for (int n = 3; n < 6; ++n) {
+    CHECK(v[2 * n] == 0.0f);
+    CHECK(v[2 * n + 1] == 0.0f);
+  }
+  CHECK(max_abs_diff(y.slice(0, 0, 3), zeros({3, 2})) > 1e-6);
+}
+
+TEST_CASE("moe: float64 gradcheck of the layer (k = 1 and 2) and of a decoder-only model with KAN experts", "[models][lm]") {
+  for (int64_t k : {1, 2}) {
+    CAPTURE(k);
+    manual_seed(7);
+    nn::MoEFeedForward moe(3, 4, "silu", 0.0, {}, true, true, moe_cfg(3, k));
+    moe.eval();
+    moe.to(DType::f64);
+    Tensor x = rand_leaf({5, 3}, 95 + k);
+    std::vector<Tensor> in{x};
+    for (const auto& p : moe.parameters()) in.push_back(p);
+    // The output plus the auxiliary loss, so both carry gradient to the router.
+    REQUIRE_GRADCHECK(
+        [&](const std::vector<Tensor>& v) {
+          const Tensor y = sum(moe.forward(v[0]));
+          return add(y, moe.aux_loss());
+        },
+        in);
+  }
+  auto c = tiny_lm("rope");
+  c.embedding_dim = 4;
+  c.ffn_hidden_dim = 5;
+  c.num_layers = 1;
+  c.ffn_proj.kind = "kan_chebyshev";
+  c.moe = moe_cfg(2, 2, 2.0);
+  models::DecoderOnlyTransformer m(c);
+  m.eval();
+  m.to(DType::f64);
+  GradcheckOptions opt;
+  opt.max_full = 16;
+  const Tensor x = ids({3, 4, 5, 6, 7, 8}, 2);
+  REQUIRE_GRADCHECK(
+      [&](const std::vector<Tensor>&) {
+        const Tensor y = sum(m.forward(x));
+        return add(y, m.moe_aux_loss());
+      },
+      m.parameters(), opt);
+}
+
+TEST_CASE("lm: a mixture-of-experts model trains, logs per-expert load, and its count matches the estimate", "[train][lm]") {
+  auto cfg = tiny_lm_task(6);
+  cfg["model"]["moe"] = {{"num_experts", 3}, {"top_k", 2}, {"capacity_factor", 1.0}};
+  cfg["train"]["log_every"] = 2;
+  const std::string a = fresh_run_dir("lm", "moe");
+  const auto r = train::train_language_model(cfg, a, false, quiet());
+  REQUIRE(r.steps == 6);
+  int rows = 0;
+  for (const auto& m : knot::test::read_metrics(a)) {
+    if (!m.contains("loss")) continue;
+    ++rows;
+    REQUIRE(m.contains("moe_load"));
+    REQUIRE(m["moe_load"].size() == 1);     // one layer
+    REQUIRE(m["moe_load"][0].size() == 3);  // three experts
+    int64_t total = 0;
+    for (const auto& n : m["moe_load"][0]) total += n.get<int64_t>();
+    // 2 micro-batches of 8 × 16 tokens, two choices each, minus the dropped ones.
+    CHECK(total + m["moe_dropped"].get<int64_t>() == 2 * 8 * 16 * 2);
+    CHECK(m["moe_balance_loss"].get<double>() >= 1.0 - 1e-9);  // 1 is perfect balance, the minimum
+  }
+  CHECK(rows == 3);
+  const train::LmRun run = train::load_lm_run(a);
+  CHECK(static_cast<uint64_t>(run.model->num_parameters()) ==
+        models::estimate_model_memory(run.config["model"], {}).parameters);
+  std::filesystem::remove_all(a);
+}

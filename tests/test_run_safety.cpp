@@ -58,7 +58,7 @@ class ProbeTask : public knot::train::Task {
   int64_t d_model() const override { return 4; }
   int64_t batches_per_epoch() const override { return 3; }
   knot::train::TaskLoss train_loss(int64_t, int64_t) override {
-    return {knot::sum(knot::mul(model_.forward(knot::ones({2, 4})), model_.forward(knot::ones({2, 4})))), 8};
+    return {knot::sum(knot::mul(model_.forward(knot::ones({2, 4})), model_.forward(knot::ones({2, 4})))), 8, knot::Tensor()};
   }
   Json validate() override { return {{"val_loss", 1.0}}; }
   double probe_loss() override { return probe_nan ? std::numeric_limits<double>::quiet_NaN() : 1.0; }

@@ -545,7 +545,7 @@ class ElectraTask : public Task {
     // Masks and samples of sequence i in this epoch: Philox elements of (key, epoch), see mask_batch.
     const MaskedBatch mb = mask_batch(train_, idx, vocab_, opt_.mask_prob, keys_.mask, static_cast<uint64_t>(epoch));
     ElectraOutputs out = electra_forward(*model_, mb, opt_, keys_.sample, static_cast<uint64_t>(epoch));
-    return {out.loss, mb.tokens};
+    return {out.loss, mb.tokens, Tensor()};
   }
 
   models::Json validate() override {

@@ -82,7 +82,7 @@ class SentimentTask : public Task {
   TaskLoss train_loss(int64_t epoch, int64_t index) override {
     if (epoch != cached_epoch_) build_epoch(epoch);
     const ClassBatch b = make_batch(train_, batches_.at(static_cast<size_t>(index)), pad_);
-    return {cross_entropy(model_->classify(b.ids), b.labels), b.tokens};
+    return {cross_entropy(model_->classify(b.ids), b.labels), b.tokens, Tensor()};
   }
 
   models::Json validate() override {

@@ -167,7 +167,37 @@ class LanguageModelTask : public Task {
     const size_t b0 = static_cast<size_t>(index * bs_);
     const std::vector<int64_t> blocks(order_.begin() + b0, order_.begin() + std::min(order_.size(), b0 + bs_));
     const auto b = make_blocks(train_, blocks, L_);
-    return {block_loss(*model_, b, Reduction::mean), static_cast<int64_t>(blocks.size()) * L_};
+    TaskLoss tl{block_loss(*model_, b, Reduction::mean), static_cast<int64_t>(blocks.size()) * L_, Tensor()};
+    if (model_->config().moe.enabled()) {
+      tl.aux = model_->moe_aux_loss();
+      const auto stats = model_->moe_stats();
+      if (load_.empty()) load_.assign(stats.size(), std::vector<int64_t>(stats.empty() ? 0 : stats[0].load.size(), 0));
+      for (size_t l = 0; l < stats.size(); ++l) {
+        for (size_t e = 0; e < stats[l].load.size(); ++e) load_[l][e] += stats[l].load[e];
+        dropped_ += stats[l].dropped;
+        balance_ += stats[l].balance / static_cast<double>(stats.size());
+        z_ += stats[l].z / static_cast<double>(stats.size());
+      }
+      ++moe_batches_;
+    }
+    return tl;
+  }
+
+  // Mixture of experts: tokens per expert per layer summed over the window's micro-batches, the
+  // choices dropped for capacity, and the mean (over layers and micro-batches) of the two
+  // auxiliary losses before weighting.
+  models::Json log_extras() override {
+    models::Json j = models::Json::object();
+    if (moe_batches_ == 0) return j;
+    j["moe_load"] = load_;
+    j["moe_dropped"] = dropped_;
+    j["moe_balance_loss"] = balance_ / static_cast<double>(moe_batches_);
+    j["moe_z_loss"] = z_ / static_cast<double>(moe_batches_);
+    load_.clear();
+    dropped_ = 0;
+    balance_ = z_ = 0;
+    moe_batches_ = 0;
+    return j;
   }
 
   models::Json validate() override {
@@ -195,6 +225,9 @@ class LanguageModelTask : public Task {
   uint64_t key_;
   int64_t n_blocks_ = 0, num_batches_ = 0, cached_epoch_ = -1;
   std::vector<int64_t> order_;
+  std::vector<std::vector<int64_t>> load_;  // mixture-of-experts statistics since the last log row
+  int64_t dropped_ = 0, moe_batches_ = 0;
+  double balance_ = 0, z_ = 0;
 };
 
 }  // namespace

@@ -14,6 +14,10 @@
 // block_size ids, targets the next-token shift). An epoch is the blocks in a shuffled order (a pure
 // function of seed and epoch), cut into batches of data.batch_size. Loss: mean cross-entropy over
 // every target token. Validation: loss and perplexity over the held-out blocks in order.
+// Mixture of experts (model.moe): the training step adds every block's weighted auxiliary loss
+// (nn/moe.h) to the cross-entropy (the logged loss is the cross-entropy alone), and each
+// metrics.jsonl row gets moe_load (tokens per expert per layer over the row's micro-batches),
+// moe_dropped (choices dropped for capacity), moe_balance_loss and moe_z_loss (unweighted means).
 //
 // Config (top level; unknown keys are errors naming the key):
 //   {"task": "lm", "seed": 1, "run_dir": "runs/lm", "description": "...",

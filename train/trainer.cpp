@@ -401,6 +401,7 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
       ++micro;
       Tensor loss = tl.loss;
       const double task_loss = loss.item();
+      if (tl.aux.defined()) loss = add(loss, tl.aux);
       if (cfg.kan_regularization > 0) {
         const Tensor reg = kan_regularization_loss(model, cfg.kan_reg_a, cfg.kan_reg_e);
         if (reg.defined()) loss = add(loss, mul(reg, cfg.kan_regularization));
@@ -501,14 +502,17 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
         const double mean = win_loss / static_cast<double>(win_count);
         res.last_loss = mean;
         res.has_loss = true;
-        write_metrics({{"step", step},
-                       {"epoch", micro / task.batches_per_epoch()},
-                       {"loss", mean},
-                       {"ppl", std::exp(std::min(mean, 50.0))},
-                       {"lr", last_lr},
-                       {"tokens", win_tokens},
-                       {"tokens_per_s", tps},
-                       {"elapsed_s", elapsed}});
+        models::Json row{{"step", step},
+                         {"epoch", micro / task.batches_per_epoch()},
+                         {"loss", mean},
+                         {"ppl", std::exp(std::min(mean, 50.0))},
+                         {"lr", last_lr},
+                         {"tokens", win_tokens},
+                         {"tokens_per_s", tps},
+                         {"elapsed_s", elapsed}};
+        const models::Json extras = task.log_extras();
+        for (auto it = extras.begin(); it != extras.end(); ++it) row[it.key()] = it.value();
+        write_metrics(row);
       }
       const std::string line =
           fmt::format("{} step {}/{} | epoch {} | loss {} | lr {:.3e} | {:.0f} tok/s | ETA {}", task.name(), step,

@@ -68,6 +68,9 @@ namespace knot::train {
 struct TaskLoss {
   Tensor loss;         // scalar, graph attached
   int64_t tokens = 0;  // tokens processed (for tokens/s)
+  // Optional auxiliary loss (scalar, graph attached), e.g. a mixture of experts' load-balancing and
+  // z-losses: added to `loss` for backward (and the NaN check), but the logged loss is `loss` alone.
+  Tensor aux;
 };
 
 class Task {
@@ -87,6 +90,9 @@ class Task {
   // generator the training uses). A checkpoint is written only when it is finite: weights can be
   // finite and still give NaN (an overflow in attention or a KAN layer).
   virtual double probe_loss() = 0;
+  // Extra fields for each logged metrics.jsonl row (e.g. per-expert load), summarising the
+  // micro-batches since the previous call; an empty object when the task has none.
+  virtual models::Json log_extras() { return models::Json::object(); }
 };
 
 struct TrainerConfig {

@@ -127,7 +127,7 @@ class TranslationTask : public Task {
   TaskLoss train_loss(int64_t epoch, int64_t index) override {
     if (epoch != cached_epoch_) build_epoch(epoch);
     const BatchTensors b = make_batch(train_, batches_.at(static_cast<size_t>(index)), sp_);
-    return {batch_loss(*model_, b, sp_, ls_, Reduction::mean), b.tokens};
+    return {batch_loss(*model_, b, sp_, ls_, Reduction::mean), b.tokens, Tensor()};
   }
 
   models::Json validate() override {
