@@ -190,7 +190,7 @@ TEST_CASE("attention: bad shapes and options are errors naming the op", "[attent
   REQUIRE_THROWS_WITH(scaled_dot_product_attention(q, k.to(DType::f64), v), Catch::Contains("dtype"));
 }
 
-TEST_CASE("attention: f32 (vectorised softmax rows) agrees with f64; padded keys get exactly zero gradient",
+TEST_CASE("attention: f32 (vectorised softmax rows) agrees with f64, padded keys get exactly zero gradient",
           "[attention]") {
   // Rows longer than a vector, with a tail, so the f32 softmax's Eigen exp path and its explicit
   // zeroing of padded keys both run; forward and gradients against the f64 kernel.

@@ -307,7 +307,7 @@ TEST_CASE("lm: a tiny run learns, resumes bit-identically, evaluates and generat
   std::filesystem::remove_all(b);
 }
 
-TEST_CASE("lm: a bad model key is an error before the tokenizer is trained; a fresh run needs an empty directory", "[train][lm]") {
+TEST_CASE("lm: a bad model key is an error before the tokenizer is trained, a fresh run needs an empty directory", "[train][lm]") {
   const std::string a = fresh_run_dir("lm", "keys");
   auto cfg = tiny_lm_task(2);
   cfg["model"]["positons"] = "rope";

@@ -305,7 +305,7 @@ TEST_CASE("dropout: the mask is the Philox keep-decision and kept values are sca
   REQUIRE(kept < static_cast<int64_t>(vx.size()));
 }
 
-TEST_CASE("dropout: the same seed gives the same mask; the next draw a different one", "[ops]") {
+TEST_CASE("dropout: the same seed gives the same mask, the next draw a different one", "[ops]") {
   const Tensor x = ones({1000});
   Generator g1(123), g2(123);
   const auto a = dropout(x, 0.5, true, &g1).to_vector<float>();
@@ -325,7 +325,7 @@ TEST_CASE("dropout: the same seed gives the same mask; the next draw a different
   REQUIRE(default_generator().draws() == 1);
 }
 
-TEST_CASE("dropout: mask is independent of the thread count; kept fraction is about 1-p", "[ops]") {
+TEST_CASE("dropout: mask is independent of the thread count, kept fraction is about 1-p", "[ops]") {
   ThreadCountGuard guard;
   const int64_t n = 400000;  // above the parallel grain, so threads really split it
   const Tensor x = ones({n});
@@ -414,7 +414,7 @@ TEST_CASE("embedding: forward gathers rows for any ids shape, i32 and i64", "[op
   REQUIRE(embedding(scalar_tensor(3, DType::i64), w).shape() == Shape{4});
 }
 
-TEST_CASE("embedding: repeated ids sum their gradients; padding_idx gets none", "[ops]") {
+TEST_CASE("embedding: repeated ids sum their gradients, padding_idx gets none", "[ops]") {
   Tensor w = rand_leaf({5, 2}, 62);
   const Tensor ids = ids_i64({1, 3, 1, 0, 1, 3}, {2, 3});
   const Tensor g = from_values({1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6}, {2, 3, 2}, DType::f64);

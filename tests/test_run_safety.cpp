@@ -113,7 +113,7 @@ TEST_CASE("run safety: a refused fresh run and a failed resume leave the run dir
   fs::remove_all(run);
 }
 
-TEST_CASE("run safety: one writer per run directory; the refusal names the holder's pid", "[trainer][safety]") {
+TEST_CASE("run safety: one writer per run directory, the refusal names the holder's pid", "[trainer][safety]") {
   const std::string run = fresh_dir("lock");
   {
     knot::train::RunLock first(run, "train");

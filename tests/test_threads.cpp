@@ -130,7 +130,7 @@ TEST_CASE("thread pool: every chunk runs exactly once, for any thread count", "[
   }
 }
 
-TEST_CASE("thread pool: the caller and the workers share the chunks; nested loops run inline", "[core][threads]") {
+TEST_CASE("thread pool: the caller and the workers share the chunks, nested loops run inline", "[core][threads]") {
   ThreadState state;
   set_num_threads(2);
   REQUIRE_FALSE(in_parallel_region());

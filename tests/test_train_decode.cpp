@@ -147,7 +147,7 @@ TEST_CASE("decode: batched beam search equals beam search one sentence at a time
   REQUIRE(knot::train::beam_search_batch(*tiny_model(1), {}, sp, 4, 8).empty());
 }
 
-TEST_CASE("decode: seeded sampling is reproducible; temperature, top-k and top-p are checked", "[trainer]") {
+TEST_CASE("decode: seeded sampling is reproducible, temperature, top-k and top-p are checked", "[trainer]") {
   const knot::train::SpecialTokens sp{0, 1, 3};
   const auto m = tiny_model(11);
   knot::train::SampleOptions so;

@@ -404,7 +404,7 @@ TEST_CASE("electra: discriminator accuracy, precision, recall and F1 from a know
   REQUIRE(j["val_disc_f1"].get<double>() == Approx(c.f1()));
 }
 
-TEST_CASE("electra: a tiny pretraining run lowers the loss; the run loads back and eval reproduces validation",
+TEST_CASE("electra: a tiny pretraining run lowers the loss, the run loads back and eval reproduces validation",
           "[trainer][electra]") {
   const std::string run = fresh_dir("falls");
   const auto r = kt::train_electra(tiny_config(40), run, false, quiet());

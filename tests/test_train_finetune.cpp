@@ -83,7 +83,7 @@ std::map<std::string, knot::Tensor> by_name(const knot::nn::NamedTensors& v) { r
 
 }  // namespace
 
-TEST_CASE("finetune: pretrained weights load exactly; only the classifier is fresh", "[trainer][finetune]") {
+TEST_CASE("finetune: pretrained weights load exactly, only the classifier is fresh", "[trainer][finetune]") {
   const std::string run = fresh_dir("load");
   const auto pre = make_pretrain_run(run);
   const auto rf = train::resolve_finetune(options(run, "", tiny_config(10)));

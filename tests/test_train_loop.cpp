@@ -208,7 +208,7 @@ TEST_CASE("trainer: a resumed run ends bit-identical to an uninterrupted one", "
   for (const auto& d : {a, b, c}) fs::remove_all(d);
 }
 
-TEST_CASE("checkpoint: an interrupted write leaves the previous checkpoint as latest; NaN weights are never written",
+TEST_CASE("checkpoint: an interrupted write leaves the previous checkpoint as latest, NaN weights are never written",
           "[trainer]") {
   const std::string run = fresh_dir("ckpt");
   knot::manual_seed(5);
