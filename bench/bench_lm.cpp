@@ -1,9 +1,12 @@
 // Decoder-only language-model benchmarks (models/decoder_only.h), on kanformer's GPT2_MICRO
 // architecture (configs/gpt2-micro.json: 4 layers, d = 128, 4 heads, GELU FFN 512) with a
 // 4,000-token vocabulary (the make-scale tokenizer size), random weights:
-//   BM_LmTrainStep/{mlp,kan}   one training step (forward + backward + AdamW) at batch 16 × 128
-//                              tokens; kan = kan_chebyshev (degree 4) in every projection, the
-//                              GPT-KAN form kanformer's README counts. Counters: tokens/s,
+//   BM_LmTrainStep/{mlp,kan}[_moe4]  one training step (forward + backward + AdamW) at batch
+//                              16 × 128 tokens; kan = kan_chebyshev (degree 4) in every projection,
+//                              the GPT-KAN form kanformer's README counts; _moe4 = every FFN a
+//                              mixture of 4 experts, top-1 routing, capacity factor 1.25 (FLOP
+//                              counts an expert's layers at k/E of the tokens, a balanced router).
+//                              Counters: tokens/s,
 //                              step_median_s (of the timed steps after 1 warm-up), peak_MiB
 //                              (allocator high-water mark over the steps minus the live bytes
 //                              before them, AdamW state excluded), FLOP (3 × forward GEMM FLOP:
@@ -33,12 +36,13 @@ using namespace knot;
 
 namespace {
 
-std::shared_ptr<models::DecoderOnlyTransformer> micro(const std::string& projection) {
+std::shared_ptr<models::DecoderOnlyTransformer> micro(const std::string& projection, bool moe = false) {
   models::Json cfg = models::load_json_file("configs/gpt2-micro.json").at("model");
   cfg["model"] = "decoder_only";
   cfg["vocab_size"] = 4000;
   cfg["embedding_init_std"] = 0.02;
   cfg["projection"] = {{"kind", projection}};
+  if (moe) cfg["moe"] = {{"num_experts", 4}, {"top_k", 1}, {"capacity_factor", 1.25}};
   manual_seed(0);
   return std::dynamic_pointer_cast<models::DecoderOnlyTransformer>(models::build_model(cfg));
 }
@@ -46,11 +50,16 @@ std::shared_ptr<models::DecoderOnlyTransformer> micro(const std::string& project
 double lm_train_flops(const models::DecoderOnlyTransformer& m, int64_t B, int64_t T) {
   const double N = static_cast<double>(B * T);
   double fwd = 0;
+  const auto& moe = m.config().moe;
   for (const auto& [name, mod] : m.named_modules()) {
+    // An expert sees k/E of the tokens when the router balances them (dropped tokens ignored).
+    const double share = name.find(".moe.experts.") != std::string::npos
+                             ? static_cast<double>(moe.top_k) / static_cast<double>(moe.num_experts)
+                             : 1.0;
     if (const auto* lin = dynamic_cast<const nn::Linear*>(mod)) {
-      fwd += 2 * N * lin->in_features() * lin->out_features();
+      fwd += 2 * N * share * lin->in_features() * lin->out_features();
     } else if (const auto* p = dynamic_cast<const nn::Projection*>(mod)) {
-      fwd += 2 * N * p->in_features() * p->out_features() * 5;  // Chebyshev degree 4: 5 terms
+      fwd += 2 * N * share * p->in_features() * p->out_features() * 5;  // Chebyshev degree 4: 5 terms
     } else if (const auto* mha = dynamic_cast<const nn::MultiHeadAttention*>(mod)) {
       fwd += 4.0 * B * T * T * mha->config().query_key_dim;
     }
@@ -59,8 +68,8 @@ double lm_train_flops(const models::DecoderOnlyTransformer& m, int64_t B, int64_
   return 3 * fwd;
 }
 
-void BM_LmTrainStep(benchmark::State& st, const std::string& projection) {
-  auto model = micro(projection);
+void BM_LmTrainStep(benchmark::State& st, const std::string& projection, bool moe) {
+  auto model = micro(projection, moe);
   auto& m = *model;
   const int64_t B = 16, T = 128, V = m.config().vocab_size;
   Generator g(1);
@@ -71,7 +80,8 @@ void BM_LmTrainStep(benchmark::State& st, const std::string& projection) {
   cpu_reset_peak();
   auto step = [&] {
     opt.zero_grad();
-    const Tensor loss = cross_entropy(m.forward(in).reshape({-1, V}), target.reshape({-1}));
+    Tensor loss = cross_entropy(m.forward(in).reshape({-1, V}), target.reshape({-1}));
+    if (moe) loss = add(loss, m.moe_aux_loss());
     loss.backward();
     opt.step();
   };
@@ -92,8 +102,10 @@ void BM_LmTrainStep(benchmark::State& st, const std::string& projection) {
   st.counters["GFLOP/s"] = flops / median * 1e-9;
   st.counters["params_M"] = static_cast<double>(m.num_parameters()) * 1e-6;
 }
-BENCHMARK_CAPTURE(BM_LmTrainStep, mlp, std::string("mlp"))->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
-BENCHMARK_CAPTURE(BM_LmTrainStep, kan, std::string("kan_chebyshev"))->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+BENCHMARK_CAPTURE(BM_LmTrainStep, mlp, std::string("mlp"), false)->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
+BENCHMARK_CAPTURE(BM_LmTrainStep, mlp_moe4, std::string("mlp"), true)->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
+BENCHMARK_CAPTURE(BM_LmTrainStep, kan, std::string("kan_chebyshev"), false)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+BENCHMARK_CAPTURE(BM_LmTrainStep, kan_moe4, std::string("kan_chebyshev"), true)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
 
 void BM_LmGenerate(benchmark::State& st, const std::string& projection, bool cache) {
   auto model = micro(projection);

@@ -1,4 +1,4 @@
-// Builds a model from its config JSON ("model": "encoder_decoder" or "electra") and prints a
+// Builds a model from its config JSON ("model": "encoder_decoder", "decoder_only" or "electra") and prints a
 // parameter table (what `knot params CONFIG` shows).
 #pragma once
 

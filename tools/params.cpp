@@ -1,9 +1,10 @@
 // `knot params CONFIG [key.sub=value ...]`: builds the model a config describes and prints its
 // parameter count per module and in total (e.g. kanformer-mlp: 21,858,816), then the memory
 // estimate of training it (models/memory_estimate.h) and the memory available. CONFIG is a model
-// config (configs/kanformer-*.json, configs/electra-*.json) or a job config: translation and ELECTRA
-// training configs (the vocabulary then comes from tokenizer.vocab_size, an upper bound of the BPE's
-// size, or BERT's 30,522 tokens) and knot fit configs.
+// config (configs/kanformer-*.json, configs/electra-*.json) or a job config: translation, ELECTRA and
+// lm training configs (the vocabulary then comes from tokenizer.vocab_size, an upper bound of the
+// BPE's size, or BERT's 30,522 tokens; an lm config without it counts model.vocab_size, so
+// configs/gpt2.json prints kanformer's 123,674,449) and knot fit configs.
 #include <fmt/format.h>
 
 #include "core/rng.h"
@@ -39,7 +40,8 @@ void add_params_command(CLI::App& app) {
   cmd->footer(
       "The memory estimate (parameters, gradients, optimizer state, buffers, activations) is the one `knot train`,\n"
       "`knot finetune` and `knot fit` check before building a model; training configs use their data.batch_size\n"
-      "and data.max_length (model configs: batch 32 × 32 tokens, ELECTRA 32 × 128). A model whose parameters\n"
+      "and data.max_length (lm: data.block_size; model configs: batch 32 × 32 tokens, ELECTRA 32 × 128,\n"
+      "decoder-only 16 × 128). A model whose parameters\n"
       "alone exceed the available memory is not built; its estimated count is printed instead.");
   cmd->callback([config, overrides, depth]() {
     models::Json cfg = models::load_json_file(*config);
