@@ -471,3 +471,39 @@ TEST_CASE("trainer: kan_regularization on a model that cannot take it is an erro
   fs::remove_all(run);
   fs::remove_all(run0);
 }
+
+TEST_CASE("translation: data.src_key and data.tgt_key read pairs stored under any keys", "[trainer]") {
+  // The fixture's {"en", "de"} pairs rewritten as {"source", "target"} records with an extra field.
+  const std::string dir = fresh_dir("keys");
+  std::filesystem::create_directories(dir);
+  for (const char* split : {"train", "val"}) {
+    std::vector<Json> rows;
+    for (const auto& r : knot::data::read_jsonl(fixture(std::string("tiny-") + split + ".jsonl")))
+      rows.push_back(Json{{"source", r["en"]}, {"target", r["de"]}, {"id", rows.size()}});
+    knot::data::write_jsonl(dir + "/" + split + ".jsonl", rows);
+  }
+  Json c = tiny_config(2);
+  c["data"]["train"] = dir + "/train.jsonl";
+  c["data"]["val"] = dir + "/val.jsonl";
+  // Without the keys, the default "en" is missing: an error naming the file, line and key.
+  REQUIRE_THROWS_WITH(knot::train::train_translation(c, dir + "/run0", false, quiet()),
+                      Catch::Contains("train.jsonl:1") && Catch::Contains("'en'"));
+  c["data"]["src_key"] = "source";
+  c["data"]["tgt_key"] = "target";
+  const auto r = knot::train::train_translation(c, dir + "/run", false, quiet());
+  CHECK(r.steps == 2);
+  // The same pairs as the {"en", "de"} files give the same first loss.
+  const auto ref = knot::train::train_translation(tiny_config(2), dir + "/ref", false, quiet());
+  auto first_loss = [](const std::vector<Json>& rows) {
+    for (const auto& m : rows)
+      if (m.contains("loss")) return m["loss"].get<double>();
+    return -1.0;
+  };
+  const double loss = first_loss(read_metrics(dir + "/run"));
+  CHECK(loss > 0);
+  CHECK(loss == first_loss(read_metrics(dir + "/ref")));
+  CHECK(knot::train::translation_keys(c["data"]) == std::pair<std::string, std::string>{"source", "target"});
+  CHECK(knot::train::translation_keys(Json{{"src_lang", "fr"}}) == std::pair<std::string, std::string>{"fr", "de"});
+  REQUIRE_THROWS_WITH(knot::train::translation_keys(Json{{"src_key", "x"}, {"tgt_key", "x"}}), Catch::Contains("both 'x'"));
+  std::filesystem::remove_all(dir);
+}

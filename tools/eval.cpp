@@ -216,7 +216,7 @@ void add_eval_command(CLI::App& app) {
     const auto data = cfg.value("data", models::Json::object());
     const auto ev = cfg.value("eval", models::Json::object());
     const auto tr = cfg.value("translation", models::Json::object());
-    const std::string src_lang = data.value("src_lang", "en"), tgt_lang = data.value("tgt_lang", "de");
+    const auto [src_lang, tgt_lang] = train::translation_keys(data);  // the JSON keys of the pairs
     std::string path = o->split;
     if (o->split == "test" || o->split == "val" || o->split == "train")
       path = data.value(o->split, "data/ende/" + o->split + ".jsonl");

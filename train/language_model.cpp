@@ -18,6 +18,7 @@
 #include "ops/nn_functional.h"
 #include "ops/ops.h"
 #include "train/batching.h"
+#include "train/resume_check.h"
 
 namespace fs = std::filesystem;
 
@@ -423,17 +424,7 @@ TrainResult train_language_model(const models::Json& cfg_in, const std::string& 
   resolved["seed"] = seed;
   resolved["run_dir"] = run_dir;
   resolved["model"] = model_j;
-  if (resume) {
-    const fs::path saved_path = fs::path(run_dir) / "config.json";
-    if (fs::exists(saved_path)) {
-      const models::Json saved = models::load_json_file(saved_path.string());
-      const models::Json was = saved.value("tokenizer", models::Json::object());
-      KNOT_CHECK(was == tok_j,
-                 "train --resume: the tokenizer settings differ from the run's ({} in '{}', {} now); a run keeps the "
-                 "tokenizer it was trained with",
-                 was.dump(), saved_path.string(), tok_j.dump());
-    }
-  }
+  if (resume) check_resume_tokenizer_settings(run_dir, tok_j);  // the run keeps its tokenizer
   log(fmt::format("lm: model {} parameters, run directory {}", model->num_parameters(), run_dir));
 
   LanguageModelTask task_obj(model, std::move(train_stream), std::move(val_stream), block_size, batch_size,

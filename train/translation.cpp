@@ -17,11 +17,27 @@
 #include "models/memory_estimate.h"
 #include "ops/nn_functional.h"
 #include "train/batching.h"
+#include "train/resume_check.h"
 #include "train/bleu.h"
 
 namespace fs = std::filesystem;
 
 namespace knot::train {
+
+std::pair<std::string, std::string> translation_keys(const models::Json& data) {
+  auto text = [&](const char* key, const std::string& fallback) {
+    const auto it = data.is_object() ? data.find(key) : data.end();
+    if (!data.is_object() || it == data.end()) return fallback;
+    KNOT_CHECK(it->is_string(), "config 'data': key '{}' must be a string, got {}", key, it->dump());
+    const std::string v = it->get<std::string>();
+    return v.empty() ? fallback : v;
+  };
+  const std::string src_lang = text("src_lang", "en"), tgt_lang = text("tgt_lang", "de");
+  const std::string src = text("src_key", src_lang), tgt = text("tgt_key", tgt_lang);
+  KNOT_CHECK(src != tgt, "config 'data': the source and target keys are both '{}' (data.src_key / data.tgt_key, "
+             "else data.src_lang / data.tgt_lang)", src);
+  return {src, tgt};
+}
 
 std::vector<TranslationPair> read_translation_pairs(const std::string& path, const std::string& src_lang,
                                                     const std::string& tgt_lang, int64_t max_examples) {
@@ -305,7 +321,11 @@ TrainResult train_translation(const models::Json& cfg_in, const std::string& run
   const std::string train_path = d.get<std::string>("train", "data/ende/train.jsonl");
   const std::string val_path = d.get<std::string>("val", "data/ende/val.jsonl");
   d.get<std::string>("test", "data/ende/test.jsonl");
-  const std::string src_lang = d.get<std::string>("src_lang", "en"), tgt_lang = d.get<std::string>("tgt_lang", "de");
+  d.get<std::string>("src_lang", "en");  // read (and type-checked) by translation_keys below
+  d.get<std::string>("tgt_lang", "de");
+  d.get<std::string>("src_key", "");
+  d.get<std::string>("tgt_key", "");
+  const auto [src_key, tgt_key] = translation_keys(data_j);
   const int64_t max_length = d.get<int64_t>("max_length", 32);
   const int64_t batch_size = d.get<int64_t>("batch_size", 32);
   const int64_t bucket = d.get<int64_t>("bucket_batches", 50);
@@ -348,8 +368,8 @@ TrainResult train_translation(const models::Json& cfg_in, const std::string& run
                "train: '{}' already holds checkpoints; continue it with --resume or choose another run directory",
                run_dir);
   const fs::path tok_path = fs::path(run_dir) / "tokenizer.json";
-  auto train_pairs = read_translation_pairs(train_path, src_lang, tgt_lang, max_train);
-  auto val_pairs = read_translation_pairs(val_path, src_lang, tgt_lang, max_val);
+  auto train_pairs = read_translation_pairs(train_path, src_key, tgt_key, max_train);
+  auto val_pairs = read_translation_pairs(val_path, src_key, tgt_key, max_val);
   std::unique_ptr<data::Tokenizer> tok;
   if (resume) {
     tok = data::load_tokenizer(tok_path.string());
@@ -393,18 +413,7 @@ TrainResult train_translation(const models::Json& cfg_in, const std::string& run
   resolved["seed"] = seed;
   resolved["run_dir"] = run_dir;
   resolved["model"] = model_j;
-  if (resume) {
-    // The tokenizer is the run's own; a changed tokenizer setting would describe another one.
-    const fs::path saved_path = fs::path(run_dir) / "config.json";
-    if (fs::exists(saved_path)) {
-      const models::Json saved = models::load_json_file(saved_path.string());
-      const models::Json was = saved.value("tokenizer", models::Json::object());
-      KNOT_CHECK(was == tok_j,
-                 "train --resume: the tokenizer settings differ from the run's ({} in '{}', {} now); a run keeps the "
-                 "tokenizer it was trained with: drop the tokenizer.* overrides, or train a new run",
-                 was.dump(), saved_path.string(), tok_j.dump());
-    }
-  }
+  if (resume) check_resume_tokenizer_settings(run_dir, tok_j);  // the run keeps its tokenizer
   log(fmt::format("translation: model {} parameters ({}), run directory {}", model->num_parameters(),
                   model_j.contains("projection") ? model_j["projection"].dump() : "\"mlp\"", run_dir));
 

@@ -15,7 +15,8 @@
 // Config (top level; unknown keys are errors naming the key):
 //   {"task": "translation", "seed": 1, "run_dir": "runs/x", "description": "...",
 //    "data": {"train": "data/ende/train.jsonl", "val": "data/ende/val.jsonl", "test": "data/ende/test.jsonl",
-//             "src_lang": "en", "tgt_lang": "de", "max_length": 32, "batch_size": 32, "bucket_batches": 50,
+//             "src_lang": "en", "tgt_lang": "de", "src_key": "" (= src_lang), "tgt_key": "" (= tgt_lang),
+//             "max_length": 32, "batch_size": 32, "bucket_batches": 50,
 //             "max_train_examples": 0 (0 = all), "max_val_examples": 0},
 //    "tokenizer": {"vocab_size": 4000, "min_frequency": 2, "lowercase": false},
 //    "translation": {"label_smoothing": 0.1, "val_bleu_examples": 0, "decode_max_length": 64},
@@ -45,7 +46,11 @@ struct TranslationPair {
   std::vector<int64_t> src, tgt;  // token ids without specials
 };
 
-// Reads {"<src_lang>": ..., "<tgt_lang>": ...} lines; errors name the file, line and key.
+// The JSON keys of the source and target texts in the data files: data.src_key / data.tgt_key, by
+// default the language codes data.src_lang / data.tgt_lang ("en", "de"), so {"en": ..., "de": ...}
+// files need neither and a file of {"source": ..., "target": ...} sets the two keys.
+std::pair<std::string, std::string> translation_keys(const models::Json& data);
+// Reads {"<src key>": ..., "<tgt key>": ...} lines; errors name the file, line and key.
 std::vector<TranslationPair> read_translation_pairs(const std::string& path, const std::string& src_lang,
                                                     const std::string& tgt_lang, int64_t max_examples = 0);
 void encode_pairs(std::vector<TranslationPair>& pairs, const data::Tokenizer& tok);
