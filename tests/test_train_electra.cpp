@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <numeric>
 #include <set>
@@ -537,4 +538,15 @@ TEST_CASE("electra: config errors name the key", "[trainer][electra]") {
   expect(c, "/nonexistent/vocab.txt");
   REQUIRE_FALSE(fs::exists(fs::path(run) / "checkpoints"));
   fs::remove_all(run);
+}
+
+TEST_CASE("electra: a text line that is not valid UTF-8 is an error naming the file and line", "[trainer][electra]") {
+  const std::string dir = knot::test::fresh_run_dir("electra", "utf8");
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/text.txt";
+  std::ofstream(path, std::ios::binary) << "a fine line\nanother\r\nbroken \xC3\x28 here\nlast\n";
+  REQUIRE_THROWS_WITH(knot::train::read_text_lines(path), Catch::Contains("text.txt:3") && Catch::Contains("UTF-8"));
+  std::ofstream(path, std::ios::binary) << "a fine line\nanother\r\nlast\n";
+  CHECK(knot::train::read_text_lines(path) == std::vector<std::string>{"a fine line", "another", "last"});
+  std::filesystem::remove_all(dir);
 }

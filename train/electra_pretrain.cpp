@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "data/jsonl.h"
+#include "data/prepare.h"
 #include "models/memory_estimate.h"
 #include "kernels/cpu/loops.h"
 #include "nn/init.h"
@@ -195,6 +196,7 @@ std::vector<std::string> read_text_lines(const std::string& path) {
     if (end == std::string::npos) end = bytes.size();
     std::string line = bytes.substr(start, end - start);
     if (!line.empty() && line.back() == '\r') line.pop_back();
+    KNOT_CHECK(data::is_valid_utf8(line), "{}:{}: not valid UTF-8", path, lines.size() + 1);
     lines.push_back(std::move(line));
     start = end + 1;
   }

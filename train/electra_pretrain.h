@@ -97,7 +97,7 @@ struct ElectraVocab {
 ElectraVocab electra_vocab(const data::Tokenizer& tok);
 
 // The lines of a text file ('\n' separated, a trailing '\r' dropped); an error naming the file
-// when it is missing.
+// when it is missing, and the file and line of a line that is not valid UTF-8.
 std::vector<std::string> read_text_lines(const std::string& path);
 
 // [CLS] ... [SEP] sequences of at most max_length ids from consecutive encoded lines (see the top
