@@ -167,7 +167,8 @@ std::string record_inputs(const InspectOptions& opt, std::shared_ptr<nn::Module>
     const auto& d = run.config.at("data");
     const std::string path = d.value("val", d.value("train", ""));
     KNOT_CHECK(!path.empty(), "inspect: the run's config has no data.val or data.train to record inputs on");
-    auto pairs = read_translation_pairs(path, translation_keys(d).first, translation_keys(d).second);
+    const auto [src_key, tgt_key] = translation_keys(d);
+    auto pairs = read_translation_pairs(path, src_key, tgt_key);
     encode_pairs(pairs, *run.tokenizer);
     // Pairs that fit the model, until they hold about `rows` target tokens (one batch).
     const auto cap = static_cast<size_t>(run.model->config().max_length - 1);
