@@ -274,12 +274,17 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
       log(fmt::format("fit: stage {}/{}: grid size {}{}", stage + 1, nstages, schedule[stage], how));
     }
     // A fresh optimizer per stage: a grid extension replaces the spline weights by larger ones.
+    // Only trained parameters: kan_rbf's grid (and kan_relu's phases without train_ab) are
+    // parameters that are not trained, and L-BFGS refuses them.
+    std::vector<Tensor> trained;
+    for (const Tensor& p : model.parameters())
+      if (p.requires_grad()) trained.push_back(p);
     if (optimizer == "lbfgs") {
       optim::LBFGSOptions o;
       o.lr = lr;
-      lbfgs = std::make_unique<optim::LBFGS>(model.parameters(), o);
+      lbfgs = std::make_unique<optim::LBFGS>(trained, o);
     } else {
-      adam = std::make_unique<optim::Adam>(model.parameters(), lr);
+      adam = std::make_unique<optim::Adam>(trained, lr);
     }
     for (int64_t step = 1; step <= steps; ++step) {
       Tensor xb, yb;
@@ -338,15 +343,12 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
   return r;
 }
 
-int64_t run_predict(const std::string& run_dir, const std::string& input_csv, const std::string& output_csv) {
+std::shared_ptr<nn::KAN> load_fit_model(const std::string& run_dir, const std::string& command, Json* config) {
   const std::string cfg_path = (fs::path(run_dir) / "config.json").string();
-  KNOT_CHECK(fs::exists(cfg_path), "predict: '{}' has no config.json; is it a `knot fit` run directory?", run_dir);
-  if (output_csv != "-") data::check_csv_output(output_csv);  // before any work: `-o DIR` is an error
+  KNOT_CHECK(fs::exists(cfg_path), "{}: '{}' has no config.json; is it a `knot fit` run directory?", command, run_dir);
   const Json cfg = load_json_file(cfg_path);
-  KNOT_CHECK(cfg.value("task", "") == "fit", "predict: '{}' is not a `knot fit` run (task '{}')", run_dir,
+  KNOT_CHECK(cfg.value("task", "") == "fit", "{}: '{}' is not a `knot fit` run (task '{}')", command, run_dir,
              cfg.value("task", ""));
-  const auto inputs = cfg.at("data").at("inputs").get<std::vector<std::string>>();
-  const std::string target = cfg.at("data").at("target").get<std::string>();
   const auto& m = cfg.at("model");
   const Json options = m.value("options", Json::object());
   {  // a config.json edited to absurd sizes is an error, not an allocation storm
@@ -354,13 +356,25 @@ int64_t run_predict(const std::string& run_dir, const std::string& input_csv, co
                                                  options, {});
     const AvailableMemory a = available_memory();
     KNOT_CHECK(!e.overflow && e.parameter_bytes + e.buffer_bytes <= a.bytes,
-               "predict: the model of '{}' needs {} for its parameters and buffers but {} is available ({})", cfg_path,
-               e.overflow ? std::string("more than 16.0 EiB") : bytes_str(e.parameter_bytes + e.buffer_bytes),
+               "{}: the model of '{}' needs {} for its parameters and buffers but {} is available ({})", command,
+               cfg_path, e.overflow ? std::string("more than 16.0 EiB") : bytes_str(e.parameter_bytes + e.buffer_bytes),
                bytes_str(a.bytes), a.source);
   }
-  nn::KAN model(m.at("widths").get<std::vector<int64_t>>(), m.value("basis", "bspline"), options);
-  model.load((fs::path(run_dir) / "model.safetensors").string());
-  model.eval();
+  auto model = std::make_shared<nn::KAN>(m.at("widths").get<std::vector<int64_t>>(), m.value("basis", "bspline"), options);
+  model->load((fs::path(run_dir) / "model.safetensors").string());
+  model->eval();
+  if (config) *config = cfg;
+  return model;
+}
+
+int64_t run_predict(const std::string& run_dir, const std::string& input_csv, const std::string& output_csv) {
+  if (output_csv != "-") data::check_csv_output(output_csv);  // before any work: `-o DIR` is an error
+  Json cfg;
+  const std::shared_ptr<nn::KAN> loaded = load_fit_model(run_dir, "predict", &cfg);
+  nn::KAN& model = *loaded;
+  const auto inputs = cfg.at("data").at("inputs").get<std::vector<std::string>>();
+  const std::string target = cfg.at("data").at("target").get<std::string>();
+  const Json options = cfg.at("model").value("options", Json::object());
   const data::CsvTable t = data::read_csv(input_csv);
   const DType dtype = dtype_from_string(options.value("dtype", "f64"));
   NoGradGuard ng;

@@ -31,9 +31,14 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+namespace knot::nn {
+class KAN;
+}
 
 namespace knot::models {
 
@@ -58,6 +63,11 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log);
 // Predicts the target for every row of `input_csv` (which must hold the model's input columns)
 // and writes a CSV with the inputs and a "<target>_pred" column to `output_csv` ("-" = stdout).
 // Returns the number of rows predicted.
+// The KAN of a `knot fit` run directory (eval mode), after checking that it is one and that its
+// config's sizes fit in memory; *config gets the run's config.json. `command` names the caller in errors.
+std::shared_ptr<nn::KAN> load_fit_model(const std::string& run_dir, const std::string& command,
+                                        nlohmann::json* config = nullptr);
+
 int64_t run_predict(const std::string& run_dir, const std::string& input_csv, const std::string& output_csv);
 
 }  // namespace knot::models

@@ -55,6 +55,7 @@ class MultiHeadAttention : public Module {
   Tensor forward(const Tensor& query, const Tensor& key_value, const Tensor& key_padding_mask = Tensor(),
                  bool causal = false, KVCache* cache = nullptr) const;
   const MultiHeadAttentionConfig& config() const { return cfg_; }
+  double scale() const { return scale_; }
 
   std::shared_ptr<Projection> q_proj, k_proj, v_proj, out_proj;
 

@@ -1,6 +1,8 @@
 // The basis registry and the KAN layer helpers (see basis_registry.h).
 #include "nn/basis_registry.h"
 
+#include "nn/export_graph.h"
+
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -161,6 +163,20 @@ Tensor basis_edge_activations(const Tensor& x_in, const Tensor& W, const kernels
   const int64_t N = x_in.size(0), in = x_in.size(1), nf = eval.nf;
   const Tensor phi = from_vector(basis_values_f64(x_in, eval), {N, 1, in, nf}).to(W.dtype()).to(W.device());
   return sum(mul(phi, unsqueeze(W, 0)), {3});  // (N, out, in)
+}
+
+std::string KANLayer::to_graph(ExportGraph&, const std::string&, const std::string& prefix) const {
+  KNOT_FAIL("export: KAN basis '{}' (layer '{}') has no export to standard operators; a basis adds one by "
+            "overriding KANLayer::to_graph (docs/adding-a-basis.md)",
+            basis(), prefix.empty() ? std::string("<root>") : prefix.substr(0, prefix.size() - 1));
+}
+
+std::string basis_graph_matmul(ExportGraph& g, const std::string& phi, const Tensor& W, const std::string& name) {
+  KNOT_CHECK(W.dim() == 3, "export: basis mixing weight '{}' must be (out, in, nf), got {}", name, shape_str(W.shape()));
+  const int64_t out = W.size(0), in = W.size(1), nf = W.size(2);
+  NoGradGuard ng;
+  const Tensor Wm = permute(W.detach(), {1, 2, 0}).contiguous().reshape({in * nf, out});  // [(i, f), o]
+  return g.matmul(g.reshape(phi, {-1, in * nf}), g.constant(name + ".as_matrix", Wm));
 }
 
 void KANLayer::refine_grid(const Tensor&, int64_t, double) {

@@ -58,6 +58,9 @@ class KANLayer : public Projection {
   // interior t[k] … t[nk−1−k]); undefined for bases without one.
   virtual Tensor knot_grid(int* order) const { return Tensor(); }
   virtual Tensor regularization_loss(double a = 1.0, double e = 1.0) const;
+  // Export (Projection::to_graph): every built-in basis writes its forward as standard ONNX
+  // operators; this default is an error naming the basis and the layer.
+  std::string to_graph(ExportGraph& g, const std::string& x, const std::string& prefix) const override;
 
   // Grid updates inside a bigger model (train/trainer.h, `kan_grid_update_every`): the layer's
   // input is not reachable from outside the model, so while capturing is on, forward keeps a
@@ -98,6 +101,11 @@ Tensor basis_edge_values(const Tensor& x, const Tensor& W, const kernels::BasisE
 // edge_activations for a basis computed by the kan_basis op: Φ(x) from `eval` (no graph), times the
 // mixing weights W (out, in, nf) as a graph: (N, out, in).
 Tensor basis_edge_activations(const Tensor& x, const Tensor& W, const kernels::BasisEval& eval);
+
+// to_graph for a basis computed by the kan_basis op: Φ (N, in, nf), a graph value, times the mixing
+// weights W (out, in, nf) as one MatMul -> (N, out). W is stored reshaped to (in·nf, out) under a
+// name derived from `name` (the state_dict name of the parameter it comes from).
+std::string basis_graph_matmul(ExportGraph& g, const std::string& phi, const Tensor& W, const std::string& name);
 
 // Checks, before any work, that a sparsity penalty set by `setting` (e.g. "train.kan_regularization")
 // can be computed for `model`: it must hold at least one KAN layer, and every KAN layer must have

@@ -32,6 +32,7 @@ class FeedForward : public Module {
   Tensor forward(const Tensor& x) const;  // x: (..., dim) -> (..., dim)
 
   std::shared_ptr<Projection> in_proj, gate_proj, out_proj;  // gate_proj null unless gated
+  const std::string& activation_name() const { return activation_; }
 
  private:
   std::string activation_, act_;

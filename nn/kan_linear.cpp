@@ -3,14 +3,19 @@
 #include "kernels/cpu/gcc12_avx512.h"  // first: Eigen's f64 GEMM (least squares) is instantiated here
 #include "nn/kan_linear.h"
 
+#include "nn/export_graph.h"
+
 #include <Eigen/Dense>
 
 #include <algorithm>
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "core/dispatch.h"
 #include "kernels/bases/bspline.h"
 #include "kernels/cpu/loops.h"
+#include "nn/export_graph.h"
 #include "nn/init.h"
 #include "ops/kan.h"
 #include "ops/ops.h"
@@ -96,6 +101,53 @@ Tensor KANLinear::forward(const Tensor& x) const {
   if (!fused_base) y = add(y, linear(activation(opt_.base_activation, x), base_weight));
   if (bias.defined()) y = add(y, bias);
   return y;
+}
+
+// Export. The B-splines of every feature by the Cox–de Boor recursion over the whole knot vector,
+// in standard operators (the kernel's span search has no ONNX form, but the full recursion gives
+// the same values: every function that is zero on x's span stays zero):
+//   level 0:  B⁰_j = [t_j ≤ x < t_{j+1}]                          (GreaterOrEqual, Less, And, Cast)
+//   level p:  Bᵖ_j = (x − t_j)·L_j·Bᵖ⁻¹_j + (t_{j+p+1} − x)·R_j·Bᵖ⁻¹_{j+1},   j = 0 … nk−p−2
+// with L_j = 1/(t_{j+p} − t_j) and R_j = 1/(t_{j+p+1} − t_{j+1}) precomputed from the grid, 0 where
+// the knots repeat (the kernel's convention). Then one MatMul with the scaled spline weight, the
+// base branch act(x)·base_weightᵀ and the bias.
+std::string KANLinear::to_graph(ExportGraph& g, const std::string& x, const std::string& prefix) const {
+  NoGradGuard ng;
+  const int k = opt_.spline_order;
+  const int64_t nk = grid.size(1);
+  std::string shape;
+  const std::string x2 = g.flatten_rows(x, in_, &shape);
+  const std::string x3 = g.unsqueeze(x2, {2});  // (N, in, 1)
+  const Tensor t = grid.detach().to(DType::f64).contiguous();
+  auto knots = [&](int64_t from, int64_t n) { return t.slice(1, from, from + n).contiguous(); };
+  const std::string ge = g.op("GreaterOrEqual", {x3, g.constant(prefix + "grid.lo", knots(0, nk - 1))});
+  const std::string lt = g.op("Less", {x3, g.constant(prefix + "grid.hi", knots(1, nk - 1))});
+  std::string B = g.op("Cast", {g.op("And", {ge, lt})}, {{"to", int64_t{g.dtype() == DType::f64 ? 11 : 1}}});
+  for (int p = 1; p <= k; ++p) {
+    const int64_t n = nk - 1 - p;  // functions at level p
+    const Tensor tj = knots(0, n), tjp = knots(p, n), tj1 = knots(1, n), tjp1 = knots(p + 1, n);
+    auto recip = [](const Tensor& d) {  // 1/d, 0 where d == 0
+      std::vector<double> v = d.to_vector<double>();
+      for (double& e : v) e = e != 0.0 ? 1.0 / e : 0.0;
+      return from_vector(v, d.shape());
+    };
+    const Tensor L = recip(sub(tjp, tj)), R = recip(sub(tjp1, tj1));
+    const std::string lo = g.op("Slice", {B, g.ints({0}), g.ints({n}), g.ints({2})});
+    const std::string hi = g.op("Slice", {B, g.ints({1}), g.ints({n + 1}), g.ints({2})});
+    const std::string left =
+        g.mul(g.mul(g.sub(x3, g.constant(fmt::format("{}grid.level{}.t", prefix, p), tj)),
+                    g.constant(fmt::format("{}grid.level{}.inv_left", prefix, p), L)),
+              lo);
+    const std::string right =
+        g.mul(g.mul(g.sub(g.constant(fmt::format("{}grid.level{}.t_end", prefix, p), tjp1), x3),
+                    g.constant(fmt::format("{}grid.level{}.inv_right", prefix, p), R)),
+              hi);
+    B = g.add(left, right);  // (N, in, nk − 1 − p)
+  }
+  std::string y = basis_graph_matmul(g, B, scaled_spline_weight().detach(), prefix + "spline_weight.scaled");
+  y = g.add(y, g.linear(g.activation(opt_.base_activation, x2), prefix + "base_weight", base_weight));
+  if (bias.defined()) y = g.add(y, g.weight(prefix + "bias", bias));
+  return g.unflatten_rows(y, shape, out_);
 }
 
 Tensor KANLinear::b_splines(const Tensor& x) const {

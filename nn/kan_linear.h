@@ -47,6 +47,8 @@ class KANLinear : public KANLayer {
 
   // x: (..., in) -> (..., out)
   Tensor forward(const Tensor& x) const override;
+  // Export: Cox–de Boor in standard operators (kan_linear.cpp).
+  std::string to_graph(ExportGraph& g, const std::string& x, const std::string& prefix) const override;
   // x: (N, in) -> (N, in, G+k), the B-spline values on the current grid (not differentiable).
   Tensor b_splines(const Tensor& x) const;
   // Least-squares coefficients (minimum norm when under-determined), per input feature:

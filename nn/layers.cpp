@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "autograd/grad_mode.h"
+#include "nn/export_graph.h"
 #include "nn/init.h"
 #include "ops/ops.h"
 
@@ -40,6 +41,17 @@ Embedding::Embedding(int64_t num_embeddings, int64_t dim, int64_t padding_idx_, 
 }
 
 Tensor Embedding::forward(const Tensor& ids) const { return embedding(ids, weight, padding_idx); }
+
+std::string Embedding::to_graph(ExportGraph& g, const std::string& ids, const std::string& prefix) const {
+  return g.op("Gather", {g.weight(prefix + "weight", weight), ids}, {{"axis", int64_t{0}}});
+}
+
+std::string LayerNorm::to_graph(ExportGraph& g, const std::string& x, const std::string& prefix) const {
+  // Without affine parameters the scale is ones and the shift zeros (LayerNormalization needs a scale).
+  const std::string w = weight.defined() ? g.weight(prefix + "weight", weight) : g.constant(prefix + "ones", ones({dim_}));
+  const std::string b = bias.defined() ? g.weight(prefix + "bias", bias) : g.constant(prefix + "zeros", zeros({dim_}));
+  return g.op("LayerNormalization", {x, w, b}, {{"axis", int64_t{-1}}, {"epsilon", eps}});
+}
 
 Dropout::Dropout(double p, Generator* gen) : p_(p), gen_(gen) {
   KNOT_CHECK(p >= 0.0 && p < 1.0, "Dropout: p must be in [0, 1), got {}", p);

@@ -26,6 +26,7 @@ class LayerNorm : public Module {
   explicit LayerNorm(int64_t dim, double eps = 1e-5, bool affine = true, DType dtype = DType::f32);
   std::string type_name() const override { return "LayerNorm"; }
   Tensor forward(const Tensor& x) const;  // x: (..., dim)
+  std::string to_graph(ExportGraph& g, const std::string& x, const std::string& prefix) const;
 
   Tensor weight;  // (dim), ones
   Tensor bias;    // (dim), zeros
@@ -40,6 +41,7 @@ class Embedding : public Module {
   Embedding(int64_t num_embeddings, int64_t dim, int64_t padding_idx = -1, DType dtype = DType::f32);
   std::string type_name() const override { return "Embedding"; }
   Tensor forward(const Tensor& ids) const;  // ids: (...) -> (..., dim)
+  std::string to_graph(ExportGraph& g, const std::string& ids, const std::string& prefix) const;
   int64_t num_embeddings() const { return num_; }
   int64_t dim() const { return dim_; }
 
@@ -77,6 +79,7 @@ class SinusoidalPositionalEncoding : public Module {
   std::string type_name() const override { return "SinusoidalPositionalEncoding"; }
   Tensor forward(const Tensor& x, int64_t offset = 0) const;  // x: (B, T, dim) -> (B, T, dim)
   int64_t max_length() const { return max_length_; }
+  int64_t dim() const { return dim_; }
 
  private:
   int64_t dim_, max_length_;

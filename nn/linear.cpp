@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "nn/export_graph.h"
 #include "nn/init.h"
 #include "ops/ops.h"
 
@@ -20,5 +21,9 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias, DType dtype) : in_(in), 
 }
 
 Tensor Linear::forward(const Tensor& x) const { return linear(x, weight, bias); }
+
+std::string Linear::to_graph(ExportGraph& g, const std::string& x, const std::string& prefix) const {
+  return g.linear(x, prefix + "weight", weight, prefix + "bias", bias);
+}
 
 }  // namespace knot::nn

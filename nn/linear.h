@@ -11,6 +11,7 @@ class Linear : public Projection {
   Linear(int64_t in, int64_t out, bool bias = true, DType dtype = DType::f32);
   std::string type_name() const override { return "Linear"; }
   Tensor forward(const Tensor& x) const override;
+  std::string to_graph(ExportGraph& g, const std::string& x, const std::string& prefix) const override;
   int64_t in_features() const override { return in_; }
   int64_t out_features() const override { return out_; }
 

@@ -13,12 +13,19 @@
 
 namespace knot::nn {
 
+class ExportGraph;  // nn/export_graph.h
+
 // A module mapping (..., in) -> (..., out).
 class Projection : public Module {
  public:
   virtual Tensor forward(const Tensor& x) const = 0;
   virtual int64_t in_features() const = 0;
   virtual int64_t out_features() const = 0;
+  // Writes forward (inference) into g as standard operators: value x (..., in) -> the returned
+  // value (..., out). `prefix` is the module's dotted path with a trailing dot ("encoder.layers.0.
+  // ffn.in_proj."), so weights keep their state_dict names. An error naming the layer when it has
+  // no export (KAN layers: the basis, see docs/adding-a-basis.md).
+  virtual std::string to_graph(ExportGraph& g, const std::string& x, const std::string& prefix) const;
 };
 
 // `options` holds the basis' own settings (grid_size, spline_order, ...); unknown keys are errors.

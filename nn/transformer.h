@@ -50,6 +50,7 @@ class EncoderBlock : public Module {
   std::string type_name() const override { return "EncoderBlock"; }
   // x: (B, T, d_model); key_padding_mask: (B, T) non-zero = padded, or undefined.
   Tensor forward(const Tensor& x, const Tensor& key_padding_mask = Tensor()) const;
+  bool pre_layer_norm() const { return pre_ln_; }
 
   std::shared_ptr<MultiHeadAttention> self_attn;
   std::shared_ptr<LayerNorm> self_attn_layer_norm;
@@ -82,6 +83,7 @@ class DecoderBlock : public Module {
   // cross-attention cache is filled); memory_padding_mask: (B, S).
   Tensor forward(const Tensor& x, const Tensor& memory, const Tensor& self_padding_mask = Tensor(),
                  const Tensor& memory_padding_mask = Tensor(), DecoderBlockCache* cache = nullptr) const;
+  bool pre_layer_norm() const { return pre_ln_; }
 
   std::shared_ptr<MultiHeadAttention> self_attn;
   std::shared_ptr<LayerNorm> self_attn_layer_norm;

@@ -172,3 +172,22 @@ TEST_CASE("fit: every generated example writes the function it names", "[fit]") 
                       Catch::Contains("unknown data.generate.function 'gamma'") && Catch::Contains("product"));
   fs::remove_all(tmp_dir("gen-bad"));
 }
+
+// Bug: `knot fit` with kan_rbf (and L-BFGS, the default) failed at once with "LBFGS: parameters must
+// be CPU leaves requiring grad": the RBF centres are a parameter that is not trained, and the fit
+// handed every parameter to the optimizer.
+TEST_CASE("fit: bases with untrained parameters (rbf grid, relu phases) fit with L-BFGS and Adam", "[fit]") {
+  for (const std::string opt : {"lbfgs", "adam"}) {
+    for (const auto& [basis, options] : {std::pair<std::string, std::string>{"rbf", "{}"}, {"relu", R"({"train_ab": false})"}}) {
+      models::Json cfg = small_config(tmp_dir("untrained_" + basis + "_" + opt));
+      cfg["model"]["basis"] = basis;
+      cfg["model"]["options"] = models::Json::parse(options);
+      cfg["train"]["optimizer"] = opt;
+      cfg["train"]["steps"] = 3;
+      INFO(basis << " " << opt);
+      const auto r = models::run_fit(cfg, [](const std::string&) {});
+      CHECK(std::isfinite(r.test_rmse));
+      CHECK(r.steps == 3);
+    }
+  }
+}

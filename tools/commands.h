@@ -14,5 +14,6 @@ void add_data_commands(CLI::App& app);  // data ende|corpus|vocab|sentiment|all
 void add_tokenizer_commands(CLI::App& app);  // tokenizer train|encode|decode
 void add_train_commands(CLI::App& app);  // train, translate, eval, generate
 void add_finetune_command(CLI::App& app);  // finetune --task sentiment
+void add_export_commands(CLI::App& app);  // export onnx
 
 }  // namespace knot::tools

@@ -5,6 +5,7 @@
 
 #include "kernels/bases/eval.h"
 #include "nn/basis_registry.h"
+#include "nn/export_graph.h"
 #include "nn/init.h"
 #include "ops/kan.h"
 #include "ops/ops.h"
@@ -37,6 +38,18 @@ class ChebyshevKAN : public KANLayer {
   }
   Tensor edge_values(const Tensor& x) const override {
     return basis_edge_values(flatten_input(x, "kan_chebyshev"), permute(cheby_coeffs, {1, 0, 2}), eval_);
+  }
+  // T_0 = 1, T_1 = u, T_{d+1} = 2u·T_d − T_{d−1} on u = tanh x, as the kernel computes them.
+  std::string to_graph(ExportGraph& g, const std::string& x, const std::string& prefix) const override {
+    std::string shape;
+    const std::string u = g.unsqueeze(g.op("Tanh", {g.flatten_rows(x, in_, &shape)}), {2});  // (N, in, 1)
+    std::vector<std::string> T{g.op("Expand", {g.scalar(1.0), g.op("Shape", {u})})};
+    if (degree_ >= 1) T.push_back(u);
+    const std::string two_u = degree_ >= 2 ? g.mul(u, g.scalar(2.0)) : "";
+    for (int d = 2; d <= degree_; ++d) T.push_back(g.sub(g.mul(two_u, T[d - 1]), T[d - 2]));
+    const std::string phi = T.size() == 1 ? T[0] : g.op("Concat", T, {{"axis", int64_t{2}}});  // (N, in, D+1)
+    const std::string y = basis_graph_matmul(g, phi, permute(cheby_coeffs, {1, 0, 2}), prefix + "cheby_coeffs");
+    return g.unflatten_rows(y, shape, out_);
   }
   Tensor cheby_coeffs;
 

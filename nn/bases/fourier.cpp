@@ -7,6 +7,7 @@
 
 #include "kernels/bases/eval.h"
 #include "nn/basis_registry.h"
+#include "nn/export_graph.h"
 #include "nn/init.h"
 #include "ops/kan.h"
 #include "ops/ops.h"
@@ -40,6 +41,19 @@ class FourierKAN : public KANLayer {
   }
   Tensor edge_values(const Tensor& x) const override {  // the bias is not an edge's
     return basis_edge_values(flatten_input(x, "kan_fourier"), mixing(), eval_);
+  }
+  // Export: [cos(k·x) …, sin(k·x) …], k = 1 … G (Cos and Sin of k·x directly; the kernel's
+  // angle-addition recurrence agrees to rounding), one MatMul, plus the bias.
+  std::string to_graph(ExportGraph& g, const std::string& x, const std::string& prefix) const override {
+    std::string shape;
+    const std::string x3 = g.unsqueeze(g.flatten_rows(x, in_, &shape), {2});  // (N, in, 1)
+    std::vector<double> k(static_cast<size_t>(G_));
+    for (int i = 0; i < G_; ++i) k[i] = i + 1;
+    const std::string kx = g.mul(x3, g.constant(prefix + "frequencies", from_vector(k, {G_})));  // (N, in, G)
+    const std::string phi = g.op("Concat", {g.op("Cos", {kx}), g.op("Sin", {kx})}, {{"axis", int64_t{2}}});
+    std::string y = basis_graph_matmul(g, phi, mixing(), prefix + "fouriercoeffs");
+    if (bias.defined()) y = g.add(y, g.weight(prefix + "bias", bias));  // (1, out) broadcasts over rows
+    return g.unflatten_rows(y, shape, out_);
   }
   Tensor fouriercoeffs, bias;
 

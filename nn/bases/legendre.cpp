@@ -6,6 +6,7 @@
 
 #include "kernels/bases/eval.h"
 #include "nn/basis_registry.h"
+#include "nn/export_graph.h"
 #include "nn/init.h"
 #include "ops/kan.h"
 #include "ops/ops.h"
@@ -35,6 +36,20 @@ class LegendreKAN : public KANLayer {
   }
   Tensor edge_values(const Tensor& x) const override {
     return basis_edge_values(flatten_input(x, "kan_legendre"), permute(legendre_coeffs, {1, 0, 2}), eval_);
+  }
+  // Export: P_0 = 1, P_1 = u, P_{d+1} = ((2d+1)·u·P_d − d·P_{d−1})/(d+1) on u = tanh x, then one MatMul
+  // with the coefficients (basis_graph_matmul).
+  std::string to_graph(ExportGraph& g, const std::string& x, const std::string& prefix) const override {
+    const int D = static_cast<int>(legendre_coeffs.size(2)) - 1;
+    std::string shape;
+    const std::string u = g.unsqueeze(g.op("Tanh", {g.flatten_rows(x, in_, &shape)}), {2});  // (N, in, 1)
+    std::vector<std::string> P{g.op("Expand", {g.scalar(1.0), g.op("Shape", {u})})};
+    if (D >= 1) P.push_back(u);
+    for (int d = 1; d < D; ++d)
+      P.push_back(g.sub(g.mul(g.mul(u, P[d]), g.scalar((2.0 * d + 1) / (d + 1))), g.mul(P[d - 1], g.scalar(1.0 * d / (d + 1)))));
+    const std::string phi = P.size() == 1 ? P[0] : g.op("Concat", P, {{"axis", int64_t{2}}});  // (N, in, D+1)
+    const std::string y = basis_graph_matmul(g, phi, permute(legendre_coeffs, {1, 0, 2}), prefix + "legendre_coeffs");
+    return g.unflatten_rows(y, shape, out_);
   }
   Tensor legendre_coeffs;
 

@@ -4,8 +4,11 @@
 // linear.bias (out). Init: P(x) = x, Q = 0 (KAT's "identity" mode), plus U(±init_noise) on both.
 // Options: groups (default: the largest divisor of in that is ≤ 8), init_noise (0), dtype, seed.
 // Built from primitive ops (the coefficients are trained); per-element math in kernels/bases/rational.h.
+#include <fmt/format.h>
+
 #include "nn/bases/common.h"
 #include "nn/basis_registry.h"
+#include "nn/export_graph.h"
 #include "nn/init.h"
 #include "nn/linear.h"
 #include "ops/ops.h"
@@ -54,6 +57,21 @@ class RationalKAN : public KANLayer {
     for (const auto& [name, p] : linear_->named_parameters(false))
       if (name == "weight") w = p.detach().to(DType::f64);
     return mul(unsqueeze(f, 1), unsqueeze(w, 0)).contiguous();  // (N, out, in)
+  }
+  // Export: the same Horner evaluation per channel group, Abs, Div, then the Linear.
+  std::string to_graph(ExportGraph& g, const std::string& x, const std::string& prefix) const override {
+    std::string shape;
+    const std::string xg = g.reshape(g.flatten_rows(x, in_, &shape), {-1, groups_, in_ / groups_});
+    auto coef = [&](const Tensor& w, const std::string& name, int64_t i) {  // (groups, 1)
+      return g.constant(fmt::format("{}{}.{}", prefix, name, i), reshape(select(w.detach(), 1, i), {groups_, 1}));
+    };
+    std::string P = coef(weight_numerator, "weight_numerator", 5);
+    for (int64_t i = 4; i >= 0; --i) P = g.add(g.mul(P, xg), coef(weight_numerator, "weight_numerator", i));
+    std::string Q = coef(weight_denominator, "weight_denominator", 3);
+    for (int64_t j = 2; j >= 0; --j) Q = g.add(g.mul(Q, xg), coef(weight_denominator, "weight_denominator", j));
+    Q = g.mul(Q, xg);
+    const std::string f = g.reshape(g.div(P, g.add(g.op("Abs", {Q}), g.scalar(1.0))), {-1, in_});
+    return g.unflatten_rows(linear_->to_graph(g, f, prefix + "linear."), shape, out_);
   }
   Tensor weight_numerator, weight_denominator;
 

@@ -12,6 +12,7 @@
 #include "kernels/bases/eval.h"
 #include "nn/bases/common.h"
 #include "nn/basis_registry.h"
+#include "nn/export_graph.h"
 #include "nn/init.h"
 #include "nn/linear.h"
 #include "ops/kan.h"
@@ -73,6 +74,22 @@ class FastKAN : public KANLayer {
     Tensor y = kan_basis(h, reshape(spline_weight, {out_, in_, J}), eval, "kan_rbf");
     if (base_linear) y = add(y, base_linear->forward(silu(x)));
     return y;
+  }
+  // Export: LayerNormalization, exp(−((u − g_j)·(1/h))²), one MatMul, plus base_linear(silu(x)).
+  std::string to_graph(ExportGraph& g, const std::string& x, const std::string& prefix) const override {
+    std::string shape;
+    const std::string x2 = g.flatten_rows(x, in_, &shape);
+    const std::string h = ln_weight.defined()
+                              ? g.op("LayerNormalization",
+                                     {x2, g.weight(prefix + "layernorm.weight", ln_weight),
+                                      g.weight(prefix + "layernorm.bias", ln_bias)},
+                                     {{"axis", int64_t{-1}}, {"epsilon", 1e-5}})
+                              : x2;
+    const std::string z = g.mul(g.sub(g.unsqueeze(h, {2}), g.weight(prefix + "rbf.grid", grid)), g.scalar(inv_h_));
+    const std::string phi = g.op("Exp", {g.op("Neg", {g.mul(z, z)})});  // (N, in, J)
+    std::string y = basis_graph_matmul(g, phi, reshape(spline_weight, {out_, in_, o_.num_grids}), prefix + "spline_weight");
+    if (base_linear) y = g.add(y, base_linear->to_graph(g, g.activation("silu", x2), prefix + "base_linear."));
+    return g.unflatten_rows(y, shape, out_);
   }
   Tensor ln_weight, ln_bias, grid, spline_weight;
   std::shared_ptr<Linear> base_linear;

@@ -11,6 +11,7 @@
 
 #include "nn/bases/common.h"
 #include "nn/basis_registry.h"
+#include "nn/export_graph.h"
 #include "nn/init.h"
 #include "ops/ops.h"
 
@@ -54,6 +55,22 @@ class ReLUKAN : public KANLayer {
     Shape s = x.shape();
     s.back() = out_;
     return reshape(y, s);
+  }
+  // Export: the same primitives (Relu, Sub, Mul, Div), the phases' 16/(e−s)⁴ precomputed.
+  std::string to_graph(ExportGraph& g, const std::string& x, const std::string& prefix) const override {
+    std::string shape;
+    const std::string x3 = g.unsqueeze(g.flatten_rows(x, in_, &shape), {2});  // (N, in, 1)
+    const std::string lo = g.weight(prefix + "phase_low", phase_low), hi = g.weight(prefix + "phase_height", phase_height);
+    const std::string a = g.op("Relu", {g.sub(hi, x3)}), b = g.op("Relu", {g.sub(x3, lo)});
+    NoGradGuard ng;
+    const Tensor w = sub(phase_height.detach(), phase_low.detach());
+    const Tensor r = div(full({1}, 16.0, w.dtype()), mul(mul(w, w), mul(w, w)));  // (in, nf)
+    const std::string ab = g.mul(a, b);
+    const std::string phi = g.mul(g.mul(ab, ab), g.constant(prefix + "phase_scale", r));  // (N, in, nf)
+    const std::string y = g.linear(g.reshape(phi, {-1, in_ * nf_}), prefix + "equal_size_conv.weight.as_matrix",
+                                   reshape(weight.detach(), {out_, in_ * nf_}).contiguous(),
+                                   prefix + "equal_size_conv.bias", bias);
+    return g.unflatten_rows(y, shape, out_);
   }
   Tensor phase_low, phase_height, weight, bias;
 

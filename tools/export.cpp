@@ -1,0 +1,256 @@
+// `knot export onnx --run DIR -o FILE [--part P]`: a trained run as an ONNX model of standard
+// operators (export/models.h lists the parts, their inputs and outputs; export/onnx.h writes it).
+// With --reference, also a JSON file of sample inputs and knot's own outputs for them, at two batch
+// sizes and sequence lengths (plus real sentences and knot's greedy translations with
+// --reference-sentences), so any runtime can be checked against knot (tests/onnx/check.js does it
+// with ONNX Runtime).
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+
+#include "autograd/grad_mode.h"
+#include "core/rng.h"
+#include "data/jsonl.h"
+#include "export/models.h"
+#include "export/onnx.h"
+#include "models/config.h"
+#include "models/kan_fit.h"
+#include "nn/kan.h"
+#include "ops/ops.h"
+#include "tools/commands.h"
+#include "train/decode.h"
+#include "train/electra_pretrain.h"
+#include "train/translation.h"
+
+namespace knot::tools {
+namespace fs = std::filesystem;
+using models::Json;
+
+namespace {
+
+Json tensor_json(const Tensor& t) {
+  const bool is_int = !is_floating(t.dtype());
+  Json j{{"dtype", is_int ? "int64" : "float32"}, {"dims", t.shape()}};
+  if (is_int)
+    j["data"] = t.to_vector<int64_t>();
+  else
+    j["data"] = t.to_vector<double>();
+  return j;
+}
+
+// Random ids in [lo, V) of shape (B, L); with pad >= 0 and `padded`, row b > 0 ends in b pad ids
+// (never the whole row), so masks are exercised.
+Tensor random_ids(std::mt19937_64& gen, int64_t B, int64_t L, int64_t lo, int64_t V, int64_t pad, bool padded) {
+  std::vector<int64_t> v(static_cast<size_t>(B * L));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < L; ++t) {
+      int64_t id = lo + static_cast<int64_t>(gen() % static_cast<uint64_t>(std::max<int64_t>(1, V - lo)));
+      if (id == pad) id = lo == pad ? pad + 1 : lo;
+      if (padded && pad >= 0 && b > 0 && t >= L - std::min(b, L - 1)) id = pad;
+      v[static_cast<size_t>(b * L + t)] = id;
+    }
+  return from_vector(v, {B, L});
+}
+
+// (B, S) int64 ids, rows padded at the end with pad (as knot batches sentences).
+Tensor pad_rows(const std::vector<std::vector<int64_t>>& rows, int64_t pad) {
+  size_t S = 1;
+  for (const auto& r : rows) S = std::max(S, r.size());
+  std::vector<int64_t> v(rows.size() * S, pad);
+  for (size_t b = 0; b < rows.size(); ++b) std::copy(rows[b].begin(), rows[b].end(), v.begin() + b * S);
+  return from_vector(v, {static_cast<int64_t>(rows.size()), static_cast<int64_t>(S)});
+}
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream f(path);
+  KNOT_CHECK(f, "export: cannot read '{}'", path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(f, line);)
+    if (!line.empty()) lines.push_back(line);
+  KNOT_CHECK(!lines.empty(), "export: '{}' has no sentences (one per line)", path);
+  return lines;
+}
+
+// The default part of each kind of run.
+std::string default_part(const std::string& task) {
+  if (task == "fit") return "fit";
+  if (task == "translation") return "seq2seq";
+  if (task == "electra") return "discriminator";
+  return "";
+}
+
+struct Exported {
+  nn::ExportGraph graph;
+  Json reference;  // {"part", "cases": [...], "greedy": {...}} when asked for
+};
+
+}  // namespace
+
+void add_export_commands(CLI::App& app) {
+  auto* exp = app.add_subcommand("export", "Export a trained run for other runtimes (ONNX)");
+  exp->require_subcommand(1);
+  auto* cmd = exp->add_subcommand("onnx", "Write a trained run as an ONNX model (standard operators only)");
+  struct Opts {
+    std::string run, out, part, dtype = "f32", reference, sentences;
+    int64_t opset = 17, max_length = 32;
+  };
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("--run", o->run, "Run directory (knot fit, or knot train with task translation or electra)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("-o,--output", o->out, "The .onnx file to write")->required();
+  cmd->add_option("--part", o->part,
+                  "What to export: fit (knot fit runs); seq2seq (default), encoder or decoder (translation runs); "
+                  "discriminator (default) or generator (electra runs)");
+  cmd->add_option("--opset", o->opset, "ONNX operator set (17)")->capture_default_str();
+  cmd->add_option("--dtype", o->dtype, "Float type of the exported model: f32 or f64")->capture_default_str();
+  cmd->add_option("--reference", o->reference,
+                  "Also write sample inputs and knot's outputs for them to this JSON file (two batch sizes and "
+                  "sequence lengths), to check a runtime against knot (tests/onnx/check.js)");
+  cmd->add_option("--reference-sentences", o->sentences,
+                  "Translation and electra runs: a text file of sentences (one per line) for --reference: a case of "
+                  "real inputs and, for translation, knot's greedy translation of each sentence");
+  cmd->add_option("--reference-max-length", o->max_length, "Most tokens of a greedy translation in --reference")
+      ->capture_default_str();
+  cmd->footer(
+      "Inputs and outputs (ids int64; batch and sequence axes are dynamic):\n"
+      "  fit            x (batch, in) -> y (batch, out)\n"
+      "  encoder        src_ids (batch, src_seq) -> memory (batch, src_seq, d)\n"
+      "  decoder        tgt_ids (batch, tgt_seq), memory, src_ids -> logits (batch, tgt_seq, vocab)\n"
+      "  seq2seq        src_ids, tgt_ids -> logits (batch, tgt_seq, vocab)\n"
+      "  discriminator  input_ids, attention_mask, token_type_ids (batch, seq) -> logits (batch, seq)\n"
+      "  generator      input_ids, attention_mask, token_type_ids (batch, seq) -> logits (batch, seq, vocab)\n"
+      "Every KAN basis is written as standard operators, so ONNX Runtime and TensorRT run it without\n"
+      "plugins. The model is checked (ONNX checker and strict shape inference) before it is written.\n"
+      "Examples:\n"
+      "  knot export onnx --run runs/fit -o fit.onnx\n"
+      "  knot export onnx --run runs/kanformer-kan --part encoder -o encoder.onnx\n"
+      "  knot export onnx --run runs/electra-small -o discriminator.onnx --reference ref.json");
+  cmd->callback([o]() {
+    KNOT_CHECK(o->dtype == "f32" || o->dtype == "f64", "export: --dtype must be f32 or f64, got '{}'", o->dtype);
+    KNOT_CHECK(!fs::is_directory(o->out), "export: the output '{}' is a directory; give a file name", o->out);
+    KNOT_CHECK(o->max_length >= 1, "export: --reference-max-length must be >= 1, got {}", o->max_length);
+    KNOT_CHECK(o->sentences.empty() || !o->reference.empty(), "export: --reference-sentences needs --reference FILE");
+    const std::string cfg_path = (fs::path(o->run) / "config.json").string();
+    KNOT_CHECK(fs::exists(cfg_path), "export: '{}' has no config.json; is it a knot run directory?", o->run);
+    const std::string task = models::load_json_file(cfg_path).value("task", "");
+    const std::string part = o->part.empty() ? default_part(task) : o->part;
+    KNOT_CHECK(!part.empty(),
+               "export: runs of task '{}' have no export yet (fit, translation and electra runs do)", task);
+    const bool want_ref = !o->reference.empty();
+    nn::ExportGraph g(o->dtype == "f64" ? DType::f64 : DType::f32);
+    Json ref{{"part", part}, {"cases", Json::array()}};
+    Generator gen(20261203);    // KAN inputs
+    std::mt19937_64 ids_gen(7);  // token ids
+    NoGradGuard ng;
+
+    if (task == "fit") {
+      KNOT_CHECK(part == "fit", "export: a knot fit run exports as part 'fit', not '{}'", part);
+      KNOT_CHECK(o->sentences.empty(), "export: --reference-sentences is for translation and electra runs");
+      const std::shared_ptr<nn::KAN> model = models::load_fit_model(o->run, "export");
+      exporting::kan_graph(g, *model);
+      if (want_ref) {
+        const int64_t in = model->layer(0).in_features();
+        const DType dt = model->layer(0).parameters()[0].dtype();
+        // Inside the usual [-1, 1] input range, and a wider one that leaves the grid.
+        for (auto [B, lim] : {std::pair<int64_t, double>{5, 1.0}, {17, 2.5}}) {
+          const Tensor x = rand({B, in}, dt, &gen, -lim, lim);
+          ref["cases"].push_back({{"inputs", {{"x", tensor_json(x)}}}, {"outputs", {{"y", tensor_json(model->forward(x))}}}});
+        }
+      }
+    } else if (task == "translation") {
+      const train::TranslationRun run = train::load_translation_run(o->run);
+      const models::EncoderDecoderTransformer& model = *run.model;
+      exporting::encoder_decoder_graph(g, model, part);
+      if (want_ref) {
+        const auto& c = model.config();
+        auto add_case = [&](const Tensor& src, const Tensor& tgt) {
+          const Tensor memory = model.encode(src);
+          Json in, out;
+          if (part == "encoder") {
+            in["src_ids"] = tensor_json(src);
+            out["memory"] = tensor_json(memory);
+          } else if (part == "decoder") {
+            in = {{"tgt_ids", tensor_json(tgt)}, {"memory", tensor_json(memory)}, {"src_ids", tensor_json(src)}};
+            out["logits"] = tensor_json(model.decode(tgt, memory, src));
+          } else {
+            in = {{"src_ids", tensor_json(src)}, {"tgt_ids", tensor_json(tgt)}};
+            out["logits"] = tensor_json(model.forward(src, tgt));
+          }
+          ref["cases"].push_back({{"inputs", in}, {"outputs", out}});
+        };
+        for (auto [B, S, T] : {std::tuple<int64_t, int64_t, int64_t>{2, 5, 4}, {3, 9, 7}}) {
+          const bool padded = B > 2;
+          add_case(random_ids(ids_gen, B, S, 0, c.vocab_src_size, c.pad_src_idx, padded),
+                   random_ids(ids_gen, B, T, 0, c.vocab_tgt_size, c.pad_tgt_idx, padded));
+        }
+        if (!o->sentences.empty()) {
+          const train::SpecialTokens sp = train::special_tokens(*run.tokenizer);
+          std::vector<std::vector<int64_t>> srcs;
+          for (const std::string& line : read_lines(o->sentences)) {
+            const std::vector<int32_t> enc = run.tokenizer->encode(line);
+            std::vector<int64_t> ids(enc.begin(), enc.end());
+            train::cut_to_model_length(ids, model, o->sentences, srcs.size() + 1);
+            srcs.push_back(ids);
+          }
+          // A real batch (padded with <pad>, as knot batches it), teacher-forced on its own source ids.
+          const Tensor src = pad_rows(srcs, sp.pad);
+          add_case(src, src.slice(1, 0, std::min<int64_t>(src.size(1), c.max_length)).contiguous());
+          Json greedy = Json::array();
+          for (const auto& s : srcs)
+            greedy.push_back({{"src_ids", s}, {"ids", train::greedy_decode(model, {s}, sp, o->max_length)[0]}});
+          ref["greedy"] = {{"bos", sp.bos}, {"eos", sp.eos}, {"max_length", o->max_length}, {"sentences", greedy}};
+        }
+      }
+    } else if (task == "electra") {
+      const train::ElectraRun run = train::load_electra_run(o->run);
+      const models::Electra& model = *run.model;
+      exporting::electra_graph(g, model, part);
+      if (want_ref) {
+        const auto& c = model.config();
+        auto add_case = [&](const Tensor& ids, const Tensor& types) {
+          const Tensor mask = ne(ids, full(ids.shape(), static_cast<double>(c.pad_token_id), ids.dtype())).to(DType::i64);
+          const Tensor y = part == "discriminator" ? model.discriminator_logits(ids, types) : model.generator_logits(ids, types);
+          ref["cases"].push_back({{"inputs", {{"input_ids", tensor_json(ids)}, {"attention_mask", tensor_json(mask)},
+                                              {"token_type_ids", tensor_json(types)}}},
+                                  {"outputs", {{"logits", tensor_json(y)}}}});
+        };
+        for (auto [B, T] : {std::pair<int64_t, int64_t>{2, 6}, {3, 11}}) {
+          const Tensor ids = random_ids(ids_gen, B, T, 0, c.vocab_size, c.pad_token_id, B > 2);
+          add_case(ids, random_ids(ids_gen, B, T, 0, c.type_vocab_size, -1, false));
+        }
+        if (!o->sentences.empty()) {
+          std::vector<std::vector<int64_t>> rows;
+          for (const std::string& line : read_lines(o->sentences)) {
+            std::vector<int64_t> ids;
+            for (int32_t id : run.tokenizer->encode(line, /*add_special_tokens=*/true, static_cast<int>(c.max_position_embeddings)))
+              ids.push_back(id);
+            rows.push_back(ids);
+          }
+          const Tensor ids = pad_rows(rows, c.pad_token_id);
+          add_case(ids, zeros(ids.shape(), DType::i64));
+        }
+      }
+    } else {
+      KNOT_FAIL("export: runs of task '{}' have no export yet (fit, translation and electra runs do)", task);
+    }
+
+    exporting::OnnxOptions opt;
+    opt.opset = o->opset;
+    opt.graph_name = fmt::format("knot_{}", part);
+    opt.metadata = {{"knot.run", fs::absolute(o->run).string()}, {"knot.task", task}, {"knot.part", part}};
+    const int64_t bytes = exporting::write_onnx(g, o->out, opt);
+    std::cout << fmt::format("export: wrote {} ({} of {} run '{}'): {} nodes, {} initializers, {:.1f} MB\n", o->out,
+                             part, task, o->run, g.nodes().size(), g.initializers().size(), bytes / 1e6);
+    if (want_ref) {
+      data::write_file_atomic(o->reference, ref.dump());
+      std::cout << fmt::format("export: wrote {} ({} cases{})\n", o->reference, ref["cases"].size(),
+                               ref.contains("greedy") ? ", greedy translations" : "");
+    }
+  });
+}
+
+}  // namespace knot::tools
