@@ -11,7 +11,20 @@ PACKAGES=(
   libcli11-dev libfmt-dev libutf8proc-dev libdnnl-dev ccache
   gnuplot-nox
   clang libclang-rt-dev libomp-dev
+  libonnx-dev libprotobuf-dev python3-onnx
 )
+# node and npm: any install that provides the commands (Debian's nodejs + npm, or a vendor's nodejs).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(nodejs npm)
+fi
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+install_onnxruntime() {
+  if [ ! -d "$ROOT/tests/onnx/node_modules/onnxruntime-node" ]; then
+    echo "install-deps: installing onnxruntime-node into tests/onnx/node_modules (npm ci --ignore-scripts)"
+    (cd "$ROOT/tests/onnx" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+  fi
+}
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -21,6 +34,7 @@ for p in "${PACKAGES[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
+  install_onnxruntime
   exit 0
 fi
 
@@ -37,3 +51,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq || echo "install-deps: apt-get update failed; trying the install anyway" >&2
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_onnxruntime

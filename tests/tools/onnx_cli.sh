@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# `knot export onnx` checked by runtimes other than knot (docs/export.md): for a knot fit KAN of every
+# built-in basis, the translation model's encoder, decoder and seq2seq (MLP and B-spline KAN) and
+# ELECTRA's discriminator and generator (MLP and Chebyshev KAN in every projection), the exported file
+# passes onnx.checker.check_model(full_check=True) (Debian python3-onnx) and ONNX Runtime (npm
+# onnxruntime-node, tests/onnx/check.js) gives knot's outputs to 1e-4 relative at two batch sizes and
+# sequence lengths (the dynamic axes) and on real sentences; greedy translation with the exported
+# encoder and decoder equals knot's. Then the errors: a part the run does not have, a directory as
+# output, and a run of a task without an export.
+# Usage: onnx_cli.sh KNOT WORK_DIR (run from the source root).
+set -euo pipefail
+knot=$1
+work=$2
+rm -rf "$work"
+mkdir -p "$work"
+fail() { echo "onnx_cli: $*" >&2; exit 1; }
+py=/usr/bin/python3
+[ -x "$py" ] && "$py" -c 'import onnx' 2>/dev/null ||
+  fail "Debian's python3-onnx is missing (scripts/install-deps.sh installs it)"
+[ -d tests/onnx/node_modules/onnxruntime-node ] ||
+  fail "tests/onnx/node_modules/onnxruntime-node is missing (scripts/install-deps.sh installs it: npm ci --ignore-scripts)"
+
+# export NAME RUN PART [knot export flags...]: writes NAME.onnx and NAME.json, then checks both ways.
+check() {
+  local name=$1 run=$2 part=$3
+  shift 3
+  "$knot" export onnx --run "$run" --part "$part" -o "$work/$name.onnx" --reference "$work/$name.json" "$@" \
+    > "$work/$name.export.log" 2>&1 || { cat "$work/$name.export.log"; fail "$name: knot export failed"; }
+  "$py" -c 'import sys, onnx; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)' "$work/$name.onnx" ||
+    fail "$name: onnx.checker rejected the model"
+  local rtol=1e-4 extra=()
+  for a in "$@"; do [ "$a" = f64 ] && { rtol=1e-8; extra=(--float64); }; done
+  node tests/onnx/check.js "$work/$name.onnx" "$work/$name.json" --rtol "$rtol" "${extra[@]}" > "$work/$name.check.log" 2>&1 ||
+    { cat "$work/$name.check.log"; fail "$name: ONNX Runtime differs from knot"; }
+  echo "onnx_cli: $name: $(tail -1 "$work/$name.check.log")"
+}
+
+for basis in bspline chebyshev legendre fourier rbf rational relu; do
+  "$knot" fit configs/fit-exp-sin.json run_dir="$work/fit-$basis" model.basis="$basis" 'model.options={}' train.steps=3 \
+    data.generate.n_train=200 data.generate.n_test=50 > "$work/fit-$basis.log" 2>&1 ||
+    { cat "$work/fit-$basis.log"; fail "knot fit ($basis) failed"; }
+  check "fit-$basis" "$work/fit-$basis" fit
+done
+check fit-bspline-f64 "$work/fit-bspline" fit --dtype f64
+
+cat > "$work/sentences.txt" <<'TXT'
+It was brought home to me.
+Slate!
+Where is the station?
+I am tired.
+TXT
+for kind in mlp kan_bspline; do
+  "$knot" train configs/translate-tiny.json --run "$work/tr-$kind" model.projection.kind=$kind train.steps=200 \
+    train.val_every=200 train.checkpoint_every=200 train.progress=false > "$work/tr-$kind.log" 2>&1 ||
+    { cat "$work/tr-$kind.log"; fail "knot train (translation, $kind) failed"; }
+  for part in encoder decoder seq2seq; do
+    check "tr-$kind-$part" "$work/tr-$kind" $part --reference-sentences "$work/sentences.txt"
+  done
+  node tests/onnx/check.js --greedy "$work/tr-$kind-encoder.onnx" "$work/tr-$kind-decoder.onnx" \
+    "$work/tr-$kind-decoder.json" > "$work/tr-$kind-greedy.log" 2>&1 ||
+    { cat "$work/tr-$kind-greedy.log"; fail "tr-$kind: greedy translation with ONNX Runtime differs from knot's"; }
+  # The translations must not all be empty, or the comparison says little.
+  grep -qE '^greedy [0-9]+: [1-9][0-9]* tokens' "$work/tr-$kind-greedy.log" ||
+    { cat "$work/tr-$kind-greedy.log"; fail "tr-$kind: every greedy translation is empty"; }
+  echo "onnx_cli: tr-$kind: $(tail -1 "$work/tr-$kind-greedy.log")"
+done
+
+head -3 tests/fixtures/train/electra-text.txt > "$work/electra-sentences.txt"
+for kind in mlp kan_chebyshev; do
+  "$knot" train configs/pretrain-electra-tiny.json --run "$work/el-$kind" 'data.train=["tests/fixtures/train/electra-text.txt"]' \
+    tokenizer.vocab=tests/fixtures/train/electra-vocab.txt train.steps=5 train.val_every=5 train.checkpoint_every=5 \
+    train.progress=false data.max_length=32 model.max_position_embeddings=32 model.kan.kind=$kind \
+    model.kan.attention=true model.kan.ffn=true model.kan.heads=true > "$work/el-$kind.log" 2>&1 ||
+    { cat "$work/el-$kind.log"; fail "knot train (electra, $kind) failed"; }
+  for part in discriminator generator; do
+    check "el-$kind-$part" "$work/el-$kind" $part --reference-sentences "$work/electra-sentences.txt"
+  done
+done
+
+# Errors name the problem and write nothing.
+expect_error() {
+  local what=$1 pattern=$2
+  shift 2
+  if "$knot" export onnx "$@" > "$work/err.log" 2>&1; then fail "$what: knot export succeeded"; fi
+  grep -q "$pattern" "$work/err.log" || { cat "$work/err.log"; fail "$what: the error does not say '$pattern'"; }
+}
+expect_error "a part the run lacks" "exports as 'encoder', 'decoder' or 'seq2seq', not 'generator'" \
+  --run "$work/tr-mlp" --part generator -o "$work/none.onnx"
+expect_error "a directory as output" "is a directory" --run "$work/fit-bspline" -o "$work"
+mkdir -p "$work/other" && echo '{"task": "finetune"}' > "$work/other/config.json"
+expect_error "a task without an export" "runs of task 'finetune' have no export yet" --run "$work/other" -o "$work/none.onnx"
+[ ! -e "$work/none.onnx" ] || fail "a failed export left $work/none.onnx"
+echo "onnx_cli: ok"
