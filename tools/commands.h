@@ -14,6 +14,7 @@ void add_data_commands(CLI::App& app);  // data ende|corpus|vocab|sentiment|all
 void add_tokenizer_commands(CLI::App& app);  // tokenizer train|encode|decode
 void add_train_commands(CLI::App& app);  // train, translate, eval, generate
 void add_finetune_command(CLI::App& app);  // finetune --task sentiment
-void add_export_commands(CLI::App& app);  // export onnx
+void add_export_commands(CLI::App& app);  // export onnx|torch
+void add_import_command(CLI::App& app);
 
 }  // namespace knot::tools

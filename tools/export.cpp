@@ -16,7 +16,10 @@
 #include "data/jsonl.h"
 #include "export/models.h"
 #include "export/onnx.h"
+#include "export/torch_names.h"
+#include "core/safetensors.h"
 #include "models/config.h"
+#include "models/factory.h"
 #include "models/kan_fit.h"
 #include "nn/kan.h"
 #include "ops/ops.h"
@@ -249,6 +252,115 @@ void add_export_commands(CLI::App& app) {
       data::write_file_atomic(o->reference, ref.dump());
       std::cout << fmt::format("export: wrote {} ({} cases{})\n", o->reference, ref["cases"].size(),
                                ref.contains("greedy") ? ", greedy translations" : "");
+    }
+  });
+
+  // ---- knot export torch ----
+  auto* tc = exp->add_subcommand("torch", "Write a trained run's weights under a PyTorch project's state_dict names");
+  struct TorchOpts {
+    std::string run, out, format;
+    bool untied_output = false;
+  };
+  auto t = std::make_shared<TorchOpts>();
+  tc->add_option("--run", t->run, "Run directory (knot fit with basis bspline, or knot train with task translation)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  tc->add_option("--format", t->format, "efficient-kan (fit runs) or kanformer (translation runs)")
+      ->required()
+      ->check(CLI::IsMember({"efficient-kan", "kanformer"}));
+  tc->add_option("-o,--output", t->out, "The .safetensors file to write")->required();
+  tc->add_flag("--untied-output", t->untied_output,
+               "kanformer: export a model with its own output Linear (tie_output_embedding false) as linear.weight, "
+               "for a kanformer version whose output layer is not tied to tgt_emb");
+  tc->footer(
+      "efficient-kan: load with KAN(layers_hidden, grid_size, spline_order) (the file's metadata lists\n"
+      "them) and load_state_dict(safetensors.torch.load_file(FILE), strict=True).\n"
+      "kanformer: TransformerSeq2Seq(...) with the arguments in the file's metadata; the names follow\n"
+      "kanformer's modules (src_emb, encoder_blocks.N.mha.q_proj, ..., linear) and its scale buffers are\n"
+      "included. A setting kanformer cannot express (pre-LN, two FFN bias flags that differ, ...) is an\n"
+      "error naming it. docs/export.md lists the names.\n"
+      "Examples:\n"
+      "  knot export torch --run runs/fit-exp-sin --format efficient-kan -o kan.safetensors\n"
+      "  knot export torch --run runs/kanformer-kan --format kanformer -o kanformer.safetensors");
+  tc->callback([t]() {
+    KNOT_CHECK(!fs::is_directory(t->out), "export: the output '{}' is a directory; give a file name", t->out);
+    const std::string cfg_path = (fs::path(t->run) / "config.json").string();
+    KNOT_CHECK(fs::exists(cfg_path), "export: '{}' has no config.json; is it a knot run directory?", t->run);
+    const std::string task = models::load_json_file(cfg_path).value("task", "");
+    exporting::TorchState st;
+    if (t->format == "efficient-kan") {
+      KNOT_CHECK(task == "fit", "export: --format efficient-kan is for knot fit runs; '{}' is a {} run", t->run, task);
+      st = exporting::efficient_kan_state(*models::load_fit_model(t->run, "export"));
+    } else {
+      KNOT_CHECK(task == "translation", "export: --format kanformer is for translation runs; '{}' is a {} run", t->run,
+                 task);
+      const train::TranslationRun run = train::load_translation_run(t->run);
+      st = exporting::kanformer_state(*run.model, t->untied_output);
+    }
+    st.metadata["knot.run"] = fs::absolute(t->run).string();
+    save_safetensors(t->out, st.tensors, st.metadata);
+    std::cout << fmt::format("export: wrote {} ({} tensors, {} names) from '{}'\n", t->out, st.tensors.size(),
+                             t->format, t->run);
+  });
+}
+
+void add_import_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("import", "Read weights saved under a PyTorch project's names into knot");
+  struct Opts {
+    std::string format, in, config, run, out;
+  };
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("--format", o->format, "efficient-kan or kanformer")
+      ->required()
+      ->check(CLI::IsMember({"efficient-kan", "kanformer"}));
+  cmd->add_option("-i,--input", o->in, "The .safetensors file (efficient-kan KAN or kanformer TransformerSeq2Seq state)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--config", o->config,
+                  "efficient-kan: a knot fit config (model.widths, model.options, data.inputs, data.target); "
+                  "kanformer: a model config (configs/kanformer-*.json) or a translation config with one")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--run", o->run, "efficient-kan: the new fit run directory to create (predict, inspect, fit's init_from)");
+  cmd->add_option("-o,--output", o->out, "kanformer: the knot-named .safetensors file to write");
+  cmd->footer(
+      "Every tensor is checked (names, shapes, finite B-spline grids) before anything is written.\n"
+      "Examples:\n"
+      "  knot import --format efficient-kan -i kan.safetensors --config fit.json --run runs/imported\n"
+      "  knot import --format kanformer -i kanformer.safetensors --config configs/kanformer-kan.json -o knot.safetensors");
+  cmd->callback([o]() {
+    const SafetensorsFile f = load_safetensors(o->in);
+    const Json cfg = models::load_json_file(o->config);
+    if (o->format == "efficient-kan") {
+      KNOT_CHECK(!o->run.empty() && o->out.empty(), "import: --format efficient-kan writes a fit run: give --run DIR");
+      KNOT_CHECK(!fs::exists(o->run) || fs::is_empty(o->run), "import: '{}' exists and is not empty; choose a new run directory",
+                 o->run);
+      KNOT_CHECK(cfg.value("task", "fit") == "fit" && cfg.contains("model") && cfg["model"].contains("widths"),
+                 "import: '{}' is not a knot fit config (task fit with model.widths)", o->config);
+      KNOT_CHECK(cfg.contains("data") && cfg["data"].contains("inputs") && cfg["data"].contains("target"),
+                 "import: '{}' needs data.inputs and data.target (the columns the model reads and predicts)", o->config);
+      const Json& m = cfg["model"];
+      KNOT_CHECK(m.value("basis", "bspline") == "bspline" || m.value("basis", "bspline") == "kan_bspline",
+                 "import: efficient-kan's KAN is B-spline; the config's basis is '{}'", m.value("basis", "bspline"));
+      nn::KAN model(m.at("widths").get<std::vector<int64_t>>(), "bspline", m.value("options", Json::object()));
+      model.load_state_dict(exporting::efficient_kan_to_knot(f.tensors, model), /*strict=*/true);
+      Json out = cfg;
+      out["task"] = "fit";
+      out["run_dir"] = o->run;
+      fs::create_directories(o->run);
+      model.save((fs::path(o->run) / "model.safetensors").string(), {{"knot.imported_from", o->in}});
+      models::save_json_file((fs::path(o->run) / "config.json").string(), out);
+      std::cout << fmt::format("import: wrote the fit run '{}' ({} parameters) from '{}'\n", o->run,
+                               model.num_parameters(false), o->in);
+    } else {
+      KNOT_CHECK(!o->out.empty() && o->run.empty(), "import: --format kanformer writes a knot-named file: give -o FILE");
+      const Json mj = cfg.contains("model") && cfg["model"].is_object() ? cfg["model"] : cfg;
+      auto model = std::dynamic_pointer_cast<models::EncoderDecoderTransformer>(models::build_model(mj));
+      KNOT_CHECK(model, "import: '{}' is not an encoder_decoder model config", o->config);
+      model->load_state_dict(exporting::kanformer_to_knot(f.tensors, *model), /*strict=*/true);
+      model->save(o->out, {{"knot.imported_from", o->in}});
+      std::cout << fmt::format("import: wrote '{}' ({} parameters, knot names) from '{}'\n", o->out,
+                               model->num_parameters(false), o->in);
     }
   });
 }

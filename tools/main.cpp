@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   knot::tools::add_train_commands(app);
   knot::tools::add_finetune_command(app);
   knot::tools::add_export_commands(app);
+  knot::tools::add_import_command(app);
   try {
     knot::init_threads();  // a bad KNOT_NUM_THREADS is an error before anything runs
     app.parse(argc, argv);

@@ -1,0 +1,275 @@
+// Reference-project state_dict names (see torch_names.h).
+#include "export/torch_names.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "autograd/grad_mode.h"
+#include "core/error.h"
+#include "nn/kan_linear.h"
+#include "ops/ops.h"
+
+namespace knot::exporting {
+
+namespace {
+
+Tensor plain(const Tensor& t) {
+  NoGradGuard ng;
+  return t.detach().to(Device::cpu()).contiguous();
+}
+
+bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
+
+// Checks that a B-spline layer is one efficient-kan's KANLinear computes: SiLU base branch, no
+// bias (efficient-kan has neither another activation by name nor a bias). `where` names it.
+void check_efficient_kan_layer(const nn::KANLinear& l, const std::string& where) {
+  const nn::KANLinearOptions& o = l.options();
+  KNOT_CHECK(o.base_activation == "silu" || o.base_activation == "swish",
+             "export: {} has base_activation '{}'; efficient-kan's KANLinear is exported with SiLU only", where,
+             o.base_activation);
+  KNOT_CHECK(!o.bias, "export: {} has a bias; efficient-kan's KANLinear has none", where);
+  KNOT_CHECK(o.enable_standalone_scale_spline,
+             "export: {} has no spline_scaler (enable_standalone_scale_spline false); efficient-kan's default, which "
+             "kanformer uses, has one",
+             where);
+}
+
+// kanformer's wrapper prefix of a projection kind (model_utils.py): Linear's own names, or the
+// KAN layer inside "kan." (KANEfficient), "chebykan." (KANChebyshev), "fastkan." (KANFast).
+std::string kanformer_wrapper(const nn::ProjectionSpec& p) {
+  if (p.kind == "mlp") return "";
+  if (p.kind == "kan_bspline") {
+    // KANEfficient builds EfficientKANLinear with these fixed arguments.
+    const auto& o = p.options;
+    const std::vector<double> unit{-1.0, 1.0};
+    const bool same = o.value("grid_size", 5) == 5 && o.value("spline_order", 3) == 3 &&
+                      o.value("grid_range", unit) == unit && o.value("base_activation", std::string("silu")) == "silu" &&
+                      o.value("enable_standalone_scale_spline", true) && !o.value("bias", false);
+    KNOT_CHECK(same,
+               "export: kanformer's KANEfficient builds KANLinear(grid_size=5, spline_order=3, grid_range=[-1, 1], "
+               "SiLU, standalone scaler, no bias); this model's projection options {} differ",
+               o.dump());
+    return "kan.";
+  }
+  if (p.kind == "kan_chebyshev") return "chebykan.";  // degree: kanformer's chebykan_degree argument
+  if (p.kind == "kan_rbf") {
+    const auto& o = p.options;
+    KNOT_CHECK(o.value("grid_min", -2.0) == -2.0 && o.value("grid_max", 2.0) == 2.0 && o.value("num_grids", 8) == 8 &&
+                   o.value("use_base_update", true) && o.value("use_layernorm", true),
+               "export: kanformer's KANFast builds FastKANLayer(grid_min=-2, grid_max=2, num_grids=8, base update, "
+               "LayerNorm); this model's projection options {} differ",
+               o.dump());
+    return "fastkan.";
+  }
+  KNOT_FAIL("export: kanformer has no '{}' projection (it has mlp, kan_bspline (efficient-kan), kan_chebyshev and "
+            "kan_rbf (FastKAN))",
+            p.kind);
+}
+
+// knot name -> kanformer name for every tensor of the model's state_dict.
+std::map<std::string, std::string> kanformer_names(const models::EncoderDecoderTransformer& model) {
+  const models::EncoderDecoderConfig& c = model.config();
+  const std::string wrap = kanformer_wrapper(c.projection);
+  // What kanformer cannot express.
+  KNOT_CHECK(!c.pre_layer_norm, "export: kanformer's blocks are post-LN; this model has pre_layer_norm true");
+  KNOT_CHECK(c.layer_norm_eps == 1e-5, "export: kanformer's LayerNorms have eps 1e-5; this model has layer_norm_eps {}",
+             c.layer_norm_eps);
+  KNOT_CHECK(c.attention_scale == "query_key_dim",
+             "export: kanformer scales attention by 1/sqrt(query_key_dim); this model has attention_scale '{}'",
+             c.attention_scale);
+  KNOT_CHECK(c.use_ffn_bias_1 == c.use_ffn_bias_2,
+             "export: kanformer has one FFN bias flag (use_pffn_bias); this model has use_ffn_bias_1 {} and "
+             "use_ffn_bias_2 {}",
+             c.use_ffn_bias_1, c.use_ffn_bias_2);
+  KNOT_CHECK(c.projection.kind != "mlp" || c.use_final_linear_mha_bias == c.use_final_linear_bias,
+             "export: kanformer has one bias flag for the attention output and final layers (use_final_linear_bias); "
+             "this model has use_final_linear_mha_bias {} and use_final_linear_bias {}",
+             c.use_final_linear_mha_bias, c.use_final_linear_bias);
+  KNOT_CHECK(!(c.tie_output_embedding && c.projection.kind != "mlp"),
+             "export: this model ties its output layer to the target embedding, but kanformer's {} output layer is "
+             "its own",
+             c.projection.kind);
+
+  auto proj = [&](const std::string& rest, const std::map<std::string, std::string>& sub) -> std::string {
+    for (const auto& [from, to] : sub)
+      if (starts_with(rest, from + ".")) {
+        const std::string tail = rest.substr(from.size() + 1);
+        const bool is_projection = to.find("norm") == std::string::npos;
+        return to + "." + (is_projection ? wrap : "") + tail;
+      }
+    return "";
+  };
+  const std::map<std::string, std::string> attn{
+      {"q_proj", "q_proj"}, {"k_proj", "k_proj"}, {"v_proj", "v_proj"}, {"out_proj", "ff_proj"}};
+  const std::map<std::string, std::string> ffn{{"in_proj", "in_proj"}, {"gate_proj", "gates"}, {"out_proj", "out_proj"}};
+  auto block = [&](const std::string& rest, bool decoder) -> std::string {
+    const std::vector<std::pair<std::string, std::string>> parts =
+        decoder ? std::vector<std::pair<std::string, std::string>>{{"self_attn_layer_norm", "norm1"},
+                                                                   {"encoder_attn_layer_norm", "norm2"},
+                                                                   {"final_layer_norm", "norm3"},
+                                                                   {"self_attn", "mha1"},
+                                                                   {"encoder_attn", "mha2"},
+                                                                   {"ffn", "pffn"}}
+                : std::vector<std::pair<std::string, std::string>>{
+                      {"self_attn_layer_norm", "norm1"}, {"final_layer_norm", "norm2"}, {"self_attn", "mha"}, {"ffn", "pffn"}};
+    for (const auto& [from, to] : parts) {
+      if (!starts_with(rest, from + ".")) continue;
+      const std::string tail = rest.substr(from.size() + 1);
+      if (to.find("norm") != std::string::npos) return to + "." + tail;
+      const std::string inner = proj(tail, to == "pffn" ? ffn : attn);
+      return inner.empty() ? "" : to + "." + inner;
+    }
+    return "";
+  };
+
+  std::map<std::string, std::string> names;
+  for (const auto& [name, t] : model.state_dict()) {
+    std::string ref;
+    if (name == "encoder.embed_tokens.weight") ref = "src_emb.weight";
+    else if (name == "decoder.embed_tokens.weight") ref = "tgt_emb.weight";
+    else if (name == "final_logits_bias") ref = "linear.bias";
+    else if (starts_with(name, "lm_head.")) ref = "linear." + wrap + name.substr(8);
+    else {
+      for (const auto& [stack, ref_stack, dec] : {std::tuple<std::string, std::string, bool>{"encoder.layers.", "encoder_blocks.", false},
+                                                  {"decoder.layers.", "decoder_blocks.", true}}) {
+        if (!starts_with(name, stack)) continue;
+        const std::string rest = name.substr(stack.size());
+        const size_t dot = rest.find('.');
+        const std::string inner = block(rest.substr(dot + 1), dec);
+        if (!inner.empty()) ref = ref_stack + rest.substr(0, dot) + "." + inner;
+      }
+    }
+    KNOT_CHECK(!ref.empty(), "export: knot tensor '{}' has no place in kanformer's TransformerSeq2Seq", name);
+    names[name] = ref;
+  }
+  return names;
+}
+
+// kanformer's scale buffers, by name and value.
+nn::NamedTensors kanformer_buffers(const models::EncoderDecoderTransformer& model) {
+  const models::EncoderDecoderConfig& c = model.config();
+  const int64_t qk = c.query_key_dim > 0 ? c.query_key_dim : c.embedding_dim;
+  nn::NamedTensors b;
+  b.emplace_back("scale", full({}, std::sqrt(static_cast<double>(c.embedding_dim))));
+  const Tensor attn = full({1}, std::sqrt(static_cast<double>(qk)));
+  for (int64_t i = 0; i < c.num_encoder_layers; ++i) b.emplace_back(fmt::format("encoder_blocks.{}.mha.attn.scale", i), attn);
+  for (int64_t i = 0; i < c.num_decoder_layers; ++i) {
+    b.emplace_back(fmt::format("decoder_blocks.{}.mha1.attn.scale", i), attn);
+    b.emplace_back(fmt::format("decoder_blocks.{}.mha2.attn.scale", i), attn);
+  }
+  return b;
+}
+
+}  // namespace
+
+TorchState efficient_kan_state(const nn::KAN& model) {
+  TorchState s;
+  const nn::KANLinearOptions* first = nullptr;
+  std::vector<int64_t> widths{model.layer(0).in_features()};
+  for (size_t i = 0; i < model.size(); ++i) {
+    const auto* l = dynamic_cast<const nn::KANLinear*>(&model.layer(i));
+    KNOT_CHECK(l, "export: efficient-kan has B-spline layers only; layer {} of this model is basis '{}'", i,
+               model.layer(i).basis());
+    check_efficient_kan_layer(*l, fmt::format("layers.{}", i));
+    if (!first) first = &l->options();
+    KNOT_CHECK(l->options().grid_size == first->grid_size && l->options().spline_order == first->spline_order,
+               "export: efficient-kan's KAN uses one grid_size and spline_order for every layer; layer {} has {} and {}, "
+               "layer 0 {} and {}",
+               i, l->options().grid_size, l->options().spline_order, first->grid_size, first->spline_order);
+    widths.push_back(l->out_features());
+  }
+  for (const auto& [name, t] : model.state_dict()) s.tensors.emplace_back(name, plain(t));
+  s.metadata = {{"format", "pt"},
+                {"efficient_kan.layers_hidden", fmt::format("[{}]", fmt::join(widths, ", "))},
+                {"efficient_kan.grid_size", std::to_string(first->grid_size)},
+                {"efficient_kan.spline_order", std::to_string(first->spline_order)},
+                {"efficient_kan.grid_range", fmt::format("[{}, {}]", first->grid_range[0], first->grid_range[1])},
+                {"knot.note", "the grid buffers hold the trained (updated) grids"}};
+  return s;
+}
+
+TorchState kanformer_state(const models::EncoderDecoderTransformer& model, bool untied_output) {
+  const models::EncoderDecoderConfig& c = model.config();
+  KNOT_CHECK(!(c.projection.kind == "mlp" && !c.tie_output_embedding) || untied_output,
+             "export: kanformer's TransformerSeq2Seq ties its Linear output layer to tgt_emb.weight, but this model "
+             "has its own output layer (tie_output_embedding false), which that module cannot hold; pass "
+             "--untied-output for a kanformer version whose output layer is its own");
+  TorchState s;
+  const auto names = kanformer_names(model);
+  for (const auto& [name, t] : model.state_dict()) s.tensors.emplace_back(names.at(name), plain(t));
+  if (c.projection.kind == "mlp" && c.tie_output_embedding)
+    s.tensors.emplace_back("linear.weight", plain(model.decoder->embed_tokens->weight));  // the tied duplicate
+  for (auto& b : kanformer_buffers(model)) s.tensors.push_back(b);
+  s.metadata = {{"format", "pt"},
+                {"kanformer.class", "TransformerSeq2Seq"},
+                {"kanformer.model_type", c.projection.kind == "mlp"             ? "mlp"
+                                         : c.projection.kind == "kan_bspline"   ? "kan_efficient"
+                                         : c.projection.kind == "kan_chebyshev" ? "kan_chebyshev"
+                                                                                : "kan_fast"},
+                {"kanformer.num_encoder_layers", std::to_string(c.num_encoder_layers)},
+                {"kanformer.num_decoder_layers", std::to_string(c.num_decoder_layers)},
+                {"kanformer.vocab_src_size", std::to_string(c.vocab_src_size)},
+                {"kanformer.vocab_tgt_size", std::to_string(c.vocab_tgt_size)},
+                {"kanformer.pad_src_idx", std::to_string(c.pad_src_idx)},
+                {"kanformer.pad_tgt_idx", std::to_string(c.pad_tgt_idx)},
+                {"kanformer.embedding_dim", std::to_string(c.embedding_dim)},
+                {"kanformer.query_key_dim", std::to_string(c.query_key_dim > 0 ? c.query_key_dim : c.embedding_dim)},
+                {"kanformer.value_dim", std::to_string(c.value_dim > 0 ? c.value_dim : c.embedding_dim)},
+                {"kanformer.num_heads", std::to_string(c.num_heads)},
+                {"kanformer.ffn_hidden_dim", std::to_string(c.ffn_hidden_dim)},
+                {"kanformer.ffn_activation", c.ffn_activation},
+                {"kanformer.use_pffn_bias", c.use_ffn_bias_1 ? "true" : "false"},
+                {"kanformer.use_final_linear_bias", c.use_final_linear_bias ? "true" : "false"},
+                {"kanformer.max_length", std::to_string(c.max_length)}};
+  if (c.projection.kind == "kan_chebyshev")
+    s.metadata["kanformer.chebykan_degree"] = std::to_string(c.projection.options.value("degree", 4));
+  return s;
+}
+
+nn::NamedTensors kanformer_to_knot(const nn::NamedTensors& state, const models::EncoderDecoderTransformer& model) {
+  const auto names = kanformer_names(model);
+  std::map<std::string, Tensor> by_name;
+  for (const auto& [n, t] : state) {
+    KNOT_CHECK(by_name.emplace(n, t).second, "import: tensor '{}' appears twice", n);
+  }
+  std::vector<std::string> problems;
+  std::set<std::string> used;
+  nn::NamedTensors out;
+  for (const auto& [knot_name, ref] : names) {
+    auto it = by_name.find(ref);
+    if (it == by_name.end()) {
+      problems.push_back(fmt::format("missing '{}' (knot's '{}')", ref, knot_name));
+      continue;
+    }
+    used.insert(ref);
+    out.emplace_back(knot_name, it->second);
+  }
+  // kanformer's buffers carry no weights, but must say what knot assumes.
+  for (const auto& [n, v] : kanformer_buffers(model)) {
+    auto it = by_name.find(n);
+    if (it == by_name.end()) continue;  // a state without buffers is fine
+    used.insert(n);
+    if (it->second.numel() != 1 || std::abs(it->second.item() - v.item()) > 1e-4 * v.item())
+      problems.push_back(fmt::format("'{}' is {}, but the config implies {}", n, it->second.str(), v.item()));
+  }
+  if (by_name.count("linear.weight") && !used.count("linear.weight")) used.insert("linear.weight");  // tied duplicate
+  for (const auto& [n, t] : by_name)
+    if (!used.count(n)) problems.push_back(fmt::format("unexpected '{}'", n));
+  KNOT_CHECK(problems.empty(), "import: the kanformer state does not fit this model's config: {}",
+             fmt::join(problems, "; "));
+  return out;
+}
+
+nn::NamedTensors efficient_kan_to_knot(const nn::NamedTensors& state, const nn::KAN& model) {
+  for (size_t i = 0; i < model.size(); ++i) {
+    const auto* l = dynamic_cast<const nn::KANLinear*>(&model.layer(i));
+    KNOT_CHECK(l, "import: efficient-kan's KAN has B-spline layers; the config's basis is '{}'", model.layer(i).basis());
+    check_efficient_kan_layer(*l, fmt::format("layers.{}", i));
+  }
+  return state;  // the same names and layout; load_state_dict checks names, shapes and grids
+}
+
+}  // namespace knot::exporting

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# `knot export torch` and `knot import` (docs/export.md): efficient-kan from a fit run and kanformer
+# from translation runs (MLP with a tied output layer, B-spline and Chebyshev KAN), each file read
+# by tests/torch/check_names.py (Python stdlib + NumPy: names and shapes of the reference modules,
+# worked out independently, and values equal to knot's checkpoint bit for bit); then back with
+# knot import: the imported fit run predicts exactly what the original does, and the imported
+# kanformer weights equal the original checkpoint. Errors: a setting kanformer cannot express, an
+# untied MLP output layer, a non-B-spline fit for efficient-kan, a config that does not match the file,
+# and a non-empty run directory.
+# Usage: torch_cli.sh KNOT WORK_DIR (run from the source root).
+set -euo pipefail
+knot=$1
+work=$2
+rm -rf "$work"
+mkdir -p "$work"
+fail() { echo "torch_cli: $*" >&2; exit 1; }
+py=/usr/bin/python3
+"$py" -c 'import numpy' 2>/dev/null || fail "Debian's python3-numpy is missing (scripts/install-deps.sh installs it)"
+latest() { echo "$1/checkpoints/$(cat "$1/checkpoints/latest")/model.safetensors"; }
+expect_error() {
+  local what=$1 pattern=$2
+  shift 2
+  if "$knot" "$@" > "$work/err.log" 2>&1; then fail "$what: knot $1 succeeded"; fi
+  grep -q -- "$pattern" "$work/err.log" || { cat "$work/err.log"; fail "$what: the error does not say '$pattern'"; }
+}
+
+# efficient-kan: export, read, import into a new fit run, same predictions.
+"$knot" fit configs/fit-exp-sin.json run_dir="$work/fit" train.steps=5 data.generate.n_train=200 \
+  data.generate.n_test=50 > "$work/fit.log" 2>&1 || { cat "$work/fit.log"; fail "knot fit failed"; }
+"$knot" export torch --run "$work/fit" --format efficient-kan -o "$work/ek.safetensors" > /dev/null
+"$py" tests/torch/check_names.py efficient-kan "$work/ek.safetensors" "$work/fit/model.safetensors" "$work/fit/config.json"
+"$knot" import --format efficient-kan -i "$work/ek.safetensors" --config "$work/fit/config.json" --run "$work/fit-imported" > /dev/null
+"$knot" predict --run "$work/fit" --input "$work/fit/test.csv" -o "$work/pred-a.csv" > /dev/null
+"$knot" predict --run "$work/fit-imported" --input "$work/fit/test.csv" -o "$work/pred-b.csv" > /dev/null
+cmp -s "$work/pred-a.csv" "$work/pred-b.csv" || fail "the imported fit run predicts differently"
+echo "torch_cli: efficient-kan: exported, read by NumPy, imported; predictions identical"
+
+# kanformer: three projection kinds.
+for kind in mlp kan_bspline kan_chebyshev; do
+  "$knot" train configs/translate-tiny.json --run "$work/tr-$kind" model.projection.kind=$kind model.tie_output_embedding=true \
+    train.steps=4 train.val_every=4 train.checkpoint_every=4 train.progress=false > "$work/tr-$kind.log" 2>&1 ||
+    { cat "$work/tr-$kind.log"; fail "knot train ($kind) failed"; }
+  if [ $kind != mlp ]; then  # a KAN output layer cannot be tied: train it untied
+    rm -rf "$work/tr-$kind"
+    "$knot" train configs/translate-tiny.json --run "$work/tr-$kind" model.projection.kind=$kind train.steps=4 \
+      train.val_every=4 train.checkpoint_every=4 train.progress=false > "$work/tr-$kind.log" 2>&1 ||
+      { cat "$work/tr-$kind.log"; fail "knot train ($kind) failed"; }
+  fi
+  "$knot" export torch --run "$work/tr-$kind" --format kanformer -o "$work/kf-$kind.safetensors" > /dev/null
+  "$py" tests/torch/check_names.py kanformer "$work/kf-$kind.safetensors" "$(latest "$work/tr-$kind")" "$work/tr-$kind/config.json"
+  "$knot" import --format kanformer -i "$work/kf-$kind.safetensors" --config "$work/tr-$kind/config.json" \
+    -o "$work/back-$kind.safetensors" > /dev/null
+  "$py" - "$work/back-$kind.safetensors" "$(latest "$work/tr-$kind")" <<'PY'
+import json, struct, sys
+def tensors(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); h.pop("__metadata__", None)
+    return {k: (v["dtype"], v["shape"], b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]) for k, v in h.items()}
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+if a != b:
+    sys.exit(f"imported weights differ from the original checkpoint: {sorted(set(a) ^ set(b))[:5]}")
+PY
+  echo "torch_cli: kanformer $kind: exported, read by NumPy, imported back bit for bit"
+done
+
+expect_error "a fit run as kanformer" "is for translation runs" export torch --run "$work/fit" --format kanformer -o "$work/x.safetensors"
+"$knot" fit configs/fit-exp-sin.json run_dir="$work/fit-cheb" model.basis=chebyshev 'model.options={}' train.steps=2 \
+  data.generate.n_train=50 data.generate.n_test=20 > /dev/null 2>&1
+expect_error "a Chebyshev fit as efficient-kan" "B-spline layers only" export torch --run "$work/fit-cheb" --format efficient-kan -o "$work/x.safetensors"
+"$knot" train configs/translate-tiny.json --run "$work/tr-untied" train.steps=2 train.val_every=2 train.checkpoint_every=2 \
+  train.progress=false > /dev/null 2>&1
+expect_error "an untied MLP output layer" "pass --untied-output" export torch --run "$work/tr-untied" --format kanformer -o "$work/x.safetensors"
+"$knot" train configs/translate-tiny.json --run "$work/tr-preln" model.pre_layer_norm=true train.steps=2 train.val_every=2 \
+  train.checkpoint_every=2 train.progress=false > /dev/null 2>&1
+expect_error "pre-LN" "post-LN" export torch --run "$work/tr-preln" --format kanformer --untied-output -o "$work/x.safetensors"
+[ ! -e "$work/x.safetensors" ] || fail "a refused export wrote a file"
+expect_error "a config that does not match" "does not fit" import --format kanformer -i "$work/kf-mlp.safetensors" \
+  --config "$work/tr-kan_bspline/config.json" -o "$work/x.safetensors"
+expect_error "a non-empty run directory" "is not empty" import --format efficient-kan -i "$work/ek.safetensors" \
+  --config "$work/fit/config.json" --run "$work/fit"
+echo "torch_cli: ok"
