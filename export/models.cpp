@@ -1,7 +1,9 @@
 // The models as export graphs (see models.h).
 #include "export/models.h"
 
+#include <array>
 #include <cmath>
+#include <limits>
 
 #include "autograd/grad_mode.h"
 #include "core/error.h"
@@ -28,12 +30,14 @@ std::string split_heads(ExportGraph& g, const std::string& x, int64_t H, int64_t
   return g.transpose(g.reshape(x, {0, 0, H, D}), {0, 2, 1, 3});
 }
 
-// Rows [0, T) of the sinusoidal table (max_length, d), T = x's axis 1; added to x (B, T, d).
+// Rows [P, P + T) of the sinusoidal table (max_length, d), T = x's axis 1, P = `offset` (a 1-D
+// int64 value, or "" for 0); added to x (B, T, d).
 std::string add_sinusoidal(ExportGraph& g, const std::string& x, int64_t dim, int64_t max_length,
-                           const std::string& name) {
+                           const std::string& name, const std::string& offset = "") {
   const std::string table = g.constant(name, nn::sinusoidal_positional_encoding(max_length, dim));
-  const std::string rows = g.op("Slice", {table, g.ints({0}), g.dim_of(x, 1), g.ints({0})});
-  return g.add(x, rows);
+  const std::string start = offset.empty() ? g.ints({0}) : offset;
+  const std::string end = offset.empty() ? g.dim_of(x, 1) : g.add(offset, g.dim_of(x, 1));
+  return g.add(x, g.op("Slice", {table, start, end, g.ints({0})}));
 }
 
 // One residual sub-layer, post-LN: LN(x + f(x)); pre-LN: x + f(LN(x)).
@@ -58,21 +62,35 @@ std::string padding_mask_graph(ExportGraph& g, const std::string& ids, int64_t p
   return g.unsqueeze(eq, {1, 2});                                    // (B, 1, 1, S)
 }
 
-std::string causal_mask_graph(ExportGraph& g, const std::string& x) {
+std::string causal_mask_graph(ExportGraph& g, const std::string& x, const std::string& past) {
   const std::string T = dim_scalar(g, x, 1);
-  const std::string pos = g.op("Range", {int_scalar(g, 0), T, int_scalar(g, 1)});  // (T)
-  return g.op("Greater", {g.unsqueeze(pos, {0}), g.unsqueeze(pos, {1})});       // [t, s] = s > t
+  if (past.empty()) {
+    const std::string pos = g.op("Range", {int_scalar(g, 0), T, int_scalar(g, 1)});  // (T)
+    return g.op("Greater", {g.unsqueeze(pos, {0}), g.unsqueeze(pos, {1})});       // [t, s] = s > t
+  }
+  // Queries are the positions P … P+T−1 of keys 0 … P+T−1: [t, s] = s > P + t.
+  const std::string total = g.add(past, T);
+  const std::string q = g.op("Range", {past, total, int_scalar(g, 1)});
+  const std::string k = g.op("Range", {int_scalar(g, 0), total, int_scalar(g, 1)});
+  return g.op("Greater", {g.unsqueeze(k, {0}), g.unsqueeze(q, {1})});
 }
 
 std::string attention_graph(ExportGraph& g, const nn::MultiHeadAttention& mha, const std::string& query,
-                            const std::string& key_value, const std::string& mask, const std::string& prefix) {
+                            const std::string& key_value, const std::string& mask, const std::string& prefix,
+                            KVGraph* kv) {
   const nn::MultiHeadAttentionConfig& c = mha.config();
   KNOT_CHECK(!c.rope, "export: rotary position embeddings ('{}') have no export yet", prefix);
   const int64_t H = c.num_heads, dk = c.query_key_dim / H, dv = c.value_dim / H;
   const std::string q = split_heads(g, mha.q_proj->to_graph(g, query, prefix + "q_proj."), H, dk);  // (B, H, T, dk)
-  const std::string kT =
-      g.transpose(g.reshape(mha.k_proj->to_graph(g, key_value, prefix + "k_proj."), {0, 0, H, dk}), {0, 2, 3, 1});
-  const std::string v = split_heads(g, mha.v_proj->to_graph(g, key_value, prefix + "v_proj."), H, dv);
+  std::string k = split_heads(g, mha.k_proj->to_graph(g, key_value, prefix + "k_proj."), H, dk);    // (B, H, S, dk)
+  std::string v = split_heads(g, mha.v_proj->to_graph(g, key_value, prefix + "v_proj."), H, dv);
+  if (kv) {  // the cached rows first, as knot's KVCache keeps them
+    k = g.op("Concat", {kv->past_key, k}, {{"axis", int64_t{2}}});
+    v = g.op("Concat", {kv->past_value, v}, {{"axis", int64_t{2}}});
+    kv->present_key = k;
+    kv->present_value = v;
+  }
+  const std::string kT = g.transpose(k, {0, 1, 3, 2});
   std::string s = g.mul(g.matmul(q, kT), g.scalar(mha.scale()));  // (B, H, T, S)
   if (!mask.empty()) s = g.op("Where", {mask, g.scalar(-1e30), s});
   std::string p = g.op("Softmax", {s}, {{"axis", int64_t{-1}}});
@@ -104,11 +122,11 @@ std::string encoder_block_graph(ExportGraph& g, const nn::EncoderBlock& b, const
 
 std::string decoder_block_graph(ExportGraph& g, const nn::DecoderBlock& b, const std::string& x,
                                 const std::string& memory, const std::string& self_mask,
-                                const std::string& memory_mask, const std::string& prefix) {
+                                const std::string& memory_mask, const std::string& prefix, KVGraph* kv) {
   KNOT_CHECK(!b.moe, "export: the mixture-of-experts feed-forward ('{}moe') has no export yet", prefix);
   const bool pre = b.pre_layer_norm();
   std::string h = residual(g, x, *b.self_attn_layer_norm, prefix + "self_attn_layer_norm.", pre, [&](const std::string& y) {
-    return attention_graph(g, *b.self_attn, y, y, self_mask, prefix + "self_attn.");
+    return attention_graph(g, *b.self_attn, y, y, self_mask, prefix + "self_attn.", kv);
   });
   if (b.encoder_attn)
     h = residual(g, h, *b.encoder_attn_layer_norm, prefix + "encoder_attn_layer_norm.", pre, [&](const std::string& y) {
@@ -126,7 +144,8 @@ void kan_graph(ExportGraph& g, const nn::KAN& model) {
   g.output(h, "y", g.dtype(), {"batch", std::to_string(out)});
 }
 
-void encoder_decoder_graph(ExportGraph& g, const models::EncoderDecoderTransformer& model, const std::string& part) {
+void encoder_decoder_graph(ExportGraph& g, const models::EncoderDecoderTransformer& model, const std::string& part,
+                           bool kv_cache) {
   KNOT_CHECK(part == "encoder" || part == "decoder" || part == "seq2seq",
              "export: a translation model exports as 'encoder', 'decoder' or 'seq2seq', not '{}'", part);
   NoGradGuard ng;
@@ -144,15 +163,25 @@ void encoder_decoder_graph(ExportGraph& g, const models::EncoderDecoderTransform
       h = encoder_block_graph(g, enc.layers->at<nn::EncoderBlock>(i), h, mask, fmt::format("encoder.layers.{}.", i));
     return enc.layer_norm ? enc.layer_norm->to_graph(g, h, "encoder.layer_norm.") : h;
   };
-  auto decode = [&](const std::string& tgt, const std::string& memory, const std::string& src) {
+  // kvs: one cache per decoder layer (kv_cache), or null.
+  auto decode = [&](const std::string& tgt, const std::string& memory, const std::string& src,
+                    std::vector<KVGraph>* kvs) {
     const auto& dec = *model.decoder;
-    std::string h = g.mul(dec.embed_tokens->to_graph(g, tgt, "decoder.embed_tokens."), g.scalar(scale));
-    h = add_sinusoidal(g, h, d, c.max_length, "decoder.positional_table");
-    const std::string self_mask = mask_or(g, causal_mask_graph(g, h), padding_mask_graph(g, tgt, c.pad_tgt_idx));
+    std::string ids = tgt, past, past_scalar;
+    if (kvs) {  // run only the new ids; the cached positions come first
+      past = g.dim_of((*kvs)[0].past_key, 2);
+      past_scalar = dim_scalar(g, (*kvs)[0].past_key, 2);
+      ids = g.op("Slice", {tgt, past, g.ints({std::numeric_limits<int64_t>::max()}), g.ints({1})});
+    }
+    std::string h = g.mul(dec.embed_tokens->to_graph(g, ids, "decoder.embed_tokens."), g.scalar(scale));
+    h = add_sinusoidal(g, h, d, c.max_length, "decoder.positional_table", past);
+    // Target padding over the whole prefix (cached positions included), as knot's cache keeps the ids.
+    const std::string self_mask =
+        mask_or(g, causal_mask_graph(g, h, past_scalar), padding_mask_graph(g, tgt, c.pad_tgt_idx));
     const std::string memory_mask = padding_mask_graph(g, src, c.pad_src_idx);
     for (size_t i = 0; i < dec.layers->size(); ++i)
       h = decoder_block_graph(g, dec.layers->at<nn::DecoderBlock>(i), h, memory, self_mask, memory_mask,
-                              fmt::format("decoder.layers.{}.", i));
+                              fmt::format("decoder.layers.{}.", i), kvs ? &(*kvs)[i] : nullptr);
     if (dec.layer_norm) h = dec.layer_norm->to_graph(g, h, "decoder.layer_norm.");
     if (model.lm_head) return model.lm_head->to_graph(g, h, "lm_head.");
     // Tied: logits = h·Eᵀ (+ final_logits_bias).
@@ -161,6 +190,7 @@ void encoder_decoder_graph(ExportGraph& g, const models::EncoderDecoderTransform
   };
 
   const std::string V = std::to_string(c.vocab_tgt_size);
+  KNOT_CHECK(!kv_cache || part == "decoder", "export: the KV cache is an option of part 'decoder', not '{}'", part);
   if (part == "encoder") {
     const std::string src = g.input("src_ids", DType::i64, {"batch", "src_seq"});
     g.output(encode(src), "memory", g.dtype(), {"batch", "src_seq", d_str});
@@ -168,11 +198,33 @@ void encoder_decoder_graph(ExportGraph& g, const models::EncoderDecoderTransform
     const std::string tgt = g.input("tgt_ids", DType::i64, {"batch", "tgt_seq"});
     const std::string memory = g.input("memory", g.dtype(), {"batch", "src_seq", d_str});
     const std::string src = g.input("src_ids", DType::i64, {"batch", "src_seq"});
-    g.output(decode(tgt, memory, src), "logits", g.dtype(), {"batch", "tgt_seq", V});
+    if (!kv_cache) {
+      g.output(decode(tgt, memory, src, nullptr), "logits", g.dtype(), {"batch", "tgt_seq", V});
+      return;
+    }
+    const int64_t L = static_cast<int64_t>(model.decoder->layers->size());
+    // (heads, key size, value size) of layer i's self-attention, as strings for the dims.
+    auto sizes = [&](int64_t i) {
+      const auto& a = model.decoder->layers->at<nn::DecoderBlock>(i).self_attn->config();
+      return std::array<std::string, 3>{std::to_string(a.num_heads), std::to_string(a.query_key_dim / a.num_heads),
+                                        std::to_string(a.value_dim / a.num_heads)};
+    };
+    std::vector<KVGraph> kvs(static_cast<size_t>(L));
+    for (int64_t i = 0; i < L; ++i) {
+      const auto [H, dk, dv] = sizes(i);
+      kvs[i].past_key = g.input(fmt::format("past_key_{}", i), g.dtype(), {"batch", H, "past_seq", dk});
+      kvs[i].past_value = g.input(fmt::format("past_value_{}", i), g.dtype(), {"batch", H, "past_seq", dv});
+    }
+    g.output(decode(tgt, memory, src, &kvs), "logits", g.dtype(), {"batch", "new_seq", V});
+    for (int64_t i = 0; i < L; ++i) {
+      const auto [H, dk, dv] = sizes(i);
+      g.output(kvs[i].present_key, fmt::format("present_key_{}", i), g.dtype(), {"batch", H, "tgt_seq", dk});
+      g.output(kvs[i].present_value, fmt::format("present_value_{}", i), g.dtype(), {"batch", H, "tgt_seq", dv});
+    }
   } else {
     const std::string src = g.input("src_ids", DType::i64, {"batch", "src_seq"});
     const std::string tgt = g.input("tgt_ids", DType::i64, {"batch", "tgt_seq"});
-    g.output(decode(tgt, encode(src), src), "logits", g.dtype(), {"batch", "tgt_seq", V});
+    g.output(decode(tgt, encode(src), src, nullptr), "logits", g.dtype(), {"batch", "tgt_seq", V});
   }
 }
 

@@ -7,6 +7,7 @@
 //   encoder        src_ids (batch, src_seq) -> memory (batch, src_seq, d)              kanformer
 //   decoder        tgt_ids (batch, tgt_seq), memory (batch, src_seq, d), src_ids (batch, src_seq)
 //                    -> logits (batch, tgt_seq, vocab_tgt)    (src_ids give the memory's padding)
+//                  optionally with the self-attention KV cache (encoder_decoder_graph below)
 //   seq2seq        src_ids, tgt_ids -> logits (batch, tgt_seq, vocab_tgt)
 //   discriminator  input_ids, attention_mask, token_type_ids (batch, seq) -> logits (batch, seq)
 //   generator      input_ids, attention_mask, token_type_ids (batch, seq) -> logits (batch, seq, vocab)
@@ -28,29 +29,47 @@ namespace knot::exporting {
 // fit: the KAN stack.
 void kan_graph(nn::ExportGraph& g, const nn::KAN& model);
 
-// encoder, decoder or seq2seq of the kanformer model.
-void encoder_decoder_graph(nn::ExportGraph& g, const models::EncoderDecoderTransformer& model, const std::string& part);
+// encoder, decoder or seq2seq of the kanformer model. With kv_cache (decoder only), the decoder
+// also takes every layer's cached self-attention keys and values and returns them extended:
+//   inputs  tgt_ids (batch, tgt_seq): the whole target prefix, cached positions included (for the
+//           padding mask), memory, src_ids, past_key_<i>, past_value_<i> (batch, heads, past_seq, ·)
+//   outputs logits (batch, tgt_seq − past_seq, vocab) for the new positions,
+//           present_key_<i>, present_value_<i> (batch, heads, tgt_seq, ·)
+// Only the last tgt_seq − past_seq ids are embedded and run; the first step passes past_seq = 0.
+void encoder_decoder_graph(nn::ExportGraph& g, const models::EncoderDecoderTransformer& model, const std::string& part,
+                           bool kv_cache = false);
 
 // discriminator or generator of ELECTRA.
 void electra_graph(nn::ExportGraph& g, const models::Electra& model, const std::string& part);
 
 // ---- pieces, for models built from them ----
 
-// mask: a bool value that broadcasts to (B, H, T, S), true = masked, or "".
+// Keys and values kept between decoding steps: inputs past_* (B, H, P, ·) and outputs present_*
+// (B, H, P + T, ·), the cached rows first (knot's KVCache layout).
+struct KVGraph {
+  std::string past_key, past_value;        // graph values to read (inputs)
+  std::string present_key, present_value;  // filled in by attention_graph
+};
+
+// mask: a bool value that broadcasts to (B, H, T, S), true = masked, or "". With kv, the new keys
+// and values are appended to the past ones (self-attention with a cache).
 std::string attention_graph(nn::ExportGraph& g, const nn::MultiHeadAttention& mha, const std::string& query,
-                            const std::string& key_value, const std::string& mask, const std::string& prefix);
+                            const std::string& key_value, const std::string& mask, const std::string& prefix,
+                            KVGraph* kv = nullptr);
 std::string feedforward_graph(nn::ExportGraph& g, const nn::FeedForward& ffn, const std::string& x,
                               const std::string& prefix);
 // mask: the key padding mask as a bool (B, 1, 1, S), or "".
 std::string encoder_block_graph(nn::ExportGraph& g, const nn::EncoderBlock& block, const std::string& x,
                                 const std::string& mask, const std::string& prefix);
-// self_mask: causal (and target padding) mask, memory_mask: source padding mask (bool, or "").
+// self_mask: causal (and target padding) mask, memory_mask: source padding mask (bool, or "");
+// kv: the self-attention cache, or null.
 std::string decoder_block_graph(nn::ExportGraph& g, const nn::DecoderBlock& block, const std::string& x,
                                 const std::string& memory, const std::string& self_mask,
-                                const std::string& memory_mask, const std::string& prefix);
+                                const std::string& memory_mask, const std::string& prefix, KVGraph* kv = nullptr);
 // ids == pad as bool (B, 1, 1, S); "" when pad < 0 (no padding token).
 std::string padding_mask_graph(nn::ExportGraph& g, const std::string& ids, int64_t pad);
-// The causal mask of x (B, T, ·) as bool (T, T): key s after query t is masked.
-std::string causal_mask_graph(nn::ExportGraph& g, const std::string& x);
+// The causal mask of x (B, T, ·) as bool (T, P + T): key s after query t is masked, where the
+// queries are positions P … P+T−1 (past: P as an int64 scalar value, or "" for P = 0).
+std::string causal_mask_graph(nn::ExportGraph& g, const std::string& x, const std::string& past = "");
 
 }  // namespace knot::exporting

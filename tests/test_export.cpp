@@ -124,8 +124,17 @@ TEST_CASE("export: the translation model's parts have the documented inputs and 
     CHECK(g.outputs()[0].dims == std::vector<std::string>{"batch", "tgt_seq", "30"});
     CHECK(count_op(g, "Softmax") == 2);  // self- and cross-attention
   }
+  {
+    nn::ExportGraph g;
+    exporting::encoder_decoder_graph(g, model, "decoder", /*kv_cache=*/true);
+    CHECK(names(g.inputs()) == std::vector<std::string>{"tgt_ids", "memory", "src_ids", "past_key_0", "past_value_0"});
+    CHECK(g.inputs()[3].dims == std::vector<std::string>{"batch", "2", "past_seq", "8"});
+    CHECK(names(g.outputs()) == std::vector<std::string>{"logits", "present_key_0", "present_value_0"});
+    CHECK(g.outputs()[0].dims == std::vector<std::string>{"batch", "new_seq", "30"});
+  }
   nn::ExportGraph g;
   REQUIRE_THROWS_WITH(exporting::encoder_decoder_graph(g, model, "fit"), Catch::Contains("not 'fit'"));
+  REQUIRE_THROWS_WITH(exporting::encoder_decoder_graph(g, model, "encoder", true), Catch::Contains("part 'decoder'"));
 }
 
 TEST_CASE("export: the ONNX writer refuses what it cannot write and leaves no file", "[export]") {

@@ -99,6 +99,7 @@ void add_export_commands(CLI::App& app) {
   struct Opts {
     std::string run, out, part, dtype = "f32", reference, sentences;
     int64_t opset = 17, max_length = 32;
+    bool kv_cache = false;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--run", o->run, "Run directory (knot fit, or knot train with task translation or electra)")
@@ -108,6 +109,9 @@ void add_export_commands(CLI::App& app) {
   cmd->add_option("--part", o->part,
                   "What to export: fit (knot fit runs); seq2seq (default), encoder or decoder (translation runs); "
                   "discriminator (default) or generator (electra runs)");
+  cmd->add_flag("--kv-cache", o->kv_cache,
+               "Part decoder: also take every layer's cached self-attention keys and values (past_key_N, "
+               "past_value_N) and return them extended (present_key_N, present_value_N), for incremental decoding");
   cmd->add_option("--opset", o->opset, "ONNX operator set (17)")->capture_default_str();
   cmd->add_option("--dtype", o->dtype, "Float type of the exported model: f32 or f64")->capture_default_str();
   cmd->add_option("--reference", o->reference,
@@ -123,6 +127,9 @@ void add_export_commands(CLI::App& app) {
       "  fit            x (batch, in) -> y (batch, out)\n"
       "  encoder        src_ids (batch, src_seq) -> memory (batch, src_seq, d)\n"
       "  decoder        tgt_ids (batch, tgt_seq), memory, src_ids -> logits (batch, tgt_seq, vocab)\n"
+      "    --kv-cache     + past_key_N, past_value_N (batch, heads, past_seq, head size) -> logits of the\n"
+      "                   new positions (batch, tgt_seq - past_seq, vocab), present_key_N, present_value_N;\n"
+      "                   tgt_ids is the whole prefix, the cached positions included\n"
       "  seq2seq        src_ids, tgt_ids -> logits (batch, tgt_seq, vocab)\n"
       "  discriminator  input_ids, attention_mask, token_type_ids (batch, seq) -> logits (batch, seq)\n"
       "  generator      input_ids, attention_mask, token_type_ids (batch, seq) -> logits (batch, seq, vocab)\n"
@@ -137,6 +144,7 @@ void add_export_commands(CLI::App& app) {
     KNOT_CHECK(!fs::is_directory(o->out), "export: the output '{}' is a directory; give a file name", o->out);
     KNOT_CHECK(o->max_length >= 1, "export: --reference-max-length must be >= 1, got {}", o->max_length);
     KNOT_CHECK(o->sentences.empty() || !o->reference.empty(), "export: --reference-sentences needs --reference FILE");
+    KNOT_CHECK(!o->kv_cache || o->part == "decoder", "export: --kv-cache is an option of --part decoder");
     const std::string cfg_path = (fs::path(o->run) / "config.json").string();
     KNOT_CHECK(fs::exists(cfg_path), "export: '{}' has no config.json; is it a knot run directory?", o->run);
     const std::string task = models::load_json_file(cfg_path).value("task", "");
@@ -167,7 +175,7 @@ void add_export_commands(CLI::App& app) {
     } else if (task == "translation") {
       const train::TranslationRun run = train::load_translation_run(o->run);
       const models::EncoderDecoderTransformer& model = *run.model;
-      exporting::encoder_decoder_graph(g, model, part);
+      exporting::encoder_decoder_graph(g, model, part, o->kv_cache);
       if (want_ref) {
         const auto& c = model.config();
         auto add_case = [&](const Tensor& src, const Tensor& tgt) {
@@ -176,6 +184,31 @@ void add_export_commands(CLI::App& app) {
           if (part == "encoder") {
             in["src_ids"] = tensor_json(src);
             out["memory"] = tensor_json(memory);
+          } else if (part == "decoder" && o->kv_cache) {
+            // Two steps of knot's cached decoding: the first third of tgt without a cache (past 0),
+            // then the rest with the cache the first step left.
+            const int64_t T = tgt.size(1), P = std::max<int64_t>(1, T / 3);
+            models::DecoderCache cache = model.new_cache();
+            for (const auto& [from, to] : {std::pair<int64_t, int64_t>{0, P}, {P, T}}) {
+              Json step_in{{"tgt_ids", tensor_json(tgt.slice(1, 0, to).contiguous())},
+                           {"memory", tensor_json(memory)}, {"src_ids", tensor_json(src)}};
+              for (size_t i = 0; i < cache.layers.size(); ++i) {
+                const auto& a = model.decoder->layers->at<nn::DecoderBlock>(i).self_attn->config();
+                const auto& kv = cache.layers[i].self_attn;
+                const int64_t B = tgt.size(0), H = a.num_heads;
+                step_in[fmt::format("past_key_{}", i)] =
+                    tensor_json(kv.k.defined() ? kv.k : zeros({B, H, 0, a.query_key_dim / H}));
+                step_in[fmt::format("past_value_{}", i)] =
+                    tensor_json(kv.v.defined() ? kv.v : zeros({B, H, 0, a.value_dim / H}));
+              }
+              Json step_out{{"logits", tensor_json(model.decode(tgt.slice(1, from, to).contiguous(), memory, src, &cache))}};
+              for (size_t i = 0; i < cache.layers.size(); ++i) {
+                step_out[fmt::format("present_key_{}", i)] = tensor_json(cache.layers[i].self_attn.k);
+                step_out[fmt::format("present_value_{}", i)] = tensor_json(cache.layers[i].self_attn.v);
+              }
+              ref["cases"].push_back({{"inputs", step_in}, {"outputs", step_out}});
+            }
+            return;
           } else if (part == "decoder") {
             in = {{"tgt_ids", tensor_json(tgt)}, {"memory", tensor_json(memory)}, {"src_ids", tensor_json(src)}};
             out["logits"] = tensor_json(model.decode(tgt, memory, src));

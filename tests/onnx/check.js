@@ -4,10 +4,11 @@
 //       runs every case of REFERENCE.json (written by `knot export onnx --reference`) and compares
 //       each output with knot's: max |onnx − knot| / max |knot| must be <= R (default 1e-4), and the
 //       shapes must be equal.
-//   node check.js --greedy ENCODER.onnx DECODER.onnx REFERENCE.json
+//   node check.js --greedy ENCODER.onnx DECODER.onnx REFERENCE.json [--cached]
 //       greedy-translates every sentence of REFERENCE.json's "greedy" section with the exported
-//       encoder and decoder (the whole prefix each step, argmax, ties to the lower id, stop at <eos>)
-//       and requires the same ids as knot's greedy decoding.
+//       encoder and decoder (argmax, ties to the lower id, stop at <eos>) and requires the same ids
+//       as knot's greedy decoding. The decoder runs the whole prefix each step, or with --cached (a
+//       decoder exported with --kv-cache) only the new token, its keys and values fed back.
 // Exits 1 on the first mismatch, after printing what differed; prints one line per check.
 'use strict';
 const fs = require('fs');
@@ -61,7 +62,7 @@ async function checkCases(modelPath, refPath, rtol, float64) {
   console.log(`check.js: OK: ${ref.cases.length} cases of part '${ref.part}', worst relative difference ${worst.toExponential(2)}`);
 }
 
-async function checkGreedy(encPath, decPath, refPath) {
+async function checkGreedy(encPath, decPath, refPath, cached) {
   const ref = JSON.parse(fs.readFileSync(refPath, 'utf8'));
   const g = ref.greedy;
   if (!g || !g.sentences || g.sentences.length === 0) fail(`${refPath} has no greedy section (use --reference-sentences)`);
@@ -72,9 +73,21 @@ async function checkGreedy(encPath, decPath, refPath) {
     const memory = (await enc.run({src_ids: src})).memory;
     const out = [];
     const prefix = [g.bos];
+    // --cached: every past_* input starts empty (batch 1, its heads, 0 positions, its head size).
+    const past = {};
+    if (cached)
+      for (const name of dec.inputNames.filter((n) => n.startsWith('past_'))) {
+        const meta = dec.inputMetadata.find ? dec.inputMetadata.find((m) => m.name === name) : null;
+        const shape = meta && meta.shape ? meta.shape : null;
+        if (!shape) fail(`cannot read the shape of decoder input ${name}`);
+        past[name] = new ort.Tensor('float32', new Float32Array(0), [1, shape[1], 0, shape[3]]);
+      }
     for (let t = 0; t < g.max_length; ++t) {
-      const logits = (await dec.run({tgt_ids: ids([prefix]), memory, src_ids: src})).logits;
-      const V = logits.dims[2], off = (prefix.length - 1) * V;
+      const res = await dec.run({tgt_ids: ids([prefix]), memory, src_ids: src, ...past});
+      const logits = res.logits;
+      if (cached)
+        for (const name of Object.keys(past)) past[name] = res[name.replace('past_', 'present_')];
+      const V = logits.dims[2], off = (logits.dims[1] - 1) * V;
       let best = 0;
       for (let v = 1; v < V; ++v) if (logits.data[off + v] > logits.data[off + best]) best = v;
       if (best === g.eos) break;
@@ -82,7 +95,7 @@ async function checkGreedy(encPath, decPath, refPath) {
       prefix.push(best);
     }
     const same = out.length === s.ids.length && out.every((v, k) => v === s.ids[k]);
-    console.log(`greedy ${i}: ${out.length} tokens ${same ? 'equal to' : 'DIFFER from'} knot's (${s.ids.length})`);
+    console.log(`greedy ${i}${cached ? ' (KV cache)' : ''}: ${out.length} tokens ${same ? 'equal to' : 'DIFFER from'} knot's (${s.ids.length})`);
     if (!same) fail(`sentence ${i}: ONNX Runtime gives [${out}], knot [${s.ids}]`);
   }
   console.log(`check.js: OK: ${g.sentences.length} greedy translations equal knot's`);
@@ -92,16 +105,17 @@ async function main() {
   const args = process.argv.slice(2);
   let rtol = 1e-4, float64 = false;
   const pos = [];
-  let greedy = false;
+  let greedy = false, cached = false;
   for (let i = 0; i < args.length; ++i) {
     if (args[i] === '--rtol') rtol = Number(args[++i]);
     else if (args[i] === '--float64') float64 = true;
     else if (args[i] === '--greedy') greedy = true;
+    else if (args[i] === '--cached') cached = true;
     else pos.push(args[i]);
   }
   if (greedy) {
-    if (pos.length !== 3) fail('usage: check.js --greedy ENCODER.onnx DECODER.onnx REFERENCE.json');
-    await checkGreedy(pos[0], pos[1], pos[2]);
+    if (pos.length !== 3) fail('usage: check.js --greedy ENCODER.onnx DECODER.onnx REFERENCE.json [--cached]');
+    await checkGreedy(pos[0], pos[1], pos[2], cached);
   } else {
     if (pos.length !== 2) fail('usage: check.js MODEL.onnx REFERENCE.json [--rtol R] [--float64]');
     await checkCases(pos[0], pos[1], rtol, float64);

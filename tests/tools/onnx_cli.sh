@@ -5,7 +5,7 @@
 # passes onnx.checker.check_model(full_check=True) (Debian python3-onnx) and ONNX Runtime (npm
 # onnxruntime-node, tests/onnx/check.js) gives knot's outputs to 1e-4 relative at two batch sizes and
 # sequence lengths (the dynamic axes) and on real sentences; greedy translation with the exported
-# encoder and decoder equals knot's. Then the errors: a part the run does not have, a directory as
+# encoder and decoder equals knot's, recomputing the prefix and with the decoder's KV cache. Then the errors: a part the run does not have, a directory as
 # output, and a run of a task without an export.
 # Usage: onnx_cli.sh KNOT WORK_DIR (run from the source root).
 set -euo pipefail
@@ -56,6 +56,12 @@ for kind in mlp kan_bspline; do
   for part in encoder decoder seq2seq; do
     check "tr-$kind-$part" "$work/tr-$kind" $part --reference-sentences "$work/sentences.txt"
   done
+  # The decoder with its KV cache: two cached steps (the first from an empty cache) per shape.
+  check "tr-$kind-decoder-kv" "$work/tr-$kind" decoder --kv-cache --reference-sentences "$work/sentences.txt"
+  node tests/onnx/check.js --greedy "$work/tr-$kind-encoder.onnx" "$work/tr-$kind-decoder-kv.onnx" \
+    "$work/tr-$kind-decoder-kv.json" --cached > "$work/tr-$kind-greedy-kv.log" 2>&1 ||
+    { cat "$work/tr-$kind-greedy-kv.log"; fail "tr-$kind: cached greedy translation with ONNX Runtime differs from knot's"; }
+  echo "onnx_cli: tr-$kind (KV cache): $(tail -1 "$work/tr-$kind-greedy-kv.log")"
   node tests/onnx/check.js --greedy "$work/tr-$kind-encoder.onnx" "$work/tr-$kind-decoder.onnx" \
     "$work/tr-$kind-decoder.json" > "$work/tr-$kind-greedy.log" 2>&1 ||
     { cat "$work/tr-$kind-greedy.log"; fail "tr-$kind: greedy translation with ONNX Runtime differs from knot's"; }
@@ -87,6 +93,8 @@ expect_error() {
 expect_error "a part the run lacks" "exports as 'encoder', 'decoder' or 'seq2seq', not 'generator'" \
   --run "$work/tr-mlp" --part generator -o "$work/none.onnx"
 expect_error "a directory as output" "is a directory" --run "$work/fit-bspline" -o "$work"
+expect_error "--kv-cache on the encoder" "an option of --part decoder" --run "$work/tr-mlp" --part encoder --kv-cache \
+  -o "$work/none.onnx"
 mkdir -p "$work/other" && echo '{"task": "finetune"}' > "$work/other/config.json"
 expect_error "a task without an export" "runs of task 'finetune' have no export yet" --run "$work/other" -o "$work/none.onnx"
 [ ! -e "$work/none.onnx" ] || fail "a failed export left $work/none.onnx"
