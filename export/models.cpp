@@ -77,13 +77,24 @@ std::string causal_mask_graph(ExportGraph& g, const std::string& x, const std::s
 
 std::string attention_graph(ExportGraph& g, const nn::MultiHeadAttention& mha, const std::string& query,
                             const std::string& key_value, const std::string& mask, const std::string& prefix,
-                            KVGraph* kv) {
+                            KVGraph* kv, const RopeGraph* rope) {
   const nn::MultiHeadAttentionConfig& c = mha.config();
-  KNOT_CHECK(!c.rope, "export: rotary position embeddings ('{}') have no export yet", prefix);
+  KNOT_CHECK(!c.rope || rope, "export: '{}' uses rotary positions but the graph has no rotary tables (a knot bug)", prefix);
   const int64_t H = c.num_heads, dk = c.query_key_dim / H, dv = c.value_dim / H;
-  const std::string q = split_heads(g, mha.q_proj->to_graph(g, query, prefix + "q_proj."), H, dk);  // (B, H, T, dk)
-  std::string k = split_heads(g, mha.k_proj->to_graph(g, key_value, prefix + "k_proj."), H, dk);    // (B, H, S, dk)
+  std::string q = split_heads(g, mha.q_proj->to_graph(g, query, prefix + "q_proj."), H, dk);  // (B, H, T, dk)
+  std::string k = split_heads(g, mha.k_proj->to_graph(g, key_value, prefix + "k_proj."), H, dk);  // (B, H, S, dk)
   std::string v = split_heads(g, mha.v_proj->to_graph(g, key_value, prefix + "v_proj."), H, dv);
+  if (c.rope) {  // rotate (x1, x2) halves: (x1·cos − x2·sin, x2·cos + x1·sin), before the cache append
+    auto rotate = [&](const std::string& x) {
+      const std::string x1 = g.op("Slice", {x, g.ints({0}), g.ints({dk / 2}), g.ints({3})});
+      const std::string x2 = g.op("Slice", {x, g.ints({dk / 2}), g.ints({dk}), g.ints({3})});
+      return g.op("Concat",
+                  {g.sub(g.mul(x1, rope->cos), g.mul(x2, rope->sin)), g.add(g.mul(x2, rope->cos), g.mul(x1, rope->sin))},
+                  {{"axis", int64_t{3}}});
+    };
+    q = rotate(q);
+    k = rotate(k);
+  }
   if (kv) {  // the cached rows first, as knot's KVCache keeps them
     k = g.op("Concat", {kv->past_key, k}, {{"axis", int64_t{2}}});
     v = g.op("Concat", {kv->past_value, v}, {{"axis", int64_t{2}}});
@@ -122,11 +133,12 @@ std::string encoder_block_graph(ExportGraph& g, const nn::EncoderBlock& b, const
 
 std::string decoder_block_graph(ExportGraph& g, const nn::DecoderBlock& b, const std::string& x,
                                 const std::string& memory, const std::string& self_mask,
-                                const std::string& memory_mask, const std::string& prefix, KVGraph* kv) {
+                                const std::string& memory_mask, const std::string& prefix, KVGraph* kv,
+                                const RopeGraph* rope) {
   KNOT_CHECK(!b.moe, "export: the mixture-of-experts feed-forward ('{}moe') has no export yet", prefix);
   const bool pre = b.pre_layer_norm();
   std::string h = residual(g, x, *b.self_attn_layer_norm, prefix + "self_attn_layer_norm.", pre, [&](const std::string& y) {
-    return attention_graph(g, *b.self_attn, y, y, self_mask, prefix + "self_attn.", kv);
+    return attention_graph(g, *b.self_attn, y, y, self_mask, prefix + "self_attn.", kv, rope);
   });
   if (b.encoder_attn)
     h = residual(g, h, *b.encoder_attn_layer_norm, prefix + "encoder_attn_layer_norm.", pre, [&](const std::string& y) {
@@ -225,6 +237,69 @@ void encoder_decoder_graph(ExportGraph& g, const models::EncoderDecoderTransform
     const std::string src = g.input("src_ids", DType::i64, {"batch", "src_seq"});
     const std::string tgt = g.input("tgt_ids", DType::i64, {"batch", "tgt_seq"});
     g.output(decode(tgt, encode(src), src, nullptr), "logits", g.dtype(), {"batch", "tgt_seq", V});
+  }
+}
+
+void decoder_only_graph(ExportGraph& g, const models::DecoderOnlyTransformer& model, bool kv_cache) {
+  NoGradGuard ng;
+  const models::DecoderOnlyConfig& c = model.config();
+  KNOT_CHECK(!c.moe.enabled(), "export: the mixture-of-experts FFN (model.moe) has no export yet");
+  const int64_t d = c.embedding_dim, L = static_cast<int64_t>(model.layers->size());
+  const std::string V = std::to_string(c.vocab_size);
+  const std::string ids = g.input("input_ids", DType::i64, {"batch", kv_cache ? "new_seq" : "seq"});
+  // (heads, key size, value size) of layer i's self-attention, as strings for the dims.
+  auto sizes = [&](int64_t i) {
+    const auto& a = model.layers->at<nn::DecoderBlock>(i).self_attn->config();
+    return std::array<std::string, 3>{std::to_string(a.num_heads), std::to_string(a.query_key_dim / a.num_heads),
+                                      std::to_string(a.value_dim / a.num_heads)};
+  };
+  std::vector<KVGraph> kvs;
+  std::string past, past_scalar;
+  if (kv_cache) {
+    kvs.resize(static_cast<size_t>(L));
+    for (int64_t i = 0; i < L; ++i) {
+      const auto [H, dk, dv] = sizes(i);
+      kvs[i].past_key = g.input(fmt::format("past_key_{}", i), g.dtype(), {"batch", H, "past_seq", dk});
+      kvs[i].past_value = g.input(fmt::format("past_value_{}", i), g.dtype(), {"batch", H, "past_seq", dv});
+    }
+    past = g.dim_of(kvs[0].past_key, 2);
+    past_scalar = dim_scalar(g, kvs[0].past_key, 2);
+  }
+  const std::string start = past.empty() ? g.ints({0}) : past;
+  const std::string end = g.add(start, g.dim_of(ids, 1));  // positions [start, end)
+
+  std::string h = model.embed_tokens->to_graph(g, ids, "embed_tokens.");
+  if (c.scale_embedding) h = g.mul(h, g.scalar(std::sqrt(static_cast<double>(d))));
+  if (c.positions == "sinusoidal") h = add_sinusoidal(g, h, d, c.max_length, "positional_table", past);
+  if (c.positions == "learned")
+    h = g.add(h, g.op("Slice", {g.weight("embed_positions.weight", model.embed_positions->weight), start, end, g.ints({0})}));
+  RopeGraph rope;
+  if (c.positions == "rope") {
+    // θ_i = base^(−2i/D) per head size D; cos/sin of p·θ_i for every position p < max_length.
+    const int64_t D = (c.query_key_dim > 0 ? c.query_key_dim : d) / c.num_heads, half = D / 2;
+    std::vector<double> cs(static_cast<size_t>(c.max_length * half)), sn(cs.size());
+    for (int64_t p = 0; p < c.max_length; ++p)
+      for (int64_t i = 0; i < half; ++i) {
+        const double a = static_cast<double>(p) * std::pow(c.rope_base, -2.0 * static_cast<double>(i) / static_cast<double>(D));
+        cs[static_cast<size_t>(p * half + i)] = std::cos(a);
+        sn[static_cast<size_t>(p * half + i)] = std::sin(a);
+      }
+    rope.cos = g.op("Slice", {g.constant("rope.cos", from_vector(cs, {c.max_length, half})), start, end, g.ints({0})});
+    rope.sin = g.op("Slice", {g.constant("rope.sin", from_vector(sn, {c.max_length, half})), start, end, g.ints({0})});
+  }
+  const std::string mask = causal_mask_graph(g, h, past_scalar);
+  for (int64_t i = 0; i < L; ++i)
+    h = decoder_block_graph(g, model.layers->at<nn::DecoderBlock>(i), h, "", mask, "", fmt::format("layers.{}.", i),
+                            kv_cache ? &kvs[i] : nullptr, c.positions == "rope" ? &rope : nullptr);
+  if (model.layer_norm) h = model.layer_norm->to_graph(g, h, "layer_norm.");
+  const std::string logits = model.lm_head ? model.lm_head->to_graph(g, h, "lm_head.")
+                                           : g.linear(h, "embed_tokens.weight", model.embed_tokens->weight,
+                                                      "final_logits_bias", model.final_logits_bias);
+  g.output(logits, "logits", g.dtype(), {"batch", kv_cache ? "new_seq" : "seq", V});
+  for (int64_t i = 0; kv_cache && i < L; ++i) {
+    const auto [H, dk, dv] = sizes(i);
+    g.output(kvs[i].present_key, fmt::format("present_key_{}", i), g.dtype(), {"batch", H, "total_seq", dk});
+    g.output(kvs[i].present_value, fmt::format("present_value_{}", i), g.dtype(), {"batch", H, "total_seq", dv});
   }
 }
 

@@ -3,6 +3,7 @@
 // own graphs (Linear, every KAN basis) come from Projection::to_graph.
 //
 // Parts, their inputs and outputs (ids are int64; "batch", "seq", "src_seq", "tgt_seq" are dynamic):
+//   lm             input_ids (batch, seq) -> logits (batch, seq, vocab)            decoder-only LM
 //   fit            x (batch, in) -> y (batch, out)                                     knot fit's KAN
 //   encoder        src_ids (batch, src_seq) -> memory (batch, src_seq, d)              kanformer
 //   decoder        tgt_ids (batch, tgt_seq), memory (batch, src_seq, d), src_ids (batch, src_seq)
@@ -19,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "models/decoder_only.h"
 #include "models/electra.h"
 #include "models/encoder_decoder.h"
 #include "nn/export_graph.h"
@@ -39,6 +41,15 @@ void kan_graph(nn::ExportGraph& g, const nn::KAN& model);
 void encoder_decoder_graph(nn::ExportGraph& g, const models::EncoderDecoderTransformer& model, const std::string& part,
                            bool kv_cache = false);
 
+// lm: the decoder-only language model (task lm runs).
+//   input_ids (batch, seq) -> logits (batch, seq, vocab)
+// With kv_cache, input_ids are only the new tokens (batch, new_seq), after past_seq cached positions:
+//   + past_key_<i>, past_value_<i> (batch, heads, past_seq, ·) -> logits (batch, new_seq, vocab),
+//     present_key_<i>, present_value_<i> (batch, heads, past_seq + new_seq, ·)
+// Positions (sinusoidal, learned, rotary or none) continue at past_seq. The mixture-of-experts FFN
+// has no export (an error naming it).
+void decoder_only_graph(nn::ExportGraph& g, const models::DecoderOnlyTransformer& model, bool kv_cache = false);
+
 // discriminator or generator of ELECTRA.
 void electra_graph(nn::ExportGraph& g, const models::Electra& model, const std::string& part);
 
@@ -51,11 +62,18 @@ struct KVGraph {
   std::string present_key, present_value;  // filled in by attention_graph
 };
 
+// Rotary positions (ops rotary_embedding): the cos and sin tables of the new rows' positions,
+// (T, D/2) each, for the queries and the new keys.
+struct RopeGraph {
+  std::string cos, sin;
+};
+
 // mask: a bool value that broadcasts to (B, H, T, S), true = masked, or "". With kv, the new keys
-// and values are appended to the past ones (self-attention with a cache).
+// and values are appended to the past ones (self-attention with a cache). rope: required when the
+// attention uses rotary positions.
 std::string attention_graph(nn::ExportGraph& g, const nn::MultiHeadAttention& mha, const std::string& query,
                             const std::string& key_value, const std::string& mask, const std::string& prefix,
-                            KVGraph* kv = nullptr);
+                            KVGraph* kv = nullptr, const RopeGraph* rope = nullptr);
 std::string feedforward_graph(nn::ExportGraph& g, const nn::FeedForward& ffn, const std::string& x,
                               const std::string& prefix);
 // mask: the key padding mask as a bool (B, 1, 1, S), or "".
@@ -65,7 +83,8 @@ std::string encoder_block_graph(nn::ExportGraph& g, const nn::EncoderBlock& bloc
 // kv: the self-attention cache, or null.
 std::string decoder_block_graph(nn::ExportGraph& g, const nn::DecoderBlock& block, const std::string& x,
                                 const std::string& memory, const std::string& self_mask,
-                                const std::string& memory_mask, const std::string& prefix, KVGraph* kv = nullptr);
+                                const std::string& memory_mask, const std::string& prefix, KVGraph* kv = nullptr,
+                                const RopeGraph* rope = nullptr);
 // ids == pad as bool (B, 1, 1, S); "" when pad < 0 (no padding token).
 std::string padding_mask_graph(nn::ExportGraph& g, const std::string& ids, int64_t pad);
 // The causal mask of x (B, T, ·) as bool (T, P + T): key s after query t is masked, where the

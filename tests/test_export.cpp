@@ -9,6 +9,7 @@
 
 #include "export/models.h"
 #include "export/onnx.h"
+#include "models/decoder_only.h"
 #include "models/electra.h"
 #include "models/encoder_decoder.h"
 #include "nn/basis_registry.h"
@@ -158,4 +159,42 @@ TEST_CASE("export: the ONNX writer refuses what it cannot write and leaves no fi
   CHECK_FALSE(fs::exists(path));
   CHECK(exporting::write_onnx(ok, path) > 0);
   fs::remove(path);
+}
+
+TEST_CASE("export: the language model's inputs and outputs, with and without the KV cache; MoE is refused", "[export]") {
+  models::DecoderOnlyConfig c;
+  c.num_layers = 2;
+  c.vocab_size = 50;
+  c.embedding_dim = 16;
+  c.num_heads = 2;
+  c.ffn_hidden_dim = 32;
+  c.max_length = 24;
+  c.positions = "rope";
+  models::DecoderOnlyTransformer model(c);
+  model.eval();
+  auto names = [](const std::vector<nn::GraphValue>& v) {
+    std::vector<std::string> n;
+    for (const auto& e : v) n.push_back(e.name);
+    return n;
+  };
+  {
+    nn::ExportGraph g;
+    exporting::decoder_only_graph(g, model);
+    CHECK(names(g.inputs()) == std::vector<std::string>{"input_ids"});
+    CHECK(g.outputs()[0].dims == std::vector<std::string>{"batch", "seq", "50"});
+    int tables = 0;
+    for (const auto& init : g.initializers()) tables += init.name == "rope.cos" || init.name == "rope.sin";
+    CHECK(tables == 2);  // one pair for every layer
+  }
+  nn::ExportGraph g;
+  exporting::decoder_only_graph(g, model, /*kv_cache=*/true);
+  CHECK(names(g.inputs()) ==
+        std::vector<std::string>{"input_ids", "past_key_0", "past_value_0", "past_key_1", "past_value_1"});
+  CHECK(names(g.outputs()) == std::vector<std::string>{"logits", "present_key_0", "present_value_0", "present_key_1",
+                                                       "present_value_1"});
+  models::DecoderOnlyConfig m = c;
+  m.moe.num_experts = 2;
+  models::DecoderOnlyTransformer moe(m);
+  nn::ExportGraph g2;
+  REQUIRE_THROWS_WITH(exporting::decoder_only_graph(g2, moe), Catch::Contains("mixture-of-experts"));
 }

@@ -26,6 +26,7 @@
 #include "tools/commands.h"
 #include "train/decode.h"
 #include "train/electra_pretrain.h"
+#include "train/language_model.h"
 #include "train/translation.h"
 
 namespace knot::tools {
@@ -82,6 +83,7 @@ std::string default_part(const std::string& task) {
   if (task == "fit") return "fit";
   if (task == "translation") return "seq2seq";
   if (task == "electra") return "discriminator";
+  if (task == "lm") return "lm";
   return "";
 }
 
@@ -102,15 +104,15 @@ void add_export_commands(CLI::App& app) {
     bool kv_cache = false;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("--run", o->run, "Run directory (knot fit, or knot train with task translation or electra)")
+  cmd->add_option("--run", o->run, "Run directory (knot fit, or knot train with task translation, electra or lm)")
       ->required()
       ->check(CLI::ExistingDirectory);
   cmd->add_option("-o,--output", o->out, "The .onnx file to write")->required();
   cmd->add_option("--part", o->part,
                   "What to export: fit (knot fit runs); seq2seq (default), encoder or decoder (translation runs); "
-                  "discriminator (default) or generator (electra runs)");
+                  "discriminator (default) or generator (electra runs); lm (lm runs)");
   cmd->add_flag("--kv-cache", o->kv_cache,
-               "Part decoder: also take every layer's cached self-attention keys and values (past_key_N, "
+               "Parts decoder and lm: also take every layer's cached self-attention keys and values (past_key_N, "
                "past_value_N) and return them extended (present_key_N, present_value_N), for incremental decoding");
   cmd->add_option("--opset", o->opset, "ONNX operator set (17)")->capture_default_str();
   cmd->add_option("--dtype", o->dtype, "Float type of the exported model: f32 or f64")->capture_default_str();
@@ -118,9 +120,11 @@ void add_export_commands(CLI::App& app) {
                   "Also write sample inputs and knot's outputs for them to this JSON file (two batch sizes and "
                   "sequence lengths), to check a runtime against knot (tests/onnx/check.js)");
   cmd->add_option("--reference-sentences", o->sentences,
-                  "Translation and electra runs: a text file of sentences (one per line) for --reference: a case of "
-                  "real inputs and, for translation, knot's greedy translation of each sentence");
-  cmd->add_option("--reference-max-length", o->max_length, "Most tokens of a greedy translation in --reference")
+                  "Translation, electra and lm runs: a text file of sentences (one per line) for --reference: a case "
+                  "of real inputs and, for translation, knot's greedy translation of each sentence (lm: knot's "
+                  "greedy continuation of each line as a prompt)");
+  cmd->add_option("--reference-max-length", o->max_length,
+                  "Most tokens of a greedy translation (lm: continuation) in --reference")
       ->capture_default_str();
   cmd->footer(
       "Inputs and outputs (ids int64; batch and sequence axes are dynamic):\n"
@@ -133,6 +137,8 @@ void add_export_commands(CLI::App& app) {
       "  seq2seq        src_ids, tgt_ids -> logits (batch, tgt_seq, vocab)\n"
       "  discriminator  input_ids, attention_mask, token_type_ids (batch, seq) -> logits (batch, seq)\n"
       "  generator      input_ids, attention_mask, token_type_ids (batch, seq) -> logits (batch, seq, vocab)\n"
+      "  lm             input_ids (batch, seq) -> logits (batch, seq, vocab); with --kv-cache input_ids are\n"
+      "                 the new tokens, + past_key_N, past_value_N -> + present_key_N, present_value_N\n"
       "Every KAN basis is written as standard operators, so ONNX Runtime and TensorRT run it without\n"
       "plugins. The model is checked (ONNX checker and strict shape inference) before it is written.\n"
       "Examples:\n"
@@ -144,13 +150,14 @@ void add_export_commands(CLI::App& app) {
     KNOT_CHECK(!fs::is_directory(o->out), "export: the output '{}' is a directory; give a file name", o->out);
     KNOT_CHECK(o->max_length >= 1, "export: --reference-max-length must be >= 1, got {}", o->max_length);
     KNOT_CHECK(o->sentences.empty() || !o->reference.empty(), "export: --reference-sentences needs --reference FILE");
-    KNOT_CHECK(!o->kv_cache || o->part == "decoder", "export: --kv-cache is an option of --part decoder");
+    KNOT_CHECK(!o->kv_cache || o->part == "decoder" || o->part.empty() || o->part == "lm",
+               "export: --kv-cache is an option of the parts decoder and lm, not '{}'", o->part);
     const std::string cfg_path = (fs::path(o->run) / "config.json").string();
     KNOT_CHECK(fs::exists(cfg_path), "export: '{}' has no config.json; is it a knot run directory?", o->run);
     const std::string task = models::load_json_file(cfg_path).value("task", "");
     const std::string part = o->part.empty() ? default_part(task) : o->part;
     KNOT_CHECK(!part.empty(),
-               "export: runs of task '{}' have no export yet (fit, translation and electra runs do)", task);
+               "export: runs of task '{}' have no export yet (fit, translation, electra and lm runs do)", task);
     const bool want_ref = !o->reference.empty();
     nn::ExportGraph g(o->dtype == "f64" ? DType::f64 : DType::f32);
     Json ref{{"part", part}, {"cases", Json::array()}};
@@ -270,8 +277,57 @@ void add_export_commands(CLI::App& app) {
           add_case(ids, zeros(ids.shape(), DType::i64));
         }
       }
+    } else if (task == "lm") {
+      KNOT_CHECK(part == "lm", "export: a language-model run exports as part 'lm', not '{}'", part);
+      const train::LmRun run = train::load_lm_run(o->run);
+      const models::DecoderOnlyTransformer& model = *run.model;
+      exporting::decoder_only_graph(g, model, o->kv_cache);
+      if (want_ref) {
+        const auto& c = model.config();
+        auto layer_sizes = [&](size_t i) { return model.layers->at<nn::DecoderBlock>(i).self_attn->config(); };
+        for (auto [B, T] : {std::pair<int64_t, int64_t>{2, 5}, {3, 9}}) {
+          const Tensor ids = random_ids(ids_gen, B, T, 0, c.vocab_size, -1, false);
+          if (!o->kv_cache) {
+            ref["cases"].push_back({{"inputs", {{"input_ids", tensor_json(ids)}}},
+                                    {"outputs", {{"logits", tensor_json(model.forward(ids))}}}});
+            continue;
+          }
+          // Two cached steps, as knot's generation runs them: a first part from an empty cache, then the rest.
+          models::DecoderOnlyCache cache = model.new_cache();
+          const int64_t P = std::max<int64_t>(1, T / 3);
+          for (const auto& [from, to] : {std::pair<int64_t, int64_t>{0, P}, {P, T}}) {
+            Json in{{"input_ids", tensor_json(ids.slice(1, from, to).contiguous())}};
+            for (size_t i = 0; i < cache.layers.size(); ++i) {
+              const auto a = layer_sizes(i);
+              const auto& kv = cache.layers[i].self_attn;
+              const int64_t H = a.num_heads;
+              in[fmt::format("past_key_{}", i)] = tensor_json(kv.k.defined() ? kv.k : zeros({B, H, 0, a.query_key_dim / H}));
+              in[fmt::format("past_value_{}", i)] = tensor_json(kv.v.defined() ? kv.v : zeros({B, H, 0, a.value_dim / H}));
+            }
+            Json out{{"logits", tensor_json(model.forward(ids.slice(1, from, to).contiguous(), &cache))}};
+            for (size_t i = 0; i < cache.layers.size(); ++i) {
+              out[fmt::format("present_key_{}", i)] = tensor_json(cache.layers[i].self_attn.k);
+              out[fmt::format("present_value_{}", i)] = tensor_json(cache.layers[i].self_attn.v);
+            }
+            ref["cases"].push_back({{"inputs", in}, {"outputs", out}});
+          }
+        }
+        if (!o->sentences.empty()) {  // prompts: knot's greedy continuation of each
+          train::GenerateOptions opt;
+          opt.greedy = true;
+          opt.max_new_tokens = o->max_length;
+          opt.stop_id = train::document_separator(*run.tokenizer);
+          Json prompts = Json::array();
+          for (const std::string& line : read_lines(o->sentences)) {
+            const std::vector<int64_t> prompt = train::lm_prompt_ids(*run.tokenizer, line);
+            prompts.push_back({{"prompt_ids", prompt}, {"ids", train::generate_ids(model, prompt, opt).ids}});
+          }
+          ref["generate"] = {{"stop_id", opt.stop_id}, {"max_new_tokens", o->max_length}, {"max_length", c.max_length},
+                             {"prompts", prompts}};
+        }
+      }
     } else {
-      KNOT_FAIL("export: runs of task '{}' have no export yet (fit, translation and electra runs do)", task);
+      KNOT_FAIL("export: runs of task '{}' have no export yet (fit, translation, electra and lm runs do)", task);
     }
 
     exporting::OnnxOptions opt;

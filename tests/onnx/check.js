@@ -9,6 +9,11 @@
 //       encoder and decoder (argmax, ties to the lower id, stop at <eos>) and requires the same ids
 //       as knot's greedy decoding. The decoder runs the whole prefix each step, or with --cached (a
 //       decoder exported with --kv-cache) only the new token, its keys and values fed back.
+//   node check.js --generate LM.onnx REFERENCE.json [--cached]
+//       greedily continues every prompt of REFERENCE.json's "generate" section with an exported
+//       language model (the whole prefix each step, or with --cached only the new token and the fed-back
+//       keys and values), stopping where knot does (the stop id, max_new_tokens, a full context), and
+//       requires knot's ids.
 // Exits 1 on the first mismatch, after printing what differed; prints one line per check.
 'use strict';
 const fs = require('fs');
@@ -101,19 +106,67 @@ async function checkGreedy(encPath, decPath, refPath, cached) {
   console.log(`check.js: OK: ${g.sentences.length} greedy translations equal knot's`);
 }
 
+// Empty past_* tensors (batch 1, 0 positions) for every cache input of a session.
+function emptyPast(session) {
+  const past = {};
+  for (const name of session.inputNames.filter((n) => n.startsWith('past_'))) {
+    const meta = session.inputMetadata.find((m) => m.name === name);
+    if (!meta || !meta.shape) fail(`cannot read the shape of input ${name}`);
+    past[name] = new ort.Tensor('float32', new Float32Array(0), [1, meta.shape[1], 0, meta.shape[3]]);
+  }
+  return past;
+}
+
+function argmaxLastRow(logits) {
+  const V = logits.dims[2], off = (logits.dims[1] - 1) * V;
+  let best = 0;
+  for (let v = 1; v < V; ++v) if (logits.data[off + v] > logits.data[off + best]) best = v;
+  return best;
+}
+
+async function checkGenerate(modelPath, refPath, cached) {
+  const ref = JSON.parse(fs.readFileSync(refPath, 'utf8'));
+  const g = ref.generate;
+  if (!g || !g.prompts || g.prompts.length === 0) fail(`${refPath} has no generate section (use --reference-sentences)`);
+  const session = await ort.InferenceSession.create(modelPath);
+  for (const [i, p] of g.prompts.entries()) {
+    const all = p.prompt_ids.slice(), out = [];
+    const past = cached ? emptyPast(session) : {};
+    let feed = all.slice();
+    for (let t = 0; t < g.max_new_tokens; ++t) {
+      const res = await session.run({input_ids: ids([feed]), ...past});
+      for (const name of Object.keys(past)) past[name] = res[name.replace('past_', 'present_')];
+      const tok = argmaxLastRow(res.logits);
+      if (tok === g.stop_id) break;
+      out.push(tok);
+      all.push(tok);
+      if (t + 1 === g.max_new_tokens || all.length >= g.max_length) break;
+      feed = cached ? [tok] : all.slice();
+    }
+    const same = out.length === p.ids.length && out.every((v, k) => v === p.ids[k]);
+    console.log(`generate ${i}${cached ? ' (KV cache)' : ''}: ${out.length} tokens ${same ? 'equal to' : 'DIFFER from'} knot's (${p.ids.length})`);
+    if (!same) fail(`prompt ${i}: ONNX Runtime gives [${out}], knot [${p.ids}]`);
+  }
+  console.log(`check.js: OK: ${g.prompts.length} greedy continuations equal knot's`);
+}
+
 async function main() {
   const args = process.argv.slice(2);
   let rtol = 1e-4, float64 = false;
   const pos = [];
-  let greedy = false, cached = false;
+  let greedy = false, cached = false, generate = false;
   for (let i = 0; i < args.length; ++i) {
     if (args[i] === '--rtol') rtol = Number(args[++i]);
     else if (args[i] === '--float64') float64 = true;
     else if (args[i] === '--greedy') greedy = true;
     else if (args[i] === '--cached') cached = true;
+    else if (args[i] === '--generate') generate = true;
     else pos.push(args[i]);
   }
-  if (greedy) {
+  if (generate) {
+    if (pos.length !== 2) fail('usage: check.js --generate LM.onnx REFERENCE.json [--cached]');
+    await checkGenerate(pos[0], pos[1], cached);
+  } else if (greedy) {
     if (pos.length !== 3) fail('usage: check.js --greedy ENCODER.onnx DECODER.onnx REFERENCE.json [--cached]');
     await checkGreedy(pos[0], pos[1], pos[2], cached);
   } else {

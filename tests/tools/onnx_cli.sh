@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `knot export onnx` checked by runtimes other than knot (docs/export.md): for a knot fit KAN of every
-# built-in basis, the translation model's encoder, decoder and seq2seq (MLP and B-spline KAN) and
-# ELECTRA's discriminator and generator (MLP and Chebyshev KAN in every projection), the exported file
+# built-in basis, the translation model's encoder, decoder and seq2seq (MLP and B-spline KAN),
+# ELECTRA's discriminator and generator (MLP and Chebyshev KAN in every projection) and language
+# models (sinusoidal, learned and rotary positions; MLP and Chebyshev KAN), the exported file
 # passes onnx.checker.check_model(full_check=True) (Debian python3-onnx) and ONNX Runtime (npm
 # onnxruntime-node, tests/onnx/check.js) gives knot's outputs to 1e-4 relative at two batch sizes and
 # sequence lengths (the dynamic axes) and on real sentences; greedy translation with the exported
@@ -83,6 +84,27 @@ for kind in mlp kan_chebyshev; do
   done
 done
 
+# Language models: sinusoidal positions with MLP projections (tied head), learned positions, and
+# rotary positions with pre-LN, SwiGLU and Chebyshev-KAN projections; with and without the KV cache;
+# greedy continuation of real prompts equals knot's.
+printf 'And God said\nThe Congress shall\n' > "$work/prompts.txt"
+for variant in "sinusoidal mlp" "learned mlp" "rope kan_chebyshev"; do
+  set -- $variant
+  name="lm-$1-$2"
+  extra=()
+  [ "$1" = rope ] && extra=(model.pre_layer_norm=true model.ffn_activation=swiglu)
+  "$knot" train configs/lm-tiny.json --run "$work/$name" model.positions=$1 model.projection.kind=$2 train.steps=30 \
+    train.progress=false "${extra[@]}" > "$work/$name.log" 2>&1 || { cat "$work/$name.log"; fail "knot train ($name) failed"; }
+  for kv in "" --kv-cache; do
+    check "$name$kv" "$work/$name" lm $kv --reference-sentences "$work/prompts.txt"
+    node tests/onnx/check.js --generate "$work/$name$kv.onnx" "$work/$name$kv.json" ${kv:+--cached} > "$work/$name$kv-gen.log" 2>&1 ||
+      { cat "$work/$name$kv-gen.log"; fail "$name$kv: greedy continuation with ONNX Runtime differs from knot's"; }
+    grep -qE '^generate [0-9]+.*: [1-9][0-9]* tokens' "$work/$name$kv-gen.log" ||
+      { cat "$work/$name$kv-gen.log"; fail "$name$kv: every continuation is empty"; }
+    echo "onnx_cli: $name$kv: $(tail -1 "$work/$name$kv-gen.log")"
+  done
+done
+
 # Errors name the problem and write nothing.
 expect_error() {
   local what=$1 pattern=$2
@@ -93,7 +115,7 @@ expect_error() {
 expect_error "a part the run lacks" "exports as 'encoder', 'decoder' or 'seq2seq', not 'generator'" \
   --run "$work/tr-mlp" --part generator -o "$work/none.onnx"
 expect_error "a directory as output" "is a directory" --run "$work/fit-bspline" -o "$work"
-expect_error "--kv-cache on the encoder" "an option of --part decoder" --run "$work/tr-mlp" --part encoder --kv-cache \
+expect_error "--kv-cache on the encoder" "an option of the parts decoder and lm" --run "$work/tr-mlp" --part encoder --kv-cache \
   -o "$work/none.onnx"
 mkdir -p "$work/other" && echo '{"task": "finetune"}' > "$work/other/config.json"
 expect_error "a task without an export" "runs of task 'finetune' have no export yet" --run "$work/other" -o "$work/none.onnx"
