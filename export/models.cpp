@@ -304,8 +304,10 @@ void decoder_only_graph(ExportGraph& g, const models::DecoderOnlyTransformer& mo
 }
 
 void electra_graph(ExportGraph& g, const models::Electra& model, const std::string& part) {
-  KNOT_CHECK(part == "discriminator" || part == "generator",
-             "export: an ELECTRA model exports as 'discriminator' or 'generator', not '{}'", part);
+  KNOT_CHECK(part == "discriminator" || part == "generator" || part == "classifier",
+             "export: an ELECTRA model exports as 'discriminator', 'generator' or 'classifier', not '{}'", part);
+  KNOT_CHECK(part != "classifier" || model.cls_out,
+             "export: part 'classifier' needs a fine-tuned model (num_labels > 0); this one has no classifier head");
   NoGradGuard ng;
   const models::ElectraConfig& c = model.config();
   const std::string ids = g.input("input_ids", DType::i64, {"batch", "seq"});
@@ -319,14 +321,19 @@ void electra_graph(ExportGraph& g, const models::Electra& model, const std::stri
   h = g.add(g.add(h, pos), model.token_type_embeddings->to_graph(g, types, "embeddings.token_type_embeddings."));
   h = model.embeddings_layer_norm->to_graph(g, h, "embeddings.LayerNorm.");
 
-  const bool disc = part == "discriminator";
+  const bool disc = part != "generator";  // the classifier reads the discriminator's hidden states
   const models::ElectraEncoder& enc = disc ? *model.discriminator : *model.generator;
   const std::string p = disc ? "discriminator." : "generator.";
   const std::string mask = g.unsqueeze(g.op("Equal", {attention_mask, int_scalar(g, 0)}), {1, 2});  // (B, 1, 1, T)
   if (enc.embeddings_project) h = enc.embeddings_project->to_graph(g, h, p + "embeddings_project.");
   for (size_t i = 0; i < enc.layers->size(); ++i)
     h = encoder_block_graph(g, enc.layers->at<nn::EncoderBlock>(i), h, mask, fmt::format("{}layers.{}.", p, i));
-  if (disc) {
+  if (part == "classifier") {  // first token -> dense -> GELU -> out_proj (dropout is the identity)
+    const std::string first = g.op("Gather", {h, int_scalar(g, 0)}, {{"axis", int64_t{1}}});  // (B, Hd)
+    const std::string e = g.activation("gelu", model.cls_dense->to_graph(g, first, "classifier.dense."));
+    g.output(model.cls_out->to_graph(g, e, "classifier.out_proj."), "logits", g.dtype(),
+             {"batch", std::to_string(c.num_labels)});
+  } else if (disc) {
     const std::string e = g.activation("gelu", model.disc_dense->to_graph(g, h, "discriminator.head.dense."));
     const std::string y = model.disc_prediction->to_graph(g, e, "discriminator.head.dense_prediction.");
     g.output(g.op("Squeeze", {y, g.ints({-1})}), "logits", g.dtype(), {"batch", "seq"});

@@ -12,6 +12,8 @@
 //   seq2seq        src_ids, tgt_ids -> logits (batch, tgt_seq, vocab_tgt)
 //   discriminator  input_ids, attention_mask, token_type_ids (batch, seq) -> logits (batch, seq)
 //   generator      input_ids, attention_mask, token_type_ids (batch, seq) -> logits (batch, seq, vocab)
+//   classifier     input_ids, attention_mask, token_type_ids (batch, seq) -> logits (batch, num_labels)
+//                  (a fine-tuned ELECTRA: the discriminator's first token through the classification head)
 // attention_mask is 1 for a real token and 0 for padding (Hugging Face's convention); the
 // Transformer parts mask padding exactly where knot does (ids equal to the padding id).
 // Dropout is the identity (inference). A query row whose keys are all masked gives 0, as in knot.
@@ -50,7 +52,7 @@ void encoder_decoder_graph(nn::ExportGraph& g, const models::EncoderDecoderTrans
 // has no export (an error naming it).
 void decoder_only_graph(nn::ExportGraph& g, const models::DecoderOnlyTransformer& model, bool kv_cache = false);
 
-// discriminator or generator of ELECTRA.
+// discriminator, generator or classifier (fine-tuned runs) of ELECTRA.
 void electra_graph(nn::ExportGraph& g, const models::Electra& model, const std::string& part);
 
 // ---- pieces, for models built from them ----

@@ -161,7 +161,7 @@ TEST_CASE("export: the ONNX writer refuses what it cannot write and leaves no fi
   fs::remove(path);
 }
 
-TEST_CASE("export: the language model's inputs and outputs, with and without the KV cache; MoE is refused", "[export]") {
+TEST_CASE("export: the language model's inputs and outputs, with and without the KV cache, and MoE refused", "[export]") {
   models::DecoderOnlyConfig c;
   c.num_layers = 2;
   c.vocab_size = 50;

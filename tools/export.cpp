@@ -6,8 +6,11 @@
 // with ONNX Runtime).
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <random>
 
@@ -26,6 +29,7 @@
 #include "tools/commands.h"
 #include "train/decode.h"
 #include "train/electra_pretrain.h"
+#include "train/finetune.h"
 #include "train/language_model.h"
 #include "train/translation.h"
 
@@ -84,13 +88,23 @@ std::string default_part(const std::string& task) {
   if (task == "translation") return "seq2seq";
   if (task == "electra") return "discriminator";
   if (task == "lm") return "lm";
+  for (const std::string& t : train::finetune_tasks())
+    if (task == t) return "classifier";
   return "";
 }
 
-struct Exported {
-  nn::ExportGraph graph;
-  Json reference;  // {"part", "cases": [...], "greedy": {...}} when asked for
-};
+// Median wall time of f() in milliseconds over n runs, after one warm-up run.
+double median_ms(int64_t n, const std::function<void()>& f) {
+  f();
+  std::vector<double> ms;
+  for (int64_t i = 0; i < n; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
 
 }  // namespace
 
@@ -100,7 +114,8 @@ void add_export_commands(CLI::App& app) {
   auto* cmd = exp->add_subcommand("onnx", "Write a trained run as an ONNX model (standard operators only)");
   struct Opts {
     std::string run, out, part, dtype = "f32", reference, sentences;
-    int64_t opset = 17, max_length = 32;
+    int64_t opset = 17, max_length = 32, timing = 0;
+    std::vector<int64_t> shape;
     bool kv_cache = false;
   };
   auto o = std::make_shared<Opts>();
@@ -110,7 +125,8 @@ void add_export_commands(CLI::App& app) {
   cmd->add_option("-o,--output", o->out, "The .onnx file to write")->required();
   cmd->add_option("--part", o->part,
                   "What to export: fit (knot fit runs); seq2seq (default), encoder or decoder (translation runs); "
-                  "discriminator (default) or generator (electra runs); lm (lm runs)");
+                  "discriminator (default) or generator (electra runs); classifier (default), discriminator or "
+                  "generator (fine-tuned electra runs); lm (lm runs)");
   cmd->add_flag("--kv-cache", o->kv_cache,
                "Parts decoder and lm: also take every layer's cached self-attention keys and values (past_key_N, "
                "past_value_N) and return them extended (present_key_N, present_value_N), for incremental decoding");
@@ -123,6 +139,14 @@ void add_export_commands(CLI::App& app) {
                   "Translation, electra and lm runs: a text file of sentences (one per line) for --reference: a case "
                   "of real inputs and, for translation, knot's greedy translation of each sentence (lm: knot's "
                   "greedy continuation of each line as a prompt)");
+  cmd->add_option("--reference-shape", o->shape,
+                  "BATCH,LENGTH: one reference case of this shape instead of the two default ones (fit: BATCH rows)")
+      ->delimiter(',')
+      ->expected(2);
+  cmd->add_option("--reference-timing", o->timing,
+                  "Also time knot's forward on each reference case: the median of N runs, stored as knot_ms (for "
+                  "tests/onnx/latency.js; not for the KV-cache cases)")
+      ->capture_default_str();
   cmd->add_option("--reference-max-length", o->max_length,
                   "Most tokens of a greedy translation (lm: continuation) in --reference")
       ->capture_default_str();
@@ -137,6 +161,7 @@ void add_export_commands(CLI::App& app) {
       "  seq2seq        src_ids, tgt_ids -> logits (batch, tgt_seq, vocab)\n"
       "  discriminator  input_ids, attention_mask, token_type_ids (batch, seq) -> logits (batch, seq)\n"
       "  generator      input_ids, attention_mask, token_type_ids (batch, seq) -> logits (batch, seq, vocab)\n"
+      "  classifier     input_ids, attention_mask, token_type_ids (batch, seq) -> logits (batch, labels)\n"
       "  lm             input_ids (batch, seq) -> logits (batch, seq, vocab); with --kv-cache input_ids are\n"
       "                 the new tokens, + past_key_N, past_value_N -> + present_key_N, present_value_N\n"
       "Every KAN basis is written as standard operators, so ONNX Runtime and TensorRT run it without\n"
@@ -150,6 +175,18 @@ void add_export_commands(CLI::App& app) {
     KNOT_CHECK(!fs::is_directory(o->out), "export: the output '{}' is a directory; give a file name", o->out);
     KNOT_CHECK(o->max_length >= 1, "export: --reference-max-length must be >= 1, got {}", o->max_length);
     KNOT_CHECK(o->sentences.empty() || !o->reference.empty(), "export: --reference-sentences needs --reference FILE");
+    KNOT_CHECK((o->shape.empty() && o->timing == 0) || !o->reference.empty(),
+               "export: --reference-shape and --reference-timing need --reference FILE");
+    KNOT_CHECK(o->shape.empty() || (o->shape[0] >= 1 && o->shape[1] >= 1 && o->shape[0] * o->shape[1] <= (int64_t{1} << 24)),
+               "export: --reference-shape needs BATCH,LENGTH >= 1 (and at most 2^24 tokens)");
+    KNOT_CHECK(o->timing >= 0, "export: --reference-timing must be >= 0, got {}", o->timing);
+    // Reference shapes: (batch, length) pairs; the second default one is padded where padding exists.
+    const std::vector<std::pair<int64_t, int64_t>> shapes =
+        o->shape.empty() ? std::vector<std::pair<int64_t, int64_t>>{} : std::vector<std::pair<int64_t, int64_t>>{{o->shape[0], o->shape[1]}};
+    // With --reference-timing, the median time of knot's forward for the case just added.
+    auto timed = [&](Json& c, const std::function<void()>& forward) {
+      if (o->timing > 0) c["knot_ms"] = median_ms(o->timing, forward);
+    };
     KNOT_CHECK(!o->kv_cache || o->part == "decoder" || o->part.empty() || o->part == "lm",
                "export: --kv-cache is an option of the parts decoder and lm, not '{}'", o->part);
     const std::string cfg_path = (fs::path(o->run) / "config.json").string();
@@ -157,7 +194,7 @@ void add_export_commands(CLI::App& app) {
     const std::string task = models::load_json_file(cfg_path).value("task", "");
     const std::string part = o->part.empty() ? default_part(task) : o->part;
     KNOT_CHECK(!part.empty(),
-               "export: runs of task '{}' have no export yet (fit, translation, electra and lm runs do)", task);
+               "export: runs of task '{}' have no export yet (fit, translation, electra, fine-tuned electra and lm runs do)", task);
     const bool want_ref = !o->reference.empty();
     nn::ExportGraph g(o->dtype == "f64" ? DType::f64 : DType::f32);
     Json ref{{"part", part}, {"cases", Json::array()}};
@@ -174,9 +211,12 @@ void add_export_commands(CLI::App& app) {
         const int64_t in = model->layer(0).in_features();
         const DType dt = model->layer(0).parameters()[0].dtype();
         // Inside the usual [-1, 1] input range, and a wider one that leaves the grid.
-        for (auto [B, lim] : {std::pair<int64_t, double>{5, 1.0}, {17, 2.5}}) {
+        std::vector<std::pair<int64_t, double>> fit_shapes{{5, 1.0}, {17, 2.5}};
+        if (!shapes.empty()) fit_shapes = {{shapes[0].first, 1.0}};
+        for (auto [B, lim] : fit_shapes) {
           const Tensor x = rand({B, in}, dt, &gen, -lim, lim);
           ref["cases"].push_back({{"inputs", {{"x", tensor_json(x)}}}, {"outputs", {{"y", tensor_json(model->forward(x))}}}});
+          timed(ref["cases"].back(), [&] { model->forward(x); });
         }
       }
     } else if (task == "translation") {
@@ -224,8 +264,15 @@ void add_export_commands(CLI::App& app) {
             out["logits"] = tensor_json(model.forward(src, tgt));
           }
           ref["cases"].push_back({{"inputs", in}, {"outputs", out}});
+          timed(ref["cases"].back(), [&] {
+            if (part == "encoder") model.encode(src);
+            else if (part == "decoder") model.decode(tgt, memory, src);
+            else model.forward(src, tgt);
+          });
         };
-        for (auto [B, S, T] : {std::tuple<int64_t, int64_t, int64_t>{2, 5, 4}, {3, 9, 7}}) {
+        std::vector<std::tuple<int64_t, int64_t, int64_t>> tr_shapes{{2, 5, 4}, {3, 9, 7}};
+        if (!shapes.empty()) tr_shapes = {{shapes[0].first, shapes[0].second, shapes[0].second}};
+        for (auto [B, S, T] : tr_shapes) {
           const bool padded = B > 2;
           add_case(random_ids(ids_gen, B, S, 0, c.vocab_src_size, c.pad_src_idx, padded),
                    random_ids(ids_gen, B, T, 0, c.vocab_tgt_size, c.pad_tgt_idx, padded));
@@ -248,20 +295,31 @@ void add_export_commands(CLI::App& app) {
           ref["greedy"] = {{"bos", sp.bos}, {"eos", sp.eos}, {"max_length", o->max_length}, {"sentences", greedy}};
         }
       }
-    } else if (task == "electra") {
-      const train::ElectraRun run = train::load_electra_run(o->run);
+    } else if (task == "electra" || part == "classifier" || default_part(task) == "classifier") {
+      std::vector<std::string> tasks = train::finetune_tasks();
+      tasks.insert(tasks.begin(), "electra");
+      const train::ElectraRun run = train::load_electra_run(o->run, tasks);
       const models::Electra& model = *run.model;
       exporting::electra_graph(g, model, part);
       if (want_ref) {
         const auto& c = model.config();
         auto add_case = [&](const Tensor& ids, const Tensor& types) {
           const Tensor mask = ne(ids, full(ids.shape(), static_cast<double>(c.pad_token_id), ids.dtype())).to(DType::i64);
-          const Tensor y = part == "discriminator" ? model.discriminator_logits(ids, types) : model.generator_logits(ids, types);
+          const Tensor y = part == "discriminator" ? model.discriminator_logits(ids, types)
+                           : part == "generator"   ? model.generator_logits(ids, types)
+                                                   : model.classify(ids, types);
           ref["cases"].push_back({{"inputs", {{"input_ids", tensor_json(ids)}, {"attention_mask", tensor_json(mask)},
                                               {"token_type_ids", tensor_json(types)}}},
                                   {"outputs", {{"logits", tensor_json(y)}}}});
+          timed(ref["cases"].back(), [&] {
+            if (part == "discriminator") model.discriminator_logits(ids, types);
+            else if (part == "generator") model.generator_logits(ids, types);
+            else model.classify(ids, types);
+          });
         };
-        for (auto [B, T] : {std::pair<int64_t, int64_t>{2, 6}, {3, 11}}) {
+        std::vector<std::pair<int64_t, int64_t>> el_shapes{{2, 6}, {3, 11}};
+        if (!shapes.empty()) el_shapes = shapes;
+        for (auto [B, T] : el_shapes) {
           const Tensor ids = random_ids(ids_gen, B, T, 0, c.vocab_size, c.pad_token_id, B > 2);
           add_case(ids, random_ids(ids_gen, B, T, 0, c.type_vocab_size, -1, false));
         }
@@ -285,11 +343,14 @@ void add_export_commands(CLI::App& app) {
       if (want_ref) {
         const auto& c = model.config();
         auto layer_sizes = [&](size_t i) { return model.layers->at<nn::DecoderBlock>(i).self_attn->config(); };
-        for (auto [B, T] : {std::pair<int64_t, int64_t>{2, 5}, {3, 9}}) {
+        std::vector<std::pair<int64_t, int64_t>> lm_shapes{{2, 5}, {3, 9}};
+        if (!shapes.empty()) lm_shapes = shapes;
+        for (auto [B, T] : lm_shapes) {
           const Tensor ids = random_ids(ids_gen, B, T, 0, c.vocab_size, -1, false);
           if (!o->kv_cache) {
             ref["cases"].push_back({{"inputs", {{"input_ids", tensor_json(ids)}}},
                                     {"outputs", {{"logits", tensor_json(model.forward(ids))}}}});
+            timed(ref["cases"].back(), [&] { model.forward(ids); });
             continue;
           }
           // Two cached steps, as knot's generation runs them: a first part from an empty cache, then the rest.
@@ -327,7 +388,7 @@ void add_export_commands(CLI::App& app) {
         }
       }
     } else {
-      KNOT_FAIL("export: runs of task '{}' have no export yet (fit, translation, electra and lm runs do)", task);
+      KNOT_FAIL("export: runs of task '{}' have no export yet (fit, translation, electra, fine-tuned electra and lm runs do)", task);
     }
 
     exporting::OnnxOptions opt;

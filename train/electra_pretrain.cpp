@@ -585,14 +585,15 @@ std::unique_ptr<data::WordPieceTokenizer> load_vocab(const std::string& path, co
 
 }  // namespace
 
-ElectraRun load_electra_run(const std::string& run_dir) {
+ElectraRun load_electra_run(const std::string& run_dir, const std::vector<std::string>& tasks) {
   ElectraRun r;
   r.run_dir = run_dir;
   const fs::path cfg_path = fs::path(run_dir) / "config.json";
   KNOT_CHECK(fs::exists(cfg_path), "'{}' has no config.json; is it a `knot train` run directory?", run_dir);
   r.config = models::load_json_file(cfg_path.string());
-  KNOT_CHECK(r.config.value("task", "") == "electra", "'{}' is not an electra run (task '{}')", run_dir,
-             r.config.value("task", ""));
+  const std::string task = r.config.value("task", "");
+  KNOT_CHECK(std::find(tasks.begin(), tasks.end(), task) != tasks.end(), "'{}' is not an {} run (task '{}')", run_dir,
+             fmt::format("{}", fmt::join(tasks, " or ")), task);
   KNOT_CHECK(r.config.contains("model") && r.config["model"].is_object(), "'{}': config.json has no 'model' object",
              cfg_path.string());
   r.tokenizer = load_vocab((fs::path(run_dir) / "vocab.txt").string(), "every electra run directory holds one");

@@ -214,14 +214,15 @@ ElectraMetrics evaluate_electra(const models::Electra& model, const std::vector<
 // ---- runs ---------------------------------------------------------------------------------------
 
 // A trained run, for eval (and fine-tuning): the resolved config, the WordPiece tokenizer of
-// RUN/vocab.txt and the latest checkpoint's weights (model in eval mode).
+// RUN/vocab.txt and the latest checkpoint's weights (model in eval mode). `tasks`: the run tasks
+// accepted ("electra" pretraining; a fine-tuning run, e.g. "sentiment", has the same layout).
 struct ElectraRun {
   std::string run_dir, checkpoint;
   models::Json config;
   std::unique_ptr<data::WordPieceTokenizer> tokenizer;
   std::shared_ptr<models::Electra> model;
 };
-ElectraRun load_electra_run(const std::string& run_dir);
+ElectraRun load_electra_run(const std::string& run_dir, const std::vector<std::string>& tasks = {"electra"});
 
 // `knot train` for task "electra". cfg: the config after overrides; run_dir "" = cfg's.
 // With resume, cfg must be run_dir's config.json (plus any overrides).

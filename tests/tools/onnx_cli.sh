@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `knot export onnx` checked by runtimes other than knot (docs/export.md): for a knot fit KAN of every
 # built-in basis, the translation model's encoder, decoder and seq2seq (MLP and B-spline KAN),
-# ELECTRA's discriminator and generator (MLP and Chebyshev KAN in every projection) and language
+# ELECTRA's discriminator and generator (MLP and Chebyshev KAN in every projection), the classifier of
+# the same models fine-tuned for sentiment, and language
 # models (sinusoidal, learned and rotary positions; MLP and Chebyshev KAN), the exported file
 # passes onnx.checker.check_model(full_check=True) (Debian python3-onnx) and ONNX Runtime (npm
 # onnxruntime-node, tests/onnx/check.js) gives knot's outputs to 1e-4 relative at two batch sizes and
@@ -82,6 +83,13 @@ for kind in mlp kan_chebyshev; do
   for part in discriminator generator; do
     check "el-$kind-$part" "$work/el-$kind" $part --reference-sentences "$work/electra-sentences.txt"
   done
+  # Fine-tuned for sentiment: the classifier head (the run's default part).
+  "$knot" finetune --run "$work/el-$kind" --task sentiment --out "$work/ft-$kind" \
+    data.train=tests/fixtures/train/sentiment-tiny-train.jsonl data.val=tests/fixtures/train/sentiment-tiny-val.jsonl \
+    data.test=tests/fixtures/train/sentiment-tiny-test.jsonl data.max_length=32 data.batch_size=8 train.steps=3 \
+    train.val_every=3 train.checkpoint_every=3 train.progress=false > "$work/ft-$kind.log" 2>&1 ||
+    { cat "$work/ft-$kind.log"; fail "knot finetune ($kind) failed"; }
+  check "ft-$kind-classifier" "$work/ft-$kind" classifier --reference-sentences "$work/electra-sentences.txt"
 done
 
 # Language models: sinusoidal positions with MLP projections (tied head), learned positions, and
@@ -118,6 +126,8 @@ expect_error "a directory as output" "is a directory" --run "$work/fit-bspline" 
 expect_error "--kv-cache on the encoder" "an option of the parts decoder and lm" --run "$work/tr-mlp" --part encoder --kv-cache \
   -o "$work/none.onnx"
 mkdir -p "$work/other" && echo '{"task": "finetune"}' > "$work/other/config.json"
+expect_error "a classifier of a model that was not fine-tuned" "needs a fine-tuned model" --run "$work/el-mlp" \
+  --part classifier -o "$work/none.onnx"
 expect_error "a task without an export" "runs of task 'finetune' have no export yet" --run "$work/other" -o "$work/none.onnx"
 [ ! -e "$work/none.onnx" ] || fail "a failed export left $work/none.onnx"
 echo "onnx_cli: ok"
