@@ -90,7 +90,16 @@ TEST_CASE("export: a weight used twice (tied embeddings) is stored once", "[expo
     CHECK(names.insert(init.name).second);  // initializer names are unique
   }
   CHECK(word == 1);
-  REQUIRE_THROWS_WITH(exporting::electra_graph(g, model, "encoder"), Catch::Contains("'discriminator' or 'generator'"));
+  REQUIRE_THROWS_WITH(exporting::electra_graph(g, model, "encoder"),
+                      Catch::Contains("'discriminator', 'generator' or 'classifier'"));
+  nn::ExportGraph g2;  // a model without the classification head (num_labels 0)
+  REQUIRE_THROWS_WITH(exporting::electra_graph(g2, model, "classifier"), Catch::Contains("needs a fine-tuned model"));
+  c.num_labels = 3;
+  models::Electra tuned(c);
+  tuned.eval();
+  nn::ExportGraph g3;
+  exporting::electra_graph(g3, tuned, "classifier");
+  CHECK(g3.outputs()[0].dims == std::vector<std::string>{"batch", "3"});
 }
 
 TEST_CASE("export: the translation model's parts have the documented inputs and outputs", "[export]") {

@@ -6,7 +6,9 @@
 # knot import: the imported fit run predicts exactly what the original does, and the imported
 # kanformer weights equal the original checkpoint. Errors: a setting kanformer cannot express, an
 # untied MLP output layer, a non-B-spline fit for efficient-kan, a config that does not match the file,
-# and a non-empty run directory.
+# and a non-empty run directory. Where PyTorch is installed (Debian python3-torch), each file is also
+# loaded with strict=True into PyTorch modules of the reference layout (tests/torch/load_reference.py)
+# whose outputs must equal knot's to 1e-4; without PyTorch that step says it was skipped.
 # Usage: torch_cli.sh KNOT WORK_DIR (run from the source root).
 set -euo pipefail
 knot=$1
@@ -33,6 +35,12 @@ expect_error() {
 "$knot" predict --run "$work/fit" --input "$work/fit/test.csv" -o "$work/pred-a.csv" > /dev/null
 "$knot" predict --run "$work/fit-imported" --input "$work/fit/test.csv" -o "$work/pred-b.csv" > /dev/null
 cmp -s "$work/pred-a.csv" "$work/pred-b.csv" || fail "the imported fit run predicts differently"
+# PyTorch: knot's outputs on reference inputs (knot export onnx --reference) against the reference modules.
+torch_check() {  # torch_check FORMAT EXPORTED RUN [PART]
+  "$knot" export onnx --run "$3" ${4:+--part $4} -o "$work/ref.onnx" --reference "$work/ref.json" > /dev/null
+  "$py" tests/torch/load_reference.py "$1" "$2" "$work/ref.json" || fail "$2: PyTorch differs from knot"
+}
+torch_check efficient-kan "$work/ek.safetensors" "$work/fit"
 echo "torch_cli: efficient-kan: exported, read by NumPy, imported; predictions identical"
 
 # kanformer: three projection kinds.
@@ -48,6 +56,7 @@ for kind in mlp kan_bspline kan_chebyshev; do
   fi
   "$knot" export torch --run "$work/tr-$kind" --format kanformer -o "$work/kf-$kind.safetensors" > /dev/null
   "$py" tests/torch/check_names.py kanformer "$work/kf-$kind.safetensors" "$(latest "$work/tr-$kind")" "$work/tr-$kind/config.json"
+  torch_check kanformer "$work/kf-$kind.safetensors" "$work/tr-$kind" seq2seq
   "$knot" import --format kanformer -i "$work/kf-$kind.safetensors" --config "$work/tr-$kind/config.json" \
     -o "$work/back-$kind.safetensors" > /dev/null
   "$py" - "$work/back-$kind.safetensors" "$(latest "$work/tr-$kind")" <<'PY'
