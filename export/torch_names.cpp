@@ -10,6 +10,7 @@
 #include "autograd/grad_mode.h"
 #include "core/error.h"
 #include "nn/kan_linear.h"
+#include "nn/linear.h"
 #include "ops/ops.h"
 
 namespace knot::exporting {
@@ -226,6 +227,72 @@ TorchState kanformer_state(const models::EncoderDecoderTransformer& model, bool 
                 {"kanformer.max_length", std::to_string(c.max_length)}};
   if (c.projection.kind == "kan_chebyshev")
     s.metadata["kanformer.chebykan_degree"] = std::to_string(c.projection.options.value("degree", 4));
+  return s;
+}
+
+TorchState hf_electra_state(const models::Electra& model, const std::string& part) {
+  const models::ElectraConfig& c = model.config();
+  KNOT_CHECK(part == "discriminator" || part == "generator",
+             "export: --format hf-electra writes part 'discriminator' (ElectraForPreTraining) or 'generator' "
+             "(ElectraForMaskedLM), not '{}'", part);
+  KNOT_CHECK(c.kan.kind == "mlp" || !(c.kan_attention || c.kan_ffn || c.kan_heads),
+             "export: Hugging Face's ELECTRA has no KAN layers; this model has {} projections", c.kan.kind);
+  KNOT_CHECK(c.hidden_act == "gelu", "export: hf-electra is written for hidden_act gelu; this model has '{}'", c.hidden_act);
+  const bool disc = part == "discriminator";
+  const models::ElectraEncoder& enc = disc ? *model.discriminator : *model.generator;
+  const models::ElectraEncoderSize& size = disc ? c.discriminator : c.generator;
+  TorchState s;
+  auto put = [&](const std::string& name, const Tensor& t) { s.tensors.emplace_back(name, plain(t)); };
+  auto linear = [&](const std::string& name, const nn::Projection& p) {
+    const auto* l = dynamic_cast<const nn::Linear*>(&p);
+    KNOT_CHECK(l, "export: '{}' is not a Linear", name);
+    put(name + ".weight", l->weight);
+    put(name + ".bias", l->bias.defined() ? l->bias : zeros({l->out_features()}));  // HF always has a bias
+  };
+  auto norm = [&](const std::string& name, const nn::LayerNorm& ln) {
+    put(name + ".weight", ln.weight);
+    put(name + ".bias", ln.bias);
+  };
+  put("electra.embeddings.word_embeddings.weight", model.word_embeddings->weight);
+  put("electra.embeddings.position_embeddings.weight", model.position_embeddings->weight);
+  put("electra.embeddings.token_type_embeddings.weight", model.token_type_embeddings->weight);
+  norm("electra.embeddings.LayerNorm", *model.embeddings_layer_norm);
+  if (enc.embeddings_project) linear("electra.embeddings_project", *enc.embeddings_project);
+  for (size_t i = 0; i < enc.layers->size(); ++i) {
+    const auto& b = enc.layers->at<nn::EncoderBlock>(i);
+    const std::string p = fmt::format("electra.encoder.layer.{}.", i);
+    linear(p + "attention.self.query", *b.self_attn->q_proj);
+    linear(p + "attention.self.key", *b.self_attn->k_proj);
+    linear(p + "attention.self.value", *b.self_attn->v_proj);
+    linear(p + "attention.output.dense", *b.self_attn->out_proj);
+    norm(p + "attention.output.LayerNorm", *b.self_attn_layer_norm);
+    KNOT_CHECK(!b.ffn->gate_proj, "export: Hugging Face's ELECTRA has no gated FFN");
+    linear(p + "intermediate.dense", *b.ffn->in_proj);
+    linear(p + "output.dense", *b.ffn->out_proj);
+    norm(p + "output.LayerNorm", *b.final_layer_norm);
+  }
+  if (disc) {
+    linear("discriminator_predictions.dense", *model.disc_dense);
+    linear("discriminator_predictions.dense_prediction", *model.disc_prediction);
+  } else {
+    linear("generator_predictions.dense", *model.gen_dense);
+    norm("generator_predictions.LayerNorm", *model.gen_layer_norm);
+    put("generator_lm_head.weight", model.word_embeddings->weight);  // tied, as in ElectraForMaskedLM
+    put("generator_lm_head.bias", model.gen_output_bias);
+  }
+  s.metadata = {{"format", "pt"},
+                {"hf.architectures", disc ? "ElectraForPreTraining" : "ElectraForMaskedLM"},
+                {"hf.vocab_size", std::to_string(c.vocab_size)},
+                {"hf.embedding_size", std::to_string(c.embedding_size)},
+                {"hf.hidden_size", std::to_string(size.hidden_size)},
+                {"hf.num_hidden_layers", std::to_string(size.num_layers)},
+                {"hf.num_attention_heads", std::to_string(size.num_heads)},
+                {"hf.intermediate_size", std::to_string(size.intermediate_size)},
+                {"hf.max_position_embeddings", std::to_string(c.max_position_embeddings)},
+                {"hf.type_vocab_size", std::to_string(c.type_vocab_size)},
+                {"hf.layer_norm_eps", fmt::format("{}", c.layer_norm_eps)},
+                {"hf.pad_token_id", std::to_string(c.pad_token_id)},
+                {"hf.hidden_act", c.hidden_act}};
   return s;
 }
 

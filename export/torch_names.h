@@ -1,6 +1,7 @@
 // Checkpoints under the reference PyTorch projects' state_dict names, both ways (`knot export torch`,
 // `knot import`; docs/export.md).
 //
+// hf-electra: see hf_electra_state below.
 // efficient-kan: knot's KAN (`knot fit` with basis bspline) already uses efficient-kan's names
 //   (layers.{i}.base_weight, spline_weight, spline_scaler, grid) and layout, so the export is the
 //   model's own state_dict after checking that efficient-kan can build the same layer (SiLU base,
@@ -19,6 +20,7 @@
 #include <map>
 #include <string>
 
+#include "models/electra.h"
 #include "models/encoder_decoder.h"
 #include "nn/kan.h"
 #include "nn/module.h"
@@ -37,6 +39,17 @@ TorchState efficient_kan_state(const nn::KAN& model);
 // its own output layer (tie_output_embedding false) is exported with its own "linear.weight" only
 // with `untied_output` (for a kanformer whose output layer is not tied), and is an error otherwise.
 TorchState kanformer_state(const models::EncoderDecoderTransformer& model, bool untied_output);
+
+// Hugging Face transformers' ElectraForPreTraining (part "discriminator") or ElectraForMaskedLM
+// (part "generator"), one file per part as the published ELECTRA checkpoints are: electra.embeddings.*,
+// electra.embeddings_project, electra.encoder.layer.{i}.attention.self.{query,key,value},
+// attention.output.{dense,LayerNorm}, intermediate.dense, output.{dense,LayerNorm}, then
+// discriminator_predictions.{dense,dense_prediction} or generator_predictions.{dense,LayerNorm} and
+// generator_lm_head (tied to the word embeddings). knot's query/key/value projections have no bias;
+// Hugging Face's have one, exported as zeros (the same function). Only MLP models (no KAN layer, as
+// Hugging Face has none) with GELU are exported; the rest is an error naming the setting.
+// embeddings.position_ids is not written (a non-persistent buffer in transformers >= 4.31).
+TorchState hf_electra_state(const models::Electra& model, const std::string& part);
 
 // The reverse renamings: the reference file's tensors under knot's names for `model` (whose config
 // must be the one the file was trained with; shapes are checked when the result is loaded).

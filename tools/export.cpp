@@ -408,16 +408,20 @@ void add_export_commands(CLI::App& app) {
   // ---- knot export torch ----
   auto* tc = exp->add_subcommand("torch", "Write a trained run's weights under a PyTorch project's state_dict names");
   struct TorchOpts {
-    std::string run, out, format;
+    std::string run, out, format, part = "discriminator";
     bool untied_output = false;
   };
   auto t = std::make_shared<TorchOpts>();
   tc->add_option("--run", t->run, "Run directory (knot fit with basis bspline, or knot train with task translation)")
       ->required()
       ->check(CLI::ExistingDirectory);
-  tc->add_option("--format", t->format, "efficient-kan (fit runs) or kanformer (translation runs)")
+  tc->add_option("--format", t->format,
+                 "efficient-kan (fit runs), kanformer (translation runs) or hf-electra (electra and fine-tuned runs: "
+                 "Hugging Face's ElectraForPreTraining / ElectraForMaskedLM)")
       ->required()
-      ->check(CLI::IsMember({"efficient-kan", "kanformer"}));
+      ->check(CLI::IsMember({"efficient-kan", "kanformer", "hf-electra"}));
+  tc->add_option("--part", t->part, "hf-electra: discriminator (ElectraForPreTraining) or generator (ElectraForMaskedLM)")
+      ->capture_default_str();
   tc->add_option("-o,--output", t->out, "The .safetensors file to write")->required();
   tc->add_flag("--untied-output", t->untied_output,
                "kanformer: export a model with its own output Linear (tie_output_embedding false) as linear.weight, "
@@ -429,9 +433,12 @@ void add_export_commands(CLI::App& app) {
       "kanformer's modules (src_emb, encoder_blocks.N.mha.q_proj, ..., linear) and its scale buffers are\n"
       "included. A setting kanformer cannot express (pre-LN, two FFN bias flags that differ, ...) is an\n"
       "error naming it. docs/export.md lists the names.\n"
+      "hf-electra: ElectraForPreTraining (--part discriminator) or ElectraForMaskedLM (--part generator)\n"
+      "with an ElectraConfig of the metadata's hf.* values; MLP models only.\n"
       "Examples:\n"
       "  knot export torch --run runs/fit-exp-sin --format efficient-kan -o kan.safetensors\n"
-      "  knot export torch --run runs/kanformer-kan --format kanformer -o kanformer.safetensors");
+      "  knot export torch --run runs/kanformer-kan --format kanformer -o kanformer.safetensors\n"
+      "  knot export torch --run runs/electra-small-mlp --format hf-electra -o discriminator.safetensors");
   tc->callback([t]() {
     KNOT_CHECK(!fs::is_directory(t->out), "export: the output '{}' is a directory; give a file name", t->out);
     const std::string cfg_path = (fs::path(t->run) / "config.json").string();
@@ -441,6 +448,10 @@ void add_export_commands(CLI::App& app) {
     if (t->format == "efficient-kan") {
       KNOT_CHECK(task == "fit", "export: --format efficient-kan is for knot fit runs; '{}' is a {} run", t->run, task);
       st = exporting::efficient_kan_state(*models::load_fit_model(t->run, "export"));
+    } else if (t->format == "hf-electra") {
+      std::vector<std::string> tasks = train::finetune_tasks();
+      tasks.insert(tasks.begin(), "electra");
+      st = exporting::hf_electra_state(*train::load_electra_run(t->run, tasks).model, t->part);
     } else {
       KNOT_CHECK(task == "translation", "export: --format kanformer is for translation runs; '{}' is a {} run", t->run,
                  task);

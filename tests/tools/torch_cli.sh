@@ -6,7 +6,8 @@
 # knot import: the imported fit run predicts exactly what the original does, and the imported
 # kanformer weights equal the original checkpoint. Errors: a setting kanformer cannot express, an
 # untied MLP output layer, a non-B-spline fit for efficient-kan, a config that does not match the file,
-# and a non-empty run directory. Where PyTorch is installed (Debian python3-torch), each file is also
+# and a non-empty run directory. Hugging Face ELECTRA (hf-electra): discriminator and generator files
+# of an MLP ELECTRA, the same checks (not imported back); a KAN ELECTRA is refused. Where PyTorch is installed (Debian python3-torch), each file is also
 # loaded with strict=True into PyTorch modules of the reference layout (tests/torch/load_reference.py)
 # whose outputs must equal knot's to 1e-4; without PyTorch that step says it was skipped.
 # Usage: torch_cli.sh KNOT WORK_DIR (run from the source root).
@@ -71,6 +72,22 @@ PY
   echo "torch_cli: kanformer $kind: exported, read by NumPy, imported back bit for bit"
 done
 
+# Hugging Face ELECTRA (MLP model): discriminator and generator files.
+for kind in mlp kan_chebyshev; do
+  "$knot" train configs/pretrain-electra-tiny.json --run "$work/el-$kind" 'data.train=["tests/fixtures/train/electra-text.txt"]' \
+    tokenizer.vocab=tests/fixtures/train/electra-vocab.txt train.steps=3 train.val_every=3 train.checkpoint_every=3 \
+    train.progress=false data.max_length=32 model.max_position_embeddings=32 model.kan.kind=$kind \
+    model.kan.ffn=true > "$work/el-$kind.log" 2>&1 || { cat "$work/el-$kind.log"; fail "knot train (electra $kind) failed"; }
+done
+for part in discriminator generator; do
+  "$knot" export torch --run "$work/el-mlp" --format hf-electra --part $part -o "$work/hf-$part.safetensors" > /dev/null
+  "$py" tests/torch/check_names.py hf-electra "$work/hf-$part.safetensors" "$(latest "$work/el-mlp")" \
+    "$work/el-mlp/config.json" $part
+  torch_check hf-electra "$work/hf-$part.safetensors" "$work/el-mlp" $part
+  echo "torch_cli: hf-electra $part: exported, read by NumPy"
+done
+expect_error "a KAN ELECTRA as hf-electra" "has no KAN layers" export torch --run "$work/el-kan_chebyshev" --format hf-electra \
+  -o "$work/x.safetensors"
 expect_error "a fit run as kanformer" "is for translation runs" export torch --run "$work/fit" --format kanformer -o "$work/x.safetensors"
 "$knot" fit configs/fit-exp-sin.json run_dir="$work/fit-cheb" model.basis=chebyshev 'model.options={}' train.steps=2 \
   data.generate.n_train=50 data.generate.n_test=20 > /dev/null 2>&1

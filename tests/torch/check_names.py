@@ -4,7 +4,7 @@ the run's config, the way the reference project builds its modules (kanformer's 
 efficient-kan's KAN), independently of knot's C++ renaming; every value must equal knot's checkpoint
 bit for bit. (load_reference.py loads the file into PyTorch modules where PyTorch is installed.)
 
-usage: check_names.py kanformer|efficient-kan EXPORTED.safetensors KNOT_MODEL.safetensors RUN_CONFIG.json
+usage: check_names.py kanformer|efficient-kan|hf-electra EXPORTED.safetensors KNOT_MODEL.safetensors RUN_CONFIG.json [PART]
 """
 import json
 import math
@@ -128,14 +128,80 @@ def kanformer_knot_name(ref):
     return ".".join([stack, parts[1], sub] + rest)
 
 
+def hf_electra_expected(m, part):
+    size = m["discriminator"] if part == "discriminator" else m["generator"]
+    E, H, I = m["embedding_size"], size["hidden_size"], size["intermediate_size"]
+    e = {"electra.embeddings.word_embeddings.weight": (m["vocab_size"], E),
+         "electra.embeddings.position_embeddings.weight": (m["max_position_embeddings"], E),
+         "electra.embeddings.token_type_embeddings.weight": (m["type_vocab_size"], E),
+         "electra.embeddings.LayerNorm.weight": (E,), "electra.embeddings.LayerNorm.bias": (E,)}
+
+    def lin(name, i, o):
+        e[name + ".weight"] = (o, i)
+        e[name + ".bias"] = (o,)
+
+    if E != H:
+        lin("electra.embeddings_project", E, H)
+    for i in range(size["num_layers"]):
+        p = f"electra.encoder.layer.{i}."
+        for n in ("query", "key", "value"):
+            lin(p + "attention.self." + n, H, H)
+        lin(p + "attention.output.dense", H, H)
+        lin(p + "intermediate.dense", H, I)
+        lin(p + "output.dense", I, H)
+        for n in ("attention.output.LayerNorm", "output.LayerNorm"):
+            e[p + n + ".weight"] = (H,)
+            e[p + n + ".bias"] = (H,)
+    if part == "discriminator":
+        lin("discriminator_predictions.dense", H, H)
+        lin("discriminator_predictions.dense_prediction", H, 1)
+    else:
+        lin("generator_predictions.dense", H, E)
+        e["generator_predictions.LayerNorm.weight"] = (E,)
+        e["generator_predictions.LayerNorm.bias"] = (E,)
+        e["generator_lm_head.weight"] = (m["vocab_size"], E)
+        e["generator_lm_head.bias"] = (m["vocab_size"],)
+    return e
+
+
+def hf_electra_knot_name(ref, part):
+    """knot's name for a Hugging Face ELECTRA name; None for the zero biases knot does not have."""
+    stack = part + "."
+    fixed = {"generator_lm_head.weight": "embeddings.word_embeddings.weight",
+             "generator_lm_head.bias": "generator.head.output_bias",
+             "generator_predictions.LayerNorm.weight": "generator.head.LayerNorm.weight",
+             "generator_predictions.LayerNorm.bias": "generator.head.LayerNorm.bias"}
+    if ref in fixed:
+        return fixed[ref]
+    if ref.startswith("electra.embeddings."):
+        return ref[len("electra."):]
+    if ref.startswith("electra.embeddings_project."):
+        return stack + ref[len("electra."):]
+    if ref.startswith("discriminator_predictions."):
+        return "discriminator.head." + ref[len("discriminator_predictions."):]
+    if ref.startswith("generator_predictions.dense."):
+        return "generator.head.dense." + ref.split(".")[-1]
+    parts = ref.split(".")  # electra.encoder.layer.i.<...>
+    i, rest = parts[3], ".".join(parts[4:])
+    table = {"attention.self.query": "self_attn.q_proj", "attention.self.key": "self_attn.k_proj",
+             "attention.self.value": "self_attn.v_proj", "attention.output.dense": "self_attn.out_proj",
+             "attention.output.LayerNorm": "self_attn_layer_norm", "intermediate.dense": "ffn.in_proj",
+             "output.dense": "ffn.out_proj", "output.LayerNorm": "final_layer_norm"}
+    module, leaf = rest.rsplit(".", 1)
+    return f"{stack}layers.{i}.{table[module]}.{leaf}"
+
+
 def main():
     kind, exported, knot_model, config = sys.argv[1:5]
     got, meta = read_safetensors(exported)
     knot, _ = read_safetensors(knot_model)
     cfg = json.load(open(config))
+    part = sys.argv[5] if len(sys.argv) > 5 else "discriminator"
     if kind == "kanformer":
         m = cfg["model"]
         expected = kanformer_expected(m)
+    elif kind == "hf-electra":
+        expected = hf_electra_expected(cfg["model"], part)
     else:
         w = cfg["model"]["widths"]
         o = cfg["model"].get("options", {})
@@ -168,6 +234,12 @@ def main():
                 k = "decoder.embed_tokens.weight"
             if k == "lm_head.bias" and k not in knot:
                 k = "final_logits_bias"
+        elif kind == "hf-electra":
+            k = hf_electra_knot_name(n, part)
+            if k not in knot and n.endswith(".bias") and k.split(".")[-2] in ("q_proj", "k_proj", "v_proj"):
+                if np.any(a != 0):
+                    fail(f"{n}: knot has no such bias, so it must be zero")
+                continue
         else:
             k = n
         if k not in knot:

@@ -1,13 +1,13 @@
 """Loads a `knot export torch` file into PyTorch modules with the reference project's layout and
 compares their outputs with knot's (the reference file of `knot export onnx --reference`, which holds
 inputs and knot's outputs). The modules below are written for this test from the reference projects'
-documented structure: kanformer's TransformerSeq2Seq (post-LN blocks named mha/mha1/mha2, norm1..3,
+documented structure: Hugging Face's ElectraForPreTraining / ElectraForMaskedLM, kanformer's TransformerSeq2Seq (post-LN blocks named mha/mha1/mha2, norm1..3,
 pffn, linear tied to tgt_emb when it is a Linear, the scale buffers) with nn.Linear, efficient-kan's
 KANLinear (wrapped as `.kan`) or a ChebyKAN layer (wrapped as `.chebykan`), and efficient-kan's KAN.
 `load_state_dict(..., strict=True)` must accept the file, and the outputs must agree with knot's to
 1e-4 relative (max |torch - knot| / max |knot|).
 
-usage: load_reference.py kanformer|efficient-kan EXPORTED.safetensors REFERENCE.json
+usage: load_reference.py kanformer|efficient-kan|hf-electra EXPORTED.safetensors REFERENCE.json
 Exits 0 after printing a skip line when PyTorch is not installed.
 """
 import json
@@ -193,6 +193,72 @@ class Seq2Seq(nn.Module):
         return self.linear(y)
 
 
+class HFElectra(nn.Module):
+    """Hugging Face's ELECTRA layout (ElectraForPreTraining / ElectraForMaskedLM): post-LN BERT layers
+    with biased query/key/value, GELU, 1/sqrt(head size) attention, additive padding mask."""
+
+    def __init__(self, m, part):
+        super().__init__()
+        V, E, H = int(m["vocab_size"]), int(m["embedding_size"]), int(m["hidden_size"])
+        I, L, P = int(m["intermediate_size"]), int(m["num_hidden_layers"]), int(m["max_position_embeddings"])
+        self.heads, self.part, eps = int(m["num_attention_heads"]), part, float(m["layer_norm_eps"])
+        self.electra = nn.Module()
+        emb = self.electra.embeddings = nn.Module()
+        emb.word_embeddings, emb.position_embeddings = nn.Embedding(V, E), nn.Embedding(P, E)
+        emb.token_type_embeddings, emb.LayerNorm = nn.Embedding(int(m["type_vocab_size"]), E), nn.LayerNorm(E, eps=eps)
+        if E != H:
+            self.electra.embeddings_project = nn.Linear(E, H)
+        self.electra.encoder = nn.Module()
+        layers = []
+        for _ in range(L):
+            layer = nn.Module()
+            layer.attention = nn.Module()
+            layer.attention.self = nn.Module()
+            for n in ("query", "key", "value"):
+                setattr(layer.attention.self, n, nn.Linear(H, H))
+            layer.attention.output = nn.Module()
+            layer.attention.output.dense, layer.attention.output.LayerNorm = nn.Linear(H, H), nn.LayerNorm(H, eps=eps)
+            layer.intermediate = nn.Module()
+            layer.intermediate.dense = nn.Linear(H, I)
+            layer.output = nn.Module()
+            layer.output.dense, layer.output.LayerNorm = nn.Linear(I, H), nn.LayerNorm(H, eps=eps)
+            layers.append(layer)
+        self.electra.encoder.layer = nn.ModuleList(layers)
+        if part == "discriminator":
+            self.discriminator_predictions = nn.Module()
+            self.discriminator_predictions.dense = nn.Linear(H, H)
+            self.discriminator_predictions.dense_prediction = nn.Linear(H, 1)
+        else:
+            self.generator_predictions = nn.Module()
+            self.generator_predictions.dense = nn.Linear(H, E)
+            self.generator_predictions.LayerNorm = nn.LayerNorm(E, eps=eps)
+            self.generator_lm_head = nn.Linear(E, V)
+            self.generator_lm_head.weight = emb.word_embeddings.weight  # tied
+
+    def forward(self, ids, mask, types):
+        emb = self.electra.embeddings
+        T = ids.size(1)
+        x = emb.word_embeddings(ids) + emb.position_embeddings(torch.arange(T)) + emb.token_type_embeddings(types)
+        x = emb.LayerNorm(x)
+        if hasattr(self.electra, "embeddings_project"):
+            x = self.electra.embeddings_project(x)
+        B, H = x.size(0), x.size(2)
+        d = H // self.heads
+        add = (1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
+        for layer in self.electra.encoder.layer:
+            a = layer.attention.self
+            q, k, v = (f(x).view(B, T, self.heads, d).transpose(1, 2) for f in (a.query, a.key, a.value))
+            p = torch.softmax(q @ k.transpose(2, 3) / math.sqrt(d) + add, dim=-1)
+            o = (p @ v).transpose(1, 2).reshape(B, T, H)
+            x = layer.attention.output.LayerNorm(layer.attention.output.dense(o) + x)
+            x = layer.output.LayerNorm(layer.output.dense(F.gelu(layer.intermediate.dense(x))) + x)
+        if self.part == "discriminator":
+            h = F.gelu(self.discriminator_predictions.dense(x))
+            return self.discriminator_predictions.dense_prediction(h).squeeze(-1)
+        h = self.generator_predictions.LayerNorm(F.gelu(self.generator_predictions.dense(x)))
+        return self.generator_lm_head(h)
+
+
 def tensor(j):
     t = torch.tensor(j["data"], dtype=torch.int64 if j["dtype"] == "int64" else torch.float64)
     return t.reshape(j["dims"])
@@ -203,7 +269,13 @@ def main():
     state_np, meta = read_safetensors(exported)
     state = {k: torch.from_numpy(v.copy()) for k, v in state_np.items()}
     ref = json.load(open(reference))
-    if kind == "kanformer":
+    if kind == "hf-electra":
+        m = {k.split(".", 1)[1]: v for k, v in meta.items() if k.startswith("hf.")}
+        part = "discriminator" if m["architectures"] == "ElectraForPreTraining" else "generator"
+        model = HFElectra(m, part)
+        run = lambda c: model(*(tensor(c["inputs"][n]) for n in ("input_ids", "attention_mask", "token_type_ids")))  # noqa: E731
+        out_name = "logits"
+    elif kind == "kanformer":
         m = {k.split(".", 1)[1]: v for k, v in meta.items() if k.startswith("kanformer.")}
         untied = m["model_type"] == "mlp" and not torch.equal(state["linear.weight"], state["tgt_emb.weight"])
         model = Seq2Seq(m, untied)
