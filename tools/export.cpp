@@ -14,6 +14,8 @@
 #include <iostream>
 #include <random>
 
+#include <unistd.h>
+
 #include "autograd/grad_mode.h"
 #include "core/rng.h"
 #include "data/jsonl.h"
@@ -508,9 +510,21 @@ void add_import_command(CLI::App& app) {
       Json out = cfg;
       out["task"] = "fit";
       out["run_dir"] = o->run;
-      fs::create_directories(o->run);
-      model.save((fs::path(o->run) / "model.safetensors").string(), {{"knot.imported_from", o->in}});
-      models::save_json_file((fs::path(o->run) / "config.json").string(), out);
+      // Both files go into a temporary directory renamed into place: the run appears whole or not at all.
+      const fs::path dest = fs::absolute(o->run);
+      const fs::path tmp = dest.parent_path() / fmt::format(".{}.import-{}", dest.filename().string(), ::getpid());
+      fs::remove_all(tmp);
+      fs::create_directories(tmp);
+      try {
+        model.save((tmp / "model.safetensors").string(), {{"knot.imported_from", o->in}});
+        models::save_json_file((tmp / "config.json").string(), out);
+        if (fs::exists(dest)) fs::remove(dest);  // empty (checked above)
+        fs::rename(tmp, dest);
+      } catch (...) {
+        std::error_code ec;
+        fs::remove_all(tmp, ec);
+        throw;
+      }
       std::cout << fmt::format("import: wrote the fit run '{}' ({} parameters) from '{}'\n", o->run,
                                model.num_parameters(false), o->in);
     } else {
