@@ -31,6 +31,13 @@ int count_op(const nn::ExportGraph& g, const std::string& op) {
   return n;
 }
 
+// The names of a graph's inputs or outputs, in order.
+std::vector<std::string> names(const std::vector<nn::GraphValue>& v) {
+  std::vector<std::string> n;
+  for (const auto& e : v) n.push_back(e.name);
+  return n;
+}
+
 // A KAN layer of a basis that has not written an export.
 class NoExportKAN : public nn::KANLayer {
  public:
@@ -115,11 +122,6 @@ TEST_CASE("export: the translation model's parts have the documented inputs and 
   c.max_length = 20;
   models::EncoderDecoderTransformer model(c);
   model.eval();
-  auto names = [](const std::vector<nn::GraphValue>& v) {
-    std::vector<std::string> n;
-    for (const auto& e : v) n.push_back(e.name);
-    return n;
-  };
   {
     nn::ExportGraph g;
     exporting::encoder_decoder_graph(g, model, "encoder");
@@ -181,11 +183,6 @@ TEST_CASE("export: the language model's inputs and outputs, with and without the
   c.positions = "rope";
   models::DecoderOnlyTransformer model(c);
   model.eval();
-  auto names = [](const std::vector<nn::GraphValue>& v) {
-    std::vector<std::string> n;
-    for (const auto& e : v) n.push_back(e.name);
-    return n;
-  };
   {
     nn::ExportGraph g;
     exporting::decoder_only_graph(g, model);

@@ -15,7 +15,7 @@ knot=$1
 work=$2
 rm -rf "$work"
 mkdir -p "$work"
-fail() { echo "onnx_cli: $*" >&2; exit 1; }
+. "$(dirname "$0")/common.sh"
 py=/usr/bin/python3
 [ -x "$py" ] && "$py" -c 'import onnx' 2>/dev/null ||
   fail "Debian's python3-onnx is missing (scripts/install-deps.sh installs it)"
@@ -114,20 +114,19 @@ for variant in "sinusoidal mlp" "learned mlp" "rope kan_chebyshev"; do
 done
 
 # Errors name the problem and write nothing.
-expect_error() {
+expect_onnx_error() {
   local what=$1 pattern=$2
   shift 2
-  if "$knot" export onnx "$@" > "$work/err.log" 2>&1; then fail "$what: knot export succeeded"; fi
-  grep -q "$pattern" "$work/err.log" || { cat "$work/err.log"; fail "$what: the error does not say '$pattern'"; }
+  expect_error "$what" "$pattern" export onnx "$@"
 }
-expect_error "a part the run lacks" "exports as 'encoder', 'decoder' or 'seq2seq', not 'generator'" \
+expect_onnx_error "a part the run lacks" "exports as 'encoder', 'decoder' or 'seq2seq', not 'generator'" \
   --run "$work/tr-mlp" --part generator -o "$work/none.onnx"
-expect_error "a directory as output" "is a directory" --run "$work/fit-bspline" -o "$work"
-expect_error "--kv-cache on the encoder" "an option of the parts decoder and lm" --run "$work/tr-mlp" --part encoder --kv-cache \
+expect_onnx_error "a directory as output" "is a directory" --run "$work/fit-bspline" -o "$work"
+expect_onnx_error "--kv-cache on the encoder" "an option of the parts decoder and lm" --run "$work/tr-mlp" --part encoder --kv-cache \
   -o "$work/none.onnx"
 mkdir -p "$work/other" && echo '{"task": "finetune"}' > "$work/other/config.json"
-expect_error "a classifier of a model that was not fine-tuned" "needs a fine-tuned model" --run "$work/el-mlp" \
+expect_onnx_error "a classifier of a model that was not fine-tuned" "needs a fine-tuned model" --run "$work/el-mlp" \
   --part classifier -o "$work/none.onnx"
-expect_error "a task without an export" "runs of task 'finetune' have no export yet" --run "$work/other" -o "$work/none.onnx"
+expect_onnx_error "a task without an export" "runs of task 'finetune' have no export yet" --run "$work/other" -o "$work/none.onnx"
 [ ! -e "$work/none.onnx" ] || fail "a failed export left $work/none.onnx"
 echo "onnx_cli: ok"

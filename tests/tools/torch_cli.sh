@@ -16,16 +16,10 @@ knot=$1
 work=$2
 rm -rf "$work"
 mkdir -p "$work"
-fail() { echo "torch_cli: $*" >&2; exit 1; }
+. "$(dirname "$0")/common.sh"
 py=/usr/bin/python3
 "$py" -c 'import numpy' 2>/dev/null || fail "Debian's python3-numpy is missing (scripts/install-deps.sh installs it)"
 latest() { echo "$1/checkpoints/$(cat "$1/checkpoints/latest")/model.safetensors"; }
-expect_error() {
-  local what=$1 pattern=$2
-  shift 2
-  if "$knot" "$@" > "$work/err.log" 2>&1; then fail "$what: knot $1 succeeded"; fi
-  grep -q -- "$pattern" "$work/err.log" || { cat "$work/err.log"; fail "$what: the error does not say '$pattern'"; }
-}
 
 # efficient-kan: export, read, import into a new fit run, same predictions.
 "$knot" fit configs/fit-exp-sin.json run_dir="$work/fit" train.steps=5 data.generate.n_train=200 \
