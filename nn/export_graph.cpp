@@ -16,14 +16,16 @@ ExportGraph::ExportGraph(DType float_dtype) : dtype_(float_dtype) {
 }
 
 std::string ExportGraph::fresh(const std::string& hint) {
-  std::string base = hint.empty() ? "v" : hint;
-  const int n = used_names_[base]++;
-  return n == 0 ? base : fmt::format("{}_{}", base, n);
+  const std::string base = hint.empty() ? "v" : hint;
+  for (;;) {  // "Add", "Add_1", ...; skips a name taken another way (an input, or a hint that looked like one)
+    const int n = used_names_[base]++;
+    std::string name = n == 0 ? base : fmt::format("{}_{}", base, n);
+    if (taken_.insert(name).second) return name;
+  }
 }
 
 std::string ExportGraph::input(const std::string& name, DType dt, const std::vector<std::string>& dims) {
-  KNOT_CHECK(!used_names_.count(name), "export: graph input '{}' is named twice", name);
-  used_names_[name] = 1;
+  KNOT_CHECK(taken_.insert(name).second, "export: graph input '{}' is named twice", name);
   inputs_.push_back({name, dt, dims});
   return name;
 }
@@ -32,8 +34,7 @@ void ExportGraph::output(const std::string& value, const std::string& name, DTyp
                          const std::vector<std::string>& dims) {
   std::string v = value;
   if (value != name) {
-    KNOT_CHECK(!used_names_.count(name), "export: graph output '{}' clashes with another value", name);
-    used_names_[name] = 1;
+    KNOT_CHECK(taken_.insert(name).second, "export: graph output '{}' clashes with another value", name);
     nodes_.push_back({"Identity", {value}, {name}, {}, fresh("node_Identity")});
     v = name;
   }
@@ -84,7 +85,6 @@ std::vector<std::string> ExportGraph::op_n(const std::string& type, const std::v
   std::vector<std::string> outs;
   for (int i = 0; i < n; ++i) outs.push_back(fresh(type));
   nodes_.push_back({type, inputs, outs, std::move(attrs), fresh("node_" + type)});
-  ++counter_;
   return outs;
 }
 

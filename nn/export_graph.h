@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <variant>
 #include <vector>
@@ -117,9 +118,9 @@ class ExportGraph {
   std::vector<GraphNode> nodes_;
   std::vector<GraphInitializer> inits_;
   std::vector<GraphValue> inputs_, outputs_;
-  std::map<std::string, int> used_names_;
+  std::map<std::string, int> used_names_;      // hint -> next suffix
+  std::set<std::string> taken_;                // every value, initializer and node name
   std::map<std::string, std::string> shared_;  // weight identity / constant value key -> name
-  int64_t counter_ = 0;
 };
 
 }  // namespace knot::nn
