@@ -166,8 +166,9 @@ void add_export_commands(CLI::App& app) {
       "  classifier     input_ids, attention_mask, token_type_ids (batch, seq) -> logits (batch, labels)\n"
       "  lm             input_ids (batch, seq) -> logits (batch, seq, vocab); with --kv-cache input_ids are\n"
       "                 the new tokens, + past_key_N, past_value_N -> + present_key_N, present_value_N\n"
-      "Every KAN basis is written as standard operators, so ONNX Runtime and TensorRT run it without\n"
-      "plugins. The model is checked (ONNX checker and strict shape inference) before it is written.\n"
+      "Every KAN basis is written as standard operators (opset 17), so no custom operator or plugin is\n"
+      "needed (ONNX Runtime is tested; TensorRT is not, here). The model is checked (ONNX checker and\n"
+      "strict shape inference) before it is written.\n"
       "Examples:\n"
       "  knot export onnx --run runs/fit -o fit.onnx\n"
       "  knot export onnx --run runs/kanformer-kan --part encoder -o encoder.onnx\n"
@@ -206,7 +207,7 @@ void add_export_commands(CLI::App& app) {
 
     if (task == "fit") {
       KNOT_CHECK(part == "fit", "export: a knot fit run exports as part 'fit', not '{}'", part);
-      KNOT_CHECK(o->sentences.empty(), "export: --reference-sentences is for translation and electra runs");
+      KNOT_CHECK(o->sentences.empty(), "export: --reference-sentences is for translation, electra and lm runs");
       const std::shared_ptr<nn::KAN> model = models::load_fit_model(o->run, "export");
       exporting::kan_graph(g, *model);
       if (want_ref) {
