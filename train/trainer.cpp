@@ -65,6 +65,7 @@ TrainerConfig TrainerConfig::from_json(const models::Json& j) {
   c.progress = r.get<bool>("progress", c.progress);
   const std::string precision = r.get<std::string>("matmul_precision", matmul_precision_name(c.matmul_precision));
   c.optimizer_in_backward = r.get<bool>("optimizer_in_backward", c.optimizer_in_backward);
+  c.init_from = r.get<std::string>("init_from", c.init_from);
   r.ignore("memory_check");  // read by models::check_training_memory (models/memory_estimate.h)
   r.finish();
   KNOT_CHECK(!c.optimizer_in_backward || (c.accumulation == 1 && c.clip_grad_norm == 0),
@@ -284,6 +285,21 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
     KNOT_CHECK(latest_checkpoint(run_dir).empty(),
                "train: '{}' already holds checkpoints; continue it with --resume or choose another run directory",
                run_dir);
+    if (!cfg.init_from.empty()) {  // train.init_from: the starting weights (a file, or a run's latest)
+      std::string path = cfg.init_from;
+      if (fs::is_directory(path)) {
+        const std::string ck = latest_checkpoint(path);
+        path = ck.empty() ? (fs::path(path) / "model.safetensors").string() : (fs::path(ck) / "model.safetensors").string();
+      }
+      KNOT_CHECK(fs::is_regular_file(path), "train.init_from: '{}' is not a safetensors file or a run directory with one",
+                 cfg.init_from);
+      try {
+        model.load(path, /*strict=*/true);
+      } catch (const std::exception& e) {
+        KNOT_FAIL("train.init_from: the weights of '{}' do not fit this model: {}", path, e.what());
+      }
+      log(fmt::format("{}: starting from the weights of {}", task.name(), path));
+    }
   }
   // Every check has passed: now the run directory may change, each file atomically.
   for (const auto& [name, content] : setup.files) data::write_file_atomic((fs::path(run_dir) / name).string(), content);

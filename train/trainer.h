@@ -117,6 +117,11 @@ struct TrainerConfig {
   bool progress = true;
   MatmulPrecision matmul_precision = MatmulPrecision::highest;
   bool optimizer_in_backward = false;
+  // Weights to start a fresh run from (not read on --resume, where the checkpoint holds them): a
+  // safetensors file with knot's names for this model (e.g. `knot import --format kanformer -o FILE`),
+  // or a run directory (its latest checkpoint, else its model.safetensors). Loaded strictly (every
+  // name and shape must match, one error listing each problem) before anything is written.
+  std::string init_from;
 
   static TrainerConfig from_json(const models::Json& j);  // the "train" object
 };

@@ -340,7 +340,14 @@ TrainResult train_translation(const models::Json& cfg_in, const std::string& run
   bpe.vocab_size = static_cast<int>(t.get<int64_t>("vocab_size", 4000));
   bpe.min_frequency = static_cast<int>(t.get<int64_t>("min_frequency", 2));
   bpe.lowercase = t.get<bool>("lowercase", false);
+  // tokenizer.file: an existing tokenizer.json (e.g. the one a kanformer model was trained with, so
+  // that imported weights keep their token ids) instead of training one.
+  const std::string tok_file = t.get<std::string>("file", "");
   t.finish();
+  KNOT_CHECK(tok_file.empty() || !(tok_j.contains("vocab_size") || tok_j.contains("min_frequency") ||
+                                   tok_j.contains("lowercase")),
+             "config 'tokenizer': key 'file' loads a trained tokenizer, so 'vocab_size', 'min_frequency' and "
+             "'lowercase' (settings for training one) cannot be set with it");
 
   models::ConfigReader tr(tr_j, "translation");
   const double label_smoothing = tr.get<double>("label_smoothing", 0.1);
@@ -373,6 +380,9 @@ TrainResult train_translation(const models::Json& cfg_in, const std::string& run
   std::unique_ptr<data::Tokenizer> tok;
   if (resume) {
     tok = data::load_tokenizer(tok_path.string());
+  } else if (!tok_file.empty()) {
+    tok = data::load_tokenizer(tok_file);
+    log(fmt::format("translation: tokenizer of {} tokens from {}", tok->vocab_size(), tok_file));
   } else {
     std::vector<std::string> sentences;
     for (const auto& p : train_pairs) {

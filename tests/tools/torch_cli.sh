@@ -6,7 +6,8 @@
 # knot import: the imported fit run predicts exactly what the original does, and the imported
 # kanformer weights equal the original checkpoint. Errors: a setting kanformer cannot express, an
 # untied MLP output layer, a non-B-spline fit for efficient-kan, a config that does not match the file,
-# and a non-empty run directory. Hugging Face ELECTRA (hf-electra): discriminator and generator files
+# and a non-empty run directory. The kanformer import continues in knot (tokenizer.file +
+# train.init_from) exactly where the original run stood. Hugging Face ELECTRA (hf-electra): discriminator and generator files
 # of an MLP ELECTRA, the same checks (not imported back); a KAN ELECTRA is refused. Where PyTorch is installed (Debian python3-torch), each file is also
 # loaded with strict=True into PyTorch modules of the reference layout (tests/torch/load_reference.py)
 # whose outputs must equal knot's to 1e-4; without PyTorch that step says it was skipped.
@@ -65,6 +66,22 @@ if a != b:
 PY
   echo "torch_cli: kanformer $kind: exported, read by NumPy, imported back bit for bit"
 done
+# The imported kanformer weights continue in knot: a new run with the same tokenizer (tokenizer.file)
+# starting from them (train.init_from) validates, before any update (lr 0), exactly as the original did.
+"$knot" train configs/translate-tiny.json --run "$work/continued" model.projection.kind=kan_bspline \
+  "tokenizer={\"file\": \"$work/tr-kan_bspline/tokenizer.json\"}" train.init_from="$work/back-kan_bspline.safetensors" \
+  train.steps=1 train.val_every=1 train.checkpoint_every=1 train.lr=0 'train.schedule={"kind": "constant"}' \
+  train.progress=false > "$work/continued.log" 2>&1 || { cat "$work/continued.log"; fail "the continued run failed"; }
+want=$(grep -o '"val_loss":[0-9.e+-]*' "$work/tr-kan_bspline/metrics.jsonl" | tail -1)
+got=$(grep -o '"val_loss":[0-9.e+-]*' "$work/continued/metrics.jsonl" | head -1)
+[ -n "$want" ] && [ "$want" = "$got" ] || fail "the continued run validates at $got, the original ended at $want"
+echo "torch_cli: kanformer weights continue in knot: $got, as the original run"
+expect_error "init_from weights of another model" "do not fit this model" train configs/translate-tiny.json \
+  --run "$work/misfit" "tokenizer={\"file\": \"$work/tr-kan_bspline/tokenizer.json\"}" \
+  train.init_from="$work/back-kan_bspline.safetensors" train.steps=1 train.progress=false
+[ ! -e "$work/misfit/config.json" ] || fail "a refused init_from wrote the run directory"
+expect_error "tokenizer.file with training settings" "cannot be set with it" train configs/translate-tiny.json \
+  --run "$work/misfit" tokenizer.file="$work/tr-kan_bspline/tokenizer.json" train.steps=1
 
 # Hugging Face ELECTRA (MLP model): discriminator and generator files.
 for kind in mlp kan_chebyshev; do
