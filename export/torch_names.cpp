@@ -230,58 +230,81 @@ TorchState kanformer_state(const models::EncoderDecoderTransformer& model, bool 
   return s;
 }
 
-TorchState hf_electra_state(const models::Electra& model, const std::string& part) {
+namespace {
+
+// One tensor of a Hugging Face ELECTRA file: its name there, knot's name ("" for a query/key/value
+// bias knot does not have, which is zero) and the value in `model`.
+struct HfEntry {
+  std::string hf, knot;
+  Tensor value;
+};
+
+std::vector<HfEntry> hf_electra_entries(const models::Electra& model, const std::string& part) {
   const models::ElectraConfig& c = model.config();
   KNOT_CHECK(part == "discriminator" || part == "generator",
-             "export: --format hf-electra writes part 'discriminator' (ElectraForPreTraining) or 'generator' "
-             "(ElectraForMaskedLM), not '{}'", part);
+             "hf-electra: the parts are 'discriminator' (ElectraForPreTraining) and 'generator' (ElectraForMaskedLM), "
+             "not '{}'", part);
   KNOT_CHECK(c.kan.kind == "mlp" || !(c.kan_attention || c.kan_ffn || c.kan_heads),
-             "export: Hugging Face's ELECTRA has no KAN layers; this model has {} projections", c.kan.kind);
-  KNOT_CHECK(c.hidden_act == "gelu", "export: hf-electra is written for hidden_act gelu; this model has '{}'", c.hidden_act);
+             "hf-electra: Hugging Face's ELECTRA has no KAN layers; this model has {} projections", c.kan.kind);
+  KNOT_CHECK(c.hidden_act == "gelu", "hf-electra: written for hidden_act gelu; this model has '{}'", c.hidden_act);
   const bool disc = part == "discriminator";
   const models::ElectraEncoder& enc = disc ? *model.discriminator : *model.generator;
-  const models::ElectraEncoderSize& size = disc ? c.discriminator : c.generator;
-  TorchState s;
-  auto put = [&](const std::string& name, const Tensor& t) { s.tensors.emplace_back(name, plain(t)); };
-  auto linear = [&](const std::string& name, const nn::Projection& p) {
+  std::vector<HfEntry> e;
+  auto linear = [&](const std::string& hf, const nn::Projection& p, const std::string& knot) {
     const auto* l = dynamic_cast<const nn::Linear*>(&p);
-    KNOT_CHECK(l, "export: '{}' is not a Linear", name);
-    put(name + ".weight", l->weight);
-    put(name + ".bias", l->bias.defined() ? l->bias : zeros({l->out_features()}));  // HF always has a bias
+    KNOT_CHECK(l, "hf-electra: '{}' is not a Linear", knot);
+    e.push_back({hf + ".weight", knot + ".weight", l->weight});
+    if (l->bias.defined())
+      e.push_back({hf + ".bias", knot + ".bias", l->bias});
+    else  // Hugging Face's layer always has a bias: zeros compute the same function
+      e.push_back({hf + ".bias", "", zeros({l->out_features()})});
   };
-  auto norm = [&](const std::string& name, const nn::LayerNorm& ln) {
-    put(name + ".weight", ln.weight);
-    put(name + ".bias", ln.bias);
+  auto norm = [&](const std::string& hf, const nn::LayerNorm& ln, const std::string& knot) {
+    e.push_back({hf + ".weight", knot + ".weight", ln.weight});
+    e.push_back({hf + ".bias", knot + ".bias", ln.bias});
   };
-  put("electra.embeddings.word_embeddings.weight", model.word_embeddings->weight);
-  put("electra.embeddings.position_embeddings.weight", model.position_embeddings->weight);
-  put("electra.embeddings.token_type_embeddings.weight", model.token_type_embeddings->weight);
-  norm("electra.embeddings.LayerNorm", *model.embeddings_layer_norm);
-  if (enc.embeddings_project) linear("electra.embeddings_project", *enc.embeddings_project);
+  e.push_back({"electra.embeddings.word_embeddings.weight", "embeddings.word_embeddings.weight", model.word_embeddings->weight});
+  e.push_back({"electra.embeddings.position_embeddings.weight", "embeddings.position_embeddings.weight",
+               model.position_embeddings->weight});
+  e.push_back({"electra.embeddings.token_type_embeddings.weight", "embeddings.token_type_embeddings.weight",
+               model.token_type_embeddings->weight});
+  norm("electra.embeddings.LayerNorm", *model.embeddings_layer_norm, "embeddings.LayerNorm");
+  if (enc.embeddings_project) linear("electra.embeddings_project", *enc.embeddings_project, part + ".embeddings_project");
   for (size_t i = 0; i < enc.layers->size(); ++i) {
     const auto& b = enc.layers->at<nn::EncoderBlock>(i);
-    const std::string p = fmt::format("electra.encoder.layer.{}.", i);
-    linear(p + "attention.self.query", *b.self_attn->q_proj);
-    linear(p + "attention.self.key", *b.self_attn->k_proj);
-    linear(p + "attention.self.value", *b.self_attn->v_proj);
-    linear(p + "attention.output.dense", *b.self_attn->out_proj);
-    norm(p + "attention.output.LayerNorm", *b.self_attn_layer_norm);
-    KNOT_CHECK(!b.ffn->gate_proj, "export: Hugging Face's ELECTRA has no gated FFN");
-    linear(p + "intermediate.dense", *b.ffn->in_proj);
-    linear(p + "output.dense", *b.ffn->out_proj);
-    norm(p + "output.LayerNorm", *b.final_layer_norm);
+    const std::string p = fmt::format("electra.encoder.layer.{}.", i), k = fmt::format("{}.layers.{}.", part, i);
+    linear(p + "attention.self.query", *b.self_attn->q_proj, k + "self_attn.q_proj");
+    linear(p + "attention.self.key", *b.self_attn->k_proj, k + "self_attn.k_proj");
+    linear(p + "attention.self.value", *b.self_attn->v_proj, k + "self_attn.v_proj");
+    linear(p + "attention.output.dense", *b.self_attn->out_proj, k + "self_attn.out_proj");
+    norm(p + "attention.output.LayerNorm", *b.self_attn_layer_norm, k + "self_attn_layer_norm");
+    KNOT_CHECK(!b.ffn->gate_proj, "hf-electra: Hugging Face's ELECTRA has no gated FFN");
+    linear(p + "intermediate.dense", *b.ffn->in_proj, k + "ffn.in_proj");
+    linear(p + "output.dense", *b.ffn->out_proj, k + "ffn.out_proj");
+    norm(p + "output.LayerNorm", *b.final_layer_norm, k + "final_layer_norm");
   }
   if (disc) {
-    linear("discriminator_predictions.dense", *model.disc_dense);
-    linear("discriminator_predictions.dense_prediction", *model.disc_prediction);
+    linear("discriminator_predictions.dense", *model.disc_dense, "discriminator.head.dense");
+    linear("discriminator_predictions.dense_prediction", *model.disc_prediction, "discriminator.head.dense_prediction");
   } else {
-    linear("generator_predictions.dense", *model.gen_dense);
-    norm("generator_predictions.LayerNorm", *model.gen_layer_norm);
-    put("generator_lm_head.weight", model.word_embeddings->weight);  // tied, as in ElectraForMaskedLM
-    put("generator_lm_head.bias", model.gen_output_bias);
+    linear("generator_predictions.dense", *model.gen_dense, "generator.head.dense");
+    norm("generator_predictions.LayerNorm", *model.gen_layer_norm, "generator.head.LayerNorm");
+    // ElectraForMaskedLM ties its output layer to the word embeddings.
+    e.push_back({"generator_lm_head.weight", "embeddings.word_embeddings.weight", model.word_embeddings->weight});
+    e.push_back({"generator_lm_head.bias", "generator.head.output_bias", model.gen_output_bias});
   }
+  return e;
+}
+
+}  // namespace
+
+TorchState hf_electra_state(const models::Electra& model, const std::string& part) {
+  const models::ElectraConfig& c = model.config();
+  const models::ElectraEncoderSize& size = part == "discriminator" ? c.discriminator : c.generator;
+  TorchState s;
+  for (const HfEntry& e : hf_electra_entries(model, part)) s.tensors.emplace_back(e.hf, plain(e.value));
   s.metadata = {{"format", "pt"},
-                {"hf.architectures", disc ? "ElectraForPreTraining" : "ElectraForMaskedLM"},
+                {"hf.architectures", part == "discriminator" ? "ElectraForPreTraining" : "ElectraForMaskedLM"},
                 {"hf.vocab_size", std::to_string(c.vocab_size)},
                 {"hf.embedding_size", std::to_string(c.embedding_size)},
                 {"hf.hidden_size", std::to_string(size.hidden_size)},
@@ -294,6 +317,55 @@ TorchState hf_electra_state(const models::Electra& model, const std::string& par
                 {"hf.pad_token_id", std::to_string(c.pad_token_id)},
                 {"hf.hidden_act", c.hidden_act}};
   return s;
+}
+
+nn::NamedTensors hf_electra_to_knot(const std::vector<nn::NamedTensors>& files, const models::Electra& model) {
+  // Which file is which: by its prediction head.
+  const nn::NamedTensors* part_file[2] = {nullptr, nullptr};  // discriminator, generator
+  for (const auto& f : files) {
+    int which = -1;
+    for (const auto& [n, t] : f) {
+      if (starts_with(n, "discriminator_predictions.")) which = 0;
+      if (starts_with(n, "generator_predictions.")) which = 1;
+    }
+    KNOT_CHECK(which >= 0, "import: a file holds neither discriminator_predictions.* nor generator_predictions.*; "
+                           "is it an ElectraForPreTraining or ElectraForMaskedLM state?");
+    KNOT_CHECK(!part_file[which], "import: two {} files were given", which == 0 ? "discriminator" : "generator");
+    part_file[which] = &f;
+  }
+  KNOT_CHECK(part_file[0] && part_file[1],
+             "import: knot's ELECTRA holds the generator and the discriminator (they share the embeddings): give both "
+             "files (-i discriminator.safetensors -i generator.safetensors)");
+  std::map<std::string, Tensor> out;
+  std::vector<std::string> problems;
+  for (int w = 0; w < 2; ++w) {
+    const std::string part = w == 0 ? "discriminator" : "generator";
+    std::map<std::string, Tensor> by_name(part_file[w]->begin(), part_file[w]->end());
+    by_name.erase("electra.embeddings.position_ids");  // a buffer older transformers saved; not a weight
+    for (const HfEntry& e : hf_electra_entries(model, part)) {
+      auto it = by_name.find(e.hf);
+      if (it == by_name.end()) {
+        problems.push_back(fmt::format("{} file: missing '{}'", part, e.hf));
+        continue;
+      }
+      const Tensor t = plain(it->second);
+      by_name.erase(it);
+      if (e.knot.empty()) {  // a bias knot does not have: usable only when it is zero
+        if (t.numel() > 0 && max(abs(t.to(DType::f64))).item() != 0.0)
+          problems.push_back(fmt::format("{} file: '{}' is not zero, and knot's projection has no bias", part, e.hf));
+        continue;
+      }
+      auto [slot, fresh] = out.emplace(e.knot, t);
+      if (!fresh && (slot->second.shape() != t.shape() ||
+                     max(abs(sub(slot->second.to(DType::f64), t.to(DType::f64)))).item() != 0.0))
+        problems.push_back(fmt::format("'{}' differs between the files ('{}' of the {} file); knot's ELECTRA shares it",
+                                       e.knot, e.hf, part));
+    }
+    for (const auto& [n, t] : by_name) problems.push_back(fmt::format("{} file: unexpected '{}'", part, n));
+  }
+  KNOT_CHECK(problems.empty(), "import: the Hugging Face ELECTRA files do not fit this model's config: {}",
+             fmt::join(problems, "; "));
+  return nn::NamedTensors(out.begin(), out.end());
 }
 
 nn::NamedTensors kanformer_to_knot(const nn::NamedTensors& state, const models::EncoderDecoderTransformer& model) {

@@ -56,5 +56,9 @@ TorchState hf_electra_state(const models::Electra& model, const std::string& par
 // Tensors knot has no place for (kanformer's scale buffers) must hold the values knot implies.
 nn::NamedTensors kanformer_to_knot(const nn::NamedTensors& state, const models::EncoderDecoderTransformer& model);
 nn::NamedTensors efficient_kan_to_knot(const nn::NamedTensors& state, const nn::KAN& model);
+// Both Hugging Face files (ElectraForPreTraining and ElectraForMaskedLM, in either order) -> knot's
+// Electra: the shared tensors (embeddings) must be equal in both files, and the query/key/value
+// biases zero (knot's projections have none).
+nn::NamedTensors hf_electra_to_knot(const std::vector<nn::NamedTensors>& files, const models::Electra& model);
 
 }  // namespace knot::exporting

@@ -471,30 +471,52 @@ void add_export_commands(CLI::App& app) {
 void add_import_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("import", "Read weights saved under a PyTorch project's names into knot");
   struct Opts {
-    std::string format, in, config, run, out;
+    std::string format, config, run, out;
+    std::vector<std::string> in;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("--format", o->format, "efficient-kan or kanformer")
+  cmd->add_option("--format", o->format, "efficient-kan, kanformer or hf-electra")
       ->required()
-      ->check(CLI::IsMember({"efficient-kan", "kanformer"}));
-  cmd->add_option("-i,--input", o->in, "The .safetensors file (efficient-kan KAN or kanformer TransformerSeq2Seq state)")
+      ->check(CLI::IsMember({"efficient-kan", "kanformer", "hf-electra"}));
+  cmd->add_option("-i,--input", o->in,
+                  "The .safetensors file (efficient-kan KAN, kanformer TransformerSeq2Seq state); hf-electra: two, "
+                  "the ElectraForPreTraining and the ElectraForMaskedLM state")
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--config", o->config,
                   "efficient-kan: a knot fit config (model.widths, model.options, data.inputs, data.target); "
-                  "kanformer: a model config (configs/kanformer-*.json) or a translation config with one")
+                  "kanformer: a model config (configs/kanformer-*.json) or a translation config with one; hf-electra: "
+                  "an electra config (its model object gives the sizes)")
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--run", o->run, "efficient-kan: the new fit run directory to create (predict, inspect, fit's init_from)");
-  cmd->add_option("-o,--output", o->out, "kanformer: the knot-named .safetensors file to write");
+  cmd->add_option("-o,--output", o->out, "kanformer, hf-electra: the knot-named .safetensors file to write");
   cmd->footer(
       "Every tensor is checked (names, shapes, finite B-spline grids) before anything is written.\n"
       "Examples:\n"
       "  knot import --format efficient-kan -i kan.safetensors --config fit.json --run runs/imported\n"
-      "  knot import --format kanformer -i kanformer.safetensors --config configs/kanformer-kan.json -o knot.safetensors");
+      "  knot import --format kanformer -i kanformer.safetensors --config configs/kanformer-kan.json -o knot.safetensors\n"
+      "  knot import --format hf-electra -i discriminator.safetensors -i generator.safetensors \\\n"
+      "      --config configs/pretrain-electra-small-mlp.json -o knot.safetensors\n"
+      "The knot-named files start a run with train.init_from=FILE (docs/training.md).");
   cmd->callback([o]() {
-    const SafetensorsFile f = load_safetensors(o->in);
+    KNOT_CHECK(o->format == "hf-electra" ? o->in.size() == 2 : o->in.size() == 1,
+               "import: --format {} reads {} (-i), got {}", o->format,
+               o->format == "hf-electra" ? "two files, the discriminator's and the generator's" : "one file", o->in.size());
     const Json cfg = models::load_json_file(o->config);
+    if (o->format == "hf-electra") {
+      KNOT_CHECK(!o->out.empty() && o->run.empty(), "import: --format hf-electra writes a knot-named file: give -o FILE");
+      const Json mj = cfg.contains("model") && cfg["model"].is_object() ? cfg["model"] : cfg;
+      models::Electra model(models::ElectraConfig::from_json(mj));
+      std::vector<nn::NamedTensors> files;
+      for (const std::string& path : o->in) files.push_back(load_safetensors(path).tensors);
+      model.load_state_dict(exporting::hf_electra_to_knot(files, model), /*strict=*/true);
+      model.save(o->out, {{"knot.imported_from", fmt::format("{}", fmt::join(o->in, ", "))}});
+      std::cout << fmt::format("import: wrote '{}' ({} parameters, knot names) from '{}'\n", o->out,
+                               model.num_parameters(false), fmt::join(o->in, "', '"));
+      return;
+    }
+    const SafetensorsFile f = load_safetensors(o->in[0]);
     if (o->format == "efficient-kan") {
       KNOT_CHECK(!o->run.empty() && o->out.empty(), "import: --format efficient-kan writes a fit run: give --run DIR");
       KNOT_CHECK(!fs::exists(o->run) || fs::is_empty(o->run), "import: '{}' exists and is not empty; choose a new run directory",
@@ -517,7 +539,7 @@ void add_import_command(CLI::App& app) {
       fs::remove_all(tmp);
       fs::create_directories(tmp);
       try {
-        model.save((tmp / "model.safetensors").string(), {{"knot.imported_from", o->in}});
+        model.save((tmp / "model.safetensors").string(), {{"knot.imported_from", o->in[0]}});
         models::save_json_file((tmp / "config.json").string(), out);
         if (fs::exists(dest)) fs::remove(dest);  // empty (checked above)
         fs::rename(tmp, dest);
@@ -527,16 +549,16 @@ void add_import_command(CLI::App& app) {
         throw;
       }
       std::cout << fmt::format("import: wrote the fit run '{}' ({} parameters) from '{}'\n", o->run,
-                               model.num_parameters(false), o->in);
+                               model.num_parameters(false), o->in[0]);
     } else {
       KNOT_CHECK(!o->out.empty() && o->run.empty(), "import: --format kanformer writes a knot-named file: give -o FILE");
       const Json mj = cfg.contains("model") && cfg["model"].is_object() ? cfg["model"] : cfg;
       auto model = std::dynamic_pointer_cast<models::EncoderDecoderTransformer>(models::build_model(mj));
       KNOT_CHECK(model, "import: '{}' is not an encoder_decoder model config", o->config);
       model->load_state_dict(exporting::kanformer_to_knot(f.tensors, *model), /*strict=*/true);
-      model->save(o->out, {{"knot.imported_from", o->in}});
+      model->save(o->out, {{"knot.imported_from", o->in[0]}});
       std::cout << fmt::format("import: wrote '{}' ({} parameters, knot names) from '{}'\n", o->out,
-                               model->num_parameters(false), o->in);
+                               model->num_parameters(false), o->in[0]);
     }
   });
 }

@@ -21,6 +21,19 @@ mkdir -p "$work"
 py=/usr/bin/python3
 "$py" -c 'import numpy' 2>/dev/null || fail "Debian's python3-numpy is missing (scripts/install-deps.sh installs it)"
 latest() { echo "$1/checkpoints/$(cat "$1/checkpoints/latest")/model.safetensors"; }
+# same_tensors A B: the two safetensors files hold the same names, dtypes, shapes and bytes.
+same_tensors() {
+  "$py" - "$1" "$2" <<'PY'
+import json, struct, sys
+def tensors(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); h.pop("__metadata__", None)
+    return {k: (v["dtype"], v["shape"], b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]) for k, v in h.items()}
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+if a != b:
+    sys.exit(f"imported weights differ from the original checkpoint: {sorted(set(a) ^ set(b))[:5]} "
+             f"{[k for k in a if k in b and a[k] != b[k]][:5]}")
+PY
+}
 
 # efficient-kan: export, read, import into a new fit run, same predictions.
 "$knot" fit configs/fit-exp-sin.json run_dir="$work/fit" train.steps=5 data.generate.n_train=200 \
@@ -55,15 +68,7 @@ for kind in mlp kan_bspline kan_chebyshev; do
   torch_check kanformer "$work/kf-$kind.safetensors" "$work/tr-$kind" seq2seq
   "$knot" import --format kanformer -i "$work/kf-$kind.safetensors" --config "$work/tr-$kind/config.json" \
     -o "$work/back-$kind.safetensors" > /dev/null
-  "$py" - "$work/back-$kind.safetensors" "$(latest "$work/tr-$kind")" <<'PY'
-import json, struct, sys
-def tensors(p):
-    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); h.pop("__metadata__", None)
-    return {k: (v["dtype"], v["shape"], b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]) for k, v in h.items()}
-a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
-if a != b:
-    sys.exit(f"imported weights differ from the original checkpoint: {sorted(set(a) ^ set(b))[:5]}")
-PY
+  same_tensors "$work/back-$kind.safetensors" "$(latest "$work/tr-$kind")"
   echo "torch_cli: kanformer $kind: exported, read by NumPy, imported back bit for bit"
 done
 # The imported kanformer weights continue in knot: a new run with the same tokenizer (tokenizer.file)
@@ -97,6 +102,15 @@ for part in discriminator generator; do
   torch_check hf-electra "$work/hf-$part.safetensors" "$work/el-mlp" $part
   echo "torch_cli: hf-electra $part: exported, read by NumPy"
 done
+"$knot" import --format hf-electra -i "$work/hf-discriminator.safetensors" -i "$work/hf-generator.safetensors" \
+  --config "$work/el-mlp/config.json" -o "$work/hf-back.safetensors" > /dev/null
+same_tensors "$work/hf-back.safetensors" "$(latest "$work/el-mlp")"
+echo "torch_cli: hf-electra: both files imported back bit for bit"
+expect_error "hf-electra import of one file" "reads two files" import --format hf-electra \
+  -i "$work/hf-discriminator.safetensors" --config "$work/el-mlp/config.json" -o "$work/x.safetensors"
+expect_error "hf-electra import of the same part twice" "two discriminator files" import --format hf-electra \
+  -i "$work/hf-discriminator.safetensors" -i "$work/hf-discriminator.safetensors" --config "$work/el-mlp/config.json" \
+  -o "$work/x.safetensors"
 expect_error "a KAN ELECTRA as hf-electra" "has no KAN layers" export torch --run "$work/el-kan_chebyshev" --format hf-electra \
   -o "$work/x.safetensors"
 expect_error "a fit run as kanformer" "is for translation runs" export torch --run "$work/fit" --format kanformer -o "$work/x.safetensors"
