@@ -352,7 +352,8 @@ nn::NamedTensors hf_electra_to_knot(const std::vector<nn::NamedTensors>& files, 
       by_name.erase(it);
       if (e.knot.empty()) {  // a bias knot does not have: usable only when it is zero
         if (t.numel() > 0 && max(abs(t.to(DType::f64))).item() != 0.0)
-          problems.push_back(fmt::format("{} file: '{}' is not zero, and knot's projection has no bias", part, e.hf));
+          problems.push_back(fmt::format("{} file: '{}' is not zero, and this model's projection has no bias (set "
+                                         "model.attention_qkv_bias true in the config)", part, e.hf));
         continue;
       }
       auto [slot, fresh] = out.emplace(e.knot, t);

@@ -45,8 +45,9 @@ TorchState kanformer_state(const models::EncoderDecoderTransformer& model, bool 
 // electra.embeddings_project, electra.encoder.layer.{i}.attention.self.{query,key,value},
 // attention.output.{dense,LayerNorm}, intermediate.dense, output.{dense,LayerNorm}, then
 // discriminator_predictions.{dense,dense_prediction} or generator_predictions.{dense,LayerNorm} and
-// generator_lm_head (tied to the word embeddings). knot's query/key/value projections have no bias;
-// Hugging Face's have one, exported as zeros (the same function). Only MLP models (no KAN layer, as
+// generator_lm_head (tied to the word embeddings). Hugging Face's query/key/value projections have a
+// bias; a knot model without them (attention_qkv_bias false, the default) exports zeros there (the
+// same function), and importing needs them zero. Only MLP models (no KAN layer, as
 // Hugging Face has none) with GELU are exported; the rest is an error naming the setting.
 // embeddings.position_ids is not written (a non-persistent buffer in transformers >= 4.31).
 TorchState hf_electra_state(const models::Electra& model, const std::string& part);

@@ -66,6 +66,7 @@ ElectraConfig ElectraConfig::from_json(const Json& j) {
   c.hidden_act = r.get<std::string>("hidden_act", c.hidden_act);
   c.num_labels = r.get<int64_t>("num_labels", c.num_labels);
   c.activation_checkpointing = r.get<bool>("activation_checkpointing", c.activation_checkpointing);
+  c.attention_qkv_bias = r.get<bool>("attention_qkv_bias", c.attention_qkv_bias);
   if (r.has("generator")) c.generator = read_size(r.get<Json>("generator", {}), "electra.generator", c.generator);
   if (r.has("discriminator"))
     c.discriminator = read_size(r.get<Json>("discriminator", {}), "electra.discriminator", c.discriminator);
@@ -93,23 +94,26 @@ ElectraConfig ElectraConfig::from_json(const Json& j) {
 }
 
 Json ElectraConfig::to_json() const {
-  return Json{{"model", "electra"},
-              {"vocab_size", vocab_size},
-              {"embedding_size", embedding_size},
-              {"max_position_embeddings", max_position_embeddings},
-              {"type_vocab_size", type_vocab_size},
-              {"pad_token_id", pad_token_id},
-              {"layer_norm_eps", layer_norm_eps},
-              {"hidden_dropout", hidden_dropout},
-              {"attention_dropout", attention_dropout},
-              {"hidden_act", hidden_act},
-              {"num_labels", num_labels},
-              {"generator", size_json(generator)},
-              {"discriminator", size_json(discriminator)},
-              {"kan",
-               {{"kind", kan.kind}, {"options", kan.options}, {"attention", kan_attention}, {"ffn", kan_ffn},
-                {"heads", kan_heads}}},
-              {"activation_checkpointing", activation_checkpointing}};
+  Json j{{"model", "electra"},
+         {"vocab_size", vocab_size},
+         {"embedding_size", embedding_size},
+         {"max_position_embeddings", max_position_embeddings},
+         {"type_vocab_size", type_vocab_size},
+         {"pad_token_id", pad_token_id},
+         {"layer_norm_eps", layer_norm_eps},
+         {"hidden_dropout", hidden_dropout},
+         {"attention_dropout", attention_dropout},
+         {"hidden_act", hidden_act},
+         {"num_labels", num_labels},
+         {"generator", size_json(generator)},
+         {"discriminator", size_json(discriminator)},
+         {"kan",
+          {{"kind", kan.kind}, {"options", kan.options}, {"attention", kan_attention}, {"ffn", kan_ffn},
+           {"heads", kan_heads}}},
+         {"activation_checkpointing", activation_checkpointing}};
+  // Written only when set, so the configs (and checkpoint hashes) of runs without it stay as they were.
+  if (attention_qkv_bias) j["attention_qkv_bias"] = true;
+  return j;
 }
 
 ElectraEncoder::ElectraEncoder(const ElectraConfig& cfg, const ElectraEncoderSize& size)
@@ -124,6 +128,7 @@ ElectraEncoder::ElectraEncoder(const ElectraConfig& cfg, const ElectraEncoderSiz
   b.ffn_hidden_dim = size.intermediate_size;
   b.ffn_activation = cfg.hidden_act;
   b.attention_out_bias = true;
+  b.attention_qkv_bias = cfg.attention_qkv_bias;
   b.dropout = cfg.hidden_dropout;
   b.attention_dropout = cfg.attention_dropout;
   b.layer_norm_eps = cfg.layer_norm_eps;

@@ -61,6 +61,10 @@ struct ElectraConfig {
   // Training only: each encoder block of both stacks recomputes its activations in backward
   // (autograd/checkpoint.h) instead of keeping them; same gradients, less activation memory.
   bool activation_checkpointing = false;
+  // Biases on the attention's query/key/value projections, as BERT's and Hugging Face's ELECTRA
+  // have (off by default: knot's ELECTRA runs so far have none). Needed to import a published
+  // Hugging Face ELECTRA (knot import --format hf-electra).
+  bool attention_qkv_bias = false;
 
   static ElectraConfig from_json(const Json& j);  // "model": "electra"; unknown keys are errors
   Json to_json() const;

@@ -85,9 +85,9 @@ void projection(Tally& t, const nn::ProjectionSpec& spec, int64_t in, int64_t ou
 
 void attention(Tally& t, const nn::TransformerBlockConfig& b) {
   const int64_t d = b.d_model, qk = b.query_key_dim ? b.query_key_dim : d, vd = b.value_dim ? b.value_dim : d;
-  projection(t, b.proj, d, qk, false);
-  projection(t, b.proj, d, qk, false);
-  projection(t, b.proj, d, vd, false);
+  projection(t, b.proj, d, qk, b.attention_qkv_bias);
+  projection(t, b.proj, d, qk, b.attention_qkv_bias);
+  projection(t, b.proj, d, vd, b.attention_qkv_bias);
   projection(t, b.proj, vd, d, b.attention_out_bias);
 }
 
@@ -372,6 +372,7 @@ MemoryEstimate estimate_model_memory(const Json& cfg, const TrainingShape& shape
       b.ffn_hidden_dim = z.intermediate_size;
       b.ffn_activation = c.hidden_act;
       b.attention_out_bias = true;
+      b.attention_qkv_bias = c.attention_qkv_bias;
       b.proj = c.kan_attention ? c.kan : mlp;
       b.ffn_proj = c.kan_ffn ? c.kan : mlp;
       return b;

@@ -26,9 +26,9 @@ MultiHeadAttention::MultiHeadAttention(const MultiHeadAttentionConfig& cfg) : cf
              "MultiHeadAttention: rotary positions need an even head size, got query_key_dim {} / num_heads {} = {}", qk,
              H, qk / H);
   scale_ = 1.0 / std::sqrt(static_cast<double>(cfg_.scale == "head_dim" ? qk / H : qk));
-  q_proj = register_module("q_proj", cfg_.proj.make(d, qk, false));
-  k_proj = register_module("k_proj", cfg_.proj.make(d, qk, false));
-  v_proj = register_module("v_proj", cfg_.proj.make(d, vd, false));
+  q_proj = register_module("q_proj", cfg_.proj.make(d, qk, cfg_.qkv_bias));
+  k_proj = register_module("k_proj", cfg_.proj.make(d, qk, cfg_.qkv_bias));
+  v_proj = register_module("v_proj", cfg_.proj.make(d, vd, cfg_.qkv_bias));
   out_proj = register_module("out_proj", cfg_.proj.make(vd, d, cfg_.out_bias));
 }
 

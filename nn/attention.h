@@ -5,7 +5,7 @@
 //   v = v_proj(key_value): (B, H, S, v/H)                  o = sdpa(q, k, v): (B, H, T, v/H)
 //   out = out_proj(concat_heads(o)): (B, T, d_model)
 // query_key_dim and value_dim may differ from d_model (and from each other); both must divide by
-// the head count. q/k/v have no bias; out_proj's bias is optional. The attention scale is
+// the head count. q/k/v have no bias unless qkv_bias; out_proj's bias is optional. The attention scale is
 // 1/sqrt(qk/H) ("head_dim", the paper) or 1/sqrt(qk) ("query_key_dim", what kanformer does).
 // Parameter names: q_proj, k_proj, v_proj, out_proj (kanformer calls out_proj "ff_proj").
 //
@@ -37,6 +37,7 @@ struct MultiHeadAttentionConfig {
   int64_t query_key_dim = 0;  // 0 -> d_model
   int64_t value_dim = 0;      // 0 -> d_model
   bool out_bias = false;
+  bool qkv_bias = false;             // biases on q/k/v (BERT/ELECTRA have them; kanformer has none)
   double attention_dropout = 0.0;    // on the attention weights
   std::string scale = "head_dim";    // or "query_key_dim"
   // Rotary position embedding (ops rotary_embedding) of the queries and keys, self-attention only:

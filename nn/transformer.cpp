@@ -23,6 +23,7 @@ MultiHeadAttentionConfig TransformerBlockConfig::attention() const {
   a.query_key_dim = query_key_dim;
   a.value_dim = value_dim;
   a.out_bias = attention_out_bias;
+  a.qkv_bias = attention_qkv_bias;
   a.attention_dropout = attention_dropout;
   a.scale = attention_scale;
   a.rope = rope;

@@ -30,6 +30,7 @@ struct TransformerBlockConfig {
   bool ffn_bias_in = true;
   bool ffn_bias_out = true;
   bool attention_out_bias = false;
+  bool attention_qkv_bias = false;  // biases on the q/k/v projections
   double dropout = 0.1;            // residual dropouts and the FFN's hidden dropout
   double attention_dropout = 0.0;  // on the attention weights
   double layer_norm_eps = 1e-5;

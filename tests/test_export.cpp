@@ -11,6 +11,7 @@
 #include "export/onnx.h"
 #include "models/decoder_only.h"
 #include "models/electra.h"
+#include "models/memory_estimate.h"
 #include "models/encoder_decoder.h"
 #include "nn/basis_registry.h"
 #include "nn/kan.h"
@@ -203,4 +204,26 @@ TEST_CASE("export: the language model's inputs and outputs, with and without the
   models::DecoderOnlyTransformer moe(m);
   nn::ExportGraph g2;
   REQUIRE_THROWS_WITH(exporting::decoder_only_graph(g2, moe), Catch::Contains("mixture-of-experts"));
+}
+
+TEST_CASE("export: ELECTRA's attention_qkv_bias gives q/k/v biases, counted by the estimate, and round-trips", "[export]") {
+  models::Json j = models::Json::parse(R"({"model": "electra", "vocab_size": 50, "embedding_size": 8,
+    "max_position_embeddings": 16, "generator": {"hidden_size": 8, "num_layers": 1, "num_heads": 1, "intermediate_size": 16},
+    "discriminator": {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32}})");
+  const models::Electra plain(models::ElectraConfig::from_json(j));
+  CHECK_FALSE(plain.config().to_json().contains("attention_qkv_bias"));  // old configs hash as before
+  j["attention_qkv_bias"] = true;
+  const models::ElectraConfig c = models::ElectraConfig::from_json(j);
+  CHECK(models::ElectraConfig::from_json(c.to_json()).attention_qkv_bias);
+  const models::Electra biased(c);
+  int64_t qkv_biases = 0;
+  for (const auto& [name, t] : biased.named_parameters())
+    if (name.find("_proj.bias") != std::string::npos &&
+        (name.find("q_proj") != std::string::npos || name.find("k_proj") != std::string::npos ||
+         name.find("v_proj") != std::string::npos))
+      qkv_biases += t.numel();
+  CHECK(qkv_biases == 3 * 8 + 3 * 16);  // generator 1 layer of 8, discriminator 1 layer of 16
+  CHECK(biased.num_parameters() == plain.num_parameters() + qkv_biases);
+  const auto e = models::estimate_model_memory(c.to_json(), {2, 8});
+  CHECK(e.parameters == static_cast<uint64_t>(biased.num_parameters()));
 }

@@ -89,27 +89,34 @@ expect_error "tokenizer.file with training settings" "cannot be set with it" tra
   --run "$work/misfit" tokenizer.file="$work/tr-kan_bspline/tokenizer.json" train.steps=1
 
 # Hugging Face ELECTRA (MLP model): discriminator and generator files.
-for kind in mlp kan_chebyshev; do
+for kind in mlp kan_chebyshev qkv; do
+  extra=(model.kan.kind=$kind)
+  [ $kind = qkv ] && extra=(model.kan.kind=mlp model.attention_qkv_bias=true)  # Hugging Face's q/k/v biases
   "$knot" train configs/pretrain-electra-tiny.json --run "$work/el-$kind" 'data.train=["tests/fixtures/train/electra-text.txt"]' \
     tokenizer.vocab=tests/fixtures/train/electra-vocab.txt train.steps=3 train.val_every=3 train.checkpoint_every=3 \
-    train.progress=false data.max_length=32 model.max_position_embeddings=32 model.kan.kind=$kind \
+    train.progress=false data.max_length=32 model.max_position_embeddings=32 "${extra[@]}" \
     model.kan.ffn=true > "$work/el-$kind.log" 2>&1 || { cat "$work/el-$kind.log"; fail "knot train (electra $kind) failed"; }
 done
-for part in discriminator generator; do
-  "$knot" export torch --run "$work/el-mlp" --format hf-electra --part $part -o "$work/hf-$part.safetensors" > /dev/null
-  "$py" tests/torch/check_names.py hf-electra "$work/hf-$part.safetensors" "$(latest "$work/el-mlp")" \
-    "$work/el-mlp/config.json" $part
-  torch_check hf-electra "$work/hf-$part.safetensors" "$work/el-mlp" $part
-  echo "torch_cli: hf-electra $part: exported, read by NumPy"
+for run in mlp qkv; do
+  for part in discriminator generator; do
+    "$knot" export torch --run "$work/el-$run" --format hf-electra --part $part -o "$work/hf-$run-$part.safetensors" > /dev/null
+    "$py" tests/torch/check_names.py hf-electra "$work/hf-$run-$part.safetensors" "$(latest "$work/el-$run")" \
+      "$work/el-$run/config.json" $part
+    torch_check hf-electra "$work/hf-$run-$part.safetensors" "$work/el-$run" $part
+    echo "torch_cli: hf-electra $run $part: exported, read by NumPy"
+  done
+  "$knot" import --format hf-electra -i "$work/hf-$run-discriminator.safetensors" -i "$work/hf-$run-generator.safetensors" \
+    --config "$work/el-$run/config.json" -o "$work/hf-$run-back.safetensors" > /dev/null
+  same_tensors "$work/hf-$run-back.safetensors" "$(latest "$work/el-$run")"
+  echo "torch_cli: hf-electra $run: both files imported back bit for bit"
 done
-"$knot" import --format hf-electra -i "$work/hf-discriminator.safetensors" -i "$work/hf-generator.safetensors" \
-  --config "$work/el-mlp/config.json" -o "$work/hf-back.safetensors" > /dev/null
-same_tensors "$work/hf-back.safetensors" "$(latest "$work/el-mlp")"
-echo "torch_cli: hf-electra: both files imported back bit for bit"
+expect_error "q/k/v biases into a model without them" "set model.attention_qkv_bias true" import --format hf-electra \
+  -i "$work/hf-qkv-discriminator.safetensors" -i "$work/hf-qkv-generator.safetensors" --config "$work/el-mlp/config.json" \
+  -o "$work/x.safetensors"
 expect_error "hf-electra import of one file" "reads two files" import --format hf-electra \
-  -i "$work/hf-discriminator.safetensors" --config "$work/el-mlp/config.json" -o "$work/x.safetensors"
+  -i "$work/hf-mlp-discriminator.safetensors" --config "$work/el-mlp/config.json" -o "$work/x.safetensors"
 expect_error "hf-electra import of the same part twice" "two discriminator files" import --format hf-electra \
-  -i "$work/hf-discriminator.safetensors" -i "$work/hf-discriminator.safetensors" --config "$work/el-mlp/config.json" \
+  -i "$work/hf-mlp-discriminator.safetensors" -i "$work/hf-mlp-discriminator.safetensors" --config "$work/el-mlp/config.json" \
   -o "$work/x.safetensors"
 expect_error "a KAN ELECTRA as hf-electra" "has no KAN layers" export torch --run "$work/el-kan_chebyshev" --format hf-electra \
   -o "$work/x.safetensors"
