@@ -7,8 +7,9 @@
 # passes onnx.checker.check_model(full_check=True) (Debian python3-onnx) and ONNX Runtime (npm
 # onnxruntime-node, tests/onnx/check.js) gives knot's outputs to 1e-4 relative at two batch sizes and
 # sequence lengths (the dynamic axes) and on real sentences; greedy translation with the exported
-# encoder and decoder equals knot's, recomputing the prefix and with the decoder's KV cache. Then the errors: a part the run does not have, a directory as
-# output, and a run of a task without an export.
+# encoder and decoder equals knot's, recomputing the prefix and with the decoder's KV cache. Then the
+# errors: a part the run does not have, --kv-cache on another part, a classifier of a model that was
+# not fine-tuned, a directory as output, and a run of a task without an export.
 # Usage: onnx_cli.sh KNOT WORK_DIR (run from the source root).
 set -euo pipefail
 knot=$1
