@@ -624,6 +624,7 @@ TEST_CASE("kan: per-edge functions sum to the layer's output", "[kan]") {
     const Tensor y = add(sum(e, {2}), layer.bias.to(DType::f64));
     REQUIRE(max_abs_diff(y, layer.forward(x).detach().to(DType::f64)) < 1e-5);
   }
-  auto relu = nn::make_kan_layer("relu", 3, 2, {});
-  REQUIRE_THROWS_WITH(relu->edge_values(rand({4, 3})), Catch::Contains("kan_relu") && Catch::Contains("per-edge"));
+  // rbf's LayerNorm makes every edge depend on all inputs: no per-edge functions, an error naming it.
+  auto rbf = nn::make_kan_layer("rbf", 3, 2, {});
+  REQUIRE_THROWS_WITH(rbf->edge_values(rand({4, 3})), Catch::Contains("kan_rbf") && Catch::Contains("per-edge"));
 }

@@ -186,8 +186,8 @@ TEST_CASE("kan: basis layers use their reference projects' parameter names and s
 
 TEST_CASE("kan: per-edge functions add up to the layer's output for every basis that provides them", "[kan]") {
   // forward(x)[n, o] − Σ_i edge_values(x)[n, o, i] is the layer's bias: the same for every row.
-  // Bases whose edges are not functions of one input (rbf's LayerNorm, relu's convolution) say so.
-  const std::set<std::string> without{"rbf", "relu"};
+  // A basis whose edges are not functions of one input (rbf's LayerNorm) says so.
+  const std::set<std::string> without{"rbf"};
   for (const std::string& name : nn::basis_names()) {
     INFO(name);
     nlohmann::json opt = nn::basis_spec(name).test_options;
@@ -211,7 +211,7 @@ TEST_CASE("kan: per-edge functions add up to the layer's output for every basis 
 
 TEST_CASE("kan: the activation penalty (pykan's) matches the per-edge functions and passes a float64 gradcheck",
           "[kan]") {
-  const std::set<std::string> without{"rbf", "relu"};
+  const std::set<std::string> without{"rbf"};
   for (const std::string& name : nn::basis_names()) {
     INFO(name);
     nlohmann::json opt = nn::basis_spec(name).test_options;

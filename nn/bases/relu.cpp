@@ -43,18 +43,24 @@ class ReLUKAN : public KANLayer {
   std::string basis() const override { return "relu"; }
   Tensor forward(const Tensor& x) const override {
     capture_input(x);  // for grid updates and knot inspect (basis_registry.h)
-    const Tensor x2 = flatten_input(x, "kan_relu");
-    const Tensor x3 = unsqueeze(x2, -1);                         // (N, in, 1)
-    const Tensor a = relu(sub(phase_height, x3));                // (N, in, nf)
-    const Tensor b = relu(sub(x3, phase_low));
-    const Tensor w = sub(phase_height, phase_low);
-    const Tensor r = div(full({1}, 16.0, x.dtype()), mul(mul(w, w), mul(w, w)));  // 16/(e−s)⁴, (in, nf)
-    const Tensor ab = mul(a, b);
-    const Tensor phi = mul(mul(ab, ab), r);
+    const Tensor phi = bumps(flatten_input(x, "kan_relu"), phase_low, phase_height);  // (N, in, nf)
     Tensor y = linear(reshape(phi, {-1, in_ * nf_}), reshape(weight, {out_, in_ * nf_}), bias);
     Shape s = x.shape();
     s.back() = out_;
     return reshape(y, s);
+  }
+  // The flattened basis (N, in·nf), index i·nf + j, meets the weight's flattened (out, in·nf) rows
+  // element by element, so output o is Σ_i Σ_j φ_j(x_i)·W[o, i·nf + j]: a sum of one function per
+  // input, φ_oi(x) = Σ_j φ_j(x)·W[o, i, j] with W = weight viewed as (out, in, nf). The bias is no edge's.
+  Tensor edge_activations(const Tensor& x) const override {
+    const Tensor phi = bumps(flatten_input(x, "kan_relu").detach().to(weight.dtype()), phase_low, phase_height);
+    return sum(mul(unsqueeze(phi, 1), unsqueeze(reshape(weight, {out_, in_, nf_}), 0)), {3});  // (N, out, in)
+  }
+  Tensor edge_values(const Tensor& x) const override {
+    NoGradGuard ng;
+    auto f64 = [](const Tensor& t) { return t.detach().to(DType::f64); };
+    const Tensor phi = bumps(f64(flatten_input(x, "kan_relu")), f64(phase_low), f64(phase_height));
+    return sum(mul(unsqueeze(phi, 1), unsqueeze(reshape(f64(weight), {out_, in_, nf_}), 0)), {3}).contiguous();
   }
   // Export: the same primitives (Relu, Sub, Mul, Div), the phases' 16/(e−s)⁴ precomputed.
   std::string to_graph(ExportGraph& g, const std::string& x, const std::string& prefix) const override {
@@ -75,6 +81,16 @@ class ReLUKAN : public KANLayer {
   Tensor phase_low, phase_height, weight, bias;
 
  private:
+  // φ_j(x_i) = [ReLU(e − x)·ReLU(x − s)]²·16/(e − s)⁴ for x2 (N, in) and phases s, e (in, nf):
+  // (N, in, nf), a graph in the phases (they are trained with train_ab).
+  static Tensor bumps(const Tensor& x2, const Tensor& lo, const Tensor& hi) {
+    const Tensor x3 = unsqueeze(x2, -1);  // (N, in, 1)
+    const Tensor a = relu(sub(hi, x3)), b = relu(sub(x3, lo));
+    const Tensor w = sub(hi, lo);
+    const Tensor r = div(full({1}, 16.0, x2.dtype()), mul(mul(w, w), mul(w, w)));  // 16/(e−s)⁴, (in, nf)
+    const Tensor ab = mul(a, b);
+    return mul(mul(ab, ab), r);
+  }
   int64_t nf_;
 };
 
