@@ -8,6 +8,8 @@
 #include "core/safetensors.h"
 #include "models/config.h"
 #include "models/kan_fit.h"
+#include "nn/kan.h"
+#include "ops/ops.h"
 #include "tests/helpers.h"
 #include "tests/train_helpers.h"
 #include "train/kan_inspect.h"
@@ -406,4 +408,78 @@ TEST_CASE("fit: reg_metric activations (pykan's penalty) shrinks the edges of an
   bad["train"]["reg_metric"] = "grads";
   REQUIRE_THROWS_WITH(models::run_fit(bad, quiet), Catch::Contains("reg_metric must be"));
   fs::remove_all(tmp("act-bad"));
+}
+
+TEST_CASE("prune: every basis with per-edge functions keeps the kept edges exactly and zeroes the cut ones",
+          "[inspect]") {
+  for (const std::string basis : {"bspline", "chebyshev", "legendre", "fourier", "relu"}) {
+    INFO(basis);
+    Json cfg = Json::parse(R"({
+      "task": "fit",
+      "data": {"generate": {"function": "exp_sin_sq", "n_train": 200, "n_test": 50, "seed": 3}},
+      "model": {"widths": [2, 6, 1], "options": {}},
+      "train": {"optimizer": "adam", "steps": 3, "update_grid_every": 0, "log_every": 100}
+    })");
+    cfg["model"]["basis"] = basis;
+    cfg["run_dir"] = tmp("prune-basis-" + basis);
+    models::run_fit(cfg, quiet);
+    // A threshold in the middle of the edge importances: some nodes and edges go, some stay.
+    train::InspectOptions io;
+    io.run_dir = cfg["run_dir"];
+    io.out_dir = tmp("prune-basis-inspect-" + basis);
+    io.plots = false;
+    std::vector<double> all;
+    for (const auto& l : train::run_inspect(io, quiet).layers) all.insert(all.end(), l.importance.begin(), l.importance.end());
+    std::sort(all.begin(), all.end());
+    train::PruneOptions o;
+    o.run_dir = cfg["run_dir"];
+    o.threshold = all[all.size() / 2];
+    const auto r = train::run_prune(o, quiet);
+    REQUIRE(r.edges_after < r.edges_before);
+    std::vector<int64_t> kept;  // hidden nodes that stay
+    for (int64_t j = 0; j < 6; ++j)
+      if (std::find(r.removed_nodes[0].begin(), r.removed_nodes[0].end(), j) == r.removed_nodes[0].end()) kept.push_back(j);
+    REQUIRE(r.widths_after == std::vector<int64_t>{2, static_cast<int64_t>(kept.size()), 1});
+    const auto orig = models::load_fit_model(o.run_dir, "test");
+    const auto pruned = models::load_fit_model(r.out_dir, "test");
+    Generator gen(4);
+    int64_t live = 0;
+    // Each edge of the pruned layer is the original edge between the same nodes, or zero (cut).
+    auto compare = [&](size_t l, const Tensor& x_orig, const Tensor& x_pruned, const std::vector<int64_t>& outs,
+                       const std::vector<int64_t>& ins) {
+      const Tensor e = orig->layer(l).edge_values(x_orig);
+      const Tensor ep = pruned->layer(l).edge_values(x_pruned);
+      const int64_t N = e.size(0), O = e.size(1), I = e.size(2), Op = ep.size(1), Ip = ep.size(2);
+      const std::vector<double> ev = e.to_vector<double>(), epv = ep.to_vector<double>();
+      for (int64_t a = 0; a < Op; ++a)
+        for (int64_t c = 0; c < Ip; ++c) {
+          bool zero = true, same = true;
+          for (int64_t n = 0; n < N; ++n) {
+            const double got = epv[(n * Op + a) * Ip + c], want = ev[(n * O + outs[a]) * I + ins[c]];
+            zero = zero && got == 0.0;
+            same = same && std::abs(got - want) <= 1e-9 * (1 + std::abs(want));
+          }
+          REQUIRE((zero || same));
+          live += !zero;
+        }
+    };
+    const Tensor x0 = rand({16, 2}, DType::f64, &gen, -1, 1);
+    compare(0, x0, x0, kept, {0, 1});
+    const Tensor x1 = rand({16, 6}, DType::f64, &gen, -1, 1);
+    compare(1, x1, index_select(x1, 1, from_vector(kept, {static_cast<int64_t>(kept.size())})), {0}, kept);
+    CHECK(live == r.edges_after);
+    fs::remove_all(o.run_dir);
+    fs::remove_all(r.out_dir);
+    fs::remove_all(io.out_dir);
+  }
+  // rbf and rational cannot be cut: an error naming the basis and why, before any work.
+  Json cfg = Json::parse(R"({"task": "fit", "data": {"generate": {"function": "exp_sin_sq", "n_train": 50, "n_test": 20}},
+    "model": {"widths": [2, 2, 1], "basis": "rbf"}, "train": {"optimizer": "adam", "steps": 1, "log_every": 100}})");
+  cfg["run_dir"] = tmp("prune-rbf");
+  models::run_fit(cfg, quiet);
+  train::PruneOptions o;
+  o.run_dir = cfg["run_dir"];
+  REQUIRE_THROWS_WITH(train::run_prune(o, quiet), Catch::Contains("kan_rbf") && Catch::Contains("LayerNorm"));
+  REQUIRE_FALSE(fs::exists(o.run_dir + "-pruned"));
+  fs::remove_all(o.run_dir);
 }

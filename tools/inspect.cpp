@@ -12,7 +12,7 @@ namespace knot::tools {
 namespace {
 
 void add_prune_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("prune", "Remove the unimportant hidden nodes and edges of a `knot fit` run (kan_bspline)");
+  auto* cmd = app.add_subcommand("prune", "Remove the unimportant hidden nodes and edges of a `knot fit` run (bspline, chebyshev, legendre, fourier, relu)");
   auto opt = std::make_shared<train::PruneOptions>();
   cmd->add_option("--run", opt->run_dir, "Run directory of `knot fit`")->required()->check(CLI::ExistingDirectory);
   cmd->add_option("--threshold", opt->threshold,

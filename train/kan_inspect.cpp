@@ -383,6 +383,51 @@ InspectResult run_inspect(const InspectOptions& opt, const std::function<void(co
   return res;
 }
 
+namespace {
+
+// Where a KAN layer's tensor keeps its output and input nodes (dims; -1: none) and whether a cut
+// edge (o, i) zeros its slice. An empty key only checks that the basis can be pruned.
+struct PruneAxes {
+  int64_t out = -1, in = -1;
+  bool edge = false;
+};
+
+PruneAxes prune_axes(const std::string& basis, const std::string& key) {
+  auto unexpected = [&]() -> PruneAxes { KNOT_FAIL("prune: unexpected tensor '{}' in a kan_{} layer", key, basis); };
+  if (basis == "bspline") {
+    if (key.empty()) return {};
+    if (key == "grid") return {-1, 0, false};
+    if (key == "bias") return {0, -1, false};
+    if (key == "base_weight" || key == "spline_weight") return {0, 1, true};
+    if (key == "spline_scaler") return {0, 1, false};  // scales a zeroed spline weight: nothing to cut
+    return unexpected();
+  }
+  if (basis == "chebyshev" || basis == "legendre") {  // coeffs (in, out, D+1)
+    if (key.empty()) return {};
+    if (key == "cheby_coeffs" || key == "legendre_coeffs") return {1, 0, true};
+    return unexpected();
+  }
+  if (basis == "fourier") {  // fouriercoeffs (2, out, in, G), bias (1, out)
+    if (key.empty()) return {};
+    if (key == "fouriercoeffs") return {1, 2, true};
+    if (key == "bias") return {1, -1, false};
+    return unexpected();
+  }
+  if (basis == "relu") {  // phases (in, nf); weight viewed as (out, in, nf) by the caller; bias (out)
+    if (key.empty()) return {};
+    if (key == "phase_low" || key == "phase_height") return {-1, 0, false};
+    if (key == "equal_size_conv.weight") return {0, 1, true};
+    if (key == "equal_size_conv.bias") return {0, -1, false};
+    return unexpected();
+  }
+  KNOT_FAIL("prune: the run's basis is kan_{}, which prune cannot cut: {}", basis,
+            basis == "rbf" ? "its LayerNorm makes every edge depend on all inputs (no per-edge functions)"
+            : basis == "rational" ? "its channel groups must divide the input count, which removing nodes changes"
+                                  : "no pruning rule for its tensors");
+}
+
+}  // namespace
+
 PruneResult run_prune(const PruneOptions& opt, const std::function<void(const std::string&)>& log) {
   KNOT_CHECK(opt.threshold >= 0 && std::isfinite(opt.threshold), "prune: --threshold must be >= 0, got {}",
              opt.threshold);
@@ -396,7 +441,7 @@ PruneResult run_prune(const PruneOptions& opt, const std::function<void(const st
   nn::KAN* kan = run.kan;
   auto& layers = run.layers;
   const std::string basis = cfg.at("model").value("basis", "bspline");
-  KNOT_CHECK(basis == "bspline", "prune: the run's basis is kan_{}; prune handles kan_bspline fit runs so far", basis);
+  prune_axes(basis, "");  // an unsupported basis is an error before anything is cut or written
   const size_t nl = layers.size();
   std::vector<std::vector<double>> imp(nl);
   Tensor x0;
@@ -458,26 +503,28 @@ PruneResult run_prune(const PruneOptions& opt, const std::function<void(const st
         res.edges_after += !below;
       }
     res.edges_before += widths[l] * widths[l + 1];
+    // 1 for the kept edges of the new layer, 0 for the cut ones: (out', in').
+    std::vector<double> keep_mask(cut.size());
+    for (size_t e = 0; e < cut.size(); ++e) keep_mask[e] = cut[e] ? 0.0 : 1.0;
+    const Tensor mask = from_vector(keep_mask, {static_cast<int64_t>(keep[l + 1].size()), static_cast<int64_t>(keep[l].size())});
     for (const auto& [name, t] : old) {
       if (name.compare(0, p.size(), p) != 0) continue;
       const std::string key = name.substr(p.size());
-      Tensor v;
-      if (key == "grid") {
-        v = index_select(t, 0, ins);
-      } else if (key == "bias") {
-        v = index_select(t, 0, outs);
-      } else if (key == "base_weight" || key == "spline_weight" || key == "spline_scaler") {
-        v = index_select(index_select(t, 0, outs), 1, ins).contiguous();
-        if (key != "spline_scaler") {  // a cut edge: no base and no spline part
-          std::vector<double> w = v.to(DType::f64).to_vector<double>();
-          const int64_t per = v.dim() == 3 ? v.size(2) : 1;
-          for (size_t e = 0; e < cut.size(); ++e)
-            if (cut[e]) std::fill(w.begin() + static_cast<int64_t>(e) * per, w.begin() + (static_cast<int64_t>(e) + 1) * per, 0.0);
-          v = from_vector(w, v.shape()).to(t.dtype());
-        }
-      } else {
-        KNOT_FAIL("prune: unexpected tensor '{}' in a kan_bspline layer", name);
+      const PruneAxes ax = prune_axes(basis, key);
+      // ReLU-KAN's weight (out, 1, nf, in) multiplies the basis flattened as (in, nf): viewed as
+      // (out, in, nf), its rows are per edge (kan_relu's edge_values).
+      const bool relu_weight = basis == "relu" && key == "equal_size_conv.weight";
+      Tensor v = relu_weight ? t.reshape({t.size(0), t.size(3), t.size(2)}) : t;
+      if (ax.out >= 0) v = index_select(v, ax.out, outs);
+      if (ax.in >= 0) v = index_select(v, ax.in, ins);
+      if (ax.edge) {  // a cut edge contributes nothing: its slice [.., o', .., i', ..] is zeroed
+        Shape ms(static_cast<size_t>(v.dim()), 1);
+        ms[static_cast<size_t>(ax.out)] = v.size(ax.out);
+        ms[static_cast<size_t>(ax.in)] = v.size(ax.in);
+        const Tensor m2 = ax.out < ax.in ? mask : mask.t().contiguous();
+        v = mul(v.to(DType::f64), m2.reshape(ms)).to(t.dtype());
       }
+      if (relu_weight) v = v.contiguous().reshape({v.size(0), 1, v.size(2), v.size(1)});
       fresh.emplace_back(name, v.contiguous());
     }
   }
