@@ -48,6 +48,35 @@ std::string residual(ExportGraph& g, const std::string& x, const nn::LayerNorm& 
   return ln.to_graph(g, g.add(x, sublayer(x)), ln_prefix);
 }
 
+// (heads, key size, value size) of block i's self-attention, as strings for the dims.
+std::array<std::string, 3> head_dims(const nn::ModuleList& layers, size_t i) {
+  const auto& a = layers.at<nn::DecoderBlock>(i).self_attn->config();
+  return {std::to_string(a.num_heads), std::to_string(a.query_key_dim / a.num_heads),
+          std::to_string(a.value_dim / a.num_heads)};
+}
+
+// The KV cache of every block of `layers` as graph inputs past_key_N, past_value_N
+// (batch, heads, past_seq, ·).
+std::vector<KVGraph> cache_inputs(ExportGraph& g, const nn::ModuleList& layers) {
+  std::vector<KVGraph> kvs(layers.size());
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const auto [H, dk, dv] = head_dims(layers, i);
+    kvs[i].past_key = g.input(fmt::format("past_key_{}", i), g.dtype(), {"batch", H, "past_seq", dk});
+    kvs[i].past_value = g.input(fmt::format("past_value_{}", i), g.dtype(), {"batch", H, "past_seq", dv});
+  }
+  return kvs;
+}
+
+// ... and the extended caches as graph outputs present_key_N, present_value_N (batch, heads, length, ·).
+void cache_outputs(ExportGraph& g, const nn::ModuleList& layers, const std::vector<KVGraph>& kvs,
+                   const std::string& length) {
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const auto [H, dk, dv] = head_dims(layers, i);
+    g.output(kvs[i].present_key, fmt::format("present_key_{}", i), g.dtype(), {"batch", H, length, dk});
+    g.output(kvs[i].present_value, fmt::format("present_value_{}", i), g.dtype(), {"batch", H, length, dv});
+  }
+}
+
 std::string mask_or(ExportGraph& g, const std::string& a, const std::string& b) {
   if (a.empty()) return b;
   if (b.empty()) return a;
@@ -214,25 +243,9 @@ void encoder_decoder_graph(ExportGraph& g, const models::EncoderDecoderTransform
       g.output(decode(tgt, memory, src, nullptr), "logits", g.dtype(), {"batch", "tgt_seq", V});
       return;
     }
-    const int64_t L = static_cast<int64_t>(model.decoder->layers->size());
-    // (heads, key size, value size) of layer i's self-attention, as strings for the dims.
-    auto sizes = [&](int64_t i) {
-      const auto& a = model.decoder->layers->at<nn::DecoderBlock>(i).self_attn->config();
-      return std::array<std::string, 3>{std::to_string(a.num_heads), std::to_string(a.query_key_dim / a.num_heads),
-                                        std::to_string(a.value_dim / a.num_heads)};
-    };
-    std::vector<KVGraph> kvs(static_cast<size_t>(L));
-    for (int64_t i = 0; i < L; ++i) {
-      const auto [H, dk, dv] = sizes(i);
-      kvs[i].past_key = g.input(fmt::format("past_key_{}", i), g.dtype(), {"batch", H, "past_seq", dk});
-      kvs[i].past_value = g.input(fmt::format("past_value_{}", i), g.dtype(), {"batch", H, "past_seq", dv});
-    }
+    std::vector<KVGraph> kvs = cache_inputs(g, *model.decoder->layers);
     g.output(decode(tgt, memory, src, &kvs), "logits", g.dtype(), {"batch", "new_seq", V});
-    for (int64_t i = 0; i < L; ++i) {
-      const auto [H, dk, dv] = sizes(i);
-      g.output(kvs[i].present_key, fmt::format("present_key_{}", i), g.dtype(), {"batch", H, "tgt_seq", dk});
-      g.output(kvs[i].present_value, fmt::format("present_value_{}", i), g.dtype(), {"batch", H, "tgt_seq", dv});
-    }
+    cache_outputs(g, *model.decoder->layers, kvs, "tgt_seq");
   } else {
     const std::string src = g.input("src_ids", DType::i64, {"batch", "src_seq"});
     const std::string tgt = g.input("tgt_ids", DType::i64, {"batch", "tgt_seq"});
@@ -247,21 +260,10 @@ void decoder_only_graph(ExportGraph& g, const models::DecoderOnlyTransformer& mo
   const int64_t d = c.embedding_dim, L = static_cast<int64_t>(model.layers->size());
   const std::string V = std::to_string(c.vocab_size);
   const std::string ids = g.input("input_ids", DType::i64, {"batch", kv_cache ? "new_seq" : "seq"});
-  // (heads, key size, value size) of layer i's self-attention, as strings for the dims.
-  auto sizes = [&](int64_t i) {
-    const auto& a = model.layers->at<nn::DecoderBlock>(i).self_attn->config();
-    return std::array<std::string, 3>{std::to_string(a.num_heads), std::to_string(a.query_key_dim / a.num_heads),
-                                      std::to_string(a.value_dim / a.num_heads)};
-  };
   std::vector<KVGraph> kvs;
   std::string past, past_scalar;
   if (kv_cache) {
-    kvs.resize(static_cast<size_t>(L));
-    for (int64_t i = 0; i < L; ++i) {
-      const auto [H, dk, dv] = sizes(i);
-      kvs[i].past_key = g.input(fmt::format("past_key_{}", i), g.dtype(), {"batch", H, "past_seq", dk});
-      kvs[i].past_value = g.input(fmt::format("past_value_{}", i), g.dtype(), {"batch", H, "past_seq", dv});
-    }
+    kvs = cache_inputs(g, *model.layers);
     past = g.dim_of(kvs[0].past_key, 2);
     past_scalar = dim_scalar(g, kvs[0].past_key, 2);
   }
@@ -296,11 +298,7 @@ void decoder_only_graph(ExportGraph& g, const models::DecoderOnlyTransformer& mo
                                            : g.linear(h, "embed_tokens.weight", model.embed_tokens->weight,
                                                       "final_logits_bias", model.final_logits_bias);
   g.output(logits, "logits", g.dtype(), {"batch", kv_cache ? "new_seq" : "seq", V});
-  for (int64_t i = 0; kv_cache && i < L; ++i) {
-    const auto [H, dk, dv] = sizes(i);
-    g.output(kvs[i].present_key, fmt::format("present_key_{}", i), g.dtype(), {"batch", H, "total_seq", dk});
-    g.output(kvs[i].present_value, fmt::format("present_value_{}", i), g.dtype(), {"batch", H, "total_seq", dv});
-  }
+  if (kv_cache) cache_outputs(g, *model.layers, kvs, "total_seq");
 }
 
 void electra_graph(ExportGraph& g, const models::Electra& model, const std::string& part) {

@@ -97,9 +97,7 @@ std::map<std::string, std::string> kanformer_names(const models::EncoderDecoderT
   auto proj = [&](const std::string& rest, const std::map<std::string, std::string>& sub) -> std::string {
     for (const auto& [from, to] : sub)
       if (starts_with(rest, from + ".")) {
-        const std::string tail = rest.substr(from.size() + 1);
-        const bool is_projection = to.find("norm") == std::string::npos;
-        return to + "." + (is_projection ? wrap : "") + tail;
+        return to + "." + wrap + rest.substr(from.size() + 1);  // every entry is a projection
       }
     return "";
   };
@@ -395,7 +393,19 @@ nn::NamedTensors kanformer_to_knot(const nn::NamedTensors& state, const models::
     if (it->second.numel() != 1 || std::abs(it->second.item() - v.item()) > 1e-4 * v.item())
       problems.push_back(fmt::format("'{}' is {}, but the config implies {}", n, it->second.str(), v.item()));
   }
-  if (by_name.count("linear.weight") && !used.count("linear.weight")) used.insert("linear.weight");  // tied duplicate
+  // A tied MLP model's state holds the output weight twice, as linear.weight and tgt_emb.weight:
+  // the copies must agree, or the file is not of a tied model.
+  const models::EncoderDecoderConfig& c = model.config();
+  if (c.projection.kind == "mlp" && c.tie_output_embedding) {
+    auto lin = by_name.find("linear.weight"), emb = by_name.find("tgt_emb.weight");
+    if (lin != by_name.end() && emb != by_name.end()) {
+      used.insert("linear.weight");
+      if (lin->second.shape() != emb->second.shape() ||
+          max(abs(sub(lin->second.to(DType::f64), emb->second.to(DType::f64)))).item() != 0.0)
+        problems.push_back("'linear.weight' differs from 'tgt_emb.weight', but this model ties them "
+                           "(tie_output_embedding true)");
+    }
+  }
   for (const auto& [n, t] : by_name)
     if (!used.count(n)) problems.push_back(fmt::format("unexpected '{}'", n));
   KNOT_CHECK(problems.empty(), "import: the kanformer state does not fit this model's config: {}",

@@ -18,11 +18,11 @@
 
 #include "autograd/grad_mode.h"
 #include "core/rng.h"
+#include "core/safetensors.h"
 #include "data/jsonl.h"
 #include "export/models.h"
 #include "export/onnx.h"
 #include "export/torch_names.h"
-#include "core/safetensors.h"
 #include "models/config.h"
 #include "models/factory.h"
 #include "models/kan_fit.h"
@@ -93,6 +93,26 @@ std::string default_part(const std::string& task) {
   for (const std::string& t : train::finetune_tasks())
     if (task == t) return "classifier";
   return "";
+}
+
+// A decoder's self-attention caches as reference tensors named <name>_key_N and <name>_value_N
+// ("past" before a step, "present" after it); a cache not filled yet is (B, heads, 0, head size).
+void cache_json(Json& j, const std::string& name, const std::vector<nn::DecoderBlockCache>& caches,
+                const nn::ModuleList& layers, int64_t B) {
+  for (size_t i = 0; i < caches.size(); ++i) {
+    const auto& a = layers.at<nn::DecoderBlock>(i).self_attn->config();
+    const auto& kv = caches[i].self_attn;
+    const int64_t H = a.num_heads;
+    j[fmt::format("{}_key_{}", name, i)] = tensor_json(kv.k.defined() ? kv.k : zeros({B, H, 0, a.query_key_dim / H}));
+    j[fmt::format("{}_value_{}", name, i)] = tensor_json(kv.v.defined() ? kv.v : zeros({B, H, 0, a.value_dim / H}));
+  }
+}
+
+// The run tasks whose directories hold an ELECTRA model: pretraining and every fine-tuning task.
+std::vector<std::string> electra_run_tasks() {
+  std::vector<std::string> tasks = train::finetune_tasks();
+  tasks.insert(tasks.begin(), "electra");
+  return tasks;
 }
 
 // Median wall time of f() in milliseconds over n runs, after one warm-up run.
@@ -229,49 +249,34 @@ void add_export_commands(CLI::App& app) {
       if (want_ref) {
         const auto& c = model.config();
         auto add_case = [&](const Tensor& src, const Tensor& tgt) {
-          const Tensor memory = model.encode(src);
-          Json in, out;
-          if (part == "encoder") {
-            in["src_ids"] = tensor_json(src);
-            out["memory"] = tensor_json(memory);
-          } else if (part == "decoder" && o->kv_cache) {
+          const Tensor memory = part == "decoder" ? model.encode(src) : Tensor();  // the decoder's input
+          if (part == "decoder" && o->kv_cache) {
             // Two steps of knot's cached decoding: the first third of tgt without a cache (past 0),
             // then the rest with the cache the first step left.
             const int64_t T = tgt.size(1), P = std::max<int64_t>(1, T / 3);
             models::DecoderCache cache = model.new_cache();
+            const auto& layers = *model.decoder->layers;
             for (const auto& [from, to] : {std::pair<int64_t, int64_t>{0, P}, {P, T}}) {
-              Json step_in{{"tgt_ids", tensor_json(tgt.slice(1, 0, to).contiguous())},
-                           {"memory", tensor_json(memory)}, {"src_ids", tensor_json(src)}};
-              for (size_t i = 0; i < cache.layers.size(); ++i) {
-                const auto& a = model.decoder->layers->at<nn::DecoderBlock>(i).self_attn->config();
-                const auto& kv = cache.layers[i].self_attn;
-                const int64_t B = tgt.size(0), H = a.num_heads;
-                step_in[fmt::format("past_key_{}", i)] =
-                    tensor_json(kv.k.defined() ? kv.k : zeros({B, H, 0, a.query_key_dim / H}));
-                step_in[fmt::format("past_value_{}", i)] =
-                    tensor_json(kv.v.defined() ? kv.v : zeros({B, H, 0, a.value_dim / H}));
-              }
-              Json step_out{{"logits", tensor_json(model.decode(tgt.slice(1, from, to).contiguous(), memory, src, &cache))}};
-              for (size_t i = 0; i < cache.layers.size(); ++i) {
-                step_out[fmt::format("present_key_{}", i)] = tensor_json(cache.layers[i].self_attn.k);
-                step_out[fmt::format("present_value_{}", i)] = tensor_json(cache.layers[i].self_attn.v);
-              }
-              ref["cases"].push_back({{"inputs", step_in}, {"outputs", step_out}});
+              Json in{{"tgt_ids", tensor_json(tgt.slice(1, 0, to).contiguous())}, {"memory", tensor_json(memory)},
+                      {"src_ids", tensor_json(src)}};
+              cache_json(in, "past", cache.layers, layers, tgt.size(0));
+              Json out{{"logits", tensor_json(model.decode(tgt.slice(1, from, to).contiguous(), memory, src, &cache))}};
+              cache_json(out, "present", cache.layers, layers, tgt.size(0));
+              ref["cases"].push_back({{"inputs", in}, {"outputs", out}});
             }
             return;
-          } else if (part == "decoder") {
-            in = {{"tgt_ids", tensor_json(tgt)}, {"memory", tensor_json(memory)}, {"src_ids", tensor_json(src)}};
-            out["logits"] = tensor_json(model.decode(tgt, memory, src));
-          } else {
-            in = {{"src_ids", tensor_json(src)}, {"tgt_ids", tensor_json(tgt)}};
-            out["logits"] = tensor_json(model.forward(src, tgt));
           }
-          ref["cases"].push_back({{"inputs", in}, {"outputs", out}});
-          timed(ref["cases"].back(), [&] {
-            if (part == "encoder") model.encode(src);
-            else if (part == "decoder") model.decode(tgt, memory, src);
-            else model.forward(src, tgt);
-          });
+          // The part's forward: its output for the reference, and what --reference-timing times.
+          auto forward = [&]() {
+            if (part == "encoder") return model.encode(src);
+            if (part == "decoder") return model.decode(tgt, memory, src);
+            return model.forward(src, tgt);
+          };
+          Json in{{"src_ids", tensor_json(src)}};
+          if (part != "encoder") in["tgt_ids"] = tensor_json(tgt);
+          if (part == "decoder") in["memory"] = tensor_json(memory);
+          ref["cases"].push_back({{"inputs", in}, {"outputs", {{part == "encoder" ? "memory" : "logits", tensor_json(forward())}}}});
+          timed(ref["cases"].back(), [&] { forward(); });
         };
         std::vector<std::tuple<int64_t, int64_t, int64_t>> tr_shapes{{2, 5, 4}, {3, 9, 7}};
         if (!shapes.empty()) tr_shapes = {{shapes[0].first, shapes[0].second, shapes[0].second}};
@@ -299,26 +304,22 @@ void add_export_commands(CLI::App& app) {
         }
       }
     } else if (task == "electra" || part == "classifier" || default_part(task) == "classifier") {
-      std::vector<std::string> tasks = train::finetune_tasks();
-      tasks.insert(tasks.begin(), "electra");
-      const train::ElectraRun run = train::load_electra_run(o->run, tasks);
+      const train::ElectraRun run = train::load_electra_run(o->run, electra_run_tasks());
       const models::Electra& model = *run.model;
       exporting::electra_graph(g, model, part);
       if (want_ref) {
         const auto& c = model.config();
         auto add_case = [&](const Tensor& ids, const Tensor& types) {
           const Tensor mask = ne(ids, full(ids.shape(), static_cast<double>(c.pad_token_id), ids.dtype())).to(DType::i64);
-          const Tensor y = part == "discriminator" ? model.discriminator_logits(ids, types)
-                           : part == "generator"   ? model.generator_logits(ids, types)
-                                                   : model.classify(ids, types);
+          auto forward = [&]() {  // the part's logits (also what --reference-timing times)
+            if (part == "discriminator") return model.discriminator_logits(ids, types);
+            if (part == "generator") return model.generator_logits(ids, types);
+            return model.classify(ids, types);
+          };
           ref["cases"].push_back({{"inputs", {{"input_ids", tensor_json(ids)}, {"attention_mask", tensor_json(mask)},
                                               {"token_type_ids", tensor_json(types)}}},
-                                  {"outputs", {{"logits", tensor_json(y)}}}});
-          timed(ref["cases"].back(), [&] {
-            if (part == "discriminator") model.discriminator_logits(ids, types);
-            else if (part == "generator") model.generator_logits(ids, types);
-            else model.classify(ids, types);
-          });
+                                  {"outputs", {{"logits", tensor_json(forward())}}}});
+          timed(ref["cases"].back(), [&] { forward(); });
         };
         std::vector<std::pair<int64_t, int64_t>> el_shapes{{2, 6}, {3, 11}};
         if (!shapes.empty()) el_shapes = shapes;
@@ -345,7 +346,6 @@ void add_export_commands(CLI::App& app) {
       exporting::decoder_only_graph(g, model, o->kv_cache);
       if (want_ref) {
         const auto& c = model.config();
-        auto layer_sizes = [&](size_t i) { return model.layers->at<nn::DecoderBlock>(i).self_attn->config(); };
         std::vector<std::pair<int64_t, int64_t>> lm_shapes{{2, 5}, {3, 9}};
         if (!shapes.empty()) lm_shapes = shapes;
         for (auto [B, T] : lm_shapes) {
@@ -361,18 +361,9 @@ void add_export_commands(CLI::App& app) {
           const int64_t P = std::max<int64_t>(1, T / 3);
           for (const auto& [from, to] : {std::pair<int64_t, int64_t>{0, P}, {P, T}}) {
             Json in{{"input_ids", tensor_json(ids.slice(1, from, to).contiguous())}};
-            for (size_t i = 0; i < cache.layers.size(); ++i) {
-              const auto a = layer_sizes(i);
-              const auto& kv = cache.layers[i].self_attn;
-              const int64_t H = a.num_heads;
-              in[fmt::format("past_key_{}", i)] = tensor_json(kv.k.defined() ? kv.k : zeros({B, H, 0, a.query_key_dim / H}));
-              in[fmt::format("past_value_{}", i)] = tensor_json(kv.v.defined() ? kv.v : zeros({B, H, 0, a.value_dim / H}));
-            }
+            cache_json(in, "past", cache.layers, *model.layers, B);
             Json out{{"logits", tensor_json(model.forward(ids.slice(1, from, to).contiguous(), &cache))}};
-            for (size_t i = 0; i < cache.layers.size(); ++i) {
-              out[fmt::format("present_key_{}", i)] = tensor_json(cache.layers[i].self_attn.k);
-              out[fmt::format("present_value_{}", i)] = tensor_json(cache.layers[i].self_attn.v);
-            }
+            cache_json(out, "present", cache.layers, *model.layers, B);
             ref["cases"].push_back({{"inputs", in}, {"outputs", out}});
           }
         }
@@ -404,7 +395,9 @@ void add_export_commands(CLI::App& app) {
     if (want_ref) {
       data::write_file_atomic(o->reference, ref.dump());
       std::cout << fmt::format("export: wrote {} ({} cases{})\n", o->reference, ref["cases"].size(),
-                               ref.contains("greedy") ? ", greedy translations" : "");
+                               ref.contains("greedy")     ? ", greedy translations"
+                               : ref.contains("generate") ? ", greedy continuations"
+                                                          : "");
     }
   });
 
@@ -415,7 +408,8 @@ void add_export_commands(CLI::App& app) {
     bool untied_output = false;
   };
   auto t = std::make_shared<TorchOpts>();
-  tc->add_option("--run", t->run, "Run directory (knot fit with basis bspline, or knot train with task translation)")
+  tc->add_option("--run", t->run,
+                 "Run directory (knot fit with basis bspline; knot train with task translation or electra; knot finetune)")
       ->required()
       ->check(CLI::ExistingDirectory);
   tc->add_option("--format", t->format,
@@ -452,9 +446,7 @@ void add_export_commands(CLI::App& app) {
       KNOT_CHECK(task == "fit", "export: --format efficient-kan is for knot fit runs; '{}' is a {} run", t->run, task);
       st = exporting::efficient_kan_state(*models::load_fit_model(t->run, "export"));
     } else if (t->format == "hf-electra") {
-      std::vector<std::string> tasks = train::finetune_tasks();
-      tasks.insert(tasks.begin(), "electra");
-      st = exporting::hf_electra_state(*train::load_electra_run(t->run, tasks).model, t->part);
+      st = exporting::hf_electra_state(*train::load_electra_run(t->run, electra_run_tasks()).model, t->part);
     } else {
       KNOT_CHECK(task == "translation", "export: --format kanformer is for translation runs; '{}' is a {} run", t->run,
                  task);

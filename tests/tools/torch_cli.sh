@@ -131,6 +131,16 @@ expect_error "an untied MLP output layer" "pass --untied-output" export torch --
   train.checkpoint_every=2 train.progress=false > /dev/null 2>&1
 expect_error "pre-LN" "post-LN" export torch --run "$work/tr-preln" --format kanformer --untied-output -o "$work/x.safetensors"
 [ ! -e "$work/x.safetensors" ] || fail "a refused export wrote a file"
+# A tied model's two copies of the output weight must agree: a file where they differ is refused.
+"$py" - "$work/kf-mlp.safetensors" "$work/kf-mlp-untied.safetensors" <<'PY'
+import json, struct, sys
+b = bytearray(open(sys.argv[1], "rb").read()); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+a, _ = h["linear.weight"]["data_offsets"]
+b[8 + n + a] ^= 0x40  # change one byte of linear.weight only
+open(sys.argv[2], "wb").write(b)
+PY
+expect_error "a tied model whose output copies differ" "differs from 'tgt_emb.weight'" import --format kanformer \
+  -i "$work/kf-mlp-untied.safetensors" --config "$work/tr-mlp/config.json" -o "$work/x.safetensors"
 expect_error "a config that does not match" "does not fit" import --format kanformer -i "$work/kf-mlp.safetensors" \
   --config "$work/tr-kan_bspline/config.json" -o "$work/x.safetensors"
 expect_error "a non-empty run directory" "is not empty" import --format efficient-kan -i "$work/ek.safetensors" \
