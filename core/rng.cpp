@@ -18,6 +18,27 @@ Generator& default_generator() {
 
 void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
 
+namespace {
+int64_t g_batch_first = 0, g_batch_rows = 0;  // set_batch_rows; rows 0 = the whole batch
+}  // namespace
+
+void set_batch_rows(int64_t first, int64_t rows) {
+  KNOT_CHECK(first >= 0 && rows >= 0, "set_batch_rows: first {} and rows {} must be >= 0", first, rows);
+  g_batch_first = rows > 0 ? first : 0;
+  g_batch_rows = rows;
+}
+
+uint64_t batch_element_offset(const Tensor& x) { return batch_element_offset(x.numel(), x.shape()); }
+
+uint64_t batch_element_offset(int64_t n, const Shape& shape) {
+  if (g_batch_rows == 0 || g_batch_first == 0) return 0;
+  KNOT_CHECK(n % g_batch_rows == 0,
+             "data parallelism: a dropout input of shape {} does not split into this rank's {} batch rows (dropout "
+             "masks are keyed by the row in the global batch, so the leading dimensions must be the batch)",
+             shape_str(shape), g_batch_rows);
+  return static_cast<uint64_t>(g_batch_first) * static_cast<uint64_t>(n / g_batch_rows);
+}
+
 Tensor rand(const Shape& s, DType dtype, Generator* gen, double lo, double hi) {
   Generator& g = gen ? *gen : default_generator();
   const uint64_t seed = g.seed(), draw = g.next_draw();

@@ -88,6 +88,19 @@ class Generator {
 Generator& default_generator();
 void manual_seed(uint64_t seed);
 
+// Data parallelism (dist/, docs/distributed.md): the rows of the global batch this process holds.
+// A rank that takes rows [first, first + rows) of a global batch sets them before its forward (and
+// keeps them through backward, where recomputed segments draw again); dropout then keys each element
+// by its index in the global batch: local element i of a batch-major tensor x gets mask index
+// first · (x.numel() / rows) + i, so N ranks drop exactly what one process would. (0, 0), the
+// default, is the whole batch (offset 0).
+void set_batch_rows(int64_t first, int64_t rows);
+// The offset above for x (0 without rows set). x's leading dimensions must be the batch rows (e.g.
+// (B, T, D), (B·T, D) or (B, H, T, S)); a tensor whose size is not a multiple of the rows is an error.
+uint64_t batch_element_offset(const Tensor& x);
+// The same for a batch-major tensor of `numel` elements and shape `shape` (shape only for errors).
+uint64_t batch_element_offset(int64_t numel, const Shape& shape);
+
 // U[lo, hi) and N(mean, std) tensors. f32/f64 only.
 Tensor rand(const Shape& s, DType dtype = DType::f32, Generator* gen = nullptr, double lo = 0.0, double hi = 1.0);
 Tensor randn(const Shape& s, DType dtype = DType::f32, Generator* gen = nullptr, double mean = 0.0, double std = 1.0);

@@ -12,7 +12,7 @@
 // Causal: query t sees keys s ≤ t + (S − T), so with a KV cache (S > T) the new queries sit at
 // the end of the key sequence. A row whose keys are all masked has lse = −inf, output 0 and
 // gradient 0 (never NaN).
-// Dropout: element (b, h, t, s) is kept when dropout_keep(seed, draw, ((b·H + h)·T + t)·S + s, p)
+// Dropout: element (b, h, t, s) is kept when dropout_keep(seed, draw, offset + ((b·H + h)·T + t)·S + s, p)
 // (kernels/dropout.h), the same index the dropout op uses on a contiguous (B, H, T, S) tensor, so
 // the composite reference with the same generator state draws the same mask.
 #pragma once
@@ -29,6 +29,7 @@ struct AttentionParams {
   double dropout_p = 0.0;  // on the attention weights; 0 = none
   uint64_t seed = 0;       // dropout stream (seed, draw) from the generator
   uint64_t draw = 0;
+  uint64_t dropout_offset = 0;  // added to every dropout element index (a data-parallel rank's first element)
 };
 
 struct AttentionFwd {

@@ -1,7 +1,10 @@
 // Dropout with a counter-based mask (Srivastava et al., JMLR 2014; Philox from core/rng.h).
 //   keep_i = uniform(word i mod 4 of philox(seed, draw, i / 4)) >= p        y_i = keep_i ? x_i / (1 - p) : 0
-// i is the element's row-major index, so the mask is a pure function of (seed, draw, i): the
-// backward regenerates it instead of saving it, and CPU, CUDA and any thread count agree.
+// i is the element's row-major index plus `offset`, so the mask is a pure function of (seed, draw, i):
+// the backward regenerates it instead of saving it, and CPU, CUDA and any thread count agree. The
+// offset is 0 except in a data-parallel run, where it is the index of this rank's first element in
+// the global batch (core/rng.h batch_element_offset), so each rank draws its rows' share of the
+// mask one process would draw for the whole batch.
 #pragma once
 
 #include <cstdint>
@@ -24,19 +27,19 @@ KNOT_HD bool dropout_keep(uint64_t seed, uint64_t draw, uint64_t i, float p) {
 }
 
 #define KNOT_DROPOUT_KERNELS                                                              \
-  /* x: any shape (float) -> y: same shape, contiguous; p in [0, 1) */                  \
-  Tensor dropout_fwd(const Tensor& x, double p, uint64_t seed, uint64_t draw);           \
-  /* g: the output gradient, x's shape -> gx = g * keep / (1 - p) with the same mask */ \
-  Tensor dropout_bwd(const Tensor& g, double p, uint64_t seed, uint64_t draw);
+  /* x: any shape (float) -> y: same shape, contiguous; p in [0, 1) */                                  \
+  Tensor dropout_fwd(const Tensor& x, double p, uint64_t seed, uint64_t draw, uint64_t offset = 0);      \
+  /* g: the output gradient, x's shape -> gx = g * keep / (1 - p) with the same mask */                 \
+  Tensor dropout_bwd(const Tensor& g, double p, uint64_t seed, uint64_t draw, uint64_t offset = 0);
 
 namespace cpu { KNOT_DROPOUT_KERNELS }
 namespace cuda { KNOT_DROPOUT_KERNELS }
 
-inline Tensor dropout_fwd(const Tensor& x, double p, uint64_t seed, uint64_t draw) {
-  return KNOT_DISPATCH(x, dropout_fwd(x, p, seed, draw));
+inline Tensor dropout_fwd(const Tensor& x, double p, uint64_t seed, uint64_t draw, uint64_t offset = 0) {
+  return KNOT_DISPATCH(x, dropout_fwd(x, p, seed, draw, offset));
 }
-inline Tensor dropout_bwd(const Tensor& g, double p, uint64_t seed, uint64_t draw) {
-  return KNOT_DISPATCH(g, dropout_bwd(g, p, seed, draw));
+inline Tensor dropout_bwd(const Tensor& g, double p, uint64_t seed, uint64_t draw, uint64_t offset = 0) {
+  return KNOT_DISPATCH(g, dropout_bwd(g, p, seed, draw, offset));
 }
 
 }  // namespace knot::kernels

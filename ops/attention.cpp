@@ -85,6 +85,7 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
     Generator& g = opt.gen ? *opt.gen : default_generator();
     p.seed = g.seed();
     p.draw = g.next_draw();
+    p.dropout_offset = batch_element_offset(d.B * d.H * d.T * d.S, {d.B, d.H, d.T, d.S});  // the (B, H, T, S) weights
   }
   kernels::AttentionFwd f = kernels::attention_fwd(q, k, v, mask, p);
   if (!needs_grad({q_in, k_in, v_in})) return f.out;

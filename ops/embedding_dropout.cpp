@@ -14,10 +14,10 @@ Tensor dropout(const Tensor& x, double p, bool train, Generator* gen) {
   // Identity without consuming a draw, so evaluation does not shift the training masks.
   if (!train || p == 0.0) return x;
   Generator& g = gen ? *gen : default_generator();
-  const uint64_t seed = g.seed(), draw = g.next_draw();
-  Tensor y = kernels::dropout_fwd(x, p, seed, draw);
-  return attach_grad(y, "dropout", {x}, [p, seed, draw](const Tensor& gy) {
-    return std::vector<Tensor>{kernels::dropout_bwd(gy, p, seed, draw)};
+  const uint64_t seed = g.seed(), draw = g.next_draw(), offset = batch_element_offset(x);
+  Tensor y = kernels::dropout_fwd(x, p, seed, draw, offset);
+  return attach_grad(y, "dropout", {x}, [p, seed, draw, offset](const Tensor& gy) {
+    return std::vector<Tensor>{kernels::dropout_bwd(gy, p, seed, draw, offset)};
   });
 }
 
@@ -27,7 +27,7 @@ Tensor relu_dropout(const Tensor& x, double p, bool train, Generator* gen) {
   if (!train || p == 0.0) return relu(x);
   Generator& g = gen ? *gen : default_generator();
   const uint64_t seed = g.seed(), draw = g.next_draw();
-  Tensor y = kernels::dropout_fwd(kernels::unary(UnaryOp::relu, x, 0, 0), p, seed, draw);
+  Tensor y = kernels::dropout_fwd(kernels::unary(UnaryOp::relu, x, 0, 0), p, seed, draw, batch_element_offset(x));
   if (!needs_grad({x})) return y;
   SavedTensor sy(y.detach());
   const double keep_scale = 1.0 / (1.0 - p);

@@ -135,6 +135,43 @@ nn::NamedTensors Adam::state() const {
   return out;
 }
 
+void Adam::shard(const std::vector<std::vector<Range>>& owned) {
+  KNOT_CHECK(!sharded(), "Adam: shard() called twice");
+  KNOT_CHECK(owned.size() == groups_.size(), "Adam: shard() needs one range list per group");
+  NoGradGuard ng;
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    KNOT_CHECK(owned[gi].size() == groups_[gi].params.size(), "Adam: shard() needs one range per parameter");
+    for (size_t i = 0; i < owned[gi].size(); ++i) {
+      const Range r = owned[gi][i];
+      const int64_t n = groups_[gi].params[i].numel();
+      KNOT_CHECK(0 <= r.begin && r.begin <= r.end && r.end <= n, "Adam: shard range [{}, {}) outside a parameter of {}",
+                 r.begin, r.end, n);
+      m_[gi][i] = m_[gi][i].reshape({-1}).slice(0, r.begin, r.end).clone();
+      v_[gi][i] = v_[gi][i].reshape({-1}).slice(0, r.begin, r.end).clone();
+    }
+  }
+  owned_ = owned;
+}
+
+void Adam::step_owned(const std::function<Tensor(size_t gi, size_t i)>& grad) {
+  KNOT_CHECK(sharded(), "Adam: step_owned() without shard()");
+  NoGradGuard ng;
+  ++steps_;
+  for (size_t gi = 0; gi < groups_.size(); ++gi)
+    for (size_t i = 0; i < groups_[gi].params.size(); ++i) {
+      const Range r = owned_[gi][i];
+      if (r.end == r.begin) continue;
+      const Tensor g = grad(gi, i);
+      if (!g.defined()) continue;
+      const Tensor& p = groups_[gi].params[i];
+      // A view of the owned elements: the kernel writes the parameter itself.
+      const Tensor pv = p.view({-1}).slice(0, r.begin, r.end);
+      const AdamHyper h{lr_, opt_.beta1, opt_.beta2, opt_.eps, groups_[gi].weight_decay, opt_.decoupled, steps_};
+      kernels::adam_step(pv, g, m_[gi][i], v_[gi][i], h);
+      p.bump_version();
+    }
+}
+
 void Adam::load_state(const nn::NamedTensors& s, int64_t steps) {
   std::map<std::string, Tensor> by_name(s.begin(), s.end());
   NoGradGuard ng;

@@ -2,6 +2,7 @@
 // can be excluded from decay), and global-norm gradient clipping.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -86,10 +87,27 @@ class Adam : public Optimizer {
   nn::NamedTensors state() const;
   void load_state(const nn::NamedTensors& s, int64_t steps);
 
+  // ZeRO-1 (dist/data_parallel.h): this process keeps the moments of elements [begin, end) of each
+  // parameter's flattened values only (owned[gi][i]; the moments held so far are cut to that range),
+  // so the optimizer state of N ranks together is one copy. state() then gives those slices.
+  struct Range {
+    int64_t begin = 0, end = 0;
+  };
+  void shard(const std::vector<std::vector<Range>>& owned);
+  bool sharded() const { return !owned_.empty(); }
+  Range owned(size_t gi, size_t i) const { return owned_.at(gi).at(i); }
+  const Tensor& exp_avg(size_t gi, size_t i) const { return m_.at(gi).at(i); }
+  const Tensor& exp_avg_sq(size_t gi, size_t i) const { return v_.at(gi).at(i); }
+  // One step of a sharded optimizer: grad(gi, i) is the gradient of the owned elements of parameter
+  // (gi, i) as a 1-D tensor (undefined: no gradient this step, no update, as in step()); the owned
+  // elements of the parameter are updated in place.
+  void step_owned(const std::function<Tensor(size_t gi, size_t i)>& grad);
+
  private:
   void update(size_t gi, size_t i, const Tensor& g) override;
   AdamOptions opt_;
   std::vector<std::vector<Tensor>> m_, v_;
+  std::vector<std::vector<Range>> owned_;  // empty unless shard() was called
 };
 
 // Scales all gradients so that their global L2 norm is at most max_norm; returns the norm

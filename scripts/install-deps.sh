@@ -12,6 +12,7 @@ PACKAGES=(
   gnuplot-nox
   clang libclang-rt-dev libomp-dev
   libonnx-dev libprotobuf-dev python3-onnx python3-numpy
+  openmpi-bin libopenmpi-dev
 )
 # node and npm: any install that provides the commands (Debian's nodejs + npm, or a vendor's nodejs).
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "models/config.h"
+#include "dist/comm.h"
 #include "tools/commands.h"
 #include "train/finetune.h"
 
@@ -81,7 +82,15 @@ void add_finetune_command(CLI::App& app) {
       }
       opt.config = models::load_json_file(path);
     }
+    std::string job = opt.config.dump();  // data parallel: every rank must run the same job
+    for (const auto& a : opt.overrides) job += "\n" + a;
+    dist::Comm& world = dist::Comm::world();
+    dist::check_same_job(world, job + "\n" + o->task + "\n" + o->run + "\n" + o->out);
     const auto r = train::finetune(opt);
+    if (world.rank() != 0) {  // rank 0 reports (and rank 0 alone evaluated the test set)
+      if (r.train.stopped_on_nan || r.train.diverged) throw std::runtime_error("finetune: the run failed (rank 0 says why)");
+      return;
+    }
     std::string val;
     for (auto& [k, v] : r.train.last_validation.items())
       if (k.rfind("val_", 0) == 0 && v.is_number()) val += fmt::format(" {} {:.4f}", k, v.get<double>());

@@ -3,9 +3,13 @@
 
 #include <cstdio>
 #include <exception>
+#include <string>
+
+#include <fmt/format.h>
 #include <new>
 
 #include "core/threads.h"
+#include "dist/comm.h"
 #include "tools/commands.h"
 
 int main(int argc, char** argv) {
@@ -23,20 +27,42 @@ int main(int argc, char** argv) {
   knot::tools::add_finetune_command(app);
   knot::tools::add_export_commands(app);
   knot::tools::add_import_command(app);
+  auto& world = knot::dist::Comm::world();
+  // A rank that fails ends the whole job (MPI_Abort): the others would wait for it forever.
+  auto fail = [&](int code) {
+    if (world.distributed()) knot::dist::abort_job(code);
+    knot::dist::finalize();
+    return code;
+  };
   try {
     knot::init_threads();  // a bad KNOT_NUM_THREADS is an error before anything runs
+    knot::dist::init(&argc, &argv);  // joins mpirun/srun's job when started by one (dist/comm.h)
+    if (world.distributed()) {
+      const std::string sub = argc > 1 ? argv[1] : "";
+      if (sub != "train" && sub != "finetune" && sub != "--help" && sub != "-h" && sub != "--version")
+        throw std::runtime_error(fmt::format(
+            "'knot {}' runs as one process; of the commands only 'knot train' and 'knot finetune' run on several "
+            "ranks (started here as rank {} of {}). Start it without mpirun/srun",
+            sub, world.rank(), world.size()));
+    }
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    const int code = app.exit(e);
+    return fail(code);
   } catch (const std::bad_alloc&) {
     // Tensor allocations name their size (core/allocator.cpp); this is any other allocation.
     std::fprintf(stderr,
                  "knot: error: out of memory (std::bad_alloc outside the tensor allocator); lower the sizes in the "
                  "config (`knot params CONFIG` prints a memory estimate)\n");
-    return 1;
+    return fail(1);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "knot: error: %s\n", e.what());
-    return 1;
+    if (world.distributed())
+      std::fprintf(stderr, "knot: error (rank %d of %d; stopping every rank): %s\n", world.rank(), world.size(),
+                   e.what());
+    else
+      std::fprintf(stderr, "knot: error: %s\n", e.what());
+    return fail(1);
   }
+  knot::dist::finalize();
   return 0;
 }

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "dist/comm.h"
 #include "models/config.h"
 #include "tools/commands.h"
 #include "train/electra_pretrain.h"
@@ -72,6 +73,8 @@ void add_train_command(CLI::App& app) {
     const auto task_it = cfg.find("task");
     if (task_it != cfg.end() && !task_it->is_string())
       throw std::runtime_error(fmt::format("train: config key 'task' must be a string, got {}", task_it->dump()));
+    // Data parallel (mpirun/srun): every rank must run this binary with this resolved config.
+    dist::check_same_job(dist::Comm::world(), cfg.dump());
     const std::string task = cfg.value("task", "translation");
     train::TrainResult r;
     if (task == "translation")
@@ -83,6 +86,10 @@ void add_train_command(CLI::App& app) {
     else
       throw std::runtime_error(
           fmt::format("train: config key 'task' is '{}'; known tasks: 'translation', 'electra', 'lm'", task));
+    if (dist::Comm::world().rank() != 0) {  // rank 0 reports
+      if (r.stopped_on_nan || r.diverged) throw std::runtime_error("train: the run failed (rank 0 says why)");
+      return;
+    }
     std::string val;
     for (auto& [k, v] : r.last_validation.items())
       if (k.rfind("val_", 0) == 0 && v.is_number()) val += fmt::format(" {} {:.4f}", k, v.get<double>());

@@ -64,6 +64,13 @@ bool all_finite(const nn::Module& model) {
 std::string save_checkpoint(const std::string& run_dir, int64_t step, const nn::Module& model,
                             const optim::Adam& optimizer, const models::Json& trainer_state,
                             const CheckpointOptions& options) {
+  KNOT_CHECK(!optimizer.sharded(), "checkpoint: a sharded (ZeRO-1) optimizer's state must be gathered first");
+  return save_checkpoint(run_dir, step, model, optimizer.state(), optimizer.steps(), trainer_state, options);
+}
+
+std::string save_checkpoint(const std::string& run_dir, int64_t step, const nn::Module& model,
+                            const nn::NamedTensors& optimizer_state, int64_t optimizer_steps,
+                            const models::Json& trainer_state, const CheckpointOptions& options) {
   KNOT_CHECK(all_finite(model), "checkpoint: step {}: the model holds NaN/Inf weights; not writing a checkpoint", step);
   const fs::path root = fs::path(run_dir) / "checkpoints";
   fs::create_directories(root);
@@ -83,8 +90,8 @@ std::string save_checkpoint(const std::string& run_dir, int64_t step, const nn::
     if (!options.model_config_sha256.empty()) meta["model_config_sha256"] = options.model_config_sha256;
     model.save((tmp / kFiles[0]).string(), meta);
     done(kFiles[0]);
-    save_safetensors((tmp / kFiles[1]).string(), optimizer.state(),
-                     {{"optimizer", "adam"}, {"steps", std::to_string(optimizer.steps())}});
+    save_safetensors((tmp / kFiles[1]).string(), optimizer_state,
+                     {{"optimizer", "adam"}, {"steps", std::to_string(optimizer_steps)}});
     done(kFiles[1]);
     data::write_file_atomic((tmp / kFiles[2]).string(), trainer_state.dump(2) + "\n");
     done(kFiles[2]);

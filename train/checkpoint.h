@@ -43,6 +43,11 @@ struct CheckpointOptions {
 std::string save_checkpoint(const std::string& run_dir, int64_t step, const nn::Module& model,
                             const optim::Adam& optimizer, const models::Json& trainer_state,
                             const CheckpointOptions& options = {});
+// The same with the optimizer's state given as tensors (Adam's state() names) and its step count:
+// a ZeRO-1 run gathers its ranks' moment slices into one full state first (dist/data_parallel.h).
+std::string save_checkpoint(const std::string& run_dir, int64_t step, const nn::Module& model,
+                            const nn::NamedTensors& optimizer_state, int64_t optimizer_steps,
+                            const models::Json& trainer_state, const CheckpointOptions& options = {});
 
 // The directory `latest` names ("" when the run has no checkpoint yet). A pointer that names a
 // missing or incomplete directory is an error naming it.

@@ -14,6 +14,7 @@
 #include "core/rng.h"
 #include "data/jsonl.h"
 #include "data/prepare.h"
+#include "dist/comm.h"
 #include "models/memory_estimate.h"
 #include "kernels/cpu/loops.h"
 #include "nn/init.h"
@@ -307,11 +308,11 @@ ElectraKeys::ElectraKeys(uint64_t seed) {
 }
 
 MaskedBatch mask_batch(const std::vector<std::vector<int32_t>>& seqs, const std::vector<int64_t>& idx,
-                       const ElectraVocab& v, double mask_prob, uint64_t key, uint64_t draw) {
+                       const ElectraVocab& v, double mask_prob, uint64_t key, uint64_t draw, size_t min_length) {
   KNOT_CHECK(!idx.empty(), "electra: mask_batch needs at least one sequence");
   MaskedBatch mb;
   mb.batch = static_cast<int64_t>(idx.size());
-  size_t T = 1;
+  size_t T = std::max<size_t>(1, min_length);
   for (int64_t i : idx) {
     KNOT_CHECK(i >= 0 && static_cast<size_t>(i) < seqs.size(), "electra: sequence index {} out of range [0, {})", i,
                seqs.size());
@@ -411,7 +412,7 @@ Tensor bce_with_logits(const Tensor& logits, const Tensor& labels, const Tensor&
 }
 
 ElectraOutputs electra_forward(const models::Electra& model, const MaskedBatch& mb, const ElectraOptions& o,
-                               uint64_t sample_key, uint64_t draw) {
+                               uint64_t sample_key, uint64_t draw, const ElectraBatchCounts* whole_batch) {
   const int64_t B = mb.batch, T = mb.length, M = static_cast<int64_t>(mb.positions.size());
   ElectraOutputs out;
   out.replaced = mb.original;
@@ -419,7 +420,10 @@ ElectraOutputs electra_forward(const models::Electra& model, const MaskedBatch& 
     std::vector<int64_t> targets(static_cast<size_t>(M));
     for (int64_t i = 0; i < M; ++i) targets[static_cast<size_t>(i)] = mb.original[static_cast<size_t>(mb.positions[i])];
     out.gen_logits = generator_logits_at(model, from_vector(mb.input, {B, T}), from_vector(mb.positions, {M}));
-    out.mlm_loss = cross_entropy(out.gen_logits, from_vector(targets, {M}));
+    out.mlm_loss =
+        whole_batch ? mul(cross_entropy(out.gen_logits, from_vector(targets, {M}), -100, 0.0, Reduction::sum),
+                          1.0 / static_cast<double>(std::max<int64_t>(whole_batch->masked, 1)))
+                    : cross_entropy(out.gen_logits, from_vector(targets, {M}));
     // The sample is data for the discriminator: no gradient flows back through it.
     const auto sampled = sample_tokens(out.gen_logits, o.temperature, sample_key, draw, mb.elements);
     for (int64_t i = 0; i < M; ++i)
@@ -437,8 +441,16 @@ ElectraOutputs electra_forward(const models::Electra& model, const MaskedBatch& 
   }
   out.disc_logits = model.discriminator_logits(from_vector(out.replaced, {B, T}));
   const DType dt = out.disc_logits.dtype();
-  out.rtd_loss =
-      bce_with_logits(out.disc_logits, from_vector(out.labels, {B, T}).to(dt), from_vector(out.weights, {B, T}).to(dt));
+  if (whole_batch) {
+    // bce_with_logits' mean, with the whole batch's token count as the denominator.
+    const Tensor w = from_vector(out.weights, {B, T}).to(dt), y = from_vector(out.labels, {B, T}).to(dt);
+    const double local = std::max(sum(w).item(), 1.0);
+    out.rtd_loss = mul(bce_with_logits(out.disc_logits, y, w),
+                       local / std::max(static_cast<double>(whole_batch->tokens), 1.0));
+  } else {
+    out.rtd_loss =
+        bce_with_logits(out.disc_logits, from_vector(out.labels, {B, T}).to(dt), from_vector(out.weights, {B, T}).to(dt));
+  }
   out.loss = add(out.mlm_loss.to(dt), mul(out.rtd_loss, o.rtd_weight));
   return out;
 }
@@ -527,6 +539,7 @@ class ElectraTask : public Task {
   std::string name() const override { return "electra"; }
   nn::Module& model() override { return *model_; }
   int64_t d_model() const override { return model_->config().discriminator.hidden_size; }
+  int64_t batch_rows() const override { return batch_size_; }
   int64_t batches_per_epoch() const override {
     return (static_cast<int64_t>(train_.size()) + batch_size_ - 1) / batch_size_;
   }
@@ -545,8 +558,19 @@ class ElectraTask : public Task {
     const std::vector<int64_t> idx(perm_.begin() + static_cast<std::ptrdiff_t>(first),
                                    perm_.begin() + static_cast<std::ptrdiff_t>(last));
     // Masks and samples of sequence i in this epoch: Philox elements of (key, epoch), see mask_batch.
-    const MaskedBatch mb = mask_batch(train_, idx, vocab_, opt_.mask_prob, keys_.mask, static_cast<uint64_t>(epoch));
-    ElectraOutputs out = electra_forward(*model_, mb, opt_, keys_.sample, static_cast<uint64_t>(epoch));
+    // A data-parallel rank masks the whole batch (cheap: ids only) for its counts and length, then
+    // runs its rows; a sequence's masks and samples do not depend on its batch (mask_batch).
+    const dist::Comm& comm = dist::Comm::world();
+    const dist::RowRange rows = dist::shard_rows(static_cast<int64_t>(idx.size()), comm.rank(), comm.size());
+    const MaskedBatch whole = mask_batch(train_, idx, vocab_, opt_.mask_prob, keys_.mask, static_cast<uint64_t>(epoch));
+    const ElectraBatchCounts counts{static_cast<int64_t>(whole.positions.size()), whole.tokens};
+    set_batch_rows(rows.begin, rows.size());
+    if (rows.size() == 0) return {scalar_tensor(0.0), 0, Tensor()};
+    const std::vector<int64_t> mine(idx.begin() + rows.begin, idx.begin() + rows.end);
+    const MaskedBatch mb = comm.distributed() ? mask_batch(train_, mine, vocab_, opt_.mask_prob, keys_.mask,
+                                                           static_cast<uint64_t>(epoch), static_cast<size_t>(whole.length))
+                                              : whole;
+    ElectraOutputs out = electra_forward(*model_, mb, opt_, keys_.sample, static_cast<uint64_t>(epoch), &counts);
     return {out.loss, mb.tokens, Tensor()};
   }
 
@@ -610,7 +634,10 @@ ElectraRun load_electra_run(const std::string& run_dir, const std::vector<std::s
 
 TrainResult train_electra(const models::Json& cfg, const std::string& run_dir_arg, bool resume,
                           const TrainerHooks& hooks) {
-  auto log = hooks.log ? hooks.log : [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
+  // Rank 0 alone speaks in a data-parallel run.
+  auto log = hooks.log ? hooks.log : [](const std::string& s) {
+    if (dist::Comm::world().rank() == 0) std::fprintf(stderr, "%s\n", s.c_str());
+  };
   models::ConfigReader top(cfg, "config");
   const std::string task = top.get<std::string>("task", "electra");
   KNOT_CHECK(task == "electra", "config: key 'task' is '{}', expected 'electra'", task);

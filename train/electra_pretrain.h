@@ -148,9 +148,10 @@ struct MaskedBatch {
 };
 // Masks sequences seqs[idx[0]], seqs[idx[1]], ... as one batch. The random numbers of position t
 // of sequence i are Philox element (i << 32 | t) of (key, draw): the mask of a sequence depends on
-// (key, draw, i) only, not on its batch.
+// (key, draw, i) only, not on its batch. The batch is padded to its longest sequence and to at least
+// min_length (a data-parallel rank pads its part to the whole batch's length).
 MaskedBatch mask_batch(const std::vector<std::vector<int32_t>>& seqs, const std::vector<int64_t>& idx,
-                       const ElectraVocab& v, double mask_prob, uint64_t key, uint64_t draw);
+                       const ElectraVocab& v, double mask_prob, uint64_t key, uint64_t draw, size_t min_length = 1);
 
 // Generator MLM logits at some positions only: ids (B, T), positions (M) flat indices b·T + t ->
 // (M, vocab_size); equal to Electra::generator_logits(ids) at those positions.
@@ -174,8 +175,14 @@ struct ElectraOutputs {
   std::vector<float> weights;       // (B·T) 1 = not [PAD]
 };
 // The whole ELECTRA step of one masked batch (model in train or eval mode, as the caller set it).
+// With `whole_batch` (a data-parallel rank's part of a batch), the two losses are this part's sums
+// over the whole batch's counts: Σ MLM losses / whole_batch->masked positions and Σ RTD losses /
+// whole_batch->tokens, so the ranks' losses add up to the whole batch's.
+struct ElectraBatchCounts {
+  int64_t masked = 0, tokens = 0;
+};
 ElectraOutputs electra_forward(const models::Electra& model, const MaskedBatch& mb, const ElectraOptions& o,
-                               uint64_t sample_key, uint64_t draw);
+                               uint64_t sample_key, uint64_t draw, const ElectraBatchCounts* whole_batch = nullptr);
 
 // ---- metrics ------------------------------------------------------------------------------------
 

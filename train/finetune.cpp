@@ -17,6 +17,8 @@
 #include "core/safetensors.h"
 #include "data/jsonl.h"
 #include "data/prepare.h"
+#include "dist/comm.h"
+#include "ops/ops.h"
 #include "models/memory_estimate.h"
 #include "ops/nn_functional.h"
 #include "train/batching.h"
@@ -36,8 +38,11 @@ struct ClassBatch {
   int64_t tokens = 0;  // non-pad tokens
 };
 
-ClassBatch make_batch(const std::vector<LabelledText>& ex, const std::vector<size_t>& idx, int64_t pad) {
-  size_t T = 1;
+// Pads to the longest text of idx and to at least min_T (a data-parallel rank pads its rows to the
+// whole batch's length).
+ClassBatch make_batch(const std::vector<LabelledText>& ex, const std::vector<size_t>& idx, int64_t pad,
+                      size_t min_T = 1) {
+  size_t T = min_T;
   for (size_t i : idx) T = std::max(T, ex[i].ids.size());
   const size_t B = idx.size();
   std::vector<int64_t> ids(B * T, pad), labels(B);
@@ -81,9 +86,22 @@ class SentimentTask : public Task {
 
   TaskLoss train_loss(int64_t epoch, int64_t index) override {
     if (epoch != cached_epoch_) build_epoch(epoch);
-    const ClassBatch b = make_batch(train_, batches_.at(static_cast<size_t>(index)), pad_);
-    return {cross_entropy(model_->classify(b.ids), b.labels), b.tokens, Tensor()};
+    const std::vector<size_t>& all = batches_.at(static_cast<size_t>(index));
+    // This rank's texts, padded to the whole batch's length; the loss is their summed losses over the
+    // whole batch's texts (trainer.h: data parallelism).
+    const dist::Comm& comm = dist::Comm::world();
+    const dist::RowRange rows = dist::shard_rows(static_cast<int64_t>(all.size()), comm.rank(), comm.size());
+    size_t T = 1;
+    for (size_t i : all) T = std::max(T, train_[i].ids.size());
+    set_batch_rows(rows.begin, rows.size());
+    if (rows.size() == 0) return {scalar_tensor(0.0), 0, Tensor()};
+    const std::vector<size_t> mine(all.begin() + rows.begin, all.begin() + rows.end);
+    const ClassBatch b = make_batch(train_, mine, pad_, T);
+    const Tensor sum = cross_entropy(model_->classify(b.ids), b.labels, -100, 0.0, Reduction::sum);
+    return {mul(sum, 1.0 / static_cast<double>(all.size())), b.tokens, Tensor()};
   }
+
+  int64_t batch_rows() const override { return batch_size_; }
 
   models::Json validate() override {
     const ClassificationEval e = evaluate_classifier(*model_, val_, pad_, eval_batch_);
@@ -316,7 +334,10 @@ FinetuneResult finetune(const FinetuneOptions& opt, const TrainerHooks& hooks) {
 }
 
 FinetuneResult finetune_sentiment(const FinetuneOptions& opt, const TrainerHooks& hooks) {
-  auto log = hooks.log ? hooks.log : [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
+  // Rank 0 alone speaks in a data-parallel run.
+  auto log = hooks.log ? hooks.log : [](const std::string& s) {
+    if (dist::Comm::world().rank() == 0) std::fprintf(stderr, "%s\n", s.c_str());
+  };
   KNOT_CHECK(opt.task == "sentiment", "finetune_sentiment: task is '{}'", opt.task);
   ResolvedFinetune rf;
   if (opt.resume) {
@@ -418,6 +439,7 @@ FinetuneResult finetune_sentiment(const FinetuneOptions& opt, const TrainerHooks
   res.train = run_trainer(task_obj, tcfg, out, opt.resume, hooks, setup);
   // A failed run has no result: its model is not what the last checkpoint holds.
   if (res.train.stopped_on_nan || res.train.diverged) return res;
+  if (dist::Comm::world().rank() != 0) return res;  // the test set is evaluated once, on rank 0
 
   const auto t0 = std::chrono::steady_clock::now();
   res.test = evaluate_classifier(*model, test_ex, pad, eval_batch);

@@ -13,6 +13,8 @@
 #include "data/bpe.h"
 #include "data/jsonl.h"
 #include "data/prepare.h"
+#include "dist/comm.h"
+#include "core/rng.h"
 #include "models/factory.h"
 #include "models/memory_estimate.h"
 #include "ops/nn_functional.h"
@@ -156,6 +158,7 @@ class LanguageModelTask : public Task {
   std::string name() const override { return "lm"; }
   nn::Module& model() override { return *model_; }
   int64_t d_model() const override { return model_->config().embedding_dim; }
+  int64_t batch_rows() const override { return bs_; }
   int64_t batches_per_epoch() const override { return num_batches_; }
 
   TaskLoss train_loss(int64_t epoch, int64_t index) override {
@@ -166,9 +169,17 @@ class LanguageModelTask : public Task {
       cached_epoch_ = epoch;
     }
     const size_t b0 = static_cast<size_t>(index * bs_);
-    const std::vector<int64_t> blocks(order_.begin() + b0, order_.begin() + std::min(order_.size(), b0 + bs_));
+    const std::vector<int64_t> all(order_.begin() + b0, order_.begin() + std::min(order_.size(), b0 + bs_));
+    // This rank's blocks; the loss is their summed token losses over the whole batch's tokens (trainer.h).
+    const dist::Comm& comm = dist::Comm::world();
+    const dist::RowRange rows = dist::shard_rows(static_cast<int64_t>(all.size()), comm.rank(), comm.size());
+    set_batch_rows(rows.begin, rows.size());
+    if (rows.size() == 0) return {scalar_tensor(0.0), 0, Tensor()};
+    const std::vector<int64_t> blocks(all.begin() + rows.begin, all.begin() + rows.end);
     const auto b = make_blocks(train_, blocks, L_);
-    TaskLoss tl{block_loss(*model_, b, Reduction::mean), static_cast<int64_t>(blocks.size()) * L_, Tensor()};
+    const double tokens = static_cast<double>(all.size()) * static_cast<double>(L_);
+    TaskLoss tl{mul(block_loss(*model_, b, Reduction::sum), 1.0 / tokens), static_cast<int64_t>(blocks.size()) * L_,
+                Tensor()};
     if (model_->config().moe.enabled()) {
       tl.aux = model_->moe_aux_loss();
       const auto stats = model_->moe_stats();
@@ -324,7 +335,10 @@ LmRun load_lm_run(const std::string& run_dir) {
 
 TrainResult train_language_model(const models::Json& cfg_in, const std::string& run_dir_arg, bool resume,
                                  const TrainerHooks& hooks) {
-  auto log = hooks.log ? hooks.log : [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
+  // Rank 0 alone speaks in a data-parallel run.
+  auto log = hooks.log ? hooks.log : [](const std::string& s) {
+    if (dist::Comm::world().rank() == 0) std::fprintf(stderr, "%s\n", s.c_str());
+  };
   const models::Json cfg = cfg_in;
   models::ConfigReader top(cfg, "config");
   const std::string task = top.get<std::string>("task", "lm");

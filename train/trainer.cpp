@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <optional>
 #include <sstream>
 
 #include "autograd/grad_mode.h"
@@ -18,6 +20,8 @@
 #include "core/rng.h"
 #include "data/jsonl.h"
 #include "data/prepare.h"  // sha256_hex
+#include "dist/comm.h"
+#include "dist/data_parallel.h"
 #include "train/run_lock.h"
 #include "nn/basis_registry.h"
 #include "ops/elementwise.h"
@@ -66,12 +70,20 @@ TrainerConfig TrainerConfig::from_json(const models::Json& j) {
   const std::string precision = r.get<std::string>("matmul_precision", matmul_precision_name(c.matmul_precision));
   c.optimizer_in_backward = r.get<bool>("optimizer_in_backward", c.optimizer_in_backward);
   c.init_from = r.get<std::string>("init_from", c.init_from);
+  c.zero = r.get<int64_t>("zero", c.zero);
+  c.dp_bucket_mb = r.get<int64_t>("dp_bucket_mb", c.dp_bucket_mb);
+  c.dp_overlap = r.get<bool>("dp_overlap", c.dp_overlap);
+  c.dp_check_every = r.get<int64_t>("dp_check_every", c.dp_check_every);
   r.ignore("memory_check");  // read by models::check_training_memory (models/memory_estimate.h)
   r.finish();
   KNOT_CHECK(!c.optimizer_in_backward || (c.accumulation == 1 && c.clip_grad_norm == 0),
              "config 'train': key 'optimizer_in_backward' needs 'accumulation' 1 and 'clip_grad_norm' 0 (both need "
              "every gradient before any update), got accumulation {} and clip_grad_norm {}",
              c.accumulation, c.clip_grad_norm);
+  KNOT_CHECK(c.zero == 0 || c.zero == 1, "config 'train': key 'zero' must be 0 or 1 (ZeRO-1), got {}", c.zero);
+  KNOT_CHECK(c.dp_bucket_mb >= 1 && c.dp_bucket_mb <= 1024, "config 'train': key 'dp_bucket_mb' must be 1 ... 1024, got {}",
+             c.dp_bucket_mb);
+  KNOT_CHECK(c.dp_check_every >= 0, "config 'train': key 'dp_check_every' must be >= 0, got {}", c.dp_check_every);
   try {
     c.matmul_precision = parse_matmul_precision(precision);
   } catch (const Error& e) {
@@ -108,7 +120,8 @@ Tensor kan_regularization_loss(const nn::Module& model, double a, double e) {
   return total;
 }
 
-int64_t update_kan_grids(nn::Module& model, const std::function<void()>& forward, double margin) {
+int64_t update_kan_grids(nn::Module& model, const std::function<void()>& forward, double margin,
+                         const std::function<Tensor(const Tensor&)>& gather) {
   std::vector<nn::KANLayer*> layers;
   std::vector<std::string> names;
   for (const auto& [name, m] : model.named_modules())
@@ -124,8 +137,11 @@ int64_t update_kan_grids(nn::Module& model, const std::function<void()>& forward
     forward();
     for (size_t i = 0; i < layers.size(); ++i) {
       nn::KANLayer* k = layers[i];
-      const Tensor x = k->captured_input();
+      Tensor x = k->captured_input();
       k->set_capture_input(false);
+      if (gather) {  // every rank must take part, whether or not its rows reached this layer
+        x = gather(x);
+      }
       if (!x.defined()) continue;
       try {
         k->update_grid(x, margin);
@@ -229,10 +245,36 @@ void truncate_metrics(const fs::path& path, int64_t max_step) {
 
 TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string& run_dir, bool resume,
                         const TrainerHooks& hooks, const RunSetup& setup) {
-  auto log = hooks.log ? hooks.log : [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
+  const dist::Comm& comm = dist::Comm::world();
+  const bool lead = comm.rank() == 0;  // rank 0 alone logs, validates and writes
+  std::function<void(const std::string&)> log = [&](const std::string& s) {
+    if (!lead) return;
+    if (hooks.log)
+      hooks.log(s);
+    else
+      std::fprintf(stderr, "%s\n", s.c_str());
+  };
   // One writer per run directory, from the first check to the last write.
-  const RunLock lock(run_dir, setup.writer);
+  std::optional<RunLock> lock;
+  if (lead) lock.emplace(run_dir, setup.writer);
   apply_thread_setting(cfg.threads, "train.threads");
+  if (comm.distributed()) {
+    KNOT_CHECK(!cfg.optimizer_in_backward,
+               "train: optimizer_in_backward cannot be used with {} ranks (each update needs the gradient summed over "
+               "the ranks first); set train.optimizer_in_backward=false",
+               comm.size());
+    const int64_t rows = task.batch_rows();
+    KNOT_CHECK(rows == 0 || rows % comm.size() == 0,
+               "train: the global batch of {} rows does not split over {} ranks; choose a batch size that is a "
+               "multiple of the rank count (each rank takes batch_size / ranks rows of every batch)",
+               rows, comm.size());
+    log(fmt::format("{}: data parallel over {} ranks ({} per machine here), {} CPU threads each, ZeRO-{}{}",
+                    task.name(), comm.size(), comm.local_size(), num_threads(), cfg.zero,
+                    rows > 0 ? fmt::format(", {} rows of each {}-row batch per rank", rows / comm.size(), rows) : ""));
+  } else if (cfg.zero == 1) {
+    log(fmt::format("{}: train.zero=1 has no effect in one process (it shards the optimizer over the ranks of "
+                    "mpirun -np N)", task.name()));
+  }
   // The run's GEMM precision, and the caller's back when the run ends (however it ends).
   struct PrecisionScope {
     MatmulPrecision saved = matmul_precision();
@@ -245,7 +287,7 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
 
   auto groups = optim::decay_groups(model, cfg.weight_decay);
   optim::Adam opt(std::move(groups), cfg.lr, optim::AdamOptions{cfg.beta1, cfg.beta2, cfg.eps, cfg.decoupled});
-  opt.set_step_in_backward(cfg.optimizer_in_backward);
+  if (!comm.distributed()) opt.set_step_in_backward(cfg.optimizer_in_backward);
   const Schedule sched = Schedule::from_json(cfg.schedule, cfg.lr, cfg.steps, task.d_model());
   std::vector<Tensor> params = model.parameters();
   const std::string config_sha = model_config_hash(setup.model_config);
@@ -301,19 +343,40 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
       log(fmt::format("{}: starting from the weights of {}", task.name(), path));
     }
   }
+  // Data parallelism: gradient sync (and with ZeRO-1 the optimizer's moments cut to this rank's share,
+  // after a resume loaded them whole), and the ranks agree before anything is written: a rank whose
+  // checks failed has ended the job (dist::abort_job) before rank 0 gets past this point.
+  std::unique_ptr<dist::DataParallel> dp;
+  if (comm.distributed()) {
+    dist::DataParallelOptions o;
+    o.bucket_bytes = cfg.dp_bucket_mb << 20;
+    o.overlap = cfg.dp_overlap;
+    o.zero1 = cfg.zero == 1;
+    dp = std::make_unique<dist::DataParallel>(comm, opt, params, o);
+    const std::vector<std::string> hashes = comm.all_gather(dist::DataParallel::parameter_hash(opt));
+    for (int r = 1; r < comm.size(); ++r)
+      KNOT_CHECK(hashes[static_cast<size_t>(r)] == hashes[0],
+                 "train: rank {} starts from other weights than rank 0 (a run directory or init_from file that differs "
+                 "between machines?)",
+                 r);
+  }
   // Every check has passed: now the run directory may change, each file atomically.
-  for (const auto& [name, content] : setup.files) data::write_file_atomic((fs::path(run_dir) / name).string(), content);
-  if (resume) {
-    truncate_metrics(metrics_path, step);
-    log(fmt::format("{}: resumed from {} at step {}", task.name(), resumed_from, step));
-  } else {
-    data::write_file_atomic(metrics_path.string(), "");
+  if (lead) {
+    for (const auto& [name, content] : setup.files) data::write_file_atomic((fs::path(run_dir) / name).string(), content);
+    if (resume) {
+      truncate_metrics(metrics_path, step);
+      log(fmt::format("{}: resumed from {} at step {}", task.name(), resumed_from, step));
+    } else {
+      data::write_file_atomic(metrics_path.string(), "");
+    }
   }
   if (cfg.matmul_precision == MatmulPrecision::bf16)
     log(onednn_available() ? "matmul precision bf16: projections run bfloat16 GEMMs with f32 sums (oneDNN)"
                            : "matmul precision bf16 requested, but this build has no oneDNN: GEMMs stay f32");
-  std::ofstream metrics(metrics_path, std::ios::app);
+  std::ofstream metrics;
+  if (lead) metrics.open(metrics_path, std::ios::app);
   auto write_metrics = [&](const models::Json& j) {
+    if (!lead) return;
     metrics << j.dump() << "\n";
     metrics.flush();
   };
@@ -340,7 +403,20 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
   ck_opt.model_config_sha256 = config_sha;
   // Writes a checkpoint when the model is sound: finite weights, and a finite loss on a fixed
   // validation batch. Returns whether it wrote one.
+  auto check_ranks_agree = [&]() {
+    if (!comm.distributed()) return;
+    const std::vector<std::string> hashes = comm.all_gather(dist::DataParallel::parameter_hash(opt));
+    for (int r = 1; r < comm.size(); ++r)
+      KNOT_CHECK(hashes[static_cast<size_t>(r)] == hashes[0],
+                 "train: step {}: the parameters of rank {} differ from rank 0's (the ranks no longer train one model); "
+                 "stopping. The last checkpoint is kept",
+                 step, r);
+  };
   auto checkpoint = [&]() -> bool {
+    check_ranks_agree();
+    // ZeRO-1: every rank sends its moment slices to rank 0 (collective), then rank 0 alone decides and writes.
+    const nn::NamedTensors opt_state = dp ? dp->full_optimizer_state() : nn::NamedTensors();
+    if (!lead) return comm.broadcast(false);
     std::string why;
     if (!all_finite(model)) {
       why = "the model holds NaN/Inf weights";
@@ -355,12 +431,16 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
                       kept.empty() ? std::string("the run has none yet")
                                    : fmt::format("the previous one, {}, is kept", fs::path(kept).filename().string())));
       write_metrics({{"step", step}, {"checkpoint_refused", true}, {"reason", why}});
-      return false;
+      return comm.broadcast(false);
     }
-    save_checkpoint(run_dir, step, model, opt, trainer_state(), ck_opt);
-    return true;
+    if (dp)
+      save_checkpoint(run_dir, step, model, opt_state, opt.steps(), trainer_state(), ck_opt);
+    else
+      save_checkpoint(run_dir, step, model, opt, trainer_state(), ck_opt);
+    return comm.broadcast(true);
   };
   auto validate = [&]() {
+    if (!lead) return;  // evaluation runs on rank 0; the others wait at the next collective
     models::Json v = task.validate();
     model.train();
     const auto it = v.find(task.best_metric());
@@ -384,7 +464,7 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
   // Progress rates. tok/s is over the logging window, validation and checkpoint time left out, so it
   // follows the machine's load; the ETA is the windows' seconds per step (smoothed: 0.7 old + 0.3
   // new) times the steps left, plus validation/checkpoint time at this run's rate per step so far.
-  double last_log_s = 0, overhead_s = 0, overhead_at_last_log = 0, step_s_ema = -1;
+  double last_log_s = 0, overhead_s = 0, overhead_at_last_log = 0, step_s_ema = -1, comm_wait_at_last_log = 0;
   int64_t last_log_step = step, tokens_at_last_log = 0;  // (win_tokens may include tokens from before a resume)
   auto seconds_since = [](std::chrono::steady_clock::time_point a) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
@@ -398,7 +478,11 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
     if (cfg.kan_grid_update_every > 0 && (step - 1) % cfg.kan_grid_update_every == 0 &&
         (cfg.kan_grid_update_until == 0 || step <= cfg.kan_grid_update_until)) {
       const int64_t bpe = task.batches_per_epoch();
-      const int64_t n = update_kan_grids(model, [&]() { task.train_loss(micro / bpe, micro % bpe); }, cfg.kan_grid_margin);
+      const int64_t n = update_kan_grids(
+          model, [&]() { task.train_loss(micro / bpe, micro % bpe); }, cfg.kan_grid_margin,
+          comm.distributed() ? std::function<Tensor(const Tensor&)>([&](const Tensor& x) { return dist::gather_rows(comm, x); })
+                             : std::function<Tensor(const Tensor&)>());
+      set_batch_rows(0, 0);
       if (n > 0) {
         ++res.grid_updates;
         write_metrics({{"step", step}, {"grid_update", n}});
@@ -416,27 +500,42 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
       TaskLoss tl = task.train_loss(micro / bpe, micro % bpe);
       ++micro;
       Tensor loss = tl.loss;
-      const double task_loss = loss.item();
-      if (tl.aux.defined()) loss = add(loss, tl.aux);
-      if (cfg.kan_regularization > 0) {
+      double task_loss = loss.item();
+      if (tl.aux.defined()) {
+        // A data-parallel rank's auxiliary loss (MoE balance) is of its own rows: the ranks' mean
+        // (as Megatron and DeepSpeed do), not the whole batch's value.
+        loss = add(loss, comm.distributed() ? mul(tl.aux, 1.0 / comm.size()) : tl.aux);
+      }
+      if (cfg.kan_regularization > 0 && lead) {  // a function of the weights: added once, on rank 0
         const Tensor reg = kan_regularization_loss(model, cfg.kan_reg_a, cfg.kan_reg_e);
         if (reg.defined()) loss = add(loss, mul(reg, cfg.kan_regularization));
       }
       if (hooks.loss_hook) loss = hooks.loss_hook(step, loss);
-      const double v = loss.item();
+      double v = loss.item();
+      int64_t mb_tokens = tl.tokens;
+      if (comm.distributed()) {  // the decision below is taken on the whole batch's values, alike on every rank
+        const std::vector<double> s = comm.sum({v, task_loss, static_cast<double>(tl.tokens)});
+        v = s[0];
+        task_loss = s[1];
+        mb_tokens = static_cast<int64_t>(s[2]);
+      }
       if (!std::isfinite(v) || !std::isfinite(task_loss)) {
         bad = true;
         why = fmt::format("loss is {}", v);
+        set_batch_rows(0, 0);
         break;
       }
       if (cfg.optimizer_in_backward) opt.begin_step_in_backward();  // the update happens in this backward
-      mul(loss, 1.0 / static_cast<double>(cfg.accumulation)).backward();
+      if (dp && a + 1 == cfg.accumulation) dp->begin_last_backward();
+      if (loss.requires_grad()) mul(loss, 1.0 / static_cast<double>(cfg.accumulation)).backward();
+      set_batch_rows(0, 0);
       loss_sum += task_loss;
-      tokens += tl.tokens;
+      tokens += mb_tokens;
     }
+    if (dp && !bad) dp->finish_backward();
     if (!bad && !cfg.optimizer_in_backward) {
-      const double norm = optim::clip_grad_norm_(params, cfg.clip_grad_norm > 0 ? cfg.clip_grad_norm
-                                                                                 : std::numeric_limits<double>::infinity());
+      const double max_norm = cfg.clip_grad_norm > 0 ? cfg.clip_grad_norm : std::numeric_limits<double>::infinity();
+      const double norm = dp ? dp->clip_grad_norm(max_norm) : optim::clip_grad_norm_(params, max_norm);
       if (!std::isfinite(norm)) {
         bad = true;
         why = fmt::format("gradient norm is {}", norm);
@@ -492,7 +591,11 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
       break;
     } else {
       consecutive_skips = 0;
-      if (!cfg.optimizer_in_backward) opt.step();
+      if (dp)
+        dp->step();
+      else if (!cfg.optimizer_in_backward)
+        opt.step();
+      if (dp && cfg.dp_check_every > 0 && step % cfg.dp_check_every == 0) check_ranks_agree();
       win_loss += loss_sum / static_cast<double>(cfg.accumulation);
       win_count += 1;
       win_tokens += tokens;
@@ -526,17 +629,25 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
                          {"tokens", win_tokens},
                          {"tokens_per_s", tps},
                          {"elapsed_s", elapsed}};
+        if (dp) {
+          const dist::CommStats& cs = dp->stats();
+          row["world_size"] = comm.size();
+          row["comm_wait_s"] = cs.wait_seconds - comm_wait_at_last_log;
+          row["comm_bytes_per_step"] = cs.steps > 0 ? cs.bytes_sent / static_cast<double>(cs.steps) : 0.0;
+          comm_wait_at_last_log = cs.wait_seconds;
+        }
         const models::Json extras = task.log_extras();
         for (auto it = extras.begin(); it != extras.end(); ++it) row[it.key()] = it.value();
         write_metrics(row);
       }
       const std::string line =
-          fmt::format("{} step {}/{} | epoch {} | loss {} | lr {:.3e} | {:.0f} tok/s | ETA {}", task.name(), step,
+          fmt::format("{}{} step {}/{} | epoch {} | loss {} | lr {:.3e} | {:.0f} tok/s | ETA {}", task.name(),
+                      comm.distributed() ? fmt::format(" [{} ranks]", comm.size()) : std::string(), step,
                       cfg.steps, micro / task.batches_per_epoch(),
                       win_count > 0 ? fmt::format("{:.4f}", win_loss / static_cast<double>(win_count))
                                     : std::string("- (every step skipped)"),
                       last_lr, tps, format_duration(eta));
-      if (cfg.progress) {
+      if (cfg.progress && lead) {
         if (tty)
           std::fprintf(stderr, "\r%s\x1b[K", line.c_str());
         else
@@ -550,10 +661,11 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
     const bool at_end = step == cfg.steps;
     const bool do_val = (cfg.val_every > 0 && step % cfg.val_every == 0) || at_end;
     const bool do_ck = (cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0) || at_end;
-    if ((do_val || do_ck) && cfg.progress && tty) std::fprintf(stderr, "\n");
+    if ((do_val || do_ck) && cfg.progress && tty && lead) std::fprintf(stderr, "\n");
     if (do_val || do_ck) {
       const auto o0 = std::chrono::steady_clock::now();
       if (do_val) validate();
+      comm.idle_barrier();  // the other ranks sleep while rank 0 validates
       const bool written = do_ck ? checkpoint() : true;
       overhead_s += seconds_since(o0);
       if (at_end && !written) {
@@ -563,8 +675,13 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
       }
     }
   }
-  if (cfg.progress && tty) std::fprintf(stderr, "\n");
+  if (cfg.progress && tty && lead) std::fprintf(stderr, "\n");
   res.steps = step;
+  res.world_size = comm.size();
+  if (dp && dp->stats().steps > 0) {
+    res.comm_wait_seconds = dp->stats().wait_seconds;
+    res.comm_bytes_per_step = dp->stats().bytes_sent / static_cast<double>(dp->stats().steps);
+  }
   res.skipped_steps = skipped;
   res.last_validation = last_val;
   res.seconds = seconds_since(t0);

@@ -43,8 +43,20 @@
 //   matmul_precision "highest"  "bf16": f32 GEMMs of the projections with bfloat16 operands and f32
 //                             sums (Intel AMX through oneDNN; kernels/linalg.h), ~2x faster steps
 //                             for MLP models on a CPU that has AMX; "highest" = full f32
+//   zero 0                data-parallel runs (mpirun -np N; docs/distributed.md): 1 = ZeRO-1, the Adam
+//                             moments sharded over the ranks (each keeps 1/N); 0 = every rank keeps all
+//   dp_bucket_mb 8            gradient bucket size of data-parallel runs (MiB)
+//   dp_overlap true           send gradient buckets while backward runs (false: all after backward)
+//   dp_check_every 0          compare a hash of the parameters across ranks every N steps (0: at each
+//                             checkpoint only); ranks that differ are an error
 //   memory_check true     false: skip the check that refuses, before the model is built, a model whose
 //                             estimated training memory exceeds what is available (models/memory_estimate.h)
+// Data parallelism (mpirun/srun, dist/comm.h): every rank runs this loop on the same model. A task
+// gives each rank its rows of every global batch (dist::shard_rows) and scales its loss so that the
+// ranks' losses add up to the whole batch's loss (sums over this rank's rows divided by counts over
+// the whole batch); the trainer sums the gradients (dist/data_parallel.h), takes every decision
+// (NaN skip, clipping, divergence) on values summed over the ranks, so each rank makes the same one,
+// and lets rank 0 alone log, validate and write. N ranks train what one process trains.
 // Resume: everything that influences later steps is in the checkpoint (weights, Adam moments and
 // step, the default Generator that dropout draws from, the micro-batch counter, the running
 // log sums), so a resumed run ends bit-identical to an uninterrupted one on the same machine with
@@ -81,9 +93,17 @@ class Task {
   virtual int64_t d_model() const = 0;  // for the noam schedule
   virtual int64_t batches_per_epoch() const = 0;
   // Loss of micro-batch `index` (0 <= index < batches_per_epoch) of `epoch`, model in train mode.
+  // In a data-parallel run (dist::Comm::world().size() > 1) the task takes this rank's rows only
+  // (dist::shard_rows), keeps the padded lengths of the whole batch, calls set_batch_rows (core/rng.h)
+  // so dropout draws the global batch's masks, and returns Σ(this rank's per-token losses) / (the count
+  // of the whole batch): summed over the ranks, the loss of the whole batch. `tokens` is this rank's.
+  // A rank with no rows returns a zero loss without a graph.
   virtual TaskLoss train_loss(int64_t epoch, int64_t index) = 0;
   // Validation metrics (model in eval mode, no graph), e.g. {"val_loss": 2.1, "val_ppl": 8.2}.
   virtual models::Json validate() = 0;
+  // The rows of one global micro-batch (the config's batch size), which must split over the ranks of
+  // a data-parallel run; 0 when the task has no fixed row count.
+  virtual int64_t batch_rows() const { return 0; }
   // The metric of validate() whose lowest value is "best".
   virtual std::string best_metric() const { return "val_loss"; }
   // The loss of one fixed validation batch (model in eval mode, no graph, no draw from any
@@ -122,6 +142,10 @@ struct TrainerConfig {
   // or a run directory (its latest checkpoint, else its model.safetensors). Loaded strictly (every
   // name and shape must match, one error listing each problem) before anything is written.
   std::string init_from;
+  int64_t zero = 0;              // ZeRO stage of data-parallel runs: 0 or 1
+  int64_t dp_bucket_mb = 8;
+  bool dp_overlap = true;
+  int64_t dp_check_every = 0;
 
   static TrainerConfig from_json(const models::Json& j);  // the "train" object
 };
@@ -149,6 +173,8 @@ struct TrainResult {
                                 // was refused because the model gives NaN/Inf: the run failed
   std::string failure;          // why, when stopped_on_nan or diverged
   int64_t grid_updates = 0;  // update passes done in this call (each updates every B-spline KAN layer)
+  int world_size = 1;        // ranks that trained
+  double comm_wait_seconds = 0, comm_bytes_per_step = 0;  // data-parallel: exposed wait, bytes sent per step
 };
 
 // What a task's entry point hands run_trainer besides the task: the run's files, which are written
@@ -184,6 +210,9 @@ Tensor kan_regularization_loss(const nn::Module& model, double a, double e);
 // One grid-update pass: a no-grad forward of `forward` with input capture on every KANLayer of
 // `model`, then update_grid(captured input, margin) on each layer that saw an input. Returns the
 // number of layers updated.
-int64_t update_kan_grids(nn::Module& model, const std::function<void()>& forward, double margin);
+// In a data-parallel run, `gather` (when given) turns a layer's captured input rows into every rank's
+// rows in rank order, so each rank fits the grid one process would fit to the whole batch.
+int64_t update_kan_grids(nn::Module& model, const std::function<void()>& forward, double margin,
+                         const std::function<Tensor(const Tensor&)>& gather = {});
 
 }  // namespace knot::train

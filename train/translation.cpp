@@ -13,9 +13,11 @@
 #include "core/rng.h"
 #include "data/bpe.h"
 #include "data/jsonl.h"
+#include "dist/comm.h"
 #include "models/factory.h"
 #include "models/memory_estimate.h"
 #include "ops/nn_functional.h"
+#include "ops/ops.h"
 #include "train/batching.h"
 #include "train/resume_check.h"
 #include "train/bleu.h"
@@ -76,9 +78,11 @@ struct BatchTensors {
   int64_t tokens = 0;           // non-pad source + target tokens
 };
 
+// Pads to the longest source and target of idx, and to at least min_S / min_T (a data-parallel rank
+// pads its rows to the whole batch's lengths, so it computes what one process computes for them).
 BatchTensors make_batch(const std::vector<TranslationPair>& pairs, const std::vector<int64_t>& idx,
-                        const SpecialTokens& sp) {
-  size_t S = 1, T = 1;
+                        const SpecialTokens& sp, size_t min_S = 1, size_t min_T = 1) {
+  size_t S = min_S, T = min_T;
   for (int64_t i : idx) {
     S = std::max(S, pairs[i].src.size());
     T = std::max(T, pairs[i].tgt.size() + 1);
@@ -140,10 +144,28 @@ class TranslationTask : public Task {
   int64_t d_model() const override { return model_->config().embedding_dim; }
   int64_t batches_per_epoch() const override { return num_batches_; }
 
+  int64_t batch_rows() const override { return batch_size_; }
+
   TaskLoss train_loss(int64_t epoch, int64_t index) override {
     if (epoch != cached_epoch_) build_epoch(epoch);
-    const BatchTensors b = make_batch(train_, batches_.at(static_cast<size_t>(index)), sp_);
-    return {batch_loss(*model_, b, sp_, ls_, Reduction::mean), b.tokens, Tensor()};
+    const std::vector<int64_t>& all = batches_.at(static_cast<size_t>(index));
+    // This rank's rows (all of them in one process), padded to the whole batch's lengths; the loss is
+    // their summed token losses over the whole batch's target tokens (trainer.h: data parallelism).
+    const dist::Comm& comm = dist::Comm::world();
+    const dist::RowRange rows = dist::shard_rows(static_cast<int64_t>(all.size()), comm.rank(), comm.size());
+    size_t S = 1, T = 1;
+    int64_t targets = 0;
+    for (int64_t i : all) {
+      S = std::max(S, train_[i].src.size());
+      T = std::max(T, train_[i].tgt.size() + 1);
+      targets += static_cast<int64_t>(train_[i].tgt.size() + 1);
+    }
+    set_batch_rows(rows.begin, rows.size());
+    if (rows.size() == 0) return {scalar_tensor(0.0), 0, Tensor()};
+    const std::vector<int64_t> mine(all.begin() + rows.begin, all.begin() + rows.end);
+    const BatchTensors b = make_batch(train_, mine, sp_, S, T);
+    const Tensor sum = batch_loss(*model_, b, sp_, ls_, Reduction::sum);
+    return {mul(sum, 1.0 / static_cast<double>(targets)), b.tokens, Tensor()};
   }
 
   models::Json validate() override {
@@ -300,7 +322,10 @@ bool cut_to_model_length(std::vector<int64_t>& ids, const models::EncoderDecoder
 
 TrainResult train_translation(const models::Json& cfg_in, const std::string& run_dir_arg, bool resume,
                               const TrainerHooks& hooks) {
-  auto log = hooks.log ? hooks.log : [](const std::string& s) { std::fprintf(stderr, "%s\n", s.c_str()); };
+  // Rank 0 alone speaks in a data-parallel run.
+  auto log = hooks.log ? hooks.log : [](const std::string& s) {
+    if (dist::Comm::world().rank() == 0) std::fprintf(stderr, "%s\n", s.c_str());
+  };
   models::Json cfg = cfg_in;
   models::ConfigReader top(cfg, "config");
   const std::string task = top.get<std::string>("task", "translation");

@@ -139,7 +139,7 @@ template <typename T>
 void apply_dropout_row(T* row, int64_t n, const AttentionParams& p, const Geometry& g, int64_t bh, int64_t t) {
   const T inv_keep = static_cast<T>(1.0 / (1.0 - p.dropout_p));
   const float pf = static_cast<float>(p.dropout_p);
-  const uint64_t base = static_cast<uint64_t>((bh * g.T + t) * g.S);
+  const uint64_t base = p.dropout_offset + static_cast<uint64_t>((bh * g.T + t) * g.S);
   for (int64_t s = 0; s < n; ++s) row[s] = dropout_keep(p.seed, p.draw, base + s, pf) ? row[s] * inv_keep : T(0);
 }
 

@@ -13,7 +13,8 @@ namespace knot::kernels::cpu {
 namespace {
 
 
-Tensor masked_scale(const Tensor& x_in, double p, uint64_t seed, uint64_t draw) {
+// Element i of x uses mask index off + i (kernels/dropout.h).
+Tensor masked_scale(const Tensor& x_in, double p, uint64_t seed, uint64_t draw, uint64_t off) {
   const Tensor x = dense(x_in);  // element i must be the row-major index, whatever the layout
   Tensor y = empty(x.shape(), x.dtype());
   dispatch_float(x.dtype(), "dropout", [&](auto tag) {
@@ -25,12 +26,12 @@ Tensor masked_scale(const Tensor& x_in, double p, uint64_t seed, uint64_t draw) 
     parallel_for(x.numel(), kParallelGrain, [&](int64_t i0, int64_t i1) {
       int64_t i = i0;
 #if defined(__AVX512F__) && defined(__BMI2__)
-      for (; i < i1 && (i & 63); ++i)  // up to the first element of a 64-element (16-call) block
-        py[i] = dropout_keep(seed, draw, static_cast<uint64_t>(i), pf) ? px[i] * scale : T(0);
+      for (; i < i1 && ((off + i) & 63); ++i)  // up to the first element of a 64-element (16-call) block
+        py[i] = dropout_keep(seed, draw, off + i, pf) ? px[i] * scale : T(0);
       alignas(64) uint32_t w[4][16];
       const __m512 pv = _mm512_set1_ps(pf), unit = _mm512_set1_ps(1.0f / 16777216.0f);
       for (; i + 64 <= i1; i += 64) {  // element i + e uses word e mod 4 of call (i + e) / 4
-        philox16(seed, draw, static_cast<uint64_t>(i) >> 2, w);
+        philox16(seed, draw, (off + i) >> 2, w);
         // keep bit e of the block: word k's 16 decisions (dropout_keep_word, vectorised) go to bits
         // k, k+4, k+8, ... (PDEP), then the scale is applied under that mask, 16 or 8 lanes at a time.
         uint64_t keep = 0;
@@ -52,14 +53,14 @@ Tensor masked_scale(const Tensor& x_in, double p, uint64_t seed, uint64_t draw) 
         }
       }
 #endif
-      for (; i < i1 && (i & 3); ++i)  // up to the first element of a Philox group
-        py[i] = dropout_keep(seed, draw, static_cast<uint64_t>(i), pf) ? px[i] * scale : T(0);
+      for (; i < i1 && ((off + i) & 3); ++i)  // up to the first element of a Philox group
+        py[i] = dropout_keep(seed, draw, off + i, pf) ? px[i] * scale : T(0);
       for (; i + 4 <= i1; i += 4) {  // one Philox call per four elements
-        const Philox4 r = philox_element(seed, draw, static_cast<uint64_t>(i) >> 2);
+        const Philox4 r = philox_element(seed, draw, (off + i) >> 2);
         for (int w = 0; w < 4; ++w) py[i + w] = dropout_keep_word(r.v[w], pf) ? px[i + w] * scale : T(0);
       }
       for (; i < i1; ++i)
-        py[i] = dropout_keep(seed, draw, static_cast<uint64_t>(i), pf) ? px[i] * scale : T(0);
+        py[i] = dropout_keep(seed, draw, off + i, pf) ? px[i] * scale : T(0);
     });
   });
   return y;
@@ -67,7 +68,11 @@ Tensor masked_scale(const Tensor& x_in, double p, uint64_t seed, uint64_t draw) 
 
 }  // namespace
 
-Tensor dropout_fwd(const Tensor& x, double p, uint64_t seed, uint64_t draw) { return masked_scale(x, p, seed, draw); }
-Tensor dropout_bwd(const Tensor& g, double p, uint64_t seed, uint64_t draw) { return masked_scale(g, p, seed, draw); }
+Tensor dropout_fwd(const Tensor& x, double p, uint64_t seed, uint64_t draw, uint64_t offset) {
+  return masked_scale(x, p, seed, draw, offset);
+}
+Tensor dropout_bwd(const Tensor& g, double p, uint64_t seed, uint64_t draw, uint64_t offset) {
+  return masked_scale(g, p, seed, draw, offset);
+}
 
 }  // namespace knot::kernels::cpu

@@ -5,7 +5,7 @@
 //          row). Per row, the tile's scores are folded into a running (max, Σexp) with the KNOT_HD
 //          online_lse_add / online_lse_merge of kernels/nn_math.h; the output accumulator is
 //          rescaled by exp(m_old − m_new). Dropout multiplies the normalised weights by
-//          keep/(1−p) with keep = dropout_keep(seed, draw, ((b·H+h)·T+t)·S+s, p), the CPU's
+//          keep/(1−p) with keep = dropout_keep(seed, draw, offset+((b·H+h)·T+t)·S+s, p), the CPU's
 //          decision, while Σexp uses the undropped weights. Saves lse; a fully masked row gets
 //          lse = −inf and output 0.
 // backward D_t = Σ_j dO_tj·O_tj first; then two kernels that each recompute P = exp(S − lse):
@@ -41,7 +41,7 @@ struct Geo {
   bool causal;
   bool dropout;
   float p;
-  uint64_t seed, draw;
+  uint64_t seed, draw, offset;
   double scale, inv_keep;
 };
 
@@ -61,7 +61,7 @@ __device__ __forceinline__ bool allowed(const Geo& g, const int32_t* pad, int64_
 template <typename T>
 __device__ __forceinline__ T drop_factor(const Geo& g, int64_t bh, int64_t t, int64_t s) {
   if (!g.dropout) return T(1);
-  const uint64_t idx = static_cast<uint64_t>((bh * g.T + t) * g.S + s);
+  const uint64_t idx = g.offset + static_cast<uint64_t>((bh * g.T + t) * g.S + s);
   return dropout_keep(g.seed, g.draw, idx, g.p) ? static_cast<T>(g.inv_keep) : T(0);
 }
 
@@ -353,7 +353,7 @@ Geo geometry(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionP
   g.causal = p.causal;
   g.dropout = p.dropout_p > 0.0;
   g.p = static_cast<float>(p.dropout_p);
-  g.seed = p.seed, g.draw = p.draw;
+  g.seed = p.seed, g.draw = p.draw, g.offset = p.dropout_offset;
   g.scale = p.scale;
   g.inv_keep = g.dropout ? 1.0 / (1.0 - p.dropout_p) : 1.0;
   return g;

@@ -3,7 +3,7 @@
 
 namespace knot::kernels::cuda {
 
-Tensor dropout_fwd(const Tensor&, double, uint64_t, uint64_t) { cuda_unavailable("dropout"); }
-Tensor dropout_bwd(const Tensor&, double, uint64_t, uint64_t) { cuda_unavailable("dropout"); }
+Tensor dropout_fwd(const Tensor&, double, uint64_t, uint64_t, uint64_t) { cuda_unavailable("dropout"); }
+Tensor dropout_bwd(const Tensor&, double, uint64_t, uint64_t, uint64_t) { cuda_unavailable("dropout"); }
 
 }  // namespace knot::kernels::cuda
