@@ -199,7 +199,11 @@ void DataParallel::launch_ready() {
 void DataParallel::launch(size_t bi) {
   Bucket& b = buckets_[bi];
   b.launched = true;
-  stats_.bytes_sent += static_cast<double>(b.padded) * static_cast<double>(dtype_size(b.dtype));
+  // What a ring algorithm sends per rank: (N-1)/N of the buffer per reduce-scatter or all-gather
+  // phase; an all-reduce is both phases.
+  const double ring = static_cast<double>(comm_.size() - 1) / comm_.size() * static_cast<double>(b.padded) *
+                      static_cast<double>(dtype_size(b.dtype));
+  stats_.bytes_sent += options_.zero1 ? ring : 2 * ring;
   if (options_.zero1)
     b.req = comm_.reduce_scatter_sum(raw(b.flat), b.block, b.dtype);
   else
@@ -251,7 +255,9 @@ void DataParallel::finish_backward() {
       s.p.zero_grad();
       continue;
     }
-    s.p.set_grad(buckets_[s.bucket].flat.slice(0, s.offset, s.offset + s.numel).reshape(s.p.shape()).clone());
+    // A view of the bucket, not a copy: the trainer's zero_grad() drops it before the next backward
+    // writes the bucket again.
+    s.p.set_grad(buckets_[s.bucket].flat.slice(0, s.offset, s.offset + s.numel).view(s.p.shape()));
   }
 }
 
@@ -298,7 +304,8 @@ void DataParallel::step() {
       if (own.end > own.begin)
         b.flat.slice(0, s.offset + own.begin, s.offset + own.end).copy_(s.p.view({-1}).slice(0, own.begin, own.end));
     }
-    stats_.bytes_sent += static_cast<double>(b.padded) * static_cast<double>(dtype_size(b.dtype));
+    stats_.bytes_sent += static_cast<double>(comm_.size() - 1) / comm_.size() * static_cast<double>(b.padded) *
+                         static_cast<double>(dtype_size(b.dtype));
     b.req = comm_.all_gather_blocks(raw(b.flat), b.block, b.dtype);
   }
   for (Bucket& b : buckets_) {

@@ -41,7 +41,8 @@ struct DataParallelOptions {
 // Communication of the steps so far (for metrics and benchmarks).
 struct CommStats {
   int64_t steps = 0;
-  double bytes_sent = 0;       // bytes handed to collectives (each rank's buffers)
+  double bytes_sent = 0;       // bytes one rank sends, as a ring algorithm would: 2 (N-1)/N of the gradient
+                               // bytes per all-reduce; (N-1)/N per reduce-scatter or all-gather (ZeRO-1)
   double wait_seconds = 0;     // time blocked after backward waiting for gradients (not hidden)
   double gather_seconds = 0;   // ZeRO-1: time of the parameter all-gather after the update
   int64_t buckets_in_backward = 0, buckets_after = 0;  // where the buckets were started
