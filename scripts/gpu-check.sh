@@ -4,7 +4,7 @@
 #
 #   scripts/gpu-check.sh [REPORT.md]        # report to the file, or to stdout when omitted
 #
-# Device time is short, so by default this builds only knot_tests (no Google Benchmark needed),
+# Device time is short, so by default this builds only knot_tests and knot_nccl_check (no Google Benchmark needed),
 # gives each test 120 s at most, and runs no benchmark (no knot benchmark uses the GPU yet).
 # Environment:
 #   BUILD_DIR       build directory (default build-gpu)
@@ -55,7 +55,7 @@ cmake -S "$ROOT" -B "$BUILD_DIR" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release -DKNOT_C
 configure_rc=$?
 build_rc=1
 if [ $configure_rc -eq 0 ]; then
-  cmake --build "$BUILD_DIR" -j "$JOBS" --target knot_tests >"$LOG_DIR/build.log" 2>&1
+  cmake --build "$BUILD_DIR" -j "$JOBS" --target knot_tests knot_nccl_check >"$LOG_DIR/build.log" 2>&1
   build_rc=$?
 fi
 build_s=$(( $(date +%s) - build_start ))
