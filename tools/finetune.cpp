@@ -52,6 +52,7 @@ void add_finetune_command(CLI::App& app) {
       "The output directory receives config.json (resolved; the directory is itself a loadable run), vocab.txt,\n"
       "metrics.jsonl (loss; val_loss, val_acc, val_error), checkpoints/ and result.json (test_accuracy,\n"
       "test_loss, n, correct). A progress line goes to stderr.\n"
+      "Under mpirun -np N the ranks share every batch (docs/distributed.md); rank 0 evaluates the test set.\n"
       "Examples:\n"
       "  knot finetune --run runs/electra-small --task sentiment\n"
       "  knot finetune --run runs/electra-small --task sentiment --from-scratch --out runs/sentiment-scratch\n"

@@ -43,12 +43,15 @@ void add_train_command(CLI::App& app) {
       "A live progress line (step/total, epoch, loss, lr, tokens/s, ETA) goes to stderr.\n"
       "CPU threads: KNOT_NUM_THREADS if set, else train.threads if > 0, else all cores (at most 4 x the\n"
       "hardware threads; a bad value is an error).\n"
+      "Several processes or machines: start it with mpirun -np N (or srun); the ranks train the model one process\n"
+      "would, each on its rows of every batch; train.zero=1 shards the AdamW moments (ZeRO-1); docs/distributed.md.\n"
       "Examples:\n"
       "  knot train configs/translate-kan-small.json\n"
       "  knot train configs/translate-mlp-small.json train.steps=500 --run runs/mlp-short\n"
       "  knot train configs/pretrain-electra-tiny.json\n"
       "  knot train configs/lm-nano-mlp.json\n"
-      "  knot train --resume runs/translate-kan-small train.steps=4000");
+      "  knot train --resume runs/translate-kan-small train.steps=4000\n"
+      "  mpirun -np 2 knot train configs/translate-kan-small.json");
   cmd->callback([=]() {
     models::Json cfg;
     std::string run_dir = *run;
