@@ -14,7 +14,6 @@ FUZZ_CXX ?= clang++
 FUZZ_FLAGS = -DCMAKE_CXX_COMPILER=$(FUZZ_CXX) -DKNOT_SANITIZE=address,undefined -DKNOT_FUZZ=ON -DKNOT_CUDA=OFF \
              -DKNOT_ONEDNN=OFF -DKNOT_BUILD_BENCH=OFF -DKNOT_BUILD_TESTS=OFF
 SAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
-          LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan-mpi.supp \
           UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 KNOT_NUM_THREADS=2 OMP_WAIT_POLICY=passive
 FUZZ_SECONDS ?= 30
 SAN_CTEST_ARGS ?=

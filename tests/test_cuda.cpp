@@ -363,6 +363,10 @@ TEST_CASE("cuda: dropout masks equal the CPU's for the same seed", "[cuda]") {
     const Tensor g = random({17, 129}, dt);
     require_close(kernels::dropout_bwd(g.to(kGpu).t().contiguous().t(), 0.3, 1234, 7), kernels::dropout_bwd(g, 0.3, 1234, 7),
                   tol(dt), "dropout backward on a non-contiguous gradient");
+    // A data-parallel rank's element offset (core/rng.h batch_element_offset), odd so a row starts
+    // mid Philox group.
+    require_close(kernels::dropout_fwd(x.to(kGpu), 0.3, 1234, 7, 1291), kernels::dropout_fwd(x, 0.3, 1234, 7, 1291),
+                  tol(dt), "dropout forward with an element offset");
   }
 }
 
@@ -516,6 +520,7 @@ TEST_CASE("cuda: fused attention matches the CPU (masks, causal, dropout)", "[cu
       p.dropout_p = cs.p;
       p.seed = fresh_seed();
       p.draw = 3;
+      p.dropout_offset = cs.p > 0 ? 77 : 0;  // a data-parallel rank's first element (core/rng.h)
       // (B, T, H, D) storage seen as (B, H, T, D): strided operands, as the model passes them.
       const Tensor q = random({cs.B, cs.T, cs.H, cs.Dk}, dt).transpose(1, 2);
       const Tensor k = random({cs.B, cs.S, cs.H, cs.Dk}, dt).transpose(1, 2);

@@ -464,7 +464,8 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
   // Progress rates. tok/s is over the logging window, validation and checkpoint time left out, so it
   // follows the machine's load; the ETA is the windows' seconds per step (smoothed: 0.7 old + 0.3
   // new) times the steps left, plus validation/checkpoint time at this run's rate per step so far.
-  double last_log_s = 0, overhead_s = 0, overhead_at_last_log = 0, step_s_ema = -1, comm_wait_at_last_log = 0;
+  double last_log_s = 0, overhead_s = 0, overhead_at_last_log = 0, step_s_ema = -1, comm_wait_at_last_log = 0,
+         comm_gather_at_last_log = 0;
   int64_t last_log_step = step, tokens_at_last_log = 0;  // (win_tokens may include tokens from before a resume)
   auto seconds_since = [](std::chrono::steady_clock::time_point a) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
@@ -635,6 +636,10 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
           row["comm_wait_s"] = cs.wait_seconds - comm_wait_at_last_log;
           row["comm_bytes_per_step"] = cs.steps > 0 ? cs.bytes_sent / static_cast<double>(cs.steps) : 0.0;
           comm_wait_at_last_log = cs.wait_seconds;
+          if (dp->zero1()) {
+            row["comm_gather_s"] = cs.gather_seconds - comm_gather_at_last_log;
+            comm_gather_at_last_log = cs.gather_seconds;
+          }
         }
         const models::Json extras = task.log_extras();
         for (auto it = extras.begin(); it != extras.end(); ++it) row[it.key()] = it.value();
