@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <thread>
 
 #include "core/error.h"
@@ -59,6 +60,15 @@ void check_mpi(int rc, const char* what) {
 void sleep_us(long us) {
   timespec ts{0, us * 1000};
   nanosleep(&ts, nullptr);
+}
+
+// Starts a nonblocking collective: start(r) calls MPI with the request r and returns MPI's code. The
+// returned MPI_Request is owned by a Request (Request::handle_).
+template <typename F>
+void* start_request(const char* what, F start) {
+  auto r = std::make_unique<MPI_Request>();
+  check_mpi(start(r.get()), what);
+  return r.release();
 }
 
 // Waits for `req` while sleeping between polls (for waits that may be long: another rank's
@@ -270,12 +280,10 @@ Request Comm::all_reduce_sum(void* buf, int64_t count, DType dtype) const {
   Request req;
   if (size_ == 1) return req;
 #if KNOT_HAS_MPI
-  auto* r = new MPI_Request;
-  const int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, count_int(count, "an all-reduce"), mpi_type(dtype), MPI_SUM,
-                                MPI_COMM_WORLD, r);
-  if (rc != MPI_SUCCESS) delete r;
-  check_mpi(rc, "MPI_Iallreduce");
-  req.handle_ = r;
+  req.handle_ = start_request("MPI_Iallreduce", [&](MPI_Request* r) {
+    return MPI_Iallreduce(MPI_IN_PLACE, buf, count_int(count, "an all-reduce"), mpi_type(dtype), MPI_SUM,
+                          MPI_COMM_WORLD, r);
+  });
 #else
   (void)buf, (void)count, (void)dtype;
 #endif
@@ -286,13 +294,11 @@ Request Comm::reduce_scatter_sum(void* buf, int64_t block, DType dtype) const {
   Request req;
   if (size_ == 1) return req;
 #if KNOT_HAS_MPI
-  // In place: the result lands in this rank's block of buf.
-  auto* r = new MPI_Request;
-  const int rc = MPI_Ireduce_scatter_block(MPI_IN_PLACE, buf, count_int(block, "a reduce-scatter"), mpi_type(dtype),
-                                           MPI_SUM, MPI_COMM_WORLD, r);
-  if (rc != MPI_SUCCESS) delete r;
-  check_mpi(rc, "MPI_Ireduce_scatter_block");
-  req.handle_ = r;
+  // In place: MPI leaves this rank's summed block at the start of buf (comm.h).
+  req.handle_ = start_request("MPI_Ireduce_scatter_block", [&](MPI_Request* r) {
+    return MPI_Ireduce_scatter_block(MPI_IN_PLACE, buf, count_int(block, "a reduce-scatter"), mpi_type(dtype), MPI_SUM,
+                                     MPI_COMM_WORLD, r);
+  });
 #else
   (void)buf, (void)block, (void)dtype;
 #endif
@@ -303,12 +309,10 @@ Request Comm::all_gather_blocks(void* buf, int64_t block, DType dtype) const {
   Request req;
   if (size_ == 1) return req;
 #if KNOT_HAS_MPI
-  auto* r = new MPI_Request;
-  const int n = count_int(block, "an all-gather");
-  const int rc = MPI_Iallgather(MPI_IN_PLACE, n, mpi_type(dtype), buf, n, mpi_type(dtype), MPI_COMM_WORLD, r);
-  if (rc != MPI_SUCCESS) delete r;
-  check_mpi(rc, "MPI_Iallgather");
-  req.handle_ = r;
+  req.handle_ = start_request("MPI_Iallgather", [&](MPI_Request* r) {
+    const int n = count_int(block, "an all-gather");
+    return MPI_Iallgather(MPI_IN_PLACE, n, mpi_type(dtype), buf, n, mpi_type(dtype), MPI_COMM_WORLD, r);
+  });
 #else
   (void)buf, (void)block, (void)dtype;
 #endif
