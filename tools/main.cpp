@@ -29,8 +29,9 @@ int main(int argc, char** argv) {
   knot::tools::add_import_command(app);
   auto& world = knot::dist::Comm::world();
   // A rank that fails ends the whole job (MPI_Abort): the others would wait for it forever.
+  // (--help under mpirun exits 0 on every rank, normally.)
   auto fail = [&](int code) {
-    if (world.distributed()) knot::dist::abort_job(code);
+    if (code != 0 && world.distributed()) knot::dist::abort_job(code);
     knot::dist::finalize();
     return code;
   };
