@@ -347,18 +347,24 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
   // after a resume loaded them whole), and the ranks agree before anything is written: a rank whose
   // checks failed has ended the job (dist::abort_job) before rank 0 gets past this point.
   std::unique_ptr<dist::DataParallel> dp;
+  // The first rank whose parameters differ from rank 0's (0 when all agree): a SHA-256 per rank.
+  auto first_differing_rank = [&]() {
+    const std::vector<std::string> hashes = comm.all_gather(dist::DataParallel::parameter_hash(opt));
+    for (int r = 1; r < comm.size(); ++r)
+      if (hashes[static_cast<size_t>(r)] != hashes[0]) return r;
+    return 0;
+  };
   if (comm.distributed()) {
     dist::DataParallelOptions o;
     o.bucket_bytes = cfg.dp_bucket_mb << 20;
     o.overlap = cfg.dp_overlap;
     o.zero1 = cfg.zero == 1;
     dp = std::make_unique<dist::DataParallel>(comm, opt, params, o);
-    const std::vector<std::string> hashes = comm.all_gather(dist::DataParallel::parameter_hash(opt));
-    for (int r = 1; r < comm.size(); ++r)
-      KNOT_CHECK(hashes[static_cast<size_t>(r)] == hashes[0],
-                 "train: rank {} starts from other weights than rank 0 (a run directory or init_from file that differs "
-                 "between machines?)",
-                 r);
+    const int r = first_differing_rank();
+    KNOT_CHECK(r == 0,
+               "train: rank {} starts from other weights than rank 0 (a run directory or init_from file that differs "
+               "between machines?)",
+               r);
   }
   // Every check has passed: now the run directory may change, each file atomically.
   if (lead) {
@@ -401,17 +407,16 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
   CheckpointOptions ck_opt = hooks.checkpoint;
   ck_opt.keep_last = cfg.keep_checkpoints;
   ck_opt.model_config_sha256 = config_sha;
-  // Writes a checkpoint when the model is sound: finite weights, and a finite loss on a fixed
-  // validation batch. Returns whether it wrote one.
   auto check_ranks_agree = [&]() {
     if (!comm.distributed()) return;
-    const std::vector<std::string> hashes = comm.all_gather(dist::DataParallel::parameter_hash(opt));
-    for (int r = 1; r < comm.size(); ++r)
-      KNOT_CHECK(hashes[static_cast<size_t>(r)] == hashes[0],
-                 "train: step {}: the parameters of rank {} differ from rank 0's (the ranks no longer train one model); "
-                 "stopping. The last checkpoint is kept",
-                 step, r);
+    const int r = first_differing_rank();
+    KNOT_CHECK(r == 0,
+               "train: step {}: the parameters of rank {} differ from rank 0's (the ranks no longer train one model); "
+               "stopping. The last checkpoint is kept",
+               step, r);
   };
+  // Writes a checkpoint when the model is sound: finite weights, and a finite loss on a fixed
+  // validation batch. Returns whether it wrote one (rank 0's answer, on every rank).
   auto checkpoint = [&]() -> bool {
     check_ranks_agree();
     // ZeRO-1: every rank sends its moment slices to rank 0 (collective), then rank 0 alone decides and writes.
