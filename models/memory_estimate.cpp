@@ -5,6 +5,7 @@
 #include "models/memory_estimate.h"
 
 #include <algorithm>
+#include <functional>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -524,6 +525,28 @@ void check_memory(const MemoryEstimate& e, const AvailableMemory& avail, const s
             e.model, e.summary(), bytes_str(avail.bytes), avail.source, join(keys), override_key);
 }
 
+Json with_kan_grid_size(const Json& model_cfg, int64_t grid_size) {
+  Json grown = model_cfg;
+  std::function<void(Json&)> grow = [&](Json& j) {
+    if (j.is_object()) {
+      const bool spec = j.contains("kind") && j["kind"] == "kan_bspline" &&
+                        (!j.contains("options") || j["options"].is_object());
+      if (spec) j["options"]["grid_size"] = grid_size;
+      for (auto& [k, v] : j.items()) {
+        if (k == "kind" || (spec && k == "options")) continue;  // the spec's own fields, set above
+        if (v.is_string() && v == "kan_bspline")  // a spec given as a string
+          v = Json{{"kind", "kan_bspline"}, {"options", {{"grid_size", grid_size}}}};
+        else
+          grow(v);
+      }
+    } else if (j.is_array()) {
+      for (Json& v : j) grow(v);
+    }
+  };
+  grow(grown);
+  return grown;
+}
+
 void check_training_memory(const Json& model_cfg, const Json& train_cfg, const TrainingShape& shape) {
   bool on = true;
   if (train_cfg.is_object() && train_cfg.contains("memory_check")) {
@@ -532,7 +555,19 @@ void check_training_memory(const Json& model_cfg, const Json& train_cfg, const T
     on = v.get<bool>();
   }
   if (!on) return;
-  check_memory(estimate_model_memory(model_cfg, shape), available_memory(), "train.memory_check=false");
+  // train.kan_grid_extend grows every B-spline layer to its largest grid size during the run: the
+  // estimate is of the model at that size (each B-spline projection spec, as an object or a string).
+  int64_t g_max = 0;
+  if (train_cfg.is_object() && train_cfg.contains("kan_grid_extend") && train_cfg["kan_grid_extend"].is_array())
+    for (const Json& e : train_cfg["kan_grid_extend"])
+      if (e.is_object() && e.contains("grid_size") && e["grid_size"].is_number_integer())
+        g_max = std::max(g_max, e["grid_size"].get<int64_t>());
+  if (g_max <= 0) {
+    check_memory(estimate_model_memory(model_cfg, shape), available_memory(), "train.memory_check=false");
+    return;
+  }
+  const Json grown = with_kan_grid_size(model_cfg, g_max);
+  check_memory(estimate_model_memory(grown, shape), available_memory(), "train.memory_check=false");
 }
 
 }  // namespace knot::models

@@ -103,6 +103,10 @@ AvailableMemory available_memory();
 // available, the keys to lower and `override_key` ("train.memory_check=false").
 void check_memory(const MemoryEstimate& e, const AvailableMemory& avail, const std::string& override_key);
 
+// `model_cfg` with every B-spline projection spec (an object {"kind": "kan_bspline", ...} or the string
+// "kan_bspline") at grid size `grid_size`: the model as train.kan_grid_extend leaves it.
+Json with_kan_grid_size(const Json& model_cfg, int64_t grid_size);
+
 // For the trainers: reads train.memory_check from `train_cfg` (a bool, default true) and, when on,
 // checks estimate_model_memory(model_cfg, shape) against available_memory().
 void check_training_memory(const Json& model_cfg, const Json& train_cfg, const TrainingShape& shape);

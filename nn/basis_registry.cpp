@@ -161,8 +161,16 @@ Tensor basis_edge_activations(const Tensor& x_in, const Tensor& W, const kernels
              "basis_edge_activations: x {} and W {} should be (N, in) and (out, in, {})", shape_str(x_in.shape()),
              shape_str(W.shape()), eval.nf);
   const int64_t N = x_in.size(0), in = x_in.size(1), nf = eval.nf;
-  const Tensor phi = from_vector(basis_values_f64(x_in, eval), {N, 1, in, nf}).to(W.dtype()).to(W.device());
-  return sum(mul(phi, unsqueeze(W, 0)), {3});  // (N, out, in)
+  const Tensor phi = from_vector(basis_values_f64(x_in, eval), {N, in, nf}).to(W.dtype()).to(W.device());
+  return mix_edges(phi, W);
+}
+
+Tensor mix_edges(const Tensor& phi, const Tensor& W) {
+  KNOT_CHECK(phi.dim() == 3 && W.dim() == 3 && phi.size(1) == W.size(1) && phi.size(2) == W.size(2),
+             "mix_edges: phi {} and W {} should be (N, in, nf) and (out, in, nf)", shape_str(phi.shape()),
+             shape_str(W.shape()));
+  // (in, N, nf)·(in, out, nf)ᵀ per input i -> (in, N, out), viewed as (N, out, in).
+  return permute(matmul(permute(phi, {1, 0, 2}), permute(W, {1, 0, 2}), false, true), {1, 2, 0});
 }
 
 std::string KANLayer::to_graph(ExportGraph&, const std::string&, const std::string& prefix) const {
@@ -183,15 +191,29 @@ void KANLayer::refine_grid(const Tensor&, int64_t, double) {
   KNOT_FAIL("kan_{}: this basis has no grid to refine (grid extension needs kan_bspline)", basis());
 }
 
-void check_kan_regularization(const Module& model, const std::string& setting) {
+void check_kan_regularization(const Module& model, const std::string& setting, bool activations) {
   bool any = false;
   for (const auto& [name, m] : model.named_modules()) {
     const auto* k = dynamic_cast<const KANLayer*>(m);
     if (!k) continue;
     any = true;
+    if (activations) {
+      const auto own = k->parameters();
+      try {
+        NoGradGuard ng;
+        k->edge_activations(zeros({1, k->in_features()}, own.empty() ? DType::f32 : own.front().dtype())
+                                .to(own.empty() ? Device::cpu() : own.front().device()));
+      } catch (const Error& e) {
+        KNOT_FAIL("{} > 0 with the activations penalty, but KAN layer '{}' (kan_{}) cannot give its per-edge "
+                  "functions: {}",
+                  setting, name.empty() ? std::string("(the model)") : name, k->basis(), e.what());
+      }
+      continue;
+    }
     KNOT_CHECK(k->has_regularization(),
                "{} > 0 adds a sparsity penalty, but KAN layer '{}' (kan_{}) defines none: only kan_bspline "
-               "layers have one; set {} to 0 or use kan_bspline",
+               "layers have the weights penalty; set {} to 0, use kan_bspline, or choose pykan's penalty on "
+               "activations (train.kan_reg_metric=activations in knot train, train.reg_metric=activations in knot fit)",
                setting, name.empty() ? std::string("(the model)") : name, k->basis(), setting);
   }
   KNOT_CHECK(any, "{} > 0 adds a sparsity penalty on KAN layers, but the model has no KAN layer; set it to 0",

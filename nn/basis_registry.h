@@ -102,6 +102,12 @@ Tensor basis_edge_values(const Tensor& x, const Tensor& W, const kernels::BasisE
 // mixing weights W (out, in, nf) as a graph: (N, out, in).
 Tensor basis_edge_activations(const Tensor& x, const Tensor& W, const kernels::BasisEval& eval);
 
+// Per-edge sums of basis values times mixing weights: phi (N, in, nf), W (out, in, nf) -> (N, out, in),
+// e[n, o, i] = Σ_f phi[n, i, f]·W[o, i, f], a graph in both. One batched GEMM over the inputs i, so
+// it holds N·out·in values, not the N·out·in·nf of a broadcast product (the trainer's activation
+// penalty calls it on every micro-batch).
+Tensor mix_edges(const Tensor& phi, const Tensor& W);
+
 // to_graph for a basis computed by the kan_basis op: Φ (N, in, nf), a graph value, times the mixing
 // weights W (out, in, nf) as one MatMul -> (N, out). W is stored reshaped to (in·nf, out) under a
 // name derived from `name` (the state_dict name of the parameter it comes from).
@@ -109,8 +115,9 @@ std::string basis_graph_matmul(ExportGraph& g, const std::string& phi, const Ten
 
 // Checks, before any work, that a sparsity penalty set by `setting` (e.g. "train.kan_regularization")
 // can be computed for `model`: it must hold at least one KAN layer, and every KAN layer must have
-// one (has_regularization). Errors name the setting, the first layer without one and its basis.
-void check_kan_regularization(const Module& model, const std::string& setting);
+// one: the weights penalty (has_regularization), or with `activations` pykan's penalty on
+// activations (edge_activations). Errors name the setting, the first layer without one and its basis.
+void check_kan_regularization(const Module& model, const std::string& setting, bool activations = false);
 
 using KANLayerFactory =
     std::function<std::shared_ptr<KANLayer>(int64_t in, int64_t out, const nlohmann::json& options)>;

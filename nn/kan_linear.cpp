@@ -91,6 +91,23 @@ void KANLinear::check_state(const IncomingTensor& incoming, const std::string& p
   check_knot_grid(incoming("grid"), prefix + "grid", /*strict=*/false, problems);
 }
 
+std::map<std::string, Shape> KANLinear::adopt_state_shapes(const IncomingTensor& incoming, bool apply) {
+  const Tensor g = incoming("grid"), w = incoming("spline_weight");
+  const int64_t k = opt_.spline_order;
+  if (!g.defined() || !w.defined() || g.dim() != 2 || w.dim() != 3) return {};
+  const int64_t G = w.size(2) - k;  // the stored grid size
+  if (G < 1 || G == opt_.grid_size || g.size(0) != in_ || g.size(1) != G + 2 * k + 1 || w.size(0) != out_ ||
+      w.size(1) != in_)
+    return {};  // the same size, or shapes that do not describe one layer: load_state_dict names the mismatch
+  if (apply) {
+    NoGradGuard ng;
+    assign(grid, zeros({in_, G + 2 * k + 1}, grid.dtype()).to(grid.device()));
+    assign(spline_weight, zeros({out_, in_, G + k}, spline_weight.dtype()).to(spline_weight.device()));
+    opt_.grid_size = G;
+  }
+  return {{"grid", Shape{in_, G + 2 * k + 1}}, {"spline_weight", Shape{out_, in_, G + k}}};
+}
+
 Tensor KANLinear::forward(const Tensor& x) const {
   KNOT_CHECK(x.dim() >= 1 && x.size(-1) == in_, "KANLinear: input {} does not match in_features = {}",
              shape_str(x.shape()), in_);
@@ -363,7 +380,7 @@ Tensor KANLinear::edge_activations(const Tensor& x_in) const {
     B = bspline_basis(x, grid, opt_.spline_order);     // (N, in, nb)
   }
   const Tensor base = mul(unsqueeze(act, 1), unsqueeze(base_weight, 0));                      // (N, out, in)
-  const Tensor spline = sum(mul(unsqueeze(B, 1), unsqueeze(scaled_spline_weight(), 0)), {3});  // (N, out, in)
+  const Tensor spline = mix_edges(B, scaled_spline_weight());                                  // (N, out, in)
   return add(base, spline);
 }
 

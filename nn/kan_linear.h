@@ -79,6 +79,10 @@ class KANLinear : public KANLayer {
   // (repeated knots are allowed: update_grid can produce them; the B-spline terms then vanish).
   void check_state(const IncomingTensor& incoming, const std::string& prefix,
                    std::vector<std::string>& problems) const override;
+  // A run trained with grid extension (train.kan_grid_extend) stores larger grids than its config
+  // says: when the incoming `grid` (in, G'+2k+1) and `spline_weight` (out, in, G'+k) agree on a grid
+  // size G' >= 1 other than this layer's, the layer takes G' (Module::adopt_state_shapes).
+  std::map<std::string, Shape> adopt_state_shapes(const IncomingTensor& incoming, bool apply) override;
 
   Tensor grid;           // (in, G+2k+1) buffer
   Tensor base_weight;    // (out, in)

@@ -102,6 +102,21 @@ void Module::load_state_dict(const NamedTensors& state, bool strict) {
   std::map<std::string, Tensor> by_name;
   for (const auto& [n, t] : state) by_name[n] = t;
   NoGradGuard ng;
+  // Shapes that modules take from the incoming state (adopt_state_shapes), by full name.
+  std::map<std::string, Shape> adopted;
+  std::vector<std::pair<Module*, IncomingTensor>> adopters;
+  for (const auto& [path, cm] : named_modules()) {
+    auto* m = const_cast<Module*>(cm);  // this module is ours to change; named_modules is const
+    const std::string prefix = path.empty() ? "" : path + ".";
+    IncomingTensor incoming = [&by_name, prefix](const std::string& name) {
+      auto it = by_name.find(prefix + name);
+      return it == by_name.end() ? Tensor() : it->second;
+    };
+    const auto shapes = m->adopt_state_shapes(incoming, /*apply=*/false);
+    if (shapes.empty()) continue;
+    for (const auto& [name, shape] : shapes) adopted[prefix + name] = shape;
+    adopters.emplace_back(m, incoming);
+  }
   std::vector<std::pair<std::string, std::string>> nonfinite;  // (name, problem)
   for (auto& [n, t] : mine) {
     auto it = by_name.find(n);
@@ -111,7 +126,8 @@ void Module::load_state_dict(const NamedTensors& state, bool strict) {
     }
     seen.insert(n);
     const Tensor& src = it->second;
-    if (src.shape() != t.shape()) {
+    const auto ad = adopted.find(n);
+    if (src.shape() != (ad == adopted.end() ? t.shape() : ad->second)) {
       problems.push_back(fmt::format("'{}' has shape {} in the checkpoint but {} in the model", n,
                                      shape_str(src.shape()), shape_str(t.shape())));
       continue;
@@ -151,6 +167,8 @@ void Module::load_state_dict(const NamedTensors& state, bool strict) {
   }
   KNOT_CHECK(problems.empty(), "load_state_dict ({}): {} problem(s): {}", type_name(), problems.size(),
              fmt::join(problems, "; "));
+  for (auto& [m, incoming] : adopters) m->adopt_state_shapes(incoming, /*apply=*/true);
+  if (!adopters.empty()) mine = state_dict();  // the same handles; re-read for clarity
   for (auto& [n, t] : mine) {
     auto it = by_name.find(n);
     if (it != by_name.end()) t.detach().copy_(it->second.to(t.device()));

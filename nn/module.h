@@ -80,6 +80,14 @@ class Module {
   using IncomingTensor = std::function<Tensor(const std::string& name)>;
   virtual void check_state(const IncomingTensor& incoming, const std::string& prefix,
                            std::vector<std::string>& problems) const {}
+  // A module whose tensor shapes follow a size stored with its weights (a B-spline layer after grid
+  // extension: its grid size is the weights', not the config's) names here the shapes it takes from
+  // `incoming` (own tensor name -> shape; empty: the shapes it has), and with `apply` re-allocates
+  // those tensors (same handles, values to be copied in). load_state_dict checks the incoming shapes
+  // against these and re-allocates only when every check has passed.
+  virtual std::map<std::string, Shape> adopt_state_shapes(const IncomingTensor& incoming, bool apply) {
+    return {};
+  }
 
   bool training_ = true;
 

@@ -172,9 +172,24 @@ void Adam::step_owned(const std::function<Tensor(size_t gi, size_t i)>& grad) {
     }
 }
 
+int64_t Adam::reset_resized_moments() {
+  KNOT_CHECK(!sharded(), "Adam: reset_resized_moments on a sharded optimizer");
+  int64_t n = 0;
+  for (size_t gi = 0; gi < groups_.size(); ++gi)
+    for (size_t i = 0; i < m_[gi].size(); ++i) {
+      const Tensor& p = groups_[gi].params[i];
+      if (m_[gi][i].shape() == p.shape()) continue;
+      m_[gi][i] = zeros_like(p);
+      v_[gi][i] = zeros_like(p);
+      ++n;
+    }
+  return n;
+}
+
 void Adam::load_state(const nn::NamedTensors& s, int64_t steps) {
   std::map<std::string, Tensor> by_name(s.begin(), s.end());
   NoGradGuard ng;
+  if (!sharded()) reset_resized_moments();
   for (auto& [name, t] : state()) {
     auto it = by_name.find(name);
     KNOT_CHECK(it != by_name.end(), "Adam: optimizer state '{}' missing from the checkpoint", name);

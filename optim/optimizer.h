@@ -85,7 +85,13 @@ class Adam : public Optimizer {
       : Adam({ParamGroup{params, weight_decay}}, lr, opt) {}
   // Moment estimates, named "<group>.<index>.exp_avg" / ".exp_avg_sq", for checkpoints.
   nn::NamedTensors state() const;
+  // Loads moments saved by state(). Moments of a parameter whose shape changed since this optimizer
+  // was built (a B-spline layer that took a larger grid from the checkpoint) are re-allocated first.
   void load_state(const nn::NamedTensors& s, int64_t steps);
+  // After a parameter changed shape (grid extension, KANLinear::refine_grid): its moments start again
+  // from zero; the other parameters keep theirs. Returns how many parameters were reset. Not for a
+  // sharded optimizer.
+  int64_t reset_resized_moments();
 
   // ZeRO-1 (dist/data_parallel.h): this process keeps the moments of elements [begin, end) of each
   // parameter's flattened values only (owned[gi][i]; the moments held so far are cut to that range),

@@ -16,6 +16,7 @@
 #include "nn/kan_linear.h"
 #include "nn/linear.h"
 #include "ops/kan.h"
+#include "optim/optimizer.h"
 #include "tests/helpers.h"
 
 using namespace knot;
@@ -601,6 +602,41 @@ TEST_CASE("kan: refine_grid changes the grid size, keeps the function and equals
   REQUIRE_THROWS_WITH(cheb.refine_grid(x, 10), Catch::Contains("layers.0") && Catch::Contains("no grid to refine"));
   nn::KANLinear l2(3, 4, nn::KANLinearOptions{}, nullptr);
   REQUIRE_THROWS_WITH(l2.refine_grid(rand({8, 3}), 0), Catch::Contains("grid_size must be >= 1"));
+}
+
+TEST_CASE("kan: a layer loads the weights of a grid-extended one (its grid size), and its Adam moments follow",
+          "[kan]") {
+  nn::KANLinearOptions o;
+  o.dtype = DType::f64;
+  o.grid_size = 3;
+  nn::KANLinear extended(3, 4, o, nullptr), fresh(3, 4, o, nullptr);
+  Generator gen(31);
+  const Tensor x = rand({200, 3}, DType::f64, &gen, -0.9, 0.9);
+  extended.refine_grid(x, 9);
+  const nn::NamedTensors state = extended.state_dict();
+  optim::Adam adam(fresh.parameters(), 1e-3);
+  fresh.load_state_dict(state);
+  REQUIRE(fresh.options().grid_size == 9);
+  REQUIRE(max_abs_diff(fresh.forward(x).detach(), extended.forward(x).detach()) == 0.0);
+  // The optimizer built before the load: the resized weight's moments are re-allocated, zero.
+  REQUIRE(adam.reset_resized_moments() == 1);
+  const auto ps = fresh.parameters();
+  const nn::NamedTensors st = adam.state();  // exp_avg, exp_avg_sq per parameter, in order
+  REQUIRE(st.size() == 2 * ps.size());
+  for (size_t i = 0; i < ps.size(); ++i) {
+    REQUIRE(st[2 * i].second.shape() == ps[i].shape());
+    REQUIRE(st[2 * i + 1].second.shape() == ps[i].shape());
+  }
+  REQUIRE(adam.reset_resized_moments() == 0);
+  // Shapes that do not describe one grid size (grid of G = 9, weights of G = 8) stay an error naming
+  // the tensor, and the layer is left as it was.
+  nn::KANLinear other(3, 4, o, nullptr);
+  nn::NamedTensors bad = state;
+  for (auto& [name, t] : bad)
+    if (name == "spline_weight") t = t.slice(2, 0, 11);
+  REQUIRE_THROWS_WITH(other.load_state_dict(bad), Catch::Contains("'spline_weight' has shape"));
+  REQUIRE(other.options().grid_size == 3);
+  REQUIRE(other.grid.shape() == Shape{3, 3 + 7});
 }
 
 TEST_CASE("kan: per-edge functions sum to the layer's output", "[kan]") {

@@ -209,6 +209,25 @@ TEST_CASE("memory estimate: train.memory_check is a bool that switches the check
   REQUIRE_NOTHROW(train::TrainerConfig::from_json(Json{{"memory_check", false}}));
 }
 
+TEST_CASE("memory estimate: train.kan_grid_extend is counted at its largest grid size", "[memory][trainer]") {
+  Json m = models::resolve_model_config(tiny_translation(), nullptr);
+  m["projection"] = Json{{"kind", "kan_bspline"}, {"options", {{"grid_size", 3}}}};
+  const Json grown = models::with_kan_grid_size(m, 200);
+  REQUIRE(grown["projection"]["options"]["grid_size"] == 200);
+  const double small = static_cast<double>(models::estimate_model_memory(m, {}).parameters);
+  const double big = static_cast<double>(models::estimate_model_memory(grown, {}).parameters);
+  INFO("parameters at G = 3: " << small << ", at G = 200: " << big);
+  REQUIRE(big > 10 * small);
+  // The string spelling of the spec is grown too; other keys are left alone.
+  m["projection"] = "kan_bspline";
+  const Json g2 = models::with_kan_grid_size(m, 50);
+  REQUIRE(g2["projection"]["options"]["grid_size"] == 50);
+  REQUIRE(g2["embedding_dim"] == m["embedding_dim"]);
+  // An MLP model is unchanged.
+  m["projection"] = Json{{"kind", "mlp"}};
+  REQUIRE(models::with_kan_grid_size(m, 50) == m);
+}
+
 TEST_CASE("memory estimate: the issue's absurd sizes are refused quickly through the training entry points",
           "[memory][trainer]") {
   const std::string run = test::fresh_run_dir("memory", "absurd");

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <set>
 
 #include "core/safetensors.h"
 #include "data/jsonl.h"
@@ -12,8 +13,11 @@
 #include "autograd/grad_mode.h"
 #include "nn/basis_registry.h"
 #include "nn/kan.h"
+#include "nn/kan_linear.h"
 #include "nn/linear.h"
 #include "ops/elementwise.h"
+#include "ops/reduce.h"
+#include "ops/indexing.h"
 #include "tests/helpers.h"
 #include "kernels/linalg.h"
 #include "tests/train_helpers.h"
@@ -470,6 +474,140 @@ TEST_CASE("trainer: kan_regularization on a model that cannot take it is an erro
   REQUIRE(with > without);
   fs::remove_all(run);
   fs::remove_all(run0);
+}
+
+TEST_CASE("trainer: kan_reg_metric activations is pykan's penalty on the recorded rows, for any basis with edges",
+          "[trainer][kan]") {
+  using namespace knot;
+  // The helper: each layer's penalty on the evenly spaced rows floor(j*N/R) of its recorded input.
+  nn::KAN kan({3, 4, 2}, "chebyshev", {{"dtype", "f64"}, {"seed", 3}});
+  Generator gen(4);
+  const Tensor x = rand({10, 3}, DType::f64, &gen, -0.9, 0.9);
+  for (const auto& [name, m] : kan.named_modules())
+    if (const auto* k = dynamic_cast<const nn::KANLayer*>(m)) const_cast<nn::KANLayer*>(k)->set_capture_input(true);
+  const Tensor h = kan.layer(0).forward(x).detach();
+  kan.forward(x);
+  const Tensor got = train::kan_activation_regularization_loss(kan, 4, 1.0, 0.5);
+  const Tensor rows = from_vector(std::vector<int64_t>{0, 2, 5, 7}, {4});
+  const double want = kan.layer(0).activation_regularization(index_select(x, 0, rows), 1.0, 0.5).item() +
+                      kan.layer(1).activation_regularization(index_select(h, 0, rows), 1.0, 0.5).item();
+  REQUIRE(got.item() == Approx(want).epsilon(1e-12));
+  // A graph in the parameters: its gradient reaches the second layer's coefficients.
+  got.backward();
+  bool reached = false;
+  for (const auto& [name, p] : kan.named_parameters())
+    if (name.rfind("layers.1.", 0) == 0 && p.grad().defined()) reached |= sum(abs(p.grad())).item() > 0;
+  REQUIRE(reached);
+  // All rows when R >= N.
+  const double all_rows = kan.layer(0).activation_regularization(x, 1.0, 0.5).item() +
+                          kan.layer(1).activation_regularization(h, 1.0, 0.5).item();
+  REQUIRE(train::kan_activation_regularization_loss(kan, 100, 1.0, 0.5).item() == Approx(all_rows).epsilon(1e-12));
+
+  // In knot train: a Chebyshev model (no weights penalty) trains with it, and the penalty is in the loss.
+  Json cfg = tiny_config(2);
+  cfg["model"]["projection"] = {{"kind", "kan_chebyshev"}, {"options", {{"degree", 3}}}};
+  cfg["train"]["kan_regularization"] = 0.01;
+  cfg["train"]["kan_reg_metric"] = "activations";
+  cfg["train"]["kan_reg_rows"] = 16;
+  auto first_loss = [&](const std::string& dir) {
+    double seen = std::nan("");
+    auto hooks = quiet();
+    hooks.loss_hook = [&](int64_t, const Tensor& l) {
+      if (std::isnan(seen)) seen = l.item();
+      return l;
+    };
+    const auto r = train::train_translation(cfg, dir, false, hooks);
+    REQUIRE(r.steps == 2);
+    return seen;
+  };
+  const std::string run = fresh_dir("actreg"), run0 = fresh_dir("actreg0");
+  const double with = first_loss(run);
+  cfg["train"]["kan_regularization"] = 0.0;
+  const double without = first_loss(run0);
+  INFO("first loss with the penalty " << with << ", without " << without);
+  REQUIRE(std::isfinite(with));
+  REQUIRE(with > without);
+  // A basis without per-edge functions is an error naming the layer, before any write; so is a typo.
+  const std::string bad = fresh_dir("actreg-bad");
+  cfg["train"]["kan_regularization"] = 0.01;
+  cfg["model"]["projection"] = {{"kind", "kan_rbf"}, {"options", {{"num_grids", 4}}}};
+  REQUIRE_THROWS_WITH(train::train_translation(cfg, bad, false, quiet()),
+                      Catch::Contains("train.kan_regularization") && Catch::Contains("kan_rbf") &&
+                          Catch::Contains("activations penalty"));
+  REQUIRE_FALSE(fs::exists(fs::path(bad) / "config.json"));
+  cfg["train"]["kan_reg_metric"] = "activation";
+  REQUIRE_THROWS_WITH(train::train_translation(cfg, bad, false, quiet()), Catch::Contains("kan_reg_metric"));
+  for (const auto& d : {run, run0, bad}) fs::remove_all(d);
+}
+
+TEST_CASE("trainer: kan_grid_extend refines every B-spline grid during training, and resumes bit for bit",
+          "[trainer][kan]") {
+  Json cfg = tiny_config(8);
+  cfg["model"]["projection"] = {{"kind", "kan_bspline"}, {"options", {{"grid_size", 3}}}};
+  cfg["train"]["kan_grid_extend"] = Json::parse(R"([{"step": 3, "grid_size": 5}, {"step": 6, "grid_size": 8}])");
+  cfg["train"]["checkpoint_every"] = 4;
+  cfg["train"]["val_every"] = 4;
+  const std::string a = fresh_dir("extend-a"), b = fresh_dir("extend-b");
+  const auto r = knot::train::train_translation(cfg, a, false, quiet());
+  REQUIRE(r.grid_extensions == 2);
+  REQUIRE(r.skipped_steps == 0);
+  std::vector<int64_t> at, sizes;
+  for (const auto& row : read_metrics(a))
+    if (row.contains("grid_extension")) {
+      at.push_back(row["step"].get<int64_t>());
+      sizes.push_back(row["grid_extension"].get<int64_t>());
+      REQUIRE(row["layers"].get<int64_t>() > 0);
+    }
+  REQUIRE(at == std::vector<int64_t>{3, 6});
+  REQUIRE(sizes == std::vector<int64_t>{5, 8});
+  // The step-4 checkpoint holds G = 5 weights, the final one G = 8: (out, in, G + 3), (in, G + 7).
+  auto spline_sizes = [](const std::string& dir) {
+    std::set<int64_t> gs;
+    for (const auto& [name, t] : knot::load_safetensors((fs::path(dir) / "model.safetensors").string()).tensors) {
+      if (name.size() > 14 && name.substr(name.size() - 14) == ".spline_weight") gs.insert(t.size(2) - 3);
+      if (name.size() > 5 && name.substr(name.size() - 5) == ".grid") gs.insert(t.size(1) - 7);
+    }
+    return gs;
+  };
+  REQUIRE(spline_sizes((fs::path(a) / "checkpoints/step-000004").string()) == std::set<int64_t>{5});
+  REQUIRE(spline_sizes((fs::path(a) / "checkpoints/step-000008").string()) == std::set<int64_t>{8});
+  // What eval, translate and export load (config.json still says grid_size 3): the weights' size.
+  const auto loaded = knot::train::load_translation_run(a);
+  int64_t kan_layers = 0;
+  for (const auto& [name, m] : loaded.model->named_modules())
+    if (const auto* k = dynamic_cast<const knot::nn::KANLinear*>(m)) {
+      REQUIRE(k->options().grid_size == 8);
+      ++kan_layers;
+    }
+  REQUIRE(kan_layers > 0);
+  // Killed after step 5 (latest checkpoint: step 4, G = 5), resumed through the second extension:
+  // the same final weights as the uninterrupted run.
+  auto hooks = quiet();
+  hooks.stop_after_steps = 5;
+  knot::train::train_translation(cfg, b, false, hooks);
+  const Json saved = knot::models::load_json_file((fs::path(b) / "config.json").string());
+  const auto rb = knot::train::train_translation(saved, b, true, quiet());
+  REQUIRE(rb.grid_extensions == 1);
+  REQUIRE(file_bytes((fs::path(a) / "checkpoints/step-000008/model.safetensors").string()) ==
+          file_bytes((fs::path(b) / "checkpoints/step-000008/model.safetensors").string()));
+  REQUIRE(file_bytes((fs::path(a) / "checkpoints/step-000008/optimizer.safetensors").string()) ==
+          file_bytes((fs::path(b) / "checkpoints/step-000008/optimizer.safetensors").string()));
+  // Errors before any write: another basis, sizes that do not grow, a step past the end.
+  const std::string bad = fresh_dir("extend-bad");
+  Json c2 = cfg;
+  c2["model"]["projection"] = {{"kind", "kan_chebyshev"}, {"options", {{"degree", 3}}}};
+  REQUIRE_THROWS_WITH(knot::train::train_translation(c2, bad, false, quiet()),
+                      Catch::Contains("kan_grid_extend") && Catch::Contains("kan_chebyshev"));
+  c2 = cfg;
+  c2["train"]["kan_grid_extend"] = Json::parse(R"([{"step": 3, "grid_size": 3}])");
+  REQUIRE_THROWS_WITH(knot::train::train_translation(c2, bad, false, quiet()),
+                      Catch::Contains("already has grid size 3"));
+  c2["train"]["kan_grid_extend"] = Json::parse(R"([{"step": 3, "grid_size": 6}, {"step": 5, "grid_size": 4}])");
+  REQUIRE_THROWS_WITH(knot::train::train_translation(c2, bad, false, quiet()), Catch::Contains("grid sizes must grow"));
+  c2["train"]["kan_grid_extend"] = Json::parse(R"([{"step": 9, "grid_size": 6}])");
+  REQUIRE_THROWS_WITH(knot::train::train_translation(c2, bad, false, quiet()), Catch::Contains("after the run's last step"));
+  REQUIRE_FALSE(fs::exists(fs::path(bad) / "config.json"));
+  for (const auto& d : {a, b, bad}) fs::remove_all(d);
 }
 
 TEST_CASE("translation: data.src_key and data.tgt_key read pairs stored under any keys", "[trainer]") {

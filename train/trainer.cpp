@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -24,7 +25,9 @@
 #include "dist/data_parallel.h"
 #include "train/run_lock.h"
 #include "nn/basis_registry.h"
+#include "nn/kan_linear.h"
 #include "ops/elementwise.h"
+#include "ops/indexing.h"
 #include "optim/optimizer.h"
 
 namespace fs = std::filesystem;
@@ -55,6 +58,35 @@ TrainerConfig TrainerConfig::from_json(const models::Json& j) {
   c.kan_regularization = r.get<double>("kan_regularization", c.kan_regularization);
   c.kan_reg_a = r.get<double>("kan_reg_a", c.kan_reg_a);
   c.kan_reg_e = r.get<double>("kan_reg_e", c.kan_reg_e);
+  c.kan_reg_metric = r.get<std::string>("kan_reg_metric", c.kan_reg_metric);
+  c.kan_reg_rows = r.get<int64_t>("kan_reg_rows", c.kan_reg_rows);
+  const models::Json extend = r.get<models::Json>("kan_grid_extend", models::Json::array());
+  KNOT_CHECK(extend.is_array(),
+             "config 'train': key 'kan_grid_extend' must be a list like [{{\"step\": 2000, \"grid_size\": 10}}], got {}",
+             extend.dump());
+  for (const models::Json& e : extend) {
+    KNOT_CHECK(e.is_object(),
+               "config 'train': each entry of 'kan_grid_extend' must be an object {{\"step\": S, \"grid_size\": G}}, "
+               "got {}",
+               e.dump());
+    models::ConfigReader er(e, "train.kan_grid_extend[]");
+    GridExtension g;
+    g.step = er.get<int64_t>("step", 0);
+    g.grid_size = er.get<int64_t>("grid_size", 0);
+    er.finish();
+    KNOT_CHECK(g.step >= 1, "config 'train.kan_grid_extend': 'step' must be >= 1, got {}", e.dump());
+    KNOT_CHECK(g.grid_size >= 1 && g.grid_size <= 1000,
+               "config 'train.kan_grid_extend': 'grid_size' must be 1 … 1000, got {}", e.dump());
+    if (!c.kan_grid_extend.empty()) {
+      KNOT_CHECK(g.step > c.kan_grid_extend.back().step,
+                 "config 'train.kan_grid_extend': steps must increase, got {} after step {}", e.dump(),
+                 c.kan_grid_extend.back().step);
+      KNOT_CHECK(g.grid_size > c.kan_grid_extend.back().grid_size,
+                 "config 'train.kan_grid_extend': grid sizes must grow, got {} after grid size {}", e.dump(),
+                 c.kan_grid_extend.back().grid_size);
+    }
+    c.kan_grid_extend.push_back(g);
+  }
   c.kan_grid_update_every = r.get<int64_t>("kan_grid_update_every", c.kan_grid_update_every);
   c.kan_grid_update_until = r.get<int64_t>("kan_grid_update_until", c.kan_grid_update_until);
   c.kan_grid_margin = r.get<double>("kan_grid_margin", c.kan_grid_margin);
@@ -103,6 +135,18 @@ TrainerConfig TrainerConfig::from_json(const models::Json& j) {
              c.max_consecutive_skips);
   KNOT_CHECK(c.max_skipped_fraction > 0 && c.max_skipped_fraction <= 1,
              "config 'train': key 'max_skipped_fraction' must be in (0, 1], got {}", c.max_skipped_fraction);
+  KNOT_CHECK(c.kan_reg_metric == "weights" || c.kan_reg_metric == "activations",
+             "config 'train': key 'kan_reg_metric' must be 'weights' (efficient-kan's penalty) or 'activations' "
+             "(pykan's), got '{}'",
+             c.kan_reg_metric);
+  KNOT_CHECK(c.kan_reg_rows >= 1, "config 'train': key 'kan_reg_rows' must be >= 1, got {}", c.kan_reg_rows);
+  KNOT_CHECK(c.kan_regularization >= 0, "config 'train': key 'kan_regularization' must be >= 0, got {}",
+             c.kan_regularization);
+  for (const GridExtension& g : c.kan_grid_extend)
+    KNOT_CHECK(g.step <= c.steps,
+               "config 'train.kan_grid_extend': step {} is after the run's last step ({}); the extension would never "
+               "happen",
+               g.step, c.steps);
   KNOT_CHECK(c.kan_grid_update_every >= 0 && c.kan_grid_update_until >= 0 && c.kan_grid_margin >= 0,
              "config 'train': keys 'kan_grid_update_every', 'kan_grid_update_until' and 'kan_grid_margin' must be >= 0");
   return c;
@@ -120,8 +164,35 @@ Tensor kan_regularization_loss(const nn::Module& model, double a, double e) {
   return total;
 }
 
+Tensor kan_activation_regularization_loss(const nn::Module& model, int64_t rows, double a, double e) {
+  constexpr int64_t kMaxEdgeValues = int64_t{1} << 21;  // per layer: (rows, out, in) values held for backward
+  Tensor total;
+  for (const auto& [name, m] : model.named_modules()) {
+    const auto* k = dynamic_cast<const nn::KANLayer*>(m);
+    if (!k || !k->captured_input().defined()) continue;
+    const int64_t in = k->in_features(), out = k->out_features();
+    Tensor x = k->captured_input().reshape({-1, in});
+    const int64_t N = x.size(0);
+    if (N == 0) continue;
+    const int64_t R = std::min({rows, N, std::max<int64_t>(1, kMaxEdgeValues / std::max<int64_t>(1, in * out))});
+    if (R < N) {
+      std::vector<int64_t> idx(static_cast<size_t>(R));
+      for (int64_t j = 0; j < R; ++j) idx[static_cast<size_t>(j)] = j * N / R;
+      x = index_select(x, 0, from_vector(idx, {R}).to(x.device()));
+    }
+    Tensor r;
+    try {
+      r = k->activation_regularization(x, a, e);
+    } catch (const Error& err) {
+      KNOT_FAIL("the activations penalty of KAN layer '{}': {}", name, err.what());
+    }
+    total = total.defined() ? add(total, r) : r;
+  }
+  return total;
+}
+
 int64_t update_kan_grids(nn::Module& model, const std::function<void()>& forward, double margin,
-                         const std::function<Tensor(const Tensor&)>& gather) {
+                         const std::function<Tensor(const Tensor&)>& gather, int64_t refine_to) {
   std::vector<nn::KANLayer*> layers;
   std::vector<std::string> names;
   for (const auto& [name, m] : model.named_modules())
@@ -144,9 +215,12 @@ int64_t update_kan_grids(nn::Module& model, const std::function<void()>& forward
       }
       if (!x.defined()) continue;
       try {
-        k->update_grid(x, margin);
+        if (refine_to > 0)
+          k->refine_grid(x, refine_to, margin);
+        else
+          k->update_grid(x, margin);
       } catch (const Error& e) {
-        KNOT_FAIL("grid update of KAN layer '{}': {}", names[i], e.what());
+        KNOT_FAIL("{} of KAN layer '{}': {}", refine_to > 0 ? "grid extension" : "grid update", names[i], e.what());
       }
       ++updated;
     }
@@ -283,7 +357,37 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
   set_matmul_precision(cfg.matmul_precision);
   nn::Module& model = task.model();
   model.train();
-  if (cfg.kan_regularization > 0) nn::check_kan_regularization(model, "train.kan_regularization");
+  const bool act_reg = cfg.kan_regularization > 0 && cfg.kan_reg_metric == "activations";
+  if (cfg.kan_regularization > 0) nn::check_kan_regularization(model, "train.kan_regularization", act_reg);
+  KNOT_CHECK(!act_reg || !comm.distributed(),
+             "train: kan_reg_metric 'activations' cannot be used with {} ranks yet (each edge's mean |φ| would have "
+             "to be summed over the ranks' rows before the entropy is taken); use kan_reg_metric 'weights' or one "
+             "process",
+             comm.size());
+  // The KAN layers. With the activations penalty each records its input in the training forwards
+  // (set_capture_input); recording ends with this call, however it ends.
+  std::vector<std::pair<std::string, nn::KANLayer*>> kan_layers;
+  for (const auto& [name, m] : model.named_modules())
+    if (const auto* k = dynamic_cast<const nn::KANLayer*>(m))
+      kan_layers.emplace_back(name, const_cast<nn::KANLayer*>(k));  // the model is ours to change
+  struct CaptureOff {
+    std::vector<std::pair<std::string, nn::KANLayer*>>& layers;
+    ~CaptureOff() {
+      for (auto& [name, k] : layers) k->set_capture_input(false);
+    }
+  } capture_off{kan_layers};
+  if (!cfg.kan_grid_extend.empty()) {
+    KNOT_CHECK(!comm.distributed(),
+               "train: kan_grid_extend cannot be used with {} ranks yet (the gradient buckets are sized once); "
+               "extend the grid in one process, then resume the run with more",
+               comm.size());
+    KNOT_CHECK(!kan_layers.empty(), "train: kan_grid_extend is set, but the model has no KAN layer; remove the key");
+    for (const auto& [name, k] : kan_layers)
+      KNOT_CHECK(dynamic_cast<const nn::KANLinear*>(k) != nullptr,
+                 "train: kan_grid_extend refines B-spline grids, but KAN layer '{}' is kan_{}, which has no grid; "
+                 "remove the key or use kan_bspline",
+                 name, k->basis());
+  }
 
   auto groups = optim::decay_groups(model, cfg.weight_decay);
   optim::Adam opt(std::move(groups), cfg.lr, optim::AdamOptions{cfg.beta1, cfg.beta2, cfg.eps, cfg.decoupled});
@@ -341,6 +445,18 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
         KNOT_FAIL("train.init_from: the weights of '{}' do not fit this model: {}", path, e.what());
       }
       log(fmt::format("{}: starting from the weights of {}", task.name(), path));
+    }
+  }
+  // Grid extensions still to come must grow every layer's grid (a resumed run has taken the grid size
+  // of its checkpoint's weights).
+  for (const auto& ext : cfg.kan_grid_extend) {
+    if (ext.step <= step) continue;
+    for (const auto& [name, k] : kan_layers) {
+      const int64_t g = dynamic_cast<const nn::KANLinear*>(k)->options().grid_size;
+      KNOT_CHECK(ext.grid_size > g,
+                 "train: kan_grid_extend at step {} asks for grid size {}, but KAN layer '{}' already has grid size {}; "
+                 "grid extension only grows grids",
+                 ext.step, ext.grid_size, name, g);
     }
   }
   // Data parallelism: gradient sync (and with ZeRO-1 the optimizer's moments cut to this rank's share,
@@ -494,6 +610,19 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
         write_metrics({{"step", step}, {"grid_update", n}});
       }
     }
+    for (const auto& ext : cfg.kan_grid_extend) {
+      if (ext.step != step) continue;
+      const int64_t bpe = task.batches_per_epoch();
+      const int64_t n = update_kan_grids(
+          model, [&]() { task.train_loss(micro / bpe, micro % bpe); }, cfg.kan_grid_margin, {}, ext.grid_size);
+      set_batch_rows(0, 0);
+      const int64_t reset = opt.reset_resized_moments();
+      ++res.grid_extensions;
+      log(fmt::format("{}: step {}: grid extension: {} B-spline layer(s) refitted on grid size {} ({} weight "
+                      "tensors' Adam moments start again)",
+                      task.name(), step, n, ext.grid_size, reset));
+      write_metrics({{"step", step}, {"grid_extension", ext.grid_size}, {"layers", n}});
+    }
     last_lr = sched.at(step);
     opt.set_lr(last_lr);
     opt.zero_grad();
@@ -503,6 +632,11 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
     std::string why;
     for (int64_t a = 0; a < cfg.accumulation; ++a) {
       const int64_t bpe = task.batches_per_epoch();
+      if (act_reg)  // each layer records this micro-batch's input (and drops any older one)
+        for (auto& [name, k] : kan_layers) {
+          k->set_capture_input(false);
+          k->set_capture_input(true);
+        }
       TaskLoss tl = task.train_loss(micro / bpe, micro % bpe);
       ++micro;
       Tensor loss = tl.loss;
@@ -512,7 +646,11 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
         // (as Megatron and DeepSpeed do), not the whole batch's value.
         loss = add(loss, comm.distributed() ? mul(tl.aux, 1.0 / comm.size()) : tl.aux);
       }
-      if (cfg.kan_regularization > 0 && lead) {  // a function of the weights: added once, on rank 0
+      if (act_reg) {  // of this micro-batch's activations (one process only)
+        const Tensor reg = kan_activation_regularization_loss(model, cfg.kan_reg_rows, cfg.kan_reg_a, cfg.kan_reg_e);
+        for (auto& [name, k] : kan_layers) k->set_capture_input(false);
+        if (reg.defined()) loss = add(loss, mul(reg, cfg.kan_regularization));
+      } else if (cfg.kan_regularization > 0 && lead) {  // a function of the weights: added once, on rank 0
         const Tensor reg = kan_regularization_loss(model, cfg.kan_reg_a, cfg.kan_reg_e);
         if (reg.defined()) loss = add(loss, mul(reg, cfg.kan_regularization));
       }

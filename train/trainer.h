@@ -12,10 +12,25 @@
 //   lr 1e-3, schedule {...} (train/schedule.h), optimizer {"beta1": 0.9, "beta2": 0.98,
 //   "eps": 1e-9, "weight_decay": 0.0, "decoupled": true}
 //   clip_grad_norm 1.0    0 = off; a non-finite gradient norm skips the step like a NaN loss
-//   kan_regularization 0  weight of Σ KANLayer::regularization_loss() added to the loss; only
-//                         B-spline layers define one, so > 0 on a model with another KAN basis, or
-//                         with no KAN layer, is an error before anything is written
+//   kan_regularization 0  weight of a sparsity penalty over the KAN layers added to the loss; > 0 on a
+//                         model with no KAN layer, or with a layer that cannot give the chosen penalty,
+//                         is an error before anything is written
+//   kan_reg_metric "weights"  "weights": efficient-kan's penalty on the spline weights
+//                         (KANLayer::regularization_loss; B-spline layers only). "activations": pykan's
+//                         penalty on the edges' mean |φ| over the micro-batch (activation_regularization;
+//                         every basis with per-edge functions), measured on at most kan_reg_rows rows of
+//                         each layer's input (evenly spaced; fewer for wide layers, at most 2^21 edge
+//                         values per layer). One process only: with several ranks it is an error
+//   kan_reg_rows 128          see kan_reg_metric
 //   kan_reg_a 1, kan_reg_e 1  the L1 and entropy weights inside that penalty
+//   kan_grid_extend []        pykan's grid extension during training: [{"step": 2000, "grid_size": 10},
+//                             {"step": 4000, "grid_size": 20}] refits every B-spline KAN layer on a finer
+//                             grid (KANLinear::refine_grid) to its input on that step's first
+//                             micro-batch, before the step trains. Steps increase, grid sizes grow;
+//                             the extended weights' Adam moments start again from zero. Checkpoints
+//                             hold the larger weights, and every loader takes the grid size from them
+//                             (KANLinear::adopt_state_shapes). Every KAN layer must be B-spline; one
+//                             process only
 //   kan_grid_update_every 0   > 0: before steps 1, 1+n, 1+2n, ... every KAN layer with a data-dependent
 //                             grid (B-spline) adapts its grid to its own input on that step's first
 //                             micro-batch (a no-grad forward; the spline weights are refit so the
@@ -124,6 +139,12 @@ struct TrainerConfig {
   bool decoupled = true;
   double clip_grad_norm = 1.0;
   double kan_regularization = 0.0, kan_reg_a = 1.0, kan_reg_e = 1.0;
+  std::string kan_reg_metric = "weights";  // or "activations"
+  int64_t kan_reg_rows = 128;
+  struct GridExtension {
+    int64_t step = 0, grid_size = 0;
+  };
+  std::vector<GridExtension> kan_grid_extend;
   int64_t kan_grid_update_every = 0, kan_grid_update_until = 0;
   double kan_grid_margin = 0.01;
   int64_t log_every = 10, val_every = 200, checkpoint_every = 500, keep_checkpoints = 3;
@@ -173,6 +194,7 @@ struct TrainResult {
                                 // was refused because the model gives NaN/Inf: the run failed
   std::string failure;          // why, when stopped_on_nan or diverged
   int64_t grid_updates = 0;  // update passes done in this call (each updates every B-spline KAN layer)
+  int64_t grid_extensions = 0;  // kan_grid_extend entries applied in this call
   int world_size = 1;        // ranks that trained
   double comm_wait_seconds = 0, comm_bytes_per_step = 0;  // data-parallel: exposed wait, bytes sent per step
 };
@@ -207,12 +229,20 @@ void validate_trainer_state(const models::Json& s, const std::string& file, int6
 // Σ regularization_loss over every KANLayer in the model (undefined Tensor when there is none).
 Tensor kan_regularization_loss(const nn::Module& model, double a, double e);
 
+// pykan's penalty on activations (train.kan_reg_metric "activations"): Σ activation_regularization over
+// every KANLayer of the model that recorded an input in its last forward (set_capture_input), each on
+// at most `rows` evenly spaced rows of that input (rows ⌊j·N/R⌋, j < R) and at most 2^21 / (in·out)
+// rows (at least one). Undefined Tensor when no layer recorded an input.
+Tensor kan_activation_regularization_loss(const nn::Module& model, int64_t rows, double a, double e);
+
 // One grid-update pass: a no-grad forward of `forward` with input capture on every KANLayer of
 // `model`, then update_grid(captured input, margin) on each layer that saw an input. Returns the
 // number of layers updated.
 // In a data-parallel run, `gather` (when given) turns a layer's captured input rows into every rank's
 // rows in rank order, so each rank fits the grid one process would fit to the whole batch.
+// With `refine_to` > 0 each layer refines its grid to that size instead (grid extension,
+// KANLayer::refine_grid).
 int64_t update_kan_grids(nn::Module& model, const std::function<void()>& forward, double margin,
-                         const std::function<Tensor(const Tensor&)>& gather = {});
+                         const std::function<Tensor(const Tensor&)>& gather = {}, int64_t refine_to = 0);
 
 }  // namespace knot::train

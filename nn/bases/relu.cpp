@@ -54,7 +54,7 @@ class ReLUKAN : public KANLayer {
   // input, φ_oi(x) = Σ_j φ_j(x)·W[o, i, j] with W = weight viewed as (out, in, nf). The bias is no edge's.
   Tensor edge_activations(const Tensor& x) const override {
     const Tensor phi = bumps(flatten_input(x, "kan_relu").detach().to(weight.dtype()), phase_low, phase_height);
-    return sum(mul(unsqueeze(phi, 1), unsqueeze(reshape(weight, {out_, in_, nf_}), 0)), {3});  // (N, out, in)
+    return mix_edges(phi, reshape(weight, {out_, in_, nf_}));  // (N, out, in)
   }
   Tensor edge_values(const Tensor& x) const override {
     NoGradGuard ng;
