@@ -340,6 +340,66 @@ TEST_CASE("symbolic: the pruned and refitted example becomes exp(sin(pi x1) + x2
   for (const auto& d : {w.sparse, w.pruned, w.refit, out}) fs::remove_all(d);
 }
 
+TEST_CASE("symbolic: x1*x2 through a [2, 2, 1] net and sqrt(x1^2 + x2^2) through [2, 1, 1], fitted in stages",
+          "[inspect][fit][symbolic]") {
+  const Json base =
+      models::load_json_file((fs::path(__FILE__).parent_path().parent_path() / "configs/fit-exp-sin.json").string());
+  auto fit = [&](const std::string& name, const std::string& fn, const Json& widths, bool grid_updates, int seed) {
+    Json cfg = base;
+    cfg["run_dir"] = tmp(name);
+    cfg["data"]["generate"]["function"] = fn;
+    cfg["model"]["widths"] = widths;
+    cfg["train"]["steps"] = 100;
+    cfg["train"]["grid_schedule"] = {5, 10, 20};
+    cfg["train"]["seed"] = seed;
+    if (!grid_updates) cfg["train"]["update_grid_every"] = 0;
+    models::run_fit(cfg, quiet);
+    return cfg["run_dir"].get<std::string>();
+  };
+  auto coefficient_of_square = [](const train::SymbolicEdge& e) { return e.c * e.a * e.a; };  // c·(a·x + b)² + d
+  {  // x1·x2 = ((x1 + x2)² − (x1 − x2)²) / 4: the first layer linear (pykan's hint, every edge of it fixed to x),
+     // then the staged refit turns the second layer's splines into exact squares.
+    const std::string run = fit("product", "product", Json::array({2, 2, 1}), true, 0);
+    train::SymbolicOptions so;
+    so.run_dir = run;
+    so.fix = {"layers.0=x"};
+    const auto r = train::run_symbolic(so, quiet);
+    REQUIRE(r.edges.size() == 6);
+    for (size_t k = 0; k < 4; ++k) REQUIRE(r.edges[k].function == "x");
+    REQUIRE(r.edges[4].function == "x^2");
+    REQUIRE(r.edges[5].function == "x^2");
+    REQUIRE(r.tuned);
+    INFO(r.formulas[0]);
+    REQUIRE(r.test_rmse < 1e-4);
+    // Without the staged refit the second layer stays a poor fit (it was learned against curved first-layer
+    // edges): the refit is what makes it exact.
+    so.refit_steps = 0;
+    const auto unstaged = train::run_symbolic(so, quiet);
+    INFO("unstaged: " << unstaged.formulas[0]);
+    REQUIRE(unstaged.test_rmse > 10 * r.test_rmse);
+    fs::remove_all(run);
+  }
+  {  // sqrt(x1² + x2²) with the library narrowed to the functions it needs (as pykan's tutorials do).
+    const std::string run = fit("hypot", "hypot", Json::array({2, 1, 1}), false, 1);
+    train::SymbolicOptions so;
+    so.run_dir = run;
+    so.library = {"x", "x^2", "sqrt"};
+    const auto r = train::run_symbolic(so, quiet);
+    REQUIRE(r.edges.size() == 3);
+    REQUIRE(r.edges[0].function == "x^2");
+    REQUIRE(r.edges[1].function == "x^2");
+    REQUIRE(r.edges[2].function == "sqrt");
+    INFO(r.formulas[0]);
+    REQUIRE(r.test_rmse < 1e-3);
+    // y = c·sqrt(a·(k0·x1² + k1·x2² + …) + b) + d: equal weights of x1² and x2², overall scale 1, within 1 %.
+    const double k0 = coefficient_of_square(r.edges[0]), k1 = coefficient_of_square(r.edges[1]);
+    REQUIRE(std::abs(k0 / k1 - 1) < 0.01);
+    const double scale = r.edges[2].c * std::sqrt(r.edges[2].a * 0.5 * (k0 + k1));
+    REQUIRE(std::abs(scale - 1) < 0.01);
+    fs::remove_all(run);
+  }
+}
+
 TEST_CASE("inspect: an ELECTRA run with KAN feed-forward layers", "[inspect][trainer]") {
   Json cfg = test::tiny_electra_config(2);
   cfg["model"]["kan"] = {{"kind", "kan_bspline"}, {"options", {{"grid_size", 3}}}, {"ffn", true}};

@@ -36,12 +36,23 @@ void add_symbolic_command(CLI::App& app) {
       ->check(CLI::ExistingDirectory);
   cmd->add_option("--r2", opt->r2_threshold, "Replace an edge by its best formula when R^2 reaches this")
       ->capture_default_str();
-  cmd->add_option("--fix", opt->fix, "Force an edge's function: LAYER.IN.OUT=FUNCTION, e.g. layers.0.1.0=sin")
+  cmd->add_option("--fix", opt->fix, "Force an edge's function: LAYER.IN.OUT=FUNCTION, e.g. layers.0.1.0=sin, or every edge of a layer: "
+                  "LAYER=FUNCTION, e.g. layers.0=x")
       ->delimiter(',');
   cmd->add_option("--lib", opt->library,
                   "Functions to try, e.g. --lib x,sin,exp (default all: x x^2 x^3 1/x sqrt exp log sin cos tanh sigmoid "
                   "abs 0)")
       ->delimiter(',');
+  cmd->add_option("--simplicity", opt->simplicity,
+                  "How strongly simple functions are preferred: one unit of complexity (x: 1, x^2 or sin: 2, tanh: 3) "
+                  "is worth this factor in the unexplained variance 1 - R^2")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0001, 1e12));
+  cmd->add_option("--refit-steps", opt->refit_steps,
+                  "After a layer becomes fully symbolic, train it with the later layers' splines for this many L-BFGS "
+                  "steps before fitting the next layer (0: fit every layer on the original network)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{100000}));
   cmd->add_flag("--no-tune", *no_tune, "Keep the fitted constants (no joint L-BFGS tuning)");
   cmd->add_option("--tune-steps", opt->tune_steps, "L-BFGS steps of the tuning")->capture_default_str();
   cmd->add_option("--rows", opt->rows, "Training rows the edges are fitted on")->capture_default_str();

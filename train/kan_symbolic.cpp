@@ -29,6 +29,7 @@ using Json = nlohmann::json;
 
 struct SymFn {
   const char* name;
+  int complexity;  // what a formula pays for using it (the edge choice below)
   double (*f)(double);
   bool (*ok)(double);           // the domain: f(u) is used only where ok(u)
   Tensor (*op)(const Tensor&);  // the same function as a differentiable op (for tuning)
@@ -36,23 +37,23 @@ struct SymFn {
 
 bool any(double) { return true; }
 const SymFn kLibrary[] = {
-    {"x", [](double u) { return u; }, any, [](const Tensor& t) { return t; }},
-    {"x^2", [](double u) { return u * u; }, any, [](const Tensor& t) { return mul(t, t); }},
-    {"x^3", [](double u) { return u * u * u; }, any, [](const Tensor& t) { return mul(mul(t, t), t); }},
-    {"1/x", [](double u) { return 1.0 / u; }, [](double u) { return std::abs(u) > 1e-3; },
+    {"x", 1, [](double u) { return u; }, any, [](const Tensor& t) { return t; }},
+    {"x^2", 2, [](double u) { return u * u; }, any, [](const Tensor& t) { return mul(t, t); }},
+    {"x^3", 3, [](double u) { return u * u * u; }, any, [](const Tensor& t) { return mul(mul(t, t), t); }},
+    {"1/x", 2, [](double u) { return 1.0 / u; }, [](double u) { return std::abs(u) > 1e-3; },
      [](const Tensor& t) { return rdiv(1.0, t); }},
-    {"sqrt", [](double u) { return std::sqrt(u); }, [](double u) { return u >= 0; },
+    {"sqrt", 2, [](double u) { return std::sqrt(u); }, [](double u) { return u >= 0; },
      [](const Tensor& t) { return sqrt(t); }},
-    {"exp", [](double u) { return std::exp(u); }, [](double u) { return u < 50; },
+    {"exp", 2, [](double u) { return std::exp(u); }, [](double u) { return u < 50; },
      [](const Tensor& t) { return exp(t); }},
-    {"log", [](double u) { return std::log(u); }, [](double u) { return u > 1e-6; },
+    {"log", 2, [](double u) { return std::log(u); }, [](double u) { return u > 1e-6; },
      [](const Tensor& t) { return log(t); }},
-    {"sin", [](double u) { return std::sin(u); }, any, [](const Tensor& t) { return sin(t); }},
-    {"cos", [](double u) { return std::cos(u); }, any, [](const Tensor& t) { return cos(t); }},
-    {"tanh", [](double u) { return std::tanh(u); }, any, [](const Tensor& t) { return tanh(t); }},
-    {"sigmoid", [](double u) { return 1.0 / (1.0 + std::exp(-u)); }, any, [](const Tensor& t) { return sigmoid(t); }},
-    {"abs", [](double u) { return std::abs(u); }, any, [](const Tensor& t) { return abs(t); }},
-    {"0", [](double) { return 0.0; }, any, [](const Tensor& t) { return mul(t, 0.0); }},
+    {"sin", 2, [](double u) { return std::sin(u); }, any, [](const Tensor& t) { return sin(t); }},
+    {"cos", 2, [](double u) { return std::cos(u); }, any, [](const Tensor& t) { return cos(t); }},
+    {"tanh", 3, [](double u) { return std::tanh(u); }, any, [](const Tensor& t) { return tanh(t); }},
+    {"sigmoid", 3, [](double u) { return 1.0 / (1.0 + std::exp(-u)); }, any, [](const Tensor& t) { return sigmoid(t); }},
+    {"abs", 3, [](double u) { return std::abs(u); }, any, [](const Tensor& t) { return abs(t); }},
+    {"0", 0, [](double) { return 0.0; }, any, [](const Tensor& t) { return mul(t, 0.0); }},
 };
 
 const SymFn& library_fn(const std::string& name) {
@@ -158,6 +159,11 @@ void add_into(Sum& to, const Sum& s) {
 
 std::string num(double v) { return fmt::format("{:.4g}", v); }
 
+// A constant or coefficient below this fraction of the largest one beside it is left out of the printed
+// formula (and of the foldings that need a zero constant): the formula shows 4 significant digits, and
+// tuning leaves such remainders (sin(3.142*x1 + 8.6e-09)). The RMSEs use the exact constants.
+constexpr double kNegligible = 1e-6;
+
 std::string print_sum(const Sum& s, const std::vector<std::string>& vars);
 
 // "coef*body", with a coefficient that prints as 1 or −1 (4 significant digits) left out.
@@ -188,7 +194,7 @@ std::string print_sum(const Sum& s, const std::vector<std::string>& vars) {
   for (const Term& t : s.terms) scale = std::max(scale, std::abs(t.coef));
   std::string out;
   for (const Term& t : s.terms) {
-    if (std::abs(t.coef) <= 1e-9 * scale) continue;
+    if (std::abs(t.coef) <= kNegligible * scale) continue;
     std::string p = print_term(t, vars);
     if (out.empty()) {
       out = p;
@@ -198,7 +204,7 @@ std::string print_sum(const Sum& s, const std::vector<std::string>& vars) {
       out += " + " + p;
     }
   }
-  if (std::abs(s.k) > 1e-9 * std::max(scale, 1e-300) || out.empty()) {
+  if (std::abs(s.k) > kNegligible * std::max(scale, 1e-300) || out.empty()) {
     if (out.empty()) return num(s.k);
     out += s.k < 0 ? " - " + num(-s.k) : " + " + num(s.k);
   }
@@ -232,7 +238,7 @@ void add_edge(Sum& to, const SymbolicEdge& e, const Sum& u) {
     inner.k = 0;
   }
   // A single term g·v inside (no constant, as print_sum would show it):
-  const bool lone = inner.terms.size() == 1 && std::abs(inner.k) <= 1e-9 * std::abs(inner.terms[0].coef);
+  const bool lone = inner.terms.size() == 1 && std::abs(inner.k) <= kNegligible * std::abs(inner.terms[0].coef);
   if (lone && (e.function == "x^2" || e.function == "x^3" || e.function == "1/x")) {  // (g·v)^p = g^p·v^p
     const double g = inner.terms[0].coef;
     t.coef *= e.function == "x^2" ? g * g : e.function == "x^3" ? g * g * g : 1.0 / g;
@@ -304,51 +310,20 @@ double rmse(const std::vector<double>& p, const Tensor& y) {
   return std::sqrt(se / static_cast<double>(std::max<size_t>(1, t.size())));
 }
 
-// L-BFGS on the constants of every edge (all replaced) against the training rows' MSE.
-void tune(const std::vector<Layer>& L, const std::vector<size_t>& first, std::vector<SymbolicEdge>& edges,
-          const Tensor& x, const Tensor& y, int64_t steps) {
-  std::vector<Tensor> params;  // (4) per edge: c, a, b, d
-  for (const SymbolicEdge& e : edges) {
+// The constants (c, a, b, d) of each edge as a (4) tensor that L-BFGS trains.
+std::vector<Tensor> constant_params(const std::vector<SymbolicEdge>& edges, size_t count) {
+  std::vector<Tensor> params;
+  for (size_t k = 0; k < count; ++k) {
+    const SymbolicEdge& e = edges[k];
     Tensor p = from_vector(std::vector<double>{e.c, e.a, e.b, e.d}, {4});
     p.requires_grad_(true);
     params.push_back(p);
   }
-  const int64_t N = x.size(0);
-  const Tensor X = x.to(DType::f64).contiguous(), Y = y.to(DType::f64).reshape({N});
-  auto loss_fn = [&]() {
-    std::vector<Tensor> h;
-    for (int64_t i = 0; i < L[0].in; ++i) h.push_back(select(X, 1, i));
-    for (size_t l = 0; l < L.size(); ++l) {
-      std::vector<Tensor> next;
-      for (int64_t o = 0; o < L[l].out; ++o) {
-        Tensor s = full({N}, L[l].bias.empty() ? 0.0 : L[l].bias[o], DType::f64);
-        for (int64_t i = 0; i < L[l].in; ++i) {
-          const size_t k = edge_at(first, L, l, o, i);
-          const Tensor& p = params[k];
-          const Tensor c = slice(p, 0, 0, 1), a = slice(p, 0, 1, 2), b = slice(p, 0, 2, 3), d = slice(p, 0, 3, 4);
-          const Tensor f = library_fn(edges[k].function).op(add(mul(h[static_cast<size_t>(i)], a), b));
-          s = add(s, add(mul(f, c), d));
-        }
-        next.push_back(s);
-      }
-      h.swap(next);
-    }
-    const Tensor diff = sub(h[0], Y);
-    return mean(mul(diff, diff));
-  };
-  optim::LBFGSOptions o;
-  o.lr = 1.0;
-  optim::LBFGS opt(params, o);
-  for (int64_t s = 0; s < steps; ++s) {
-    const double v = opt.step([&]() {
-      for (Tensor& p : params) p.zero_grad();
-      const Tensor l = loss_fn();
-      l.backward();
-      return l.item();
-    });
-    if (!std::isfinite(v)) break;
-  }
-  for (size_t k = 0; k < edges.size(); ++k) {
+  return params;
+}
+
+void store_constants(const std::vector<Tensor>& params, std::vector<SymbolicEdge>& edges) {
+  for (size_t k = 0; k < params.size(); ++k) {
     const std::vector<double> v = params[k].detach().to_vector<double>();
     edges[k].c = v[0];
     edges[k].a = v[1];
@@ -357,12 +332,106 @@ void tune(const std::vector<Layer>& L, const std::vector<size_t>& first, std::ve
   }
 }
 
+// The first `layers` layers (every edge replaced) on X (N, in0) as a graph in `params`: one (N) tensor
+// per node of the last of them.
+std::vector<Tensor> symbolic_forward(const std::vector<Layer>& L, const std::vector<size_t>& first,
+                                     const std::vector<SymbolicEdge>& edges, const std::vector<Tensor>& params,
+                                     const Tensor& X, size_t layers) {
+  const int64_t N = X.size(0);
+  std::vector<Tensor> h;
+  for (int64_t i = 0; i < L[0].in; ++i) h.push_back(select(X, 1, i));
+  for (size_t l = 0; l < layers; ++l) {
+    std::vector<Tensor> next;
+    for (int64_t o = 0; o < L[l].out; ++o) {
+      Tensor s = full({N}, L[l].bias.empty() ? 0.0 : L[l].bias[o], DType::f64);
+      for (int64_t i = 0; i < L[l].in; ++i) {
+        const size_t k = edge_at(first, L, l, o, i);
+        const Tensor& p = params[k];
+        const Tensor c = slice(p, 0, 0, 1), a = slice(p, 0, 1, 2), b = slice(p, 0, 2, 3), d = slice(p, 0, 3, 4);
+        const Tensor f = library_fn(edges[k].function).op(add(mul(h[static_cast<size_t>(i)], a), b));
+        s = add(s, add(mul(f, c), d));
+      }
+      next.push_back(s);
+    }
+    h.swap(next);
+  }
+  return h;
+}
+
+// L-BFGS on the training rows' MSE over `params` (each a leaf); returns the last loss.
+double lbfgs_mse(const std::vector<Tensor>& params, const std::function<Tensor()>& prediction, const Tensor& Y,
+                 int64_t steps) {
+  optim::LBFGSOptions o;
+  o.lr = 1.0;
+  optim::LBFGS opt(params, o);
+  double v = NAN;
+  for (int64_t s = 0; s < steps; ++s) {
+    v = opt.step([&]() {
+      for (const Tensor& p : params) p.zero_grad();
+      const Tensor diff = sub(prediction(), Y);
+      const Tensor l = mean(mul(diff, diff));
+      l.backward();
+      return l.item();
+    });
+    if (!std::isfinite(v)) break;
+  }
+  return v;
+}
+
+// L-BFGS on the constants of every edge (all replaced) against the training rows' MSE.
+void tune(const std::vector<Layer>& L, const std::vector<size_t>& first, std::vector<SymbolicEdge>& edges,
+          const Tensor& x, const Tensor& y, int64_t steps) {
+  std::vector<Tensor> params = constant_params(edges, edges.size());
+  const Tensor X = x.to(DType::f64).contiguous(), Y = y.to(DType::f64).reshape({x.size(0)});
+  lbfgs_mse(params, [&]() { return symbolic_forward(L, first, edges, params, X, L.size())[0]; }, Y, steps);
+  store_constants(params, edges);
+}
+
+// The staged fit (kan_symbolic.h, refit_steps): layers [0, L.size()) are symbolic, every edge replaced;
+// their constants and the parameters of the KAN layers `rest` after them are trained together on the
+// training rows, so the later layers' splines adapt to the formulas before they are fitted in turn.
+void refit_after(const std::vector<Layer>& L, const std::vector<size_t>& first, std::vector<SymbolicEdge>& edges,
+                 const std::vector<nn::KANLayer*>& rest, const Tensor& x, const Tensor& y, int64_t steps) {
+  const size_t count = first.back() + static_cast<size_t>(L.back().in * L.back().out);
+  std::vector<Tensor> params = constant_params(edges, count);
+  std::vector<Tensor> trained = params;
+  for (nn::KANLayer* k : rest)
+    for (const Tensor& p : k->parameters())
+      if (p.requires_grad()) trained.push_back(p);
+  const DType dt = rest.front()->parameters().empty() ? DType::f64 : rest.front()->parameters().front().dtype();
+  const Tensor X = x.to(DType::f64).contiguous(), Y = y.to(DType::f64).reshape({x.size(0)});
+  lbfgs_mse(
+      trained,
+      [&]() {
+        Tensor H = stack(symbolic_forward(L, first, edges, params, X, L.size()), 1).to(dt);
+        for (nn::KANLayer* k : rest) H = k->forward(H);
+        return reshape(H, {X.size(0)}).to(DType::f64);
+      },
+      Y, steps);
+  store_constants(params, edges);
+}
+
+// The network with layers [0, L.size()) symbolic and the KAN layers `rest` after them, on x: (N) f64.
+std::vector<double> mixed_output(const std::vector<Layer>& L, const std::vector<size_t>& first,
+                                 const std::vector<SymbolicEdge>& edges, const std::vector<nn::KANLayer*>& rest,
+                                 const Tensor& x) {
+  NoGradGuard ng;
+  const DType dt = rest.front()->parameters().empty() ? DType::f64 : rest.front()->parameters().front().dtype();
+  const std::vector<double> h = eval_network(L, first, edges, x);
+  Tensor H = from_vector(h, {x.size(0), L.back().out}).to(dt);
+  for (nn::KANLayer* k : rest) H = k->forward(H);
+  return H.to(DType::f64).contiguous().to_vector<double>();
+}
+
 }  // namespace
 
 SymbolicResult run_symbolic(const SymbolicOptions& opt, const std::function<void(const std::string&)>& log) {
   KNOT_CHECK(opt.r2_threshold >= 0 && opt.r2_threshold <= 1, "symbolic: --r2 must be in [0, 1], got {}",
              opt.r2_threshold);
   KNOT_CHECK(opt.rows >= 2, "symbolic: --rows must be >= 2, got {}", opt.rows);
+  KNOT_CHECK(opt.refit_steps >= 0, "symbolic: --refit-steps must be >= 0, got {}", opt.refit_steps);
+  KNOT_CHECK(opt.simplicity > 1 && std::isfinite(opt.simplicity), "symbolic: --simplicity must be > 1, got {}",
+             opt.simplicity);
   std::vector<const SymFn*> lib;
   for (const auto& n : opt.library) lib.push_back(&library_fn(n));
   if (lib.empty())
@@ -381,12 +450,28 @@ SymbolicResult run_symbolic(const SymbolicOptions& opt, const std::function<void
   const Json& cfg = run.config;
   auto& recorded = run.layers;
 
+  // Training and test rows for the RMSEs, the staged refits and the tuning.
+  const auto& dj = cfg.at("data");
+  const auto inputs = dj.at("inputs").get<std::vector<std::string>>();
+  const std::string target = dj.at("target").get<std::string>();
+  auto table = [&](const std::string& generated, const std::string& key) -> data::CsvTable {
+    const fs::path g = fs::path(opt.run_dir) / generated;
+    const std::string p = fs::exists(g) ? g.string() : dj.value(key, std::string());
+    return p.empty() ? data::CsvTable() : data::read_csv(p);
+  };
+  const data::CsvTable train_t = table("train.csv", "train"), test_t = table("test.csv", "test");
+  Tensor xtr = train_t.select(inputs, DType::f64), ytr = train_t.select({target}, DType::f64);
+  xtr = slice(xtr, 0, 0, std::min<int64_t>(xtr.size(0), opt.rows)).contiguous();
+  ytr = slice(ytr, 0, 0, xtr.size(0)).contiguous();
   std::vector<Layer> L;
   std::vector<size_t> first;
   SymbolicResult res;
   Tensor x0;
-  for (auto& [name, layer] : recorded) {
-    const Tensor x = recorded_rows(*layer, name, opt.rows);
+  bool staged = false;  // a refit has changed the network: later layers read the symbolic layers' output
+  for (size_t li = 0; li < recorded.size(); ++li) {
+    auto& [name, layer] = recorded[li];
+    Tensor x = recorded_rows(*layer, name, opt.rows);  // (turns the layer's capturing off)
+    if (staged) x = from_vector(eval_network(L, first, res.edges, xtr), {xtr.size(0), layer->in_features()});
     if (L.empty()) x0 = x;
     Layer ly{name, layer, layer->in_features(), layer->out_features(), {}};
     for (const auto& [pn, p] : layer->named_parameters(false))
@@ -417,21 +502,30 @@ SymbolicResult run_symbolic(const SymbolicOptions& opt, const std::function<void
         }
         const std::string key = fmt::format("{}.{}.{}", name, i, o);
         std::vector<const SymFn*> cands = lib;
-        if (fixes.count(key)) {
-          cands = {&library_fn(fixes[key])};
+        const auto layer_fix = fixes.find(name);  // --fix LAYER=f: every edge of the layer
+        if (fixes.count(key) || layer_fix != fixes.end()) {
+          cands = {&library_fn(fixes.count(key) ? fixes[key] : layer_fix->second)};
           e.fixed = true;
           fixes.erase(key);
         } else if (imp[o * in + i] < opt.dead_fraction * top || imp[o * in + i] == 0.0) {
           cands = {&library_fn("0")};
         }
         std::vector<Fit> fits;
-        double best = -1;
-        for (const SymFn* f : cands) {
-          fits.push_back(fit_edge(*f, u, y));
-          best = std::max(best, fits.back().r2);
+        for (const SymFn* f : cands) fits.push_back(fit_edge(*f, u, y));
+        // The choice (kan_symbolic.h): score = complexity + log2(1 − R² + 1e-5) / log2(simplicity); the
+        // first function in library order (simplest first) within half a unit of the lowest score.
+        // "0" competes only on a dead edge (its R² is 0 however large the edge is).
+        std::vector<double> score(cands.size(), INFINITY);
+        double lowest = INFINITY;
+        for (size_t c = 0; c < cands.size(); ++c) {
+          if (fits[c].r2 < 0) continue;  // left the domain everywhere
+          if (cands.size() > 1 && std::string(cands[c]->name) == "0") continue;
+          score[c] = cands[c]->complexity +
+                     std::log2(std::max(1.0 - fits[c].r2, 0.0) + 1e-5) / std::log2(opt.simplicity);
+          lowest = std::min(lowest, score[c]);
         }
         for (size_t c = 0; c < cands.size(); ++c)
-          if (fits[c].r2 >= best - 1e-3) {  // the simplest of the (near-)best
+          if (score[c] <= lowest + 0.5) {
             e.function = cands[c]->name;
             e.r2 = fits[c].r2;
             e.c = fits[c].c;
@@ -452,24 +546,28 @@ SymbolicResult run_symbolic(const SymbolicOptions& opt, const std::function<void
                                    : ", kept as a spline"));
         res.edges.push_back(e);
       }
+    fixes.erase(name);  // a whole-layer --fix is used up
     L.push_back(ly);
+    // The staged fit: with every edge of this layer replaced, train its constants (and those before)
+    // together with the later layers' splines, then fit the next layer to what it has become.
+    bool all_replaced = true;
+    for (size_t k = first.back(); k < res.edges.size(); ++k) all_replaced = all_replaced && res.edges[k].replaced;
+    if (opt.refit_steps > 0 && li + 1 < recorded.size() && all_replaced &&
+        std::all_of(res.edges.begin(), res.edges.end(), [](const SymbolicEdge& e) { return e.replaced; })) {
+      std::vector<nn::KANLayer*> rest;
+      for (size_t r = li + 1; r < recorded.size(); ++r) rest.push_back(recorded[r].second);
+      const double before = rmse(mixed_output(L, first, res.edges, rest, xtr), ytr);
+      refit_after(L, first, res.edges, rest, xtr, ytr, opt.refit_steps);
+      const double after = rmse(mixed_output(L, first, res.edges, rest, xtr), ytr);
+      log(fmt::format("symbolic: {} symbolic, the layers after it refitted (L-BFGS, {} steps): train RMSE {:.4e} -> "
+                      "{:.4e}",
+                      name, opt.refit_steps, before, after));
+      staged = true;
+    }
   }
-  KNOT_CHECK(fixes.empty(), "symbolic: --fix names an edge the model does not have: {} (edges read LAYER.IN.OUT, "
-             "e.g. layers.0.1.0)", fixes.begin()->first);
+  KNOT_CHECK(fixes.empty(), "symbolic: --fix names an edge or layer the model does not have: {} (edges read "
+             "LAYER.IN.OUT, e.g. layers.0.1.0; a whole layer LAYER, e.g. layers.0)", fixes.begin()->first);
 
-  // Training and test rows for the RMSEs (and tuning).
-  const auto& dj = cfg.at("data");
-  const auto inputs = dj.at("inputs").get<std::vector<std::string>>();
-  const std::string target = dj.at("target").get<std::string>();
-  auto table = [&](const std::string& generated, const std::string& key) -> data::CsvTable {
-    const fs::path g = fs::path(opt.run_dir) / generated;
-    const std::string p = fs::exists(g) ? g.string() : dj.value(key, std::string());
-    return p.empty() ? data::CsvTable() : data::read_csv(p);
-  };
-  const data::CsvTable train_t = table("train.csv", "train"), test_t = table("test.csv", "test");
-  Tensor xtr = train_t.select(inputs, DType::f64), ytr = train_t.select({target}, DType::f64);
-  xtr = slice(xtr, 0, 0, std::min<int64_t>(xtr.size(0), opt.rows)).contiguous();
-  ytr = slice(ytr, 0, 0, xtr.size(0)).contiguous();
   res.train_rmse_before_tuning = rmse(eval_network(L, first, res.edges, xtr), ytr);
   if (opt.tune && res.numeric_edges == 0) {
     std::vector<SymbolicEdge> tuned = res.edges;

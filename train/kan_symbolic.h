@@ -6,12 +6,22 @@
 // 2. Fit every edge to each function f of the library as c·f(a·x + b) + d: for each (a, b) the best
 //    (c, d) is a linear least-squares fit, scored by R² (the squared correlation of f(a·x + b) with φ);
 //    (a, b) is searched on a 41 × 41 grid over [−10, 10]², then zoomed in four times around the best
-//    point. "x" and "0" (a constant) need no search. The edge takes the first function, in library
-//    order (simplest first), whose R² is within 1e-3 of the best (a mild preference for simple
-//    functions); an edge whose importance is below
-//    dead_fraction × its layer's largest becomes "0" (its mean).
+//    point. "x" and "0" (a constant) need no search. Each function gets the score
+//    complexity + log2(1 − R² + 1e-5) / log2(simplicity), and the edge takes the first function in
+//    library order (simplest first) whose score is within half a unit of the lowest (so x^2 beats a
+//    cos that fits a parabola a hair better). Each function has a complexity (0: 0;
+//    x: 1; x^2, 1/x, sqrt, exp, log, sin, cos: 2; x^3, tanh, sigmoid, abs: 3), and one unit of it is
+//    worth a factor `simplicity` (16) in the unexplained variance 1 − R². So a near-linear edge is
+//    "x", not the square of a shifted, scaled input that fits it a little better (pykan weighs
+//    complexity against R² the same way). An edge whose importance is below
+//    dead_fraction × its layer's largest becomes "0" (its mean); "0" is not chosen otherwise.
+//    Staged (refit_steps > 0, pykan's fix-then-fit): once every edge of a layer (and of the layers
+//    before it) is replaced, the constants so far and the splines of the later layers are trained
+//    together for refit_steps L-BFGS steps on the training rows, and the next layer is fitted on
+//    its input as the symbolic layers now compute it. The later splines so take the shape the
+//    formulas need: after x1·x2's first layer becomes x, its second layer's edges are exact squares.
 // 3. Replace the edges whose R² reaches r2_threshold, and those named by `fix` (layer.i.o=f: input i,
-//    output o of layer "layer", e.g. layers.0.1.0=sin). If every edge is then symbolic, tune all
+//    output o of layer "layer", e.g. layers.0.1.0=sin; layer=f: every edge of it, e.g. layers.0=x). If every edge is then symbolic, tune all
 //    constants (c, a, b, d) together with L-BFGS on the training rows' mean squared error (knot's
 //    autograd, f64); else the formula keeps the numeric edges as φ[layer.i.o](…) and is not tuned.
 // 4. Print the network as one formula: each edge's term substituted into the next layer, with
@@ -39,6 +49,8 @@ struct SymbolicOptions {
   int64_t tune_steps = 50;
   int64_t rows = 1000;
   double dead_fraction = 0.01;
+  double simplicity = 16;  // > 1: how much better an R² must be to pay for one unit of complexity
+  int64_t refit_steps = 50;  // the staged fit's L-BFGS steps after each fully symbolic layer (0: off)
 };
 
 struct SymbolicEdge {
