@@ -130,6 +130,56 @@ TEST_CASE("thread pool: every chunk runs exactly once, for any thread count", "[
   }
 }
 
+// A worker that woke late for a finished job could read that job's final state and then the next job's
+// chunk count, written before the next job was published, and claim a chunk that did not exist: it ran
+// an old context's chunk past its end or a new job's chunk twice, and its extra count of finished
+// chunks left the caller waiting forever (a hang seen in `knot fit`, 2026-12-07).
+TEST_CASE("thread pool: back-to-back jobs of growing size never run a chunk twice or past the end",
+          "[core][threads]") {
+  ThreadState state;
+  struct Job {
+    int64_t n = 0;
+    std::atomic<int> hits[8];
+    std::atomic<int> past_end{0};
+  };
+  constexpr int kJobs = 300000;
+  std::vector<Job> jobs(kJobs);  // every job's context stays valid, so a stale chunk is counted, not a crash
+  for (int threads : {2, 3}) {
+    set_num_threads(threads);
+    for (auto& j : jobs) {
+      for (auto& h : j.hits) h.store(0);
+      j.past_end.store(0);
+    }
+    for (int k = 0; k < kJobs; ++k) {
+      Job& j = jobs[static_cast<size_t>(k)];
+      j.n = k % 2 ? 8 : 2;  // small, then larger: the next count exceeds the old final claim index
+      kernels::cpu::run_chunks(
+          j.n,
+          [](void* p, int64_t c) {
+            Job& job = *static_cast<Job*>(p);
+            if (c >= job.n || c < 0) {
+              job.past_end.fetch_add(1);
+              return;
+            }
+            job.hits[c].fetch_add(1);
+          },
+          &j);
+    }
+    int64_t twice = 0, missed = 0, past = 0;
+    for (const Job& j : jobs) {
+      past += j.past_end.load();
+      for (int64_t c = 0; c < j.n; ++c) {
+        twice += j.hits[c].load() > 1;
+        missed += j.hits[c].load() == 0;
+      }
+    }
+    CAPTURE(threads, twice, missed, past);
+    REQUIRE(twice == 0);
+    REQUIRE(missed == 0);
+    REQUIRE(past == 0);
+  }
+}
+
 TEST_CASE("thread pool: the caller and the workers share the chunks, nested loops run inline", "[core][threads]") {
   ThreadState state;
   set_num_threads(2);

@@ -6,6 +6,11 @@
 // its job has finished or a newer one has started, fails its claim (the generation differs) and
 // touches nothing. The caller returns once `done` counts every chunk: all chunks are claimed when
 // its own claim loop ends, so it waits only for chunks a running thread has in hand.
+// A new job first closes the state word (its generation, no chunk open), then writes its fields,
+// then opens it. Without the close, a late worker could read the old job's final state, then the
+// new job's larger chunk count, and still win the compare-and-swap on the old word: it ran a chunk
+// that did not exist (or one of the new job twice) and counted it, and the caller waited forever for
+// a count it had passed (tests/test_threads.cpp, "back-to-back jobs of growing size").
 #include "kernels/cpu/thread_pool.h"
 
 #include <omp.h>
@@ -50,19 +55,26 @@ bool spin_until(Pred&& pred, std::chrono::microseconds limit) {
   }
 }
 
+// The low half of a closed state word: above any chunk count (run_chunks keeps counts below it).
+constexpr uint64_t kClosed = 0xFFFFFFFFu;
+
 class Pool {
  public:
   // Runs a job on the calling thread and the workers; the caller holds job_mu_.
   void run(uint32_t n, void (*call)(void*, int64_t), void* ctx, int workers) {
     resize(workers);
+    ++gen_;
+    // Closed: no chunk can be claimed from here on, of the old job or the new one. The fields below are
+    // release stores and workers read them with acquire: a worker that sees any new field then sees
+    // this store too, so its compare-and-swap against the old job's state fails.
+    state_.store((static_cast<uint64_t>(gen_) << 32) | kClosed, std::memory_order_relaxed);
     failed_.store(false, std::memory_order_relaxed);
     error_ = nullptr;
     done_.store(0, std::memory_order_relaxed);
-    call_.store(call, std::memory_order_relaxed);
-    ctx_.store(ctx, std::memory_order_relaxed);
-    nchunks_.store(n, std::memory_order_relaxed);
-    ++gen_;
-    state_.store(static_cast<uint64_t>(gen_) << 32, std::memory_order_release);
+    call_.store(call, std::memory_order_release);
+    ctx_.store(ctx, std::memory_order_release);
+    nchunks_.store(n, std::memory_order_release);
+    state_.store(static_cast<uint64_t>(gen_) << 32, std::memory_order_release);  // open: chunk 0 is next
     wake_.fetch_add(1, std::memory_order_release);
     wake_.notify_all();
     work();  // the caller claims chunks like any worker
@@ -84,11 +96,12 @@ class Pool {
   void work() {
     uint64_t s = state_.load(std::memory_order_acquire);
     const uint64_t gen = s >> 32;
-    // Read after the state: they belong to generation `gen` or a later one, and a claim below only
-    // succeeds while `gen` is unfinished, i.e. before the next job's fields are written.
-    void (*call)(void*, int64_t) = call_.load(std::memory_order_relaxed);
-    void* ctx = ctx_.load(std::memory_order_relaxed);
-    const uint32_t n = nchunks_.load(std::memory_order_relaxed);
+    // Read after the state: they belong to generation `gen` or a later one. A claim below succeeds only
+    // while the word still holds `gen` open; fields of a later job were written after that job closed
+    // the word (acquire here, release there), so with them in hand the claim fails.
+    void (*call)(void*, int64_t) = call_.load(std::memory_order_acquire);
+    void* ctx = ctx_.load(std::memory_order_acquire);
+    const uint32_t n = nchunks_.load(std::memory_order_acquire);
     for (;;) {
       if ((s >> 32) != gen || static_cast<uint32_t>(s) >= n) return;
       if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
