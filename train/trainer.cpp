@@ -377,10 +377,6 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
     }
   } capture_off{kan_layers};
   if (!cfg.kan_grid_extend.empty()) {
-    KNOT_CHECK(!comm.distributed(),
-               "train: kan_grid_extend cannot be used with {} ranks yet (the gradient buckets are sized once); "
-               "extend the grid in one process, then resume the run with more",
-               comm.size());
     KNOT_CHECK(!kan_layers.empty(), "train: kan_grid_extend is set, but the model has no KAN layer; remove the key");
     for (const auto& [name, k] : kan_layers)
       KNOT_CHECK(dynamic_cast<const nn::KANLinear*>(k) != nullptr,
@@ -451,6 +447,11 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
   // of its checkpoint's weights).
   for (const auto& ext : cfg.kan_grid_extend) {
     if (ext.step <= step) continue;
+    KNOT_CHECK(!comm.distributed(),
+               "train: kan_grid_extend cannot be used with {} ranks yet (the gradient buckets are sized once); "
+               "extend the grid in one process, then resume the run with more (the extension at step {} is still "
+               "ahead)",
+               comm.size(), ext.step);
     for (const auto& [name, k] : kan_layers) {
       const int64_t g = dynamic_cast<const nn::KANLinear*>(k)->options().grid_size;
       KNOT_CHECK(ext.grid_size > g,

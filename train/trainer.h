@@ -29,8 +29,9 @@
 //                             micro-batch, before the step trains. Steps increase, grid sizes grow;
 //                             the extended weights' Adam moments start again from zero. Checkpoints
 //                             hold the larger weights, and every loader takes the grid size from them
-//                             (KANLinear::adopt_state_shapes). Every KAN layer must be B-spline; one
-//                             process only
+//                             (KANLinear::adopt_state_shapes). Every KAN layer must be B-spline. Several
+//                             ranks refuse an extension still ahead (a run extended in one process
+//                             resumes on more)
 //   kan_grid_update_every 0   > 0: before steps 1, 1+n, 1+2n, ... every KAN layer with a data-dependent
 //                             grid (B-spline) adapts its grid to its own input on that step's first
 //                             micro-batch (a no-grad forward; the spline weights are refit so the

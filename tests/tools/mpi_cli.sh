@@ -146,6 +146,14 @@ grid=("${kan[@]}" train.lr=0 train.schedule.kind=constant train.kan_grid_update_
 mpi 2 "$knot" train "${grid[@]}" --run "$work/grid-two" > "$work/grid-two.log" 2>&1 || { cat "$work/grid-two.log"; fail "grid 2 ranks failed"; }
 [ "$(grep -c grid_update "$work/grid-two/metrics.jsonl")" = 3 ] || fail "the 2-rank run did not update its grids 3 times"
 cmp_py weights "$(ck "$work/grid-one" 12)/model.safetensors" "$(ck "$work/grid-two" 12)/model.safetensors" 0
+# A run whose grid was extended in one process (train.kan_grid_extend) resumes on 2 ranks: the larger
+# weights load, and the extension behind it does not count against the rank count.
+"$knot" train "${kan[@]}" 'train.kan_grid_extend=[{"step": 3, "grid_size": 8}]' --run "$work/ext" > "$work/ext.log" 2>&1 ||
+  { cat "$work/ext.log"; fail "grid extension in one process failed"; }
+mpi 2 "$knot" train --resume "$work/ext" train.steps=16 > "$work/ext-two.log" 2>&1 ||
+  { cat "$work/ext-two.log"; fail "the extended run did not resume on 2 ranks"; }
+grep -q "resumed from" "$work/ext-two.log" || fail "the extended run's 2-rank resume did not say it resumed"
+[ -d "$(ck "$work/ext" 16)" ] || fail "the extended run's 2-rank resume wrote no step-16 checkpoint"
 fi
 
 # 6. Bad input.
@@ -166,6 +174,10 @@ mpi_error "one-process command" "runs as one process" "$knot" params configs/tra
 mpi_error "optimizer_in_backward" "optimizer_in_backward cannot be used with 2 ranks" "$knot" train "${tr[@]}" \
   train.optimizer_in_backward=true train.clip_grad_norm=0 --run "$work/oib"
 mpi_error "zero=2" "key 'zero' must be 0 or 1" "$knot" train "${tr[@]}" train.zero=2 --run "$work/z2"
+mpi_error "activation penalty" "kan_reg_metric 'activations' cannot be used with 2 ranks" "$knot" train "${tr[@]}" \
+  model.projection.kind=kan_bspline train.kan_regularization=0.01 train.kan_reg_metric=activations --run "$work/actreg"
+mpi_error "grid extension" "kan_grid_extend cannot be used with 2 ranks" "$knot" train "${tr[@]}" \
+  model.projection.kind=kan_bspline 'train.kan_grid_extend=[{"step": 2, "grid_size": 8}]' --run "$work/extend"
 
 # 7. A rank killed mid-run: the job ends non-zero; the last checkpoint loads and the run resumes.
 long=(configs/translate-tiny.json train.steps=100000 train.checkpoint_every=5 train.val_every=0 train.log_every=50
