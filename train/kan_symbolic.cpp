@@ -550,19 +550,29 @@ SymbolicResult run_symbolic(const SymbolicOptions& opt, const std::function<void
     L.push_back(ly);
     // The staged fit: with every edge of this layer replaced, train its constants (and those before)
     // together with the later layers' splines, then fit the next layer to what it has become.
-    bool all_replaced = true;
-    for (size_t k = first.back(); k < res.edges.size(); ++k) all_replaced = all_replaced && res.edges[k].replaced;
-    if (opt.refit_steps > 0 && li + 1 < recorded.size() && all_replaced &&
+    if (opt.refit_steps > 0 && li + 1 < recorded.size() &&
         std::all_of(res.edges.begin(), res.edges.end(), [](const SymbolicEdge& e) { return e.replaced; })) {
       std::vector<nn::KANLayer*> rest;
       for (size_t r = li + 1; r < recorded.size(); ++r) rest.push_back(recorded[r].second);
       const double before = rmse(mixed_output(L, first, res.edges, rest, xtr), ytr);
+      const std::vector<SymbolicEdge> edges_before = res.edges;
+      std::vector<Tensor> params_before;  // the later layers' parameters, to put back if the refit does worse
+      for (nn::KANLayer* k : rest)
+        for (const Tensor& p : k->parameters()) params_before.push_back(p.detach().clone());
       refit_after(L, first, res.edges, rest, xtr, ytr, opt.refit_steps);
       const double after = rmse(mixed_output(L, first, res.edges, rest, xtr), ytr);
+      const bool better = std::isfinite(after) && after <= before;
+      if (!better) {
+        res.edges = edges_before;
+        NoGradGuard ng;
+        size_t j = 0;
+        for (nn::KANLayer* k : rest)
+          for (const Tensor& p : k->parameters()) p.copy_(params_before[j++]);
+      }
       log(fmt::format("symbolic: {} symbolic, the layers after it refitted (L-BFGS, {} steps): train RMSE {:.4e} -> "
-                      "{:.4e}",
-                      name, opt.refit_steps, before, after));
-      staged = true;
+                      "{:.4e}{}",
+                      name, opt.refit_steps, before, after, better ? "" : "; worse, so the layers are left as they were"));
+      staged = true;  // the later layers read the symbolic layers' output from here on, refitted or not
     }
   }
   KNOT_CHECK(fixes.empty(), "symbolic: --fix names an edge or layer the model does not have: {} (edges read "
