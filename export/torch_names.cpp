@@ -73,8 +73,12 @@ std::string kanformer_wrapper(const nn::ProjectionSpec& p) {
 // knot name -> kanformer name for every tensor of the model's state_dict.
 std::map<std::string, std::string> kanformer_names(const models::EncoderDecoderTransformer& model) {
   const models::EncoderDecoderConfig& c = model.config();
-  const std::string wrap = kanformer_wrapper(c.projection);
   // What kanformer cannot express.
+  KNOT_CHECK(c.uniform_projection(),
+             "export: kanformer has one projection kind for every layer; this model sets model.projections per site "
+             "(attention {}, ffn {}, output {})",
+             c.attention_proj.kind, c.ffn_proj.kind, c.output_proj.kind);
+  const std::string wrap = kanformer_wrapper(c.projection);
   KNOT_CHECK(!c.pre_layer_norm, "export: kanformer's blocks are post-LN; this model has pre_layer_norm true");
   KNOT_CHECK(c.layer_norm_eps == 1e-5, "export: kanformer's LayerNorms have eps 1e-5; this model has layer_norm_eps {}",
              c.layer_norm_eps);

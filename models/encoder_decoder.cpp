@@ -40,6 +40,17 @@ EncoderDecoderConfig EncoderDecoderConfig::from_json(const Json& j) {
   c.attention_scale = r.get<std::string>("attention_scale", c.attention_scale);
   c.activation_checkpointing = r.get<bool>("activation_checkpointing", c.activation_checkpointing);
   if (r.has("projection")) c.projection = read_projection(r.get<Json>("projection", {}), "encoder_decoder.projection");
+  c.attention_proj = c.ffn_proj = c.output_proj = c.projection;
+  if (r.has("projections")) {
+    ConfigReader p(r.get<Json>("projections", Json::object()), "encoder_decoder.projections");
+    for (const char* site : {"attention", "ffn", "output"}) p.ignore(site);  // known keys, each optional
+    if (p.has("attention"))
+      c.attention_proj = read_projection(p.get<Json>("attention", {}), "encoder_decoder.projections.attention");
+    if (p.has("ffn")) c.ffn_proj = read_projection(p.get<Json>("ffn", {}), "encoder_decoder.projections.ffn");
+    if (p.has("output"))
+      c.output_proj = read_projection(p.get<Json>("output", {}), "encoder_decoder.projections.output");
+    p.finish();
+  }
   r.finish();
   const std::pair<const char*, int64_t> positive[] = {
       {"vocab_src_size", c.vocab_src_size}, {"vocab_tgt_size", c.vocab_tgt_size}, {"embedding_dim", c.embedding_dim},
@@ -60,8 +71,13 @@ EncoderDecoderConfig EncoderDecoderConfig::from_json(const Json& j) {
   return c;
 }
 
+bool EncoderDecoderConfig::uniform_projection() const {
+  const Json all = projection.to_json();
+  return attention_proj.to_json() == all && ffn_proj.to_json() == all && output_proj.to_json() == all;
+}
+
 Json EncoderDecoderConfig::to_json() const {
-  return Json{{"model", "encoder_decoder"},
+  Json j{{"model", "encoder_decoder"},
               {"num_encoder_layers", num_encoder_layers},
               {"num_decoder_layers", num_decoder_layers},
               {"vocab_src_size", vocab_src_size},
@@ -87,6 +103,9 @@ Json EncoderDecoderConfig::to_json() const {
               {"attention_scale", attention_scale},
               {"projection", projection.to_json()},
               {"activation_checkpointing", activation_checkpointing}};
+  if (!uniform_projection())
+    j["projections"] = {{"attention", attention_proj.to_json()}, {"ffn", ffn_proj.to_json()}, {"output", output_proj.to_json()}};
+  return j;
 }
 
 nn::TransformerBlockConfig EncoderDecoderConfig::block() const {
@@ -105,8 +124,8 @@ nn::TransformerBlockConfig EncoderDecoderConfig::block() const {
   b.layer_norm_eps = layer_norm_eps;
   b.pre_layer_norm = pre_layer_norm;
   b.attention_scale = attention_scale;
-  b.proj = projection;
-  b.ffn_proj = projection;
+  b.proj = attention_proj;
+  b.ffn_proj = ffn_proj;
   return b;
 }
 
@@ -177,8 +196,8 @@ EncoderDecoderTransformer::EncoderDecoderTransformer(const EncoderDecoderConfig&
   encoder = register_module("encoder", std::make_shared<TransformerEncoder>(cfg));
   decoder = register_module("decoder", std::make_shared<TransformerDecoder>(cfg));
   if (!cfg.tie_output_embedding) {
-    lm_head = register_module("lm_head", cfg.projection.make(cfg.embedding_dim, cfg.vocab_tgt_size,
-                                                             cfg.use_final_linear_bias));
+    lm_head = register_module("lm_head", cfg.output_proj.make(cfg.embedding_dim, cfg.vocab_tgt_size,
+                                                              cfg.use_final_linear_bias));
   } else if (cfg.use_final_linear_bias) {
     final_logits_bias = register_parameter("final_logits_bias", zeros({cfg.vocab_tgt_size}));
   }

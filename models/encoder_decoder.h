@@ -62,7 +62,13 @@ struct EncoderDecoderConfig {
   double layer_norm_eps = 1e-5;
   bool pre_layer_norm = false;
   std::string attention_scale = "query_key_dim";  // kanformer: 1/sqrt(query_key_dim); or "head_dim"
-  nn::ProjectionSpec projection;
+  nn::ProjectionSpec projection;  // every projection, unless `projections` names its site
+  // Per site ("projections": {"attention": …, "ffn": …, "output": …}, each optional and defaulting to
+  // `projection`): the attention q/k/v/out projections (self and cross), the FFN's, and the output
+  // head, so "MLP attention, KAN FFN" is one config (issue 17).
+  nn::ProjectionSpec attention_proj, ffn_proj, output_proj;
+  // Whether every site uses `projection` (layouts with one projection kind, e.g. kanformer's, need it).
+  bool uniform_projection() const;
   // Training only: every encoder and decoder block keeps just its inputs and recomputes its
   // activations in backward (autograd/checkpoint.h). Same loss and gradients bit for bit, less
   // activation memory, about one more forward of the blocks per step.

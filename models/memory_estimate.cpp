@@ -332,7 +332,7 @@ MemoryEstimate estimate_model_memory(const Json& cfg, const TrainingShape& shape
     t.param(t.prod({c.vocab_tgt_size, c.embedding_dim}), kF32);
     blocks(t, b, true, c.num_decoder_layers);
     if (c.pre_layer_norm) layer_norm(t, c.embedding_dim);
-    if (!c.tie_output_embedding) projection(t, c.projection, c.embedding_dim, c.vocab_tgt_size, c.use_final_linear_bias);
+    if (!c.tie_output_embedding) projection(t, c.output_proj, c.embedding_dim, c.vocab_tgt_size, c.use_final_linear_bias);
     else if (c.use_final_linear_bias) t.param(t.prod({c.vocab_tgt_size}), kF32);
     t.buffer(t.prod({2, c.max_length, c.embedding_dim}), kF32);  // the two sinusoidal tables
     const uint64_t enc = s.add(s.prod({3, c.embedding_dim}),

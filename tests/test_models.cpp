@@ -6,7 +6,9 @@
 
 #include "models/electra.h"
 #include "models/encoder_decoder.h"
+#include "export/torch_names.h"
 #include "models/factory.h"
+#include "models/memory_estimate.h"
 #include "tests/helpers.h"
 
 using namespace knot;
@@ -93,6 +95,45 @@ TEST_CASE("models: parameter names follow the PyTorch convention, tied and pre-L
   pre_cfg.pre_layer_norm = true;
   models::EncoderDecoderTransformer pre(pre_cfg);
   CHECK(pre.num_parameters() == m.num_parameters() + 2 * 2 * 8);  // encoder.layer_norm, decoder.layer_norm
+}
+
+TEST_CASE("models: encoder-decoder projections per site (MLP attention, KAN FFN), estimate and errors",
+          "[models]") {
+  models::Json j = tiny_config().to_json();
+  j["projection"] = "mlp";
+  j["projections"] = {{"ffn", {{"kind", "kan_bspline"}, {"options", {{"grid_size", 3}}}}}, {"output", "kan_chebyshev"}};
+  auto m = std::dynamic_pointer_cast<models::EncoderDecoderTransformer>(models::build_model(j));
+  REQUIRE(m);
+  const auto sd = m->state_dict();
+  auto has = [&](const std::string& n) {
+    return std::any_of(sd.begin(), sd.end(), [&](const auto& p) { return p.first == n; });
+  };
+  CHECK(has("encoder.layers.0.self_attn.q_proj.weight"));     // MLP self-attention
+  CHECK(has("decoder.layers.1.encoder_attn.v_proj.weight"));  // MLP cross-attention
+  CHECK(has("encoder.layers.1.ffn.in_proj.spline_weight"));   // B-spline FFN
+  CHECK(has("decoder.layers.0.ffn.out_proj.spline_weight"));
+  CHECK_FALSE(has("lm_head.weight"));                         // a Chebyshev head
+  CHECK(has("lm_head.cheby_coeffs"));
+  // The memory estimate counts the same parameters; the resolved config round-trips with its sites.
+  CHECK(models::estimate_model_memory(j, {}).parameters == static_cast<uint64_t>(m->num_parameters()));
+  const auto cfg = models::EncoderDecoderConfig::from_json(j);
+  CHECK_FALSE(cfg.uniform_projection());
+  CHECK(models::EncoderDecoderConfig::from_json(cfg.to_json()).to_json() == cfg.to_json());
+  CHECK(cfg.to_json()["projections"]["attention"]["kind"] == "mlp");
+  // kanformer's layout has one projection kind for every layer: its export says so.
+  REQUIRE_THROWS_WITH(exporting::kanformer_state(*m, true), Catch::Contains("one projection kind for every layer"));
+  // Without "projections" every site is "projection" (today's configs), and to_json has no sites.
+  models::Json plain = j;
+  plain.erase("projections");
+  CHECK(models::EncoderDecoderConfig::from_json(plain).uniform_projection());
+  CHECK_FALSE(models::EncoderDecoderConfig::from_json(plain).to_json().contains("projections"));
+  // Errors name the key.
+  models::Json bad = j;
+  bad["projections"] = {{"ffm", "mlp"}};
+  REQUIRE_THROWS_WITH(models::build_model(bad), Catch::Contains("ffm") && Catch::Contains("did you mean 'ffn'"));
+  bad["projections"] = {{"ffn", "kan_nonsense"}};
+  REQUIRE_THROWS_WITH(models::build_model(bad), Catch::Contains("encoder_decoder.projections.ffn") &&
+                                                    Catch::Contains("unknown projection kind"));
 }
 
 TEST_CASE("models: config errors name the key, overrides work like Hydra", "[models]") {

@@ -449,8 +449,13 @@ TrainResult train_translation(const models::Json& cfg_in, const std::string& run
   resolved["run_dir"] = run_dir;
   resolved["model"] = model_j;
   if (resume) check_resume_tokenizer_settings(run_dir, tok_j);  // the run keeps its tokenizer
+  const models::EncoderDecoderConfig& mc = model->config();
   log(fmt::format("translation: model {} parameters ({}), run directory {}", model->num_parameters(),
-                  model_j.contains("projection") ? model_j["projection"].dump() : "\"mlp\"", run_dir));
+                  mc.uniform_projection()
+                      ? mc.projection.to_json().dump()
+                      : fmt::format("attention {}, ffn {}, output {}", mc.attention_proj.to_json().dump(),
+                                    mc.ffn_proj.to_json().dump(), mc.output_proj.to_json().dump()),
+                  run_dir));
 
   TranslationTask task_obj(model, std::move(train_pairs), std::move(val_pairs), *tok, batch_size, bucket,
                            label_smoothing, val_bleu, decode_max, seed);
