@@ -7,7 +7,8 @@
 
 #include "data/csv.h"
 #include "models/config.h"
-#include "models/kan_fit.h"
+#include "train/kan_fit.h"
+#include "train/run_lock.h"
 #include "tests/helpers.h"
 
 using namespace knot;
@@ -29,10 +30,23 @@ std::string tmp_dir(const std::string& name) {
 }
 }  // namespace
 
+TEST_CASE("fit: one writer per run directory, as knot train (a second fit was let in and interleaved)", "[fit]") {
+  const std::string dir = tmp_dir("locked");
+  {
+    train::RunLock holder(dir, "train");
+    REQUIRE_THROWS_WITH(train::run_fit(small_config(dir), [](const std::string&) {}),
+                        Catch::Contains("in use by another process"));
+    REQUIRE_FALSE(fs::exists(fs::path(dir) / "config.json"));
+    REQUIRE_FALSE(fs::exists(fs::path(dir) / "train.csv"));
+  }
+  REQUIRE(train::run_fit(small_config(dir), [](const std::string&) {}).test_rmse < 0.15);  // free again
+  fs::remove_all(dir);
+}
+
 TEST_CASE("fit: a small KAN learns exp(sin(pi x) + y^2) and predict reproduces it", "[fit]") {
   const std::string dir = tmp_dir("ok");
   std::vector<std::string> lines;
-  const auto r = models::run_fit(small_config(dir), [&](const std::string& l) { lines.push_back(l); });
+  const auto r = train::run_fit(small_config(dir), [&](const std::string& l) { lines.push_back(l); });
   INFO("test rmse " << r.test_rmse);
   REQUIRE(r.test_rmse < 0.15);  // the target's std is about 1.1; a constant predictor scores ~1
   REQUIRE(fs::exists(dir + "/model.safetensors"));
@@ -42,7 +56,7 @@ TEST_CASE("fit: a small KAN learns exp(sin(pi x) + y^2) and predict reproduces i
 
   // predict on the generated test split: its RMSE equals the one fit reported
   const std::string out = dir + "/pred.csv";
-  REQUIRE(models::run_predict(dir, dir + "/test.csv", out) == 100);
+  REQUIRE(train::run_predict(dir, dir + "/test.csv", out) == 100);
   const auto truth = data::read_csv(dir + "/test.csv"), pred = data::read_csv(out);
   REQUIRE(pred.columns == std::vector<std::string>{"x1", "x2", "y_pred"});
   double se = 0;
@@ -53,7 +67,7 @@ TEST_CASE("fit: a small KAN learns exp(sin(pi x) + y^2) and predict reproduces i
   REQUIRE(std::sqrt(se / 100) == Approx(r.test_rmse).epsilon(1e-6));
 
   // same seed, same result
-  const auto r2 = models::run_fit(small_config(dir + "_again"), [](const std::string&) {});
+  const auto r2 = train::run_fit(small_config(dir + "_again"), [](const std::string&) {});
   REQUIRE(r2.test_rmse == r.test_rmse);
   fs::remove_all(dir);
   fs::remove_all(dir + "_again");
@@ -69,7 +83,7 @@ TEST_CASE("fit: grid extension (train.grid_schedule) lowers the test RMSE stage 
   cfg["train"]["update_grid_every"] = 5;
   cfg["train"]["stop_grid_update_step"] = 20;
   std::vector<std::string> lines;
-  const auto r = models::run_fit(cfg, [&](const std::string& l) { lines.push_back(l); });
+  const auto r = train::run_fit(cfg, [&](const std::string& l) { lines.push_back(l); });
   REQUIRE(r.stages.size() == 3);
   REQUIRE(r.steps == 75);
   for (size_t i = 0; i < r.stages.size(); ++i) {
@@ -89,7 +103,7 @@ TEST_CASE("fit: grid extension (train.grid_schedule) lowers the test RMSE stage 
   REQUIRE(metrics["stages"].size() == 3);
   REQUIRE(metrics["stages"][2]["grid_size"] == 10);
   const std::string out = dir + "/pred.csv";
-  REQUIRE(models::run_predict(dir, dir + "/test.csv", out) == 100);
+  REQUIRE(train::run_predict(dir, dir + "/test.csv", out) == 100);
   const auto truth = data::read_csv(dir + "/test.csv"), pred = data::read_csv(out);
   double se = 0;
   for (size_t i = 0; i < truth.rows.size(); ++i) se += std::pow(pred.rows[i][2] - truth.rows[i][2], 2);
@@ -97,7 +111,7 @@ TEST_CASE("fit: grid extension (train.grid_schedule) lowers the test RMSE stage 
   // Rerunning from the saved config (grid_size = the schedule's last entry) gives the same result.
   auto again = saved;
   again["run_dir"] = dir + "_again";
-  REQUIRE(models::run_fit(again, [](const std::string&) {}).test_rmse == r.test_rmse);
+  REQUIRE(train::run_fit(again, [](const std::string&) {}).test_rmse == r.test_rmse);
   fs::remove_all(dir);
   fs::remove_all(dir + "_again");
 }
@@ -108,42 +122,42 @@ TEST_CASE("fit: config and data errors name the problem", "[fit]") {
   auto quiet = [](const std::string&) {};
   SECTION("unknown key") {
     cfg["train"]["stpes"] = 3;
-    REQUIRE_THROWS_WITH(models::run_fit(cfg, quiet), Catch::Contains("stpes"));
+    REQUIRE_THROWS_WITH(train::run_fit(cfg, quiet), Catch::Contains("stpes"));
   }
   SECTION("wrong type") {
     cfg["train"]["steps"] = "many";
-    REQUIRE_THROWS_WITH(models::run_fit(cfg, quiet), Catch::Contains("steps") && Catch::Contains("integer"));
+    REQUIRE_THROWS_WITH(train::run_fit(cfg, quiet), Catch::Contains("steps") && Catch::Contains("integer"));
   }
   SECTION("widths do not match the data") {
     cfg["model"]["widths"] = {3, 1};
-    REQUIRE_THROWS_WITH(models::run_fit(cfg, quiet), Catch::Contains("widths") && Catch::Contains("x1, x2"));
+    REQUIRE_THROWS_WITH(train::run_fit(cfg, quiet), Catch::Contains("widths") && Catch::Contains("x1, x2"));
   }
   SECTION("unknown basis option") {
     cfg["model"]["options"]["grid_sise"] = 4;
-    REQUIRE_THROWS_WITH(models::run_fit(cfg, quiet), Catch::Contains("grid_sise"));
+    REQUIRE_THROWS_WITH(train::run_fit(cfg, quiet), Catch::Contains("grid_sise"));
     REQUIRE_FALSE(fs::exists(dir));  // refused before anything was written, generated data included
   }
   SECTION("a sparsity penalty on a basis that has none") {
     cfg["model"]["basis"] = "chebyshev";
     cfg["model"]["options"] = {{"degree", 3}};
     cfg["train"]["lamb"] = 0.01;
-    REQUIRE_THROWS_WITH(models::run_fit(cfg, quiet), Catch::Contains("fit.train.lamb") && Catch::Contains("kan_chebyshev"));
+    REQUIRE_THROWS_WITH(train::run_fit(cfg, quiet), Catch::Contains("fit.train.lamb") && Catch::Contains("kan_chebyshev"));
     REQUIRE_FALSE(fs::exists(dir + "/config.json"));
   }
   SECTION("grid_schedule: another basis, a mismatched grid_size, a bad entry") {
     cfg["train"]["grid_schedule"] = {3, 6};
-    REQUIRE_THROWS_WITH(models::run_fit(cfg, quiet), Catch::Contains("grid_size is 5") && Catch::Contains("starts at 3") &&
+    REQUIRE_THROWS_WITH(train::run_fit(cfg, quiet), Catch::Contains("grid_size is 5") && Catch::Contains("starts at 3") &&
                                                          Catch::Contains("ends at 6"));
     cfg["model"]["options"].erase("grid_size");
     cfg["train"]["grid_schedule"] = {3, 0};
-    REQUIRE_THROWS_WITH(models::run_fit(cfg, quiet), Catch::Contains("grid_schedule entries"));
+    REQUIRE_THROWS_WITH(train::run_fit(cfg, quiet), Catch::Contains("grid_schedule entries"));
     cfg["train"]["grid_schedule"] = {3, 6};
     cfg["model"]["basis"] = "chebyshev";
-    REQUIRE_THROWS_WITH(models::run_fit(cfg, quiet), Catch::Contains("needs the bspline basis"));
+    REQUIRE_THROWS_WITH(train::run_fit(cfg, quiet), Catch::Contains("needs the bspline basis"));
   }
   SECTION("predict on a directory that is not a run") {
     fs::create_directories(dir);
-    REQUIRE_THROWS_WITH(models::run_predict(dir, "x.csv", "-"), Catch::Contains("config.json"));
+    REQUIRE_THROWS_WITH(train::run_predict(dir, "x.csv", "-"), Catch::Contains("config.json"));
   }
   fs::remove_all(dir);
 }
@@ -160,7 +174,7 @@ TEST_CASE("fit: every generated example writes the function it names", "[fit]") 
     auto cfg = small_config(dir);
     cfg["data"]["generate"]["function"] = name;
     cfg["train"]["steps"] = 1;
-    models::run_fit(cfg, [](const std::string&) {});
+    train::run_fit(cfg, [](const std::string&) {});
     const auto t = data::read_csv(dir + "/train.csv");
     REQUIRE(t.rows.size() == 200);
     for (const auto& r : t.rows) REQUIRE(r[2] == Approx(f(r[0], r[1])).epsilon(1e-12));
@@ -168,7 +182,7 @@ TEST_CASE("fit: every generated example writes the function it names", "[fit]") 
   }
   auto cfg = small_config(tmp_dir("gen-bad"));
   cfg["data"]["generate"]["function"] = "gamma";
-  REQUIRE_THROWS_WITH(models::run_fit(cfg, [](const std::string&) {}),
+  REQUIRE_THROWS_WITH(train::run_fit(cfg, [](const std::string&) {}),
                       Catch::Contains("unknown data.generate.function 'gamma'") && Catch::Contains("product"));
   fs::remove_all(tmp_dir("gen-bad"));
 }
@@ -185,7 +199,7 @@ TEST_CASE("fit: bases with untrained parameters (rbf grid, relu phases) fit with
       cfg["train"]["optimizer"] = opt;
       cfg["train"]["steps"] = 3;
       INFO(basis << " " << opt);
-      const auto r = models::run_fit(cfg, [](const std::string&) {});
+      const auto r = train::run_fit(cfg, [](const std::string&) {});
       CHECK(std::isfinite(r.test_rmse));
       CHECK(r.steps == 3);
     }

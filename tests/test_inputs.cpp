@@ -9,7 +9,7 @@
 #include "models/config.h"
 #include "models/electra.h"
 #include "models/encoder_decoder.h"
-#include "models/kan_fit.h"
+#include "train/kan_fit.h"
 #include "nn/basis_registry.h"
 #include "nn/kan.h"
 #include "nn/kan_linear.h"
@@ -105,17 +105,17 @@ TEST_CASE("kan grid: RBF centres must be strictly increasing", "[kan][inputs]") 
 
 TEST_CASE("kan grid: knot predict refuses a run whose grid was corrupted", "[fit][inputs]") {
   const std::string dir = tmp_path("predict-grid");
-  models::run_fit(fit_config(dir), [](const std::string&) {});
-  REQUIRE(models::run_predict(dir, dir + "/test.csv", dir + "/ok.csv") == 20);
+  train::run_fit(fit_config(dir), [](const std::string&) {});
+  REQUIRE(train::run_predict(dir, dir + "/test.csv", dir + "/ok.csv") == 20);
   edit_tensor(dir + "/model.safetensors", "layers.0.grid", [](std::vector<double>& v) { v[0] = std::nan(""); });
-  REQUIRE_THROWS_WITH(models::run_predict(dir, dir + "/test.csv", dir + "/pred.csv"),
+  REQUIRE_THROWS_WITH(train::run_predict(dir, dir + "/test.csv", dir + "/pred.csv"),
                       Catch::Contains("'layers.0.grid'") && Catch::Contains("nan"));
   CHECK(!fs::exists(dir + "/pred.csv"));
   // A config.json edited to an absurd grid: an error naming the file, before anything is allocated.
   Json cfg = models::load_json_file(dir + "/config.json");
   cfg["model"]["options"]["grid_size"] = 1000000000000;
   models::save_json_file(dir + "/config.json", cfg);
-  REQUIRE_THROWS_WITH(models::run_predict(dir, dir + "/test.csv", "-"),
+  REQUIRE_THROWS_WITH(train::run_predict(dir, dir + "/test.csv", "-"),
                       Catch::Contains("predict: the model of '" + dir + "/config.json' needs") &&
                           Catch::Contains("for its parameters and buffers but"));
   fs::remove_all(dir);
@@ -130,31 +130,31 @@ TEST_CASE("csv: a column name twice in the header is an error, in read_csv, fit 
                                                                  "(columns 1 and 2)"));
   Json c = fit_config(dir + "/run");
   c["data"] = Json{{"train", dup}};
-  REQUIRE_THROWS_WITH(models::run_fit(c, [](const std::string&) {}), Catch::Contains("appears twice"));
+  REQUIRE_THROWS_WITH(train::run_fit(c, [](const std::string&) {}), Catch::Contains("appears twice"));
 
   // predict: a run trained on x1, x2; an input file with x1 twice
-  models::run_fit(fit_config(dir + "/run"), [](const std::string&) {});
-  REQUIRE_THROWS_WITH(models::run_predict(dir + "/run", dup, "-"), Catch::Contains("column 'x1' appears twice"));
+  train::run_fit(fit_config(dir + "/run"), [](const std::string&) {});
+  REQUIRE_THROWS_WITH(train::run_predict(dir + "/run", dup, "-"), Catch::Contains("column 'x1' appears twice"));
 
   // fit: data.inputs naming a column twice, or the target
   c = fit_config(dir + "/run2");
   c["data"] = Json{{"train", dir + "/run/train.csv"}, {"inputs", {"x1", "x1"}}};
   c["model"]["widths"] = {2, 3, 1};
-  REQUIRE_THROWS_WITH(models::run_fit(c, [](const std::string&) {}), Catch::Contains("inputs lists column 'x1' twice"));
+  REQUIRE_THROWS_WITH(train::run_fit(c, [](const std::string&) {}), Catch::Contains("inputs lists column 'x1' twice"));
   c["data"]["inputs"] = {"x1", "y"};
-  REQUIRE_THROWS_WITH(models::run_fit(c, [](const std::string&) {}), Catch::Contains("inputs lists the target column 'y'"));
+  REQUIRE_THROWS_WITH(train::run_fit(c, [](const std::string&) {}), Catch::Contains("inputs lists the target column 'y'"));
   fs::remove_all(dir);
 }
 
 TEST_CASE("predict: -o naming a directory is an error and leaves no temporary file", "[fit][inputs]") {
   const std::string dir = tmp_path("outdir");
-  models::run_fit(fit_config(dir), [](const std::string&) {});
+  train::run_fit(fit_config(dir), [](const std::string&) {});
   const std::string out_dir = dir + "/out";
   fs::create_directories(out_dir);
-  REQUIRE_THROWS_WITH(models::run_predict(dir, dir + "/test.csv", out_dir),
+  REQUIRE_THROWS_WITH(train::run_predict(dir, dir + "/test.csv", out_dir),
                       Catch::Contains("cannot write '" + out_dir + "': it is a directory"));
   CHECK(!fs::exists(out_dir + ".tmp"));
-  REQUIRE_THROWS_WITH(models::run_predict(dir, dir + "/test.csv", dir + "/no/such/dir/p.csv"),
+  REQUIRE_THROWS_WITH(train::run_predict(dir, dir + "/test.csv", dir + "/no/such/dir/p.csv"),
                       Catch::Contains("does not exist"));
   // write_csv itself: no PATH.tmp after a failure
   REQUIRE_THROWS_WITH(data::write_csv(out_dir, {"a"}, {{1.0}}), Catch::Contains("is a directory"));

@@ -7,7 +7,7 @@
 #include "autograd/grad_mode.h"
 #include "core/safetensors.h"
 #include "models/config.h"
-#include "models/kan_fit.h"
+#include "train/kan_fit.h"
 #include "nn/kan.h"
 #include "ops/ops.h"
 #include "tests/helpers.h"
@@ -34,7 +34,7 @@ std::string small_fit(const std::string& dir) {
     "train": {"optimizer": "lbfgs", "steps": 5, "update_grid_every": 0, "log_every": 100}
   })");
   cfg["run_dir"] = dir;
-  models::run_fit(cfg, [](const std::string&) {});
+  train::run_fit(cfg, [](const std::string&) {});
   return dir;
 }
 
@@ -193,7 +193,7 @@ TEST_CASE("prune: a hidden node whose outgoing edge is zero is removed and the p
   REQUIRE(r.test_rmse_after == Approx(r.test_rmse_before).epsilon(1e-9));
   // The pruned run is a fit run like any other.
   REQUIRE(models::load_json_file(r.out_dir + "/config.json")["model"]["widths"] == Json({2, 2, 1}));
-  REQUIRE(models::run_predict(r.out_dir, r.out_dir + "/test.csv", r.out_dir + "/pred.csv") == 50);
+  REQUIRE(train::run_predict(r.out_dir, r.out_dir + "/test.csv", r.out_dir + "/pred.csv") == 50);
   const Json info = models::load_json_file(r.out_dir + "/pruned.json");
   REQUIRE(info["removed_output_nodes"]["layers.0"] == Json({1}));
   REQUIRE_FALSE(fs::exists(r.out_dir + ".tmp-prune"));
@@ -238,10 +238,10 @@ TEST_CASE("prune then fit again: train.init_from starts from the pruned weights"
   cfg["train"]["optimizer"] = "adam";
   cfg["train"]["lr"] = 0.0;  // no update: the fit's result is the loaded model's
   cfg["train"]["steps"] = 1;
-  const auto f = models::run_fit(cfg, quiet);
+  const auto f = train::run_fit(cfg, quiet);
   REQUIRE(f.test_rmse == Approx(r.test_rmse_after).epsilon(1e-12));
   cfg["train"]["init_from"] = run;  // [2, 3, 1] weights into a [2, 1, 1] model
-  REQUIRE_THROWS_WITH(models::run_fit(cfg, quiet), Catch::Contains("init_from") && Catch::Contains("do not fit"));
+  REQUIRE_THROWS_WITH(train::run_fit(cfg, quiet), Catch::Contains("init_from") && Catch::Contains("do not fit"));
   for (const auto& d : {run, r.out_dir, cfg["run_dir"].get<std::string>()}) fs::remove_all(d);
 }
 
@@ -252,7 +252,7 @@ namespace {
 struct Workflow {
   std::string sparse, pruned, refit;
   train::PruneResult prune;
-  models::FitResult fit;
+  train::FitResult fit;
 };
 Workflow run_workflow(const std::string& name) {
   Workflow w{tmp(name + "-sparse"), tmp(name + "-pruned"), tmp(name + "-refit"), {}, {}};
@@ -261,7 +261,7 @@ Workflow run_workflow(const std::string& name) {
   cfg["train"]["lamb"] = 0.003;
   cfg["train"]["lamb_entropy"] = 10;
   cfg["train"]["steps"] = 100;
-  models::run_fit(cfg, quiet);
+  train::run_fit(cfg, quiet);
   train::PruneOptions o;
   o.run_dir = w.sparse;
   o.out_dir = w.pruned;
@@ -273,7 +273,7 @@ Workflow run_workflow(const std::string& name) {
   re["train"]["lamb"] = 0.0;
   re["train"]["steps"] = 100;
   re["train"]["grid_schedule"] = {5, 10, 20};
-  w.fit = models::run_fit(re, quiet);
+  w.fit = train::run_fit(re, quiet);
   return w;
 }
 
@@ -353,7 +353,7 @@ TEST_CASE("symbolic: x1*x2 through a [2, 2, 1] net and sqrt(x1^2 + x2^2) through
     cfg["train"]["grid_schedule"] = {5, 10, 20};
     cfg["train"]["seed"] = seed;
     if (!grid_updates) cfg["train"]["update_grid_every"] = 0;
-    models::run_fit(cfg, quiet);
+    train::run_fit(cfg, quiet);
     return cfg["run_dir"].get<std::string>();
   };
   auto coefficient_of_square = [](const train::SymbolicEdge& e) { return e.c * e.a * e.a; };  // c·(a·x + b)² + d
@@ -451,10 +451,10 @@ TEST_CASE("fit: reg_metric activations (pykan's penalty) shrinks the edges of an
     cfg["model"]["basis"] = basis;
     const std::string plain = tmp(std::string("act-plain-") + basis), reg = tmp(std::string("act-reg-") + basis);
     cfg["run_dir"] = plain;
-    models::run_fit(cfg, quiet);
+    train::run_fit(cfg, quiet);
     cfg["run_dir"] = reg;
     cfg["train"]["lamb"] = 0.5;
-    models::run_fit(cfg, quiet);
+    train::run_fit(cfg, quiet);
     const double a = total_importance(plain), b = total_importance(reg);
     INFO("sum of edge importances without the penalty " << a << ", with it " << b);
     REQUIRE(b < 0.8 * a);
@@ -464,9 +464,9 @@ TEST_CASE("fit: reg_metric activations (pykan's penalty) shrinks the edges of an
   Json bad = Json::parse(R"({"task": "fit", "data": {"generate": {"n_train": 20, "n_test": 5}},
     "model": {"widths": [2, 1], "basis": "rbf"}, "train": {"steps": 1, "lamb": 0.1, "reg_metric": "activations"}})");
   bad["run_dir"] = tmp("act-bad");
-  REQUIRE_THROWS_WITH(models::run_fit(bad, quiet), Catch::Contains("reg_metric 'activations'") && Catch::Contains("kan_rbf"));
+  REQUIRE_THROWS_WITH(train::run_fit(bad, quiet), Catch::Contains("reg_metric 'activations'") && Catch::Contains("kan_rbf"));
   bad["train"]["reg_metric"] = "grads";
-  REQUIRE_THROWS_WITH(models::run_fit(bad, quiet), Catch::Contains("reg_metric must be"));
+  REQUIRE_THROWS_WITH(train::run_fit(bad, quiet), Catch::Contains("reg_metric must be"));
   fs::remove_all(tmp("act-bad"));
 }
 
@@ -482,7 +482,7 @@ TEST_CASE("prune: every basis with per-edge functions keeps the kept edges exact
     })");
     cfg["model"]["basis"] = basis;
     cfg["run_dir"] = tmp("prune-basis-" + basis);
-    models::run_fit(cfg, quiet);
+    train::run_fit(cfg, quiet);
     // A threshold in the middle of the edge importances: some nodes and edges go, some stay.
     train::InspectOptions io;
     io.run_dir = cfg["run_dir"];
@@ -500,8 +500,8 @@ TEST_CASE("prune: every basis with per-edge functions keeps the kept edges exact
     for (int64_t j = 0; j < 6; ++j)
       if (std::find(r.removed_nodes[0].begin(), r.removed_nodes[0].end(), j) == r.removed_nodes[0].end()) kept.push_back(j);
     REQUIRE(r.widths_after == std::vector<int64_t>{2, static_cast<int64_t>(kept.size()), 1});
-    const auto orig = models::load_fit_model(o.run_dir, "test");
-    const auto pruned = models::load_fit_model(r.out_dir, "test");
+    const auto orig = train::load_fit_model(o.run_dir, "test");
+    const auto pruned = train::load_fit_model(r.out_dir, "test");
     Generator gen(4);
     int64_t live = 0;
     // Each edge of the pruned layer is the original edge between the same nodes, or zero (cut).
@@ -536,7 +536,7 @@ TEST_CASE("prune: every basis with per-edge functions keeps the kept edges exact
   Json cfg = Json::parse(R"({"task": "fit", "data": {"generate": {"function": "exp_sin_sq", "n_train": 50, "n_test": 20}},
     "model": {"widths": [2, 2, 1], "basis": "rbf"}, "train": {"optimizer": "adam", "steps": 1, "log_every": 100}})");
   cfg["run_dir"] = tmp("prune-rbf");
-  models::run_fit(cfg, quiet);
+  train::run_fit(cfg, quiet);
   train::PruneOptions o;
   o.run_dir = cfg["run_dir"];
   REQUIRE_THROWS_WITH(train::run_prune(o, quiet), Catch::Contains("kan_rbf") && Catch::Contains("LayerNorm"));

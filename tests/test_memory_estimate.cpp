@@ -12,7 +12,7 @@
 #include "models/config.h"
 #include "models/decoder_only.h"
 #include "models/factory.h"
-#include "models/kan_fit.h"
+#include "train/kan_fit.h"
 #include "models/memory_estimate.h"
 #include "nn/basis_registry.h"
 #include "nn/kan.h"
@@ -286,7 +286,7 @@ TEST_CASE("memory estimate: the issue's absurd sizes are refused quickly through
   SECTION("fit: model.options.grid_size=1e9") {
     Json c = tiny_fit(run);
     models::apply_override(c, "model.options.grid_size=1e9");
-    const std::string msg = refused([&] { models::run_fit(c, [](const std::string&) {}); });
+    const std::string msg = refused([&] { train::run_fit(c, [](const std::string&) {}); });
     CHECK(msg.find("kan model") != std::string::npos);
     CHECK(msg.find("L-BFGS") != std::string::npos);
   }
@@ -294,7 +294,7 @@ TEST_CASE("memory estimate: the issue's absurd sizes are refused quickly through
     Json c = tiny_fit(run);
     c["model"]["widths"] = {2, 1000000000, 1};
     c["train"]["optimizer"] = "adam";
-    refused([&] { models::run_fit(c, [](const std::string&) {}); });
+    refused([&] { train::run_fit(c, [](const std::string&) {}); });
   }
   fs::remove_all(run);
 }
@@ -303,9 +303,9 @@ TEST_CASE("memory estimate: a small fit passes the check, train.memory_check is 
   const std::string run = test::fresh_run_dir("memory", "fit-ok");
   Json c = tiny_fit(run);
   c["train"]["memory_check"] = true;
-  REQUIRE_NOTHROW(models::run_fit(c, [](const std::string&) {}));
+  REQUIRE_NOTHROW(train::run_fit(c, [](const std::string&) {}));
   c["train"]["memory_check"] = "yes";
-  REQUIRE_THROWS_WITH(models::run_fit(c, [](const std::string&) {}), Catch::Contains("memory_check"));
+  REQUIRE_THROWS_WITH(train::run_fit(c, [](const std::string&) {}), Catch::Contains("memory_check"));
   fs::remove_all(run);
 }
 

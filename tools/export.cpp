@@ -25,7 +25,7 @@
 #include "export/torch_names.h"
 #include "models/config.h"
 #include "models/factory.h"
-#include "models/kan_fit.h"
+#include "train/kan_fit.h"
 #include "nn/kan.h"
 #include "ops/ops.h"
 #include "tools/commands.h"
@@ -228,7 +228,7 @@ void add_export_commands(CLI::App& app) {
     if (task == "fit") {
       KNOT_CHECK(part == "fit", "export: a knot fit run exports as part 'fit', not '{}'", part);
       KNOT_CHECK(o->sentences.empty(), "export: --reference-sentences is for translation, electra and lm runs");
-      const std::shared_ptr<nn::KAN> model = models::load_fit_model(o->run, "export");
+      const std::shared_ptr<nn::KAN> model = train::load_fit_model(o->run, "export");
       exporting::kan_graph(g, *model);
       if (want_ref) {
         const int64_t in = model->layer(0).in_features();
@@ -444,7 +444,7 @@ void add_export_commands(CLI::App& app) {
     exporting::TorchState st;
     if (t->format == "efficient-kan") {
       KNOT_CHECK(task == "fit", "export: --format efficient-kan is for knot fit runs; '{}' is a {} run", t->run, task);
-      st = exporting::efficient_kan_state(*models::load_fit_model(t->run, "export"));
+      st = exporting::efficient_kan_state(*train::load_fit_model(t->run, "export"));
     } else if (t->format == "hf-electra") {
       st = exporting::hf_electra_state(*train::load_electra_run(t->run, electra_run_tasks()).model, t->part);
     } else {

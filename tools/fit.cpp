@@ -1,11 +1,11 @@
 // `knot fit CONFIG [key.sub=value ...]` and `knot predict --run DIR --input X.csv`: train a KAN
-// stack on a CSV table and use it (models/kan_fit.h has the config format).
+// stack on a CSV table and use it (train/kan_fit.h has the config format).
 #include <fmt/format.h>
 
 #include <chrono>
 
 #include "models/config.h"
-#include "models/kan_fit.h"
+#include "train/kan_fit.h"
 #include "tools/commands.h"
 
 namespace knot::tools {
@@ -24,7 +24,7 @@ void add_fit_commands(CLI::App& app) {
       models::Json cfg = models::load_json_file(*config);
       models::apply_overrides(cfg, *overrides);
       const auto t0 = std::chrono::steady_clock::now();
-      const auto r = models::run_fit(cfg, [](const std::string& line) { fmt::print("{}\n", line); });
+      const auto r = train::run_fit(cfg, [](const std::string& line) { fmt::print("{}\n", line); });
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       fmt::print("fit: done in {:.1f} s; test RMSE {:.4e} ({})\n", secs, r.test_rmse, r.run_dir);
     });
@@ -37,7 +37,7 @@ void add_fit_commands(CLI::App& app) {
     cmd->add_option("--input", *input, "CSV with the model's input columns")->required()->check(CLI::ExistingFile);
     cmd->add_option("--output,-o", *output, "Output CSV (inputs plus <target>_pred); '-' for stdout")->capture_default_str();
     cmd->callback([run, input, output]() {
-      const int64_t n = models::run_predict(*run, *input, *output);
+      const int64_t n = train::run_predict(*run, *input, *output);
       if (*output != "-") fmt::print("predict: wrote {} rows to {}\n", n, *output);
     });
   }

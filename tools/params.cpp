@@ -51,7 +51,7 @@ void add_params_command(CLI::App& app) {
     const models::AvailableMemory avail = models::available_memory();
     std::shared_ptr<nn::Module> model;
     models::MemoryEstimate est;
-    if (task == "fit") {  // models/kan_fit.cpp builds nn::KAN(widths, basis, options + dtype)
+    if (task == "fit") {  // train/kan_fit.cpp builds nn::KAN(widths, basis, options + dtype)
       const models::Json& m = cfg.at("model");
       const auto widths = m.at("widths").get<std::vector<int64_t>>();
       const std::string basis = m.value("basis", "bspline");

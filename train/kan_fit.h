@@ -40,7 +40,7 @@ namespace knot::nn {
 class KAN;
 }
 
-namespace knot::models {
+namespace knot::train {
 
 // One stage of a fit: its grid size (0 for bases without one) and the RMSEs at its end.
 struct FitStage {
@@ -70,4 +70,4 @@ std::shared_ptr<nn::KAN> load_fit_model(const std::string& run_dir, const std::s
 
 int64_t run_predict(const std::string& run_dir, const std::string& input_csv, const std::string& output_csv);
 
-}  // namespace knot::models
+}  // namespace knot::train

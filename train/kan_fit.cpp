@@ -1,5 +1,5 @@
 // The `knot fit` / `knot predict` job (see kan_fit.h).
-#include "models/kan_fit.h"
+#include "train/kan_fit.h"
 
 #include <algorithm>
 #include <cmath>
@@ -14,8 +14,11 @@
 #include "ops/ops.h"
 #include "optim/lbfgs.h"
 #include "optim/optimizer.h"
+#include "train/run_lock.h"
 
-namespace knot::models {
+namespace knot::train {
+// The configs, data readers and memory checks of models/ (fit jobs moved here from models/, issue 20).
+using namespace knot::models;
 namespace {
 
 namespace fs = std::filesystem;
@@ -69,6 +72,9 @@ double rmse(const Tensor& pred, const Tensor& y) {
 FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
   ConfigReader root(config, "fit");
   const std::string run_dir = root.get<std::string>("run_dir", "runs/fit");
+  // One writer per run directory, from the first check to the last write (train/run_lock.h): a second
+  // `knot fit` into the same directory is refused at once, naming the first one's pid.
+  RunLock lock(run_dir, "fit");
   root.ignore("task");
   const Json data_cfg = root.get<Json>("data", Json::object());
   const Json model_cfg = root.require<Json>("model");
@@ -397,4 +403,4 @@ int64_t run_predict(const std::string& run_dir, const std::string& input_csv, co
   return static_cast<int64_t>(rows.size());
 }
 
-}  // namespace knot::models
+}  // namespace knot::train
