@@ -222,6 +222,22 @@ nn::ProjectionSpec read_projection(const Json& j, const std::string& context) {
   return spec;
 }
 
+ProjectionSites read_projection_sites(ConfigReader& r) {
+  ProjectionSites s;
+  const std::string ctx = r.context();
+  if (r.has("projection")) s.all = read_projection(r.get<Json>("projection", {}), ctx + ".projection");
+  s.attention = s.ffn = s.output = s.all;
+  if (r.has("projections")) {
+    ConfigReader p(r.get<Json>("projections", Json::object()), ctx + ".projections");
+    for (const char* site : {"attention", "ffn", "output"}) p.ignore(site);  // known keys, each optional
+    if (p.has("attention")) s.attention = read_projection(p.get<Json>("attention", {}), ctx + ".projections.attention");
+    if (p.has("ffn")) s.ffn = read_projection(p.get<Json>("ffn", {}), ctx + ".projections.ffn");
+    if (p.has("output")) s.output = read_projection(p.get<Json>("output", {}), ctx + ".projections.output");
+    p.finish();
+  }
+  return s;
+}
+
 template bool ConfigReader::get<bool>(const std::string&, const bool&);
 template int64_t ConfigReader::get<int64_t>(const std::string&, const int64_t&);
 template double ConfigReader::get<double>(const std::string&, const double&);

@@ -56,4 +56,12 @@ class ConfigReader {
 // {"kind": "kan_bspline", "options": {...}} (or just "mlp") -> ProjectionSpec; checks the kind.
 nn::ProjectionSpec read_projection(const Json& j, const std::string& context);
 
+// A Transformer's projections: `projection` (every site; "mlp" when absent) and `projections`
+// ({"attention": …, "ffn": …, "output": …}, each optional) of the model config read by `r`, whose
+// context names them in errors ("decoder_only.projections.ffn").
+struct ProjectionSites {
+  nn::ProjectionSpec all, attention, ffn, output;
+};
+ProjectionSites read_projection_sites(ConfigReader& r);
+
 }  // namespace knot::models

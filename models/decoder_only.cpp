@@ -47,18 +47,10 @@ DecoderOnlyConfig DecoderOnlyConfig::from_json(const Json& j) {
   c.rope_base = r.get<double>("rope_base", c.rope_base);
   c.attention_scale = r.get<std::string>("attention_scale", c.attention_scale);
   c.activation_checkpointing = r.get<bool>("activation_checkpointing", c.activation_checkpointing);
-  nn::ProjectionSpec all;
-  if (r.has("projection")) all = read_projection(r.get<Json>("projection", {}), "decoder_only.projection");
-  c.attention_proj = c.ffn_proj = c.output_proj = all;
-  if (r.has("projections")) {
-    ConfigReader p(r.get<Json>("projections", Json::object()), "decoder_only.projections");
-    for (const char* site : {"attention", "ffn", "output"}) p.ignore(site);  // known keys, each optional
-    if (p.has("attention"))
-      c.attention_proj = read_projection(p.get<Json>("attention", {}), "decoder_only.projections.attention");
-    if (p.has("ffn")) c.ffn_proj = read_projection(p.get<Json>("ffn", {}), "decoder_only.projections.ffn");
-    if (p.has("output")) c.output_proj = read_projection(p.get<Json>("output", {}), "decoder_only.projections.output");
-    p.finish();
-  }
+  const ProjectionSites sites = read_projection_sites(r);
+  c.attention_proj = sites.attention;
+  c.ffn_proj = sites.ffn;
+  c.output_proj = sites.output;
   if (r.has("moe")) {
     ConfigReader m(r.get<Json>("moe", Json::object()), "decoder_only.moe");
     c.moe.num_experts = m.get<int64_t>("num_experts", c.moe.num_experts);

@@ -39,18 +39,11 @@ EncoderDecoderConfig EncoderDecoderConfig::from_json(const Json& j) {
   c.pre_layer_norm = r.get<bool>("pre_layer_norm", c.pre_layer_norm);
   c.attention_scale = r.get<std::string>("attention_scale", c.attention_scale);
   c.activation_checkpointing = r.get<bool>("activation_checkpointing", c.activation_checkpointing);
-  if (r.has("projection")) c.projection = read_projection(r.get<Json>("projection", {}), "encoder_decoder.projection");
-  c.attention_proj = c.ffn_proj = c.output_proj = c.projection;
-  if (r.has("projections")) {
-    ConfigReader p(r.get<Json>("projections", Json::object()), "encoder_decoder.projections");
-    for (const char* site : {"attention", "ffn", "output"}) p.ignore(site);  // known keys, each optional
-    if (p.has("attention"))
-      c.attention_proj = read_projection(p.get<Json>("attention", {}), "encoder_decoder.projections.attention");
-    if (p.has("ffn")) c.ffn_proj = read_projection(p.get<Json>("ffn", {}), "encoder_decoder.projections.ffn");
-    if (p.has("output"))
-      c.output_proj = read_projection(p.get<Json>("output", {}), "encoder_decoder.projections.output");
-    p.finish();
-  }
+  const ProjectionSites sites = read_projection_sites(r);
+  c.projection = sites.all;
+  c.attention_proj = sites.attention;
+  c.ffn_proj = sites.ffn;
+  c.output_proj = sites.output;
   r.finish();
   const std::pair<const char*, int64_t> positive[] = {
       {"vocab_src_size", c.vocab_src_size}, {"vocab_tgt_size", c.vocab_tgt_size}, {"embedding_dim", c.embedding_dim},
