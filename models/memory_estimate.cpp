@@ -562,12 +562,8 @@ void check_training_memory(const Json& model_cfg, const Json& train_cfg, const T
     for (const Json& e : train_cfg["kan_grid_extend"])
       if (e.is_object() && e.contains("grid_size") && e["grid_size"].is_number_integer())
         g_max = std::max(g_max, e["grid_size"].get<int64_t>());
-  if (g_max <= 0) {
-    check_memory(estimate_model_memory(model_cfg, shape), available_memory(), "train.memory_check=false");
-    return;
-  }
-  const Json grown = with_kan_grid_size(model_cfg, g_max);
-  check_memory(estimate_model_memory(grown, shape), available_memory(), "train.memory_check=false");
+  check_memory(estimate_model_memory(g_max > 0 ? with_kan_grid_size(model_cfg, g_max) : model_cfg, shape),
+               available_memory(), "train.memory_check=false");
 }
 
 }  // namespace knot::models

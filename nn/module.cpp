@@ -167,8 +167,8 @@ void Module::load_state_dict(const NamedTensors& state, bool strict) {
   }
   KNOT_CHECK(problems.empty(), "load_state_dict ({}): {} problem(s): {}", type_name(), problems.size(),
              fmt::join(problems, "; "));
+  // Re-allocated under the same handles, so `mine` sees the new shapes.
   for (auto& [m, incoming] : adopters) m->adopt_state_shapes(incoming, /*apply=*/true);
-  if (!adopters.empty()) mine = state_dict();  // the same handles; re-read for clarity
   for (auto& [n, t] : mine) {
     auto it = by_name.find(n);
     if (it != by_name.end()) t.detach().copy_(it->second.to(t.device()));

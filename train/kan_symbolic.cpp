@@ -358,15 +358,14 @@ std::vector<Tensor> symbolic_forward(const std::vector<Layer>& L, const std::vec
   return h;
 }
 
-// L-BFGS on the training rows' MSE over `params` (each a leaf); returns the last loss.
-double lbfgs_mse(const std::vector<Tensor>& params, const std::function<Tensor()>& prediction, const Tensor& Y,
+// L-BFGS on the training rows' MSE over `params` (each a leaf); stops early on a non-finite loss.
+void lbfgs_mse(const std::vector<Tensor>& params, const std::function<Tensor()>& prediction, const Tensor& Y,
                  int64_t steps) {
   optim::LBFGSOptions o;
   o.lr = 1.0;
   optim::LBFGS opt(params, o);
-  double v = NAN;
   for (int64_t s = 0; s < steps; ++s) {
-    v = opt.step([&]() {
+    const double v = opt.step([&]() {
       for (const Tensor& p : params) p.zero_grad();
       const Tensor diff = sub(prediction(), Y);
       const Tensor l = mean(mul(diff, diff));
@@ -375,7 +374,6 @@ double lbfgs_mse(const std::vector<Tensor>& params, const std::function<Tensor()
     });
     if (!std::isfinite(v)) break;
   }
-  return v;
 }
 
 // L-BFGS on the constants of every edge (all replaced) against the training rows' MSE.
