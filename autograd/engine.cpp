@@ -7,7 +7,7 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
-#include "ops/ops.h"
+#include "kernels/elementwise.h"
 
 namespace knot {
 
@@ -65,7 +65,9 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
       if (!nx) continue;
       if (i < grads.size() && grads[i].defined()) {
         Tensor& slot = pending[nx.get()];
-        slot = slot.defined() ? add(slot, grads[i]) : grads[i];
+        // Two paths into one node: their gradients are summed by the add kernel (the engine records
+        // no graph, so it needs no differentiable op; autograd sits below ops/).
+        slot = slot.defined() ? kernels::binary(BinaryOp::add, slot, grads[i]) : grads[i];
       }
       if (--deps[nx.get()] == 0) ready.push_back(nx);
     }

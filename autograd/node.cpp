@@ -2,7 +2,6 @@
 #include "autograd/node.h"
 
 #include "autograd/grad_mode.h"
-#include "ops/ops.h"
 
 namespace knot {
 

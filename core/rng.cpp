@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "core/dispatch.h"
-#include "kernels/cpu/loops.h"
+#include "core/runtime.h"  // host_parallel_for
 
 namespace knot {
 
@@ -48,7 +48,7 @@ Tensor rand(const Shape& s, DType dtype, Generator* gen, double lo, double hi) {
     T* p = t.data<T>();
     const int64_t n = t.numel();
     const T top = hi > lo ? std::nextafter(static_cast<T>(hi), static_cast<T>(lo)) : static_cast<T>(hi);
-    kernels::cpu::parallel_for(n, kElementGrain, [&](int64_t i0, int64_t i1) {
+    host_parallel_for(n, kElementGrain, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
         const Philox4 r = philox_element(seed, draw, static_cast<uint64_t>(i));
         const double u = sizeof(T) == 4 ? static_cast<double>(uniform_f32(r)) : uniform_f64(r);
@@ -69,7 +69,7 @@ Tensor randn(const Shape& s, DType dtype, Generator* gen, double mean, double st
     using T = decltype(tag);
     T* p = t.data<T>();
     const int64_t n = t.numel();
-    kernels::cpu::parallel_for(n, kElementGrain, [&](int64_t i0, int64_t i1) {
+    host_parallel_for(n, kElementGrain, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i)
         p[i] = static_cast<T>(mean + std * normal_f64(philox_element(seed, draw, static_cast<uint64_t>(i))));
     });

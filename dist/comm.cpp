@@ -14,7 +14,7 @@
 
 #include "core/error.h"
 #include "data/prepare.h"  // sha256_hex
-#include "core/threads.h"
+#include "core/runtime.h"
 
 #if KNOT_HAS_MPI
 #include <mpi.h>

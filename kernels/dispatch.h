@@ -11,6 +11,8 @@
 // functions come from kernels/cuda_stub/<family>.cpp and throw a named error.
 #pragma once
 
+#include <vector>
+
 #include "core/tensor.h"
 
 #define KNOT_DISPATCH(t, call) ((t).is_cuda() ? ::knot::kernels::cuda::call : ::knot::kernels::cpu::call)
@@ -23,5 +25,13 @@ namespace knot::kernels {
 // Inputs on different devices are an error, never a silent copy.
 void check_same_device(const char* op, const Tensor& a, const Tensor& b);
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b);
+
+// Layout helpers for kernels of any backend. They record no autograd (a kernel's inputs are data):
+// kernels use them rather than the differentiable knot::contiguous / knot::permute of ops/, a layer
+// above (docs/architecture.md).
+// t itself when contiguous, else a contiguous copy on t's own device.
+Tensor dense(const Tensor& t);
+// A view of t with its dims in `order` (a permutation of 0 .. t.dim()-1), sharing t's storage.
+Tensor permuted(const Tensor& t, const std::vector<int64_t>& order);
 
 }  // namespace knot::kernels

@@ -3,30 +3,8 @@
 // Any strides are accepted: transposed views are read in place, not copied.
 #pragma once
 
-#include <string>
-
+#include "core/runtime.h"  // MatmulPrecision: the setting the CPU GEMMs read
 #include "kernels/dispatch.h"
-
-namespace knot {
-
-// The precision of f32 GEMMs on the CPU, like torch.set_float32_matmul_precision:
-//   highest  f32 products and sums (the default);
-//   bf16     operands rounded to bfloat16, products summed in f32, f32 result: Intel AMX / AVX512-BF16
-//            through oneDNN, ~5-10x the f32 GEMM speed on a CPU that has them. Applies to the GEMMs
-//            oneDNN runs (every Linear / KANLinear projection); f64, attention's per-head GEMMs and
-//            CUDA are unaffected. On a CPU without bf16 support it warns once and stays f32.
-// Start-up value: the KNOT_MATMUL_PRECISION environment variable; `knot train` sets it from
-// train.matmul_precision.
-enum class MatmulPrecision : uint8_t { highest, bf16 };
-MatmulPrecision parse_matmul_precision(const std::string& s);  // "highest" (or "f32") | "bf16"
-const char* matmul_precision_name(MatmulPrecision p);
-void set_matmul_precision(MatmulPrecision p);
-MatmulPrecision matmul_precision();
-// Whether this build runs its f32 GEMMs through oneDNN (CMake KNOT_ONEDNN); without it every GEMM
-// is Eigen's and the bf16 precision has no effect.
-bool onednn_available();
-
-}  // namespace knot
 
 namespace knot::kernels {
 
@@ -55,5 +33,10 @@ inline Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_
   check_same_dtype("matmul", a, b);
   return KNOT_DISPATCH(a, matmul(a, b, trans_a, trans_b));
 }
+
+// Host-only (kernels/cpu/lstsq.cpp), f64: F independent least-squares problems. a: (F, N, K),
+// y: (F, N, M), both contiguous f64 on the host -> x: (F, K, M), each x_f the minimum-norm minimiser of
+// ‖a_f·x_f − y_f‖ (complete orthogonal decomposition: rank-deficient and underdetermined a_f are fine).
+Tensor lstsq(const Tensor& a, const Tensor& y);
 
 }  // namespace knot::kernels

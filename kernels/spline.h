@@ -112,4 +112,11 @@ inline std::array<Tensor, 2> kan_basis_bwd(const Tensor& x, const Tensor& w, con
   return KNOT_DISPATCH(x, kan_basis_bwd(x, w, g, basis, need_dx, need_dw));
 }
 
+// Host-only (kernels/cpu/lstsq.cpp), f64: the linear map of a B-spline grid change. x: (N, in) the
+// inputs to fit on, knots_new: (in, nk'), knots_old: (in, nk), order k -> T: (in, nb', nb) with
+// nb = nk − k − 1, such that the coefficients c' = T_i·c on the new grid are the minimum-norm
+// least-squares fit, on x's column i, of the spline with coefficients c on the old grid
+// (KANLinear::update_grid and refine_grid). Memory O(in·nb'·nb), not O(N·in·out).
+Tensor bspline_regrid_map(const Tensor& x, const Tensor& knots_new, const Tensor& knots_old, int k);
+
 }  // namespace knot::kernels

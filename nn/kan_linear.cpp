@@ -1,11 +1,7 @@
-// KANLinear (see kan_linear.h): init, forward, curve2coeff (Eigen least squares), update_grid and
-// the regularisation loss of efficient-kan.
-#include "kernels/cpu/gcc12_avx512.h"  // first: Eigen's f64 GEMM (least squares) is instantiated here
+// KANLinear (see kan_linear.h): init, forward, curve2coeff and update_grid (least squares through the
+// host kernels kernels::lstsq and kernels::bspline_regrid_map) and the regularisation loss of
+// efficient-kan.
 #include "nn/kan_linear.h"
-
-#include "nn/export_graph.h"
-
-#include <Eigen/Dense>
 
 #include <algorithm>
 #include <cmath>
@@ -13,8 +9,10 @@
 #include <fmt/format.h>
 
 #include "core/dispatch.h"
+#include "core/runtime.h"
 #include "kernels/bases/bspline.h"
-#include "kernels/cpu/loops.h"
+#include "kernels/linalg.h"
+#include "kernels/spline.h"
 #include "nn/export_graph.h"
 #include "nn/init.h"
 #include "ops/kan.h"
@@ -179,27 +177,12 @@ Tensor KANLinear::curve2coeff(const Tensor& x, const Tensor& y) const {
   KNOT_CHECK(y.dim() == 3 && y.size(0) == x.size(0) && y.size(1) == in_ && y.size(2) == out_,
              "KANLinear.curve2coeff: y {} should be (N, in, out) = ({}, {}, {})", shape_str(y.shape()), x.size(0), in_,
              out_);
-  const int64_t N = x.size(0), nb = opt_.grid_size + opt_.spline_order;
   const Tensor g64 = grid.detach().to(Device::cpu()).to(DType::f64);
-  const std::vector<double> A = bspline_basis(x.detach().to(Device::cpu()).to(DType::f64), g64, opt_.spline_order)
-                                    .to_vector<double>();  // (N, in, nb)
-  const std::vector<double> Y = host_f64(y);               // (N, in, out)
-  std::vector<double> C(static_cast<size_t>(out_ * in_ * nb));
-  kernels::cpu::parallel_for(in_, 1, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      Eigen::MatrixXd Ai(N, nb), Yi(N, out_);
-      for (int64_t n = 0; n < N; ++n) {
-        for (int64_t j = 0; j < nb; ++j) Ai(n, j) = A[(n * in_ + i) * nb + j];
-        for (int64_t o = 0; o < out_; ++o) Yi(n, o) = Y[(n * in_ + i) * out_ + o];
-      }
-      // Complete orthogonal decomposition: the minimum-norm least-squares solution, also when there
-      // are fewer points than functions (as at init: G+1 points, G+k functions).
-      const Eigen::MatrixXd Ci = Ai.completeOrthogonalDecomposition().solve(Yi);  // (nb, out)
-      for (int64_t o = 0; o < out_; ++o)
-        for (int64_t j = 0; j < nb; ++j) C[(o * in_ + i) * nb + j] = Ci(j, o);
-    }
-  });
-  return from_vector(C, {out_, in_, nb}).to(grid.dtype()).to(grid.device());
+  const Tensor A = bspline_basis(x.detach().to(Device::cpu()).to(DType::f64), g64, opt_.spline_order);  // (N, in, nb)
+  const Tensor Y = y.detach().to(Device::cpu()).to(DType::f64);                                         // (N, in, out)
+  // One least-squares problem per input feature: (in, N, nb)·C_i ≈ (in, N, out).
+  const Tensor C = kernels::lstsq(permute(A, {1, 0, 2}).contiguous(), permute(Y, {1, 0, 2}).contiguous());  // (in, nb, out)
+  return permute(C, {2, 0, 1}).contiguous().to(grid.dtype()).to(grid.device());  // (out, in, nb)
 }
 
 Tensor KANLinear::scaled_spline_weight() const {
@@ -212,15 +195,11 @@ Tensor KANLinear::scaled_spline_weight() const {
 //   2. The refit. efficient-kan evaluates the layer's spline part on the batch, u = B_old(x)·Cᵀ, an
 //      (N, in, out) tensor, and solves the least-squares problem B_new(x)·C_newᵀ ≈ u per feature.
 //      That tensor and the (N, in, nb) bases cost 8·N·in·(out + 2·nb) bytes (about 5 GB for a
-//      128 → 5000 head on 1,000 rows), so instead, per feature i and without forming u:
-//        M = [B_new | B_old] (N × (nb' + nb)) = Q·R, R = [R11 R12; 0 R22] (R11: nb' × nb', R12: nb' × nb),
-//      accumulated over blocks of kRefitRows rows (R ← R of [R; next rows], a "tall-skinny QR").
-//      Then ‖B_new·c − B_old·c_old‖ = ‖R11·c − R12·c_old‖ + a term without c, so the minimum-norm
-//      least-squares solution is c = T_i·c_old with T_i = R11⁺·R12, taken from a complete orthogonal
-//      decomposition of R11 (rank-revealing, as efficient-kan's lstsq: R11 has B_new's singular
-//      values). It is the same solution as the direct solve, to rounding.
-//   3. C_new[o, i, :] = T_i·C_old[o, i, :] for every output o (T_i: nb' × nb).
-// Memory: O(in·nb·nb' + threads·kRefitRows·(nb + nb')) besides the weights; time
+//      128 → 5000 head on 1,000 rows), so instead kernels::bspline_regrid_map (kernels/spline.h)
+//      gives per feature the map T_i (nb' × nb) with c_new = T_i·c_old, from a streamed QR of
+//      [B_new | B_old] without forming u: the same solution as the direct solve, to rounding.
+//   3. C_new[o, i, :] = T_i·C_old[o, i, :] for every output o.
+// Memory: O(in·nb·nb' + threads·256·(nb + nb')) besides the weights; time
 // O(N·in·(nb + nb')² + out·in·nb·nb').
 // Features are independent (one pool task each), so the result does not depend on the thread count.
 void KANLinear::update_grid(const Tensor& x, double margin) { regrid(x, margin, opt_.grid_size, "KANLinear.update_grid"); }
@@ -234,7 +213,7 @@ void KANLinear::regrid(const Tensor& x_in, double margin, int64_t G, const char*
   NoGradGuard ng;
   const Tensor x = flatten_input(x_in, op).detach().to(Device::cpu()).to(DType::f64).contiguous();
   const int64_t N = x.size(0), k = opt_.spline_order, nb = G + k, nk = G + 2 * k + 1;
-  const int64_t nb_old = opt_.grid_size + k, nk_old = opt_.grid_size + 2 * k + 1;
+  const int64_t nb_old = opt_.grid_size + k;
   KNOT_CHECK(N >= 1, "{}: empty batch", op);
   const std::vector<double> xv = x.to_vector<double>();
   for (int64_t n = 0; n < N; ++n)
@@ -265,51 +244,11 @@ void KANLinear::regrid(const Tensor& x_in, double margin, int64_t G, const char*
     }
   }
 
-  // 2. T_i per feature (nb × nb_old, row-major in T).
-  const std::vector<double> old_knots = host_f64(grid);  // (in, nk_old)
-  std::vector<double> T(static_cast<size_t>(in_ * nb * nb_old));
-  constexpr int64_t kRefitRows = 256;
-  kernels::cpu::parallel_for(in_, 1, [&](int64_t i0, int64_t i1) {
-    const int64_t m = nb + nb_old;
-    Eigen::MatrixXd W(m + kRefitRows, m);
-    double vals[basis::kMaxSplineOrder + 1];
-    for (int64_t i = i0; i < i1; ++i) {
-      const double* t_new = knots.data() + i * nk;
-      const double* t_old = old_knots.data() + i * nk_old;
-      int64_t have = 0;  // rows of W that hold the R factor of the rows so far (at most m)
-      for (int64_t r0 = 0; r0 < N; r0 += kRefitRows) {
-        const int64_t R = std::min(kRefitRows, N - r0);
-        W.middleRows(have, R).setZero();
-        for (int64_t r = 0; r < R; ++r) {
-          const double v = xv[(r0 + r) * in_ + i];
-          for (int side = 0; side < 2; ++side) {  // columns 0..nb−1: new basis; nb..m−1: old basis
-            const double* t = side == 0 ? t_new : t_old;
-            const int64_t nkk = side == 0 ? nk : nk_old, nbb = side == 0 ? nb : nb_old, col0 = side == 0 ? 0 : nb;
-            const int s = basis::bspline_span(v, t, static_cast<int>(nkk));
-            if (s < 0) continue;
-            basis::bspline_local(v, t, static_cast<int>(nkk), static_cast<int>(k), s, vals, static_cast<double*>(nullptr));
-            for (int64_t q = 0; q <= k; ++q) {
-              const int64_t j = s - k + q;
-              if (j >= 0 && j < nbb) W(have + r, col0 + j) = vals[q];
-            }
-          }
-        }
-        const int64_t rows = have + R, keep = std::min(rows, m);
-        const Eigen::HouseholderQR<Eigen::MatrixXd> qr(W.topRows(rows));
-        W.topRows(keep) = qr.matrixQR().topRows(keep);
-        for (int64_t a = 1; a < keep; ++a)  // below the diagonal: Householder vectors, not R
-          for (int64_t b = 0; b < std::min(a, m); ++b) W(a, b) = 0.0;
-        have = keep;
-      }
-      Eigen::MatrixXd R11 = Eigen::MatrixXd::Zero(nb, nb), R12 = Eigen::MatrixXd::Zero(nb, nb_old);
-      const int64_t rr = std::min(have, nb);  // fewer rows than functions: zero rows below
-      R11.topRows(rr) = W.block(0, 0, rr, nb);
-      R12.topRows(rr) = W.block(0, nb, rr, nb_old);
-      const Eigen::MatrixXd Ti = R11.completeOrthogonalDecomposition().solve(R12);
-      for (int64_t a = 0; a < nb; ++a)
-        for (int64_t b = 0; b < nb_old; ++b) T[(i * nb + a) * nb_old + b] = Ti(a, b);
-    }
-  });
+  // 2. T_i per feature (nb × nb_old): the least-squares map from old to new coefficients.
+  const Tensor T_map = kernels::bspline_regrid_map(x, from_vector(knots, {in_, nk}),
+                                                   grid.detach().to(Device::cpu()).to(DType::f64).contiguous(),
+                                                   static_cast<int>(k));
+  const double* T = T_map.data<double>();
 
   // 3. The refit of the scaled weight, divided back by the scaler: efficient-kan stores the refit
   // of the *scaled* weight in spline_weight, which changes the outputs whenever spline_scaler ≠ 1;
@@ -323,7 +262,7 @@ void KANLinear::regrid(const Tensor& x_in, double margin, int64_t G, const char*
     const W* wo = w_old.data<W>();
     const W* so = s_old.defined() ? s_old.data<W>() : nullptr;
     W* wn = w_new.data<W>();
-    kernels::cpu::parallel_for(out_, 1, [&](int64_t o0, int64_t o1) {
+    host_parallel_for(out_, 1, [&](int64_t o0, int64_t o1) {
       std::vector<double> c(static_cast<size_t>(nb_old));
       for (int64_t o = o0; o < o1; ++o)
         for (int64_t i = 0; i < in_; ++i) {
@@ -331,7 +270,7 @@ void KANLinear::regrid(const Tensor& x_in, double margin, int64_t G, const char*
           const double s = so ? static_cast<double>(so[o * in_ + i]) : 1.0;
           const double div = std::abs(s) < 1e-12 ? 1.0 : s;
           for (int64_t j = 0; j < nb_old; ++j) c[j] = static_cast<double>(wo[from + j]) * s;
-          const double* Ti = T.data() + i * nb * nb_old;
+          const double* Ti = T + i * nb * nb_old;
           for (int64_t a = 0; a < nb; ++a) {
             double acc = 0;
             for (int64_t b = 0; b < nb_old; ++b) acc += Ti[a * nb_old + b] * c[b];
@@ -357,7 +296,7 @@ Tensor KANLinear::edge_values(const Tensor& x_in) const {
   const std::vector<double> bw = host_f64(base_weight);              // (out, in)
   Tensor e = empty({N, out_, in_}, DType::f64);
   double* pe = e.data<double>();
-  kernels::cpu::parallel_for(N, 1, [&](int64_t n0, int64_t n1) {
+  host_parallel_for(N, 1, [&](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; ++n)
       for (int64_t o = 0; o < out_; ++o)
         for (int64_t i = 0; i < in_; ++i) {

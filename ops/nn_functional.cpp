@@ -3,6 +3,7 @@
 // dropout and embedding live in ops/embedding_dropout.cpp.
 #include "ops/nn_functional.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/elementwise.h"
@@ -128,6 +129,16 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
   const Tensor sq = mul(d, d);
   if (reduction == Reduction::none) return sq;
   return reduction == Reduction::sum ? sum(sq) : mean(sq);
+}
+
+Tensor bce_with_logits(const Tensor& logits, const Tensor& labels, const Tensor& weights) {
+  KNOT_CHECK(logits.shape() == labels.shape() && logits.shape() == weights.shape(),
+             "bce_with_logits: logits {}, labels {} and weights {} must have one shape", shape_str(logits.shape()),
+             shape_str(labels.shape()), shape_str(weights.shape()));
+  KNOT_CHECK(is_floating(logits.dtype()), "bce_with_logits: expected float logits, got {}", logits.desc());
+  // softplus(x) − y·x = −[y·log σ(x) + (1 − y)·log(1 − σ(x))], without overflow for large |x|.
+  const double n = std::max(sum(weights).item(), 1.0);
+  return mul(sum(mul(weights, sub(softplus(logits), mul(labels, logits)))), 1.0 / n);
 }
 
 Tensor rotary_embedding(const Tensor& x, int64_t offset, double base) {

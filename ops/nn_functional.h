@@ -30,6 +30,10 @@ enum class Reduction { mean, sum, none };
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index = -100,
                      double label_smoothing = 0.0, Reduction reduction = Reduction::mean);
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::mean);
+// Binary cross-entropy with logits averaged over the positions of weight 1 (ELECTRA's replaced-token
+// detection): Σ w·(softplus(x) − y·x) / max(Σ w, 1), without overflow for large |x|. logits, labels,
+// weights: one shape, floating; the gradient flows to logits (and labels, weights if they need it).
+Tensor bce_with_logits(const Tensor& logits, const Tensor& labels, const Tensor& weights);
 
 // Rotary position embedding (Su et al. 2021, RoFormer) in the half-split form of GPT-NeoX and
 // LLaMA: x (..., T, D) with D even, row t at position p = offset + t; for i < D/2,

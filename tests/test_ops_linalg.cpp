@@ -340,3 +340,38 @@ TEST_CASE("matmul: bf16 precision rounds the operands to bfloat16 and sums in f3
   require_close(matmul(av, bb).to_vector<double>(), matmul_ref(rounded_bf16(av), rounded_bf16(bb), false, false, &s),
                 1e-5, 1e-5);
 }
+
+TEST_CASE("kernels::lstsq: least squares per problem, minimum-norm when underdetermined", "[linalg]") {
+  // Problem 0: overdetermined (6 x 3), so the solution satisfies the normal equations AᵀA·x = Aᵀy.
+  // Problem 1: 6 rows but only 2 independent columns' worth of data in column 3 (= col 1 + col 2):
+  // rank-deficient, and the minimum-norm solution has no component along the null space (1, 1, −1).
+  const int64_t F = 2, N = 6, K = 3, M = 2;
+  std::vector<double> a(F * N * K), y(F * N * M);
+  Generator gen(5);
+  const std::vector<double> r = rand({F * N * K + F * N * M}, DType::f64, &gen, -1, 1).to_vector<double>();
+  for (size_t i = 0; i < a.size(); ++i) a[i] = r[i];
+  for (size_t i = 0; i < y.size(); ++i) y[i] = r[a.size() + i];
+  for (int64_t n = 0; n < N; ++n) a[(N + n) * K + 2] = a[(N + n) * K + 0] + a[(N + n) * K + 1];
+  const Tensor x = kernels::lstsq(from_vector(a, {F, N, K}), from_vector(y, {F, N, M}));
+  REQUIRE(x.shape() == Shape{F, K, M});
+  const std::vector<double> xv = x.to_vector<double>();
+  for (int64_t f = 0; f < F; ++f)
+    for (int64_t m = 0; m < M; ++m) {
+      // Normal equations: Aᵀ(A·x − y) = 0 (also at a least-squares solution of a rank-deficient A).
+      for (int64_t k = 0; k < K; ++k) {
+        double g = 0;
+        for (int64_t n = 0; n < N; ++n) {
+          double res = -y[(f * N + n) * M + m];
+          for (int64_t j = 0; j < K; ++j) res += a[(f * N + n) * K + j] * xv[(f * K + j) * M + m];
+          g += a[(f * N + n) * K + k] * res;
+        }
+        REQUIRE(std::abs(g) < 1e-10);
+      }
+    }
+  for (int64_t m = 0; m < M; ++m)  // problem 1: orthogonal to the null space (1, 1, −1)
+    REQUIRE(std::abs(xv[(K + 0) * M + m] + xv[(K + 1) * M + m] - xv[(K + 2) * M + m]) < 1e-10);
+  REQUIRE_THROWS_WITH(kernels::lstsq(from_vector(a, {F, N, K}).to(DType::f32), from_vector(y, {F, N, M})),
+                      Catch::Contains("lstsq: a must be a contiguous 3-D f64 tensor on the host"));
+  REQUIRE_THROWS_WITH(kernels::lstsq(from_vector(a, {F, N, K}), zeros({F, N - 1, M}, DType::f64)),
+                      Catch::Contains("does not match"));
+}

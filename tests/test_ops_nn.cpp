@@ -499,3 +499,25 @@ TEST_CASE("cross_entropy: the vectorised f32 rows agree with f64, and ±inf/NaN 
   REQUIRE(b[1] == Approx(a[1]).epsilon(1e-6));
   REQUIRE(a[1] == Approx(std::log(std::exp(0.5) + std::exp(-1.0) + std::exp(2.0)) + 1.0).epsilon(1e-12));
 }
+
+TEST_CASE("bce_with_logits: by hand, no overflow, no weight gives 0, float64 gradient", "[ops]") {
+  using knot::Tensor;
+  const Tensor x = knot::from_vector(std::vector<double>{2.0, -1.0, 0.5, 3.0, -30.0, 40.0}, {2, 3});
+  const Tensor y = knot::from_vector(std::vector<double>{1, 0, 1, 0, 0, 1}, {2, 3});
+  const Tensor w = knot::from_vector(std::vector<double>{1, 1, 1, 0, 1, 1}, {2, 3});
+  // −[y log σ(x) + (1−y) log(1−σ(x))]: log(1+e^-2), log(1+e^-1), log(1+e^-0.5), log(1+e^-30), log(1+e^-40)
+  const double expected = (std::log1p(std::exp(-2.0)) + std::log1p(std::exp(-1.0)) + std::log1p(std::exp(-0.5)) +
+                           std::log1p(std::exp(-30.0)) + std::log1p(std::exp(-40.0))) /
+                          5.0;
+  REQUIRE(knot::bce_with_logits(x, y, w).item() == Approx(expected).epsilon(1e-12));
+  REQUIRE(std::isfinite(knot::bce_with_logits(knot::mul(x, 100.0), y, w).item()));  // no overflow
+  // No weight at all: 0, not NaN.
+  REQUIRE(knot::bce_with_logits(x, y, knot::zeros_like(w)).item() == 0.0);
+
+  const Tensor leaf = knot::test::rand_leaf({3, 4}, 12, -4, 4);
+  const Tensor yy = knot::from_vector(std::vector<double>{1, 0, 0, 1, 1, 0, 1, 0, 0, 0, 1, 1}, {3, 4});
+  const Tensor ww = knot::from_vector(std::vector<double>{1, 1, 1, 1, 0, 1, 1, 1, 1, 0, 1, 1}, {3, 4});
+  REQUIRE_GRADCHECK([&](const std::vector<Tensor>& in) { return knot::bce_with_logits(in[0], yy, ww); },
+                    std::vector<Tensor>{leaf});
+  REQUIRE_THROWS_WITH(knot::bce_with_logits(x, y, knot::ones({3})), Catch::Contains("one shape"));
+}

@@ -315,28 +315,6 @@ TEST_CASE("electra: embeddings start from N(0, 0.02^2) with the [PAD] row zero, 
   REQUIRE(std::abs(mlm - std::log(static_cast<double>(tok.vocab_size()))) < 0.3);
 }
 
-TEST_CASE("electra: binary cross-entropy with logits by hand, and its float64 gradient", "[trainer][electra]") {
-  using knot::Tensor;
-  const Tensor x = knot::from_vector(std::vector<double>{2.0, -1.0, 0.5, 3.0, -30.0, 40.0}, {2, 3});
-  const Tensor y = knot::from_vector(std::vector<double>{1, 0, 1, 0, 0, 1}, {2, 3});
-  const Tensor w = knot::from_vector(std::vector<double>{1, 1, 1, 0, 1, 1}, {2, 3});
-  // −[y log σ(x) + (1−y) log(1−σ(x))]: log(1+e^-2), log(1+e^-1), log(1+e^-0.5), log(1+e^-30), log(1+e^-40)
-  const double expected = (std::log1p(std::exp(-2.0)) + std::log1p(std::exp(-1.0)) + std::log1p(std::exp(-0.5)) +
-                           std::log1p(std::exp(-30.0)) + std::log1p(std::exp(-40.0))) /
-                          5.0;
-  REQUIRE(kt::bce_with_logits(x, y, w).item() == Approx(expected).epsilon(1e-12));
-  REQUIRE(std::isfinite(kt::bce_with_logits(knot::mul(x, 100.0), y, w).item()));  // no overflow
-  // No weight at all: 0, not NaN.
-  REQUIRE(kt::bce_with_logits(x, y, knot::zeros_like(w)).item() == 0.0);
-
-  const Tensor leaf = knot::test::rand_leaf({3, 4}, 12, -4, 4);
-  const Tensor yy = knot::from_vector(std::vector<double>{1, 0, 0, 1, 1, 0, 1, 0, 0, 0, 1, 1}, {3, 4});
-  const Tensor ww = knot::from_vector(std::vector<double>{1, 1, 1, 1, 0, 1, 1, 1, 1, 0, 1, 1}, {3, 4});
-  REQUIRE_GRADCHECK([&](const std::vector<Tensor>& in) { return kt::bce_with_logits(in[0], yy, ww); },
-                    std::vector<Tensor>{leaf});
-  REQUIRE_THROWS_WITH(kt::bce_with_logits(x, y, knot::ones({3})), Catch::Contains("one shape"));
-}
-
 TEST_CASE("electra: sampling follows softmax(logits / temperature) and is a pure function of the key",
           "[trainer][electra]") {
   const int64_t M = 4000;

@@ -4,7 +4,7 @@
 
 #include <chrono>
 
-#include "models/demo.h"
+#include "train/demo.h"
 #include "tools/commands.h"
 
 namespace knot::tools {
@@ -21,7 +21,7 @@ void add_demo_command(CLI::App& app) {
   cmd->callback([opts]() {
     fmt::print("demo: MLP [2, 32, 32, 1] (tanh) learning sin(2*x0)*x1 on 512 points, SGD lr 0.1 momentum 0.9\n");
     const auto t0 = std::chrono::steady_clock::now();
-    const auto r = models::run_demo(opts->seed, opts->steps, [](int step, double loss) {
+    const auto r = train::run_demo(opts->seed, opts->steps, [](int step, double loss) {
       fmt::print("  step {:5d}  mse {:.6f}\n", step, loss);
     }, 100);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

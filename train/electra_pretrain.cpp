@@ -1,6 +1,6 @@
 // ELECTRA pretraining: data, masking, sampling, losses, metrics and the task (see electra_pretrain.h).
 #include "train/electra_pretrain.h"
-#include "core/threads.h"
+#include "core/runtime.h"
 
 
 #include <algorithm>
@@ -16,7 +16,6 @@
 #include "data/prepare.h"
 #include "dist/comm.h"
 #include "models/memory_estimate.h"
-#include "kernels/cpu/loops.h"
 #include "nn/init.h"
 #include "nn/layers.h"
 #include "ops/ops.h"
@@ -52,7 +51,7 @@ template <typename T>
 void sample_rows(const T* logits, int64_t M, int64_t V, double inv_temperature, uint64_t key, uint64_t draw,
                  const std::vector<uint64_t>& elements, int64_t* out) {
   // Rows are independent, so the result does not depend on the thread count.
-  kernels::cpu::parallel_for(M, std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(V, 1)), [&](int64_t r0, int64_t r1) {
+  host_parallel_for(M, std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(V, 1)), [&](int64_t r0, int64_t r1) {
     std::vector<double> weight(static_cast<size_t>(V));  // exp((l − max) / T) of one row
     for (int64_t r = r0; r < r1; ++r) {
       const T* row = logits + r * V;
@@ -400,15 +399,6 @@ std::vector<int64_t> sample_tokens(const Tensor& logits, double temperature, uin
     sample_rows(l.data<double>(), M, V, 1.0 / temperature, key, draw, elements, out.data());
   }
   return out;
-}
-
-Tensor bce_with_logits(const Tensor& logits, const Tensor& labels, const Tensor& weights) {
-  KNOT_CHECK(logits.shape() == labels.shape() && logits.shape() == weights.shape(),
-             "bce_with_logits: logits {}, labels {} and weights {} must have one shape", shape_str(logits.shape()),
-             shape_str(labels.shape()), shape_str(weights.shape()));
-  // softplus(x) − y·x = −[y·log σ(x) + (1 − y)·log(1 − σ(x))], without overflow for large |x|.
-  const double n = std::max(sum(weights).item(), 1.0);
-  return mul(sum(mul(weights, sub(softplus(logits), mul(labels, logits)))), 1.0 / n);
 }
 
 ElectraOutputs electra_forward(const models::Electra& model, const MaskedBatch& mb, const ElectraOptions& o,

@@ -162,10 +162,6 @@ Tensor generator_logits_at(const models::Electra& model, const Tensor& ids, cons
 std::vector<int64_t> sample_tokens(const Tensor& logits, double temperature, uint64_t key, uint64_t draw,
                                    const std::vector<uint64_t>& elements);
 
-// Binary cross-entropy with logits averaged over the positions of weight 1:
-// Σ w·(softplus(x) − y·x) / max(Σ w, 1). logits, labels, weights: same shape, floating.
-Tensor bce_with_logits(const Tensor& logits, const Tensor& labels, const Tensor& weights);
-
 struct ElectraOutputs {
   Tensor loss, mlm_loss, rtd_loss;  // scalars; loss = mlm_loss + rtd_weight · rtd_loss
   Tensor gen_logits;                // (M, V) at the chosen positions (undefined when M = 0)

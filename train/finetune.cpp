@@ -1,6 +1,6 @@
 // Fine-tuning ELECTRA for sentence classification (see finetune.h).
 #include "train/finetune.h"
-#include "core/threads.h"
+#include "core/runtime.h"
 
 
 #include <algorithm>

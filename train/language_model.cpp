@@ -9,7 +9,7 @@
 
 #include "autograd/grad_mode.h"
 #include "core/error.h"
-#include "core/threads.h"
+#include "core/runtime.h"
 #include "data/bpe.h"
 #include "data/jsonl.h"
 #include "data/prepare.h"

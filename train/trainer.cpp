@@ -1,8 +1,7 @@
 // The training loop (see trainer.h).
 #include "train/trainer.h"
 
-#include "core/threads.h"
-#include "kernels/linalg.h"     // matmul precision
+#include "core/runtime.h"
 
 #include <unistd.h>
 

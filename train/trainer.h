@@ -42,7 +42,7 @@
 //   keep_checkpoints 3, on_nan "skip" | "stop",
 //   threads 0                 CPU threads, 0 ... 4 x the hardware threads (more is an error naming the
 //                             key); 0 = leave as is (all cores). The environment variable
-//                             KNOT_NUM_THREADS, when set, wins over this key (core/threads.h):
+//                             KNOT_NUM_THREADS, when set, wins over this key (core/runtime.h):
 //                             KNOT_NUM_THREADS, else threads > 0, else all cores. The configs in
 //                             configs/ leave it out, so a run uses the machine it runs on
 //   max_consecutive_skips 10, max_skipped_fraction 0.25  on_nan=skip stops the run (non-zero exit)
@@ -85,7 +85,7 @@
 #include <utility>
 #include <vector>
 
-#include "kernels/linalg.h"  // MatmulPrecision
+#include "core/runtime.h"  // MatmulPrecision
 #include "models/config.h"
 #include "nn/module.h"
 #include "train/checkpoint.h"

@@ -1,6 +1,6 @@
 // The translation task (see translation.h).
 #include "train/translation.h"
-#include "core/threads.h"
+#include "core/runtime.h"
 
 
 #include <algorithm>

@@ -195,13 +195,6 @@ void axpy(const Tensor& dst, const Tensor& src, double alpha) {
   });
 }
 
-Tensor dense(const Tensor& x) {
-  if (x.is_contiguous()) return x;
-  Tensor out = empty(x.shape(), x.dtype(), x.device());
-  copy(out, x);
-  return out;
-}
-
 void scale(const Tensor& dst, double s) {
   dispatch_all(dst.dtype(), "mul_", [&](auto tag) {
     using T = decltype(tag);

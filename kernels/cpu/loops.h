@@ -9,7 +9,7 @@
 
 #include "core/shape.h"
 #include "core/tensor.h"
-#include "core/threads.h"
+#include "core/runtime.h"
 #include "kernels/cpu/thread_pool.h"
 
 namespace knot {
@@ -60,9 +60,7 @@ void parallel_gemm_rows(int64_t M, int64_t N, int64_t K, F&& fn) {
   });
 }
 
-// x itself when contiguous, else a contiguous copy on the host. Kernels use this rather than
-// Tensor::contiguous(), which goes through the op layer and could record a graph node nobody needs.
-Tensor dense(const Tensor& x);
+// dense(x) (x itself when contiguous, else a contiguous copy) is kernels::dense, kernels/dispatch.h.
 
 // Strides of `t` viewed at `out` shape under broadcasting (0 where t's dim is 1 or missing).
 inline Shape broadcast_strides(const Tensor& t, const Shape& out) {

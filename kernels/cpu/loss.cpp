@@ -16,7 +16,6 @@
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/row_math.h"
 #include "kernels/nn_math.h"
-#include "ops/views.h"
 
 namespace knot::kernels::cpu {
 namespace {
@@ -36,7 +35,7 @@ std::vector<int64_t> read_targets(const Tensor& target) {
 
 CrossEntropyFwd cross_entropy_fwd(const Tensor& logits_in, const Tensor& target, int64_t classes, int64_t ignore_index,
                                   double eps) {
-  const Tensor x = knot::contiguous(logits_in.detach());
+  const Tensor x = dense(logits_in);
   const int64_t m = classes > 0 ? x.numel() / classes : 0;
   const std::vector<int64_t> t = read_targets(target);
   CrossEntropyFwd out{empty({m}, x.dtype()), empty({m}, x.dtype()), 0};
@@ -89,9 +88,9 @@ CrossEntropyFwd cross_entropy_fwd(const Tensor& logits_in, const Tensor& target,
 
 Tensor cross_entropy_bwd(const Tensor& logits_in, const Tensor& target, const Tensor& lse_in, const Tensor& row_grad,
                          int64_t classes, int64_t ignore_index, double eps) {
-  const Tensor x = knot::contiguous(logits_in.detach());
-  const Tensor lse = knot::contiguous(lse_in.detach());
-  const Tensor w = knot::contiguous(row_grad.detach());
+  const Tensor x = dense(logits_in);
+  const Tensor lse = dense(lse_in);
+  const Tensor w = dense(row_grad);
   const int64_t m = classes > 0 ? x.numel() / classes : 0;
   const std::vector<int64_t> t = read_targets(target);
   Tensor gx = empty(x.shape(), x.dtype());

@@ -12,14 +12,13 @@
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/row_math.h"
 #include "kernels/nn_math.h"
-#include "ops/views.h"
 
 namespace knot::kernels::cpu {
 namespace {
 
 int64_t row_grain(int64_t row_len) { return std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(row_len, 1)); }
 
-Tensor flat_contiguous(const Tensor& t) { return t.defined() ? knot::contiguous(t.detach()) : Tensor(); }
+Tensor flat_contiguous(const Tensor& t) { return t.defined() ? dense(t) : Tensor(); }
 
 }  // namespace
 

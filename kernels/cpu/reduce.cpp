@@ -9,7 +9,6 @@
 
 #include "core/dispatch.h"
 #include "kernels/cpu/loops.h"
-#include "ops/views.h"
 
 namespace knot::kernels {
 
@@ -34,8 +33,8 @@ Tensor reduced_dims_last(const Tensor& x, const std::vector<int>& dims) {
   bool identity = true;
   for (int d = 0; d < nd; ++d) identity &= order[d] == d;
   Tensor t = x.detach();  // kernels record no graph
-  if (!identity) t = knot::permute(t, order);
-  return knot::contiguous(t);  // copies through the tensor's own device
+  if (!identity) t = permuted(t, order);
+  return dense(t);  // copies on the tensor's own device
 }
 
 Shape reduced_shape(const Shape& s, const std::vector<int>& dims) {
@@ -80,7 +79,7 @@ Tensor sum(const Tensor& x_in, const std::vector<int>& dims) {
       for (int d = 0; d < nd; ++d)
         if (!std::binary_search(dims.begin(), dims.end(), d)) order.push_back(d);
       for (int d : dims) order.push_back(d);
-      x = knot::permute(x, order);
+      x = permuted(x, order);
       trailing = true;
       leading = false;
     }
@@ -150,7 +149,7 @@ Tensor var(const Tensor& x_in, const std::vector<int>& dims, int64_t correction)
 
 ValuesIndices max_min(const Tensor& x_in, int dim, bool take_max) {
   const char* op = take_max ? "max" : "min";
-  const Tensor x = knot::contiguous(x_in.detach());
+  const Tensor x = dense(x_in);
   const DimSplit sp = split_at_dim(x.shape(), dim);
   KNOT_CHECK(sp.n > 0, "{}: cannot reduce over dim {} of size 0 in {}", op, dim, shape_str(x.shape()));
   const Shape out_shape = reduced_shape(x.shape(), {dim});
@@ -183,8 +182,8 @@ ValuesIndices max_min(const Tensor& x_in, int dim, bool take_max) {
 }
 
 Tensor max_min_bwd(const Tensor& g_in, const Tensor& idx_in, const Shape& x_shape, int dim) {
-  const Tensor g = knot::contiguous(g_in.detach());
-  const Tensor idx = knot::contiguous(idx_in);
+  const Tensor g = dense(g_in);
+  const Tensor idx = dense(idx_in);
   Tensor gx = zeros(x_shape, g.dtype());
   const DimSplit sp = split_at_dim(x_shape, dim);
   const int64_t* pi = idx.data<int64_t>();

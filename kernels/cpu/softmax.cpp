@@ -7,7 +7,6 @@
 #include "core/dispatch.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/nn_math.h"
-#include "ops/views.h"
 
 namespace knot::kernels::cpu {
 namespace {
@@ -28,7 +27,7 @@ double row_lse(const T* row, int64_t n, int64_t stride) {
 
 Tensor softmax_fwd(const Tensor& x_in, int dim, bool log_space) {
   const char* op = log_space ? "log_softmax" : "softmax";
-  const Tensor x = knot::contiguous(x_in.detach());
+  const Tensor x = dense(x_in);
   Tensor y = empty(x.shape(), x.dtype());
   const DimSplit sp = split_at_dim(x.shape(), dim);
   dispatch_float(x.dtype(), op, [&](auto tag) {
@@ -69,8 +68,8 @@ Tensor softmax_fwd(const Tensor& x_in, int dim, bool log_space) {
 
 Tensor softmax_bwd(const Tensor& y_in, const Tensor& g_in, int dim, bool log_space) {
   const char* op = log_space ? "log_softmax" : "softmax";
-  const Tensor y = knot::contiguous(y_in.detach());
-  const Tensor g = knot::contiguous(g_in.detach());
+  const Tensor y = dense(y_in);
+  const Tensor g = dense(g_in);
   Tensor gx = empty(y.shape(), y.dtype());
   const DimSplit sp = split_at_dim(y.shape(), dim);
   dispatch_float(y.dtype(), op, [&](auto tag) {
@@ -99,7 +98,7 @@ Tensor softmax_bwd(const Tensor& y_in, const Tensor& g_in, int dim, bool log_spa
 }
 
 Tensor logsumexp(const Tensor& x_in, int dim) {
-  const Tensor x = knot::contiguous(x_in.detach());
+  const Tensor x = dense(x_in);
   const DimSplit sp = split_at_dim(x.shape(), dim);
   Tensor out = empty(reduced_shape(x.shape(), {dim}), x.dtype());
   dispatch_float(x.dtype(), "logsumexp", [&](auto tag) {

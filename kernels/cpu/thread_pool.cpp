@@ -31,7 +31,7 @@
 #define KNOT_CPU_RELAX() std::this_thread::yield()
 #endif
 
-#include "core/threads.h"
+#include "core/runtime.h"
 
 namespace knot {
 namespace kernels::cpu {

@@ -144,6 +144,10 @@ bool flushes_denormals() {
 #endif
 }
 
+void host_parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  kernels::cpu::parallel_for(n, grain, fn);
+}
+
 namespace kernels::cpu {
 void init_compute_thread() { set_denormal_mode_here(flush_wanted()); }
 }  // namespace kernels::cpu

@@ -95,8 +95,7 @@ __device__ __forceinline__ T block_sum(T v, T* scratch) {
 template <typename T>
 inline T* base_ptr(const Tensor& t) { return static_cast<T*>(t.storage()->data); }
 
-// Fresh contiguous copy on the same device when `x` is not contiguous (no autograd record).
-Tensor dense(const Tensor& x);
+// dense(x), a contiguous copy when x is not contiguous, is kernels::dense (kernels/dispatch.h).
 // An empty contiguous tensor on `like`'s device.
 inline Tensor empty_on(const Shape& s, DType t, const Tensor& like) { return empty(s, t, like.device()); }
 // Zero-filled contiguous tensor on a CUDA device (cudaMemsetAsync on its stream).

@@ -220,17 +220,6 @@ void device_copy(const Tensor& dst, const Tensor& src) {
 }  // namespace
 }  // namespace knot::kernels::cuda
 
-namespace knot::cuda_detail {
-
-Tensor dense(const Tensor& x) {
-  if (x.is_contiguous()) return x;
-  Tensor out = empty(x.shape(), x.dtype(), x.device());
-  kernels::cuda::copy(out, x);
-  return out;
-}
-
-}  // namespace knot::cuda_detail
-
 namespace knot::kernels::cuda {
 
 Tensor unary(UnaryOp op, const Tensor& x_in, double a, double b) {

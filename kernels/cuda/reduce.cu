@@ -15,7 +15,6 @@
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/reduce.h"
-#include "ops/views.h"
 
 namespace knot::kernels::cuda {
 namespace {

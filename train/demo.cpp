@@ -1,10 +1,10 @@
 // The demo job (see demo.h).
-#include "models/demo.h"
+#include "train/demo.h"
 
 #include "optim/optimizer.h"
 #include "ops/ops.h"
 
-namespace knot::models {
+namespace knot::train {
 
 DemoResult run_demo(uint64_t seed, int steps, const std::function<void(int, double)>& on_step, int report_every) {
   manual_seed(seed);
@@ -28,4 +28,4 @@ DemoResult run_demo(uint64_t seed, int steps, const std::function<void(int, doub
   return r;
 }
 
-}  // namespace knot::models
+}  // namespace knot::train

@@ -8,7 +8,7 @@
 
 #include "nn/mlp.h"
 
-namespace knot::models {
+namespace knot::train {
 
 struct DemoResult {
   std::vector<double> losses;           // one per step
@@ -19,4 +19,4 @@ struct DemoResult {
 DemoResult run_demo(uint64_t seed, int steps, const std::function<void(int, double)>& on_step = {},
                     int report_every = 50);
 
-}  // namespace knot::models
+}  // namespace knot::train
