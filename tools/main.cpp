@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 #include <new>
 
-#include "core/threads.h"
+#include "core/runtime.h"
 #include "dist/comm.h"
 #include "tools/commands.h"
 
@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   knot::tools::add_finetune_command(app);
   knot::tools::add_export_commands(app);
   knot::tools::add_import_command(app);
+  knot::tools::add_sweep_command(app);
   auto& world = knot::dist::Comm::world();
   // A rank that fails ends the whole job (MPI_Abort): the others would wait for it forever.
   // (--help under mpirun exits 0 on every rank, normally.)

@@ -97,6 +97,26 @@ std::string gnuplot_script(const std::vector<std::pair<std::string, std::vector<
   return s;
 }
 
+std::vector<std::string> plot_runs(const std::vector<std::string>& runs, const std::string& png,
+                                   const std::vector<std::string>& metrics, const std::string& title,
+                                   const std::string& who) {
+  const std::vector<std::string> ms = metrics.empty() ? available_metrics(runs) : metrics;
+  KNOT_CHECK(!ms.empty(), "{}: no numeric metrics found in {}", who, fmt::join(runs, ", "));
+  std::vector<std::pair<std::string, std::vector<Series>>> panels;
+  for (const auto& m : ms) {
+    std::vector<Series> series;
+    for (const auto& r : runs) {
+      Series s = read_metric(r, m);
+      if (!s.xy.empty()) series.push_back(std::move(s));
+    }
+    KNOT_CHECK(!series.empty(), "{}: no run has values for metric '{}'", who, m);
+    panels.emplace_back(m, std::move(series));
+  }
+  train::run_gnuplot(gnuplot_script(panels, png, title), who);
+  fmt::print("{}: wrote {} ({} panel{}: {})\n", who, png, panels.size(), panels.size() == 1 ? "" : "s", fmt::join(ms, ", "));
+  return ms;
+}
+
 void add_plot_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("plot", "Draw loss/perplexity/BLEU curves of one or more runs to a PNG (needs gnuplot)");
   auto runs = std::make_shared<std::vector<std::string>>();
@@ -108,23 +128,7 @@ void add_plot_command(CLI::App& app) {
   cmd->add_option("--metric,-m", *metrics, "Metrics to plot (default: every numeric one found, e.g. loss val_loss val_bleu)");
   cmd->add_option("--title", *title, "Chart title")->capture_default_str();
   cmd->footer("Example: knot plot runs/translate-kan runs/translate-mlp -o kan-vs-mlp.png -m loss -m val_bleu");
-  cmd->callback([runs, out, metrics, title]() {
-    const std::vector<std::string> ms = metrics->empty() ? available_metrics(*runs) : *metrics;
-    KNOT_CHECK(!ms.empty(), "plot: no numeric metrics found in {}", fmt::join(*runs, ", "));
-    std::vector<std::pair<std::string, std::vector<Series>>> panels;
-    for (const auto& m : ms) {
-      std::vector<Series> series;
-      for (const auto& r : *runs) {
-        Series s = read_metric(r, m);
-        if (!s.xy.empty()) series.push_back(std::move(s));
-      }
-      KNOT_CHECK(!series.empty(), "plot: no run has values for metric '{}'", m);
-      panels.emplace_back(m, std::move(series));
-    }
-    const std::string script = gnuplot_script(panels, *out, *title);
-    train::run_gnuplot(script, "plot");
-    fmt::print("plot: wrote {} ({} panel{}: {})\n", *out, panels.size(), panels.size() == 1 ? "" : "s", fmt::join(ms, ", "));
-  });
+  cmd->callback([runs, out, metrics, title]() { plot_runs(*runs, *out, *metrics, *title, "plot"); });
 }
 
 }  // namespace knot::tools

@@ -23,4 +23,11 @@ std::vector<std::string> available_metrics(const std::vector<std::string>& runs)
 std::string gnuplot_script(const std::vector<std::pair<std::string, std::vector<Series>>>& panels, const std::string& png,
                            const std::string& title);
 
+// Draws `metrics` (every numeric one when empty) of `runs`, one panel per metric and one line per
+// run, into `png` through gnuplot, prints "<who>: wrote …" and returns the metrics drawn. `who`
+// names the command in errors.
+std::vector<std::string> plot_runs(const std::vector<std::string>& runs, const std::string& png,
+                                   const std::vector<std::string>& metrics, const std::string& title,
+                                   const std::string& who);
+
 }  // namespace knot::tools

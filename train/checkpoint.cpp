@@ -86,7 +86,9 @@ std::string save_checkpoint(const std::string& run_dir, int64_t step, const nn::
       fsync_path(tmp / f, false);
       if (options.after_file) options.after_file(f);
     };
-    std::map<std::string, std::string> meta{{"format", "pt"}, {"step", std::to_string(step)}};
+    std::map<std::string, std::string> meta{{"format", "pt"},
+                                            {"step", std::to_string(step)},
+                                            {"num_parameters", std::to_string(model.num_parameters())}};
     if (!options.model_config_sha256.empty()) meta["model_config_sha256"] = options.model_config_sha256;
     model.save((tmp / kFiles[0]).string(), meta);
     done(kFiles[0]);
