@@ -189,7 +189,9 @@ ParameterCount count_kan_layer(const std::string& basis_in, int64_t in, int64_t 
   const std::string basis = basis_in.rfind("kan_", 0) == 0 ? basis_in.substr(4) : basis_in;
   nn::basis_spec(basis);  // an unknown basis is an error naming the registered ones
   Tally t;
-  nn::Options o(options.is_null() ? Json::object() : options, "kan_" + basis);
+  Json opts = options.is_null() ? Json::object() : options;
+  nn::take_init_option(opts, "kan_" + basis);  // the common "init": checked, and no parameters of its own
+  nn::Options o(opts, "kan_" + basis);
   auto finish = [&](DType dt) {
     o.generator();  // the common "seed" key
     o.finish();

@@ -91,7 +91,48 @@ std::shared_ptr<KANLayer> make_kan_layer(const std::string& basis, int64_t in, i
   KNOT_CHECK(in > 0 && out > 0, "kan_{}: sizes must be positive, got in={} out={}", spec.name, in, out);
   KNOT_CHECK(options.is_null() || options.is_object(), "kan_{}: options must be a JSON object, got {}", spec.name,
              options.dump());
-  return spec.make(in, out, options.is_null() ? nlohmann::json::object() : options);
+  nlohmann::json opts = options.is_null() ? nlohmann::json::object() : options;
+  const std::string init = take_init_option(opts, "kan_" + spec.name);
+  std::shared_ptr<KANLayer> layer = spec.make(in, out, opts);
+  if (init == "variance_preserving") init_variance_preserving(*layer);
+  return layer;
+}
+
+std::string take_init_option(nlohmann::json& options, const std::string& owner) {
+  if (!options.is_object() || !options.contains("init")) return "default";
+  const nlohmann::json v = options["init"];
+  options.erase("init");
+  KNOT_CHECK(v.is_string() && (v.get<std::string>() == "default" || v.get<std::string>() == "variance_preserving"),
+             "{}: option 'init' is {}; choose \"default\" (the basis' reference initialisation) or "
+             "\"variance_preserving\" (output variance = input variance on N(0, 1) inputs)",
+             owner, v.dump());
+  return v.get<std::string>();
+}
+
+void init_variance_preserving(KANLayer& layer) {
+  NoGradGuard ng;
+  const std::vector<Tensor> ws = layer.edge_scale_parameters();
+  KNOT_CHECK(!ws.empty(), "kan_{}: init variance_preserving: the layer has no edge coefficients", layer.basis());
+  constexpr int64_t kRows = 1024;
+  Generator probe(0x5641525052ULL);  // fixed: the same probe for every layer, whatever its seed
+  const Tensor x = randn({kRows, layer.in_features()}, ws[0].dtype(), &probe).to(ws[0].device());
+  const int64_t out = layer.out_features();
+  const std::vector<double> y = layer.forward(x).to(DType::f64).to(Device::cpu()).contiguous().to_vector<double>();
+  double total = 0;
+  for (int64_t o = 0; o < out; ++o) {
+    double mean = 0, sq = 0;
+    for (int64_t n = 0; n < kRows; ++n) mean += y[n * out + o];
+    mean /= kRows;
+    for (int64_t n = 0; n < kRows; ++n) sq += (y[n * out + o] - mean) * (y[n * out + o] - mean);
+    total += sq / (kRows - 1);
+  }
+  const double var = total / static_cast<double>(out);
+  KNOT_CHECK(std::isfinite(var) && var > 1e-30,
+             "kan_{}: init variance_preserving: the freshly initialised layer's output variance on N(0, 1) inputs "
+             "is {} (its edge functions are zero or not finite); nothing to scale",
+             layer.basis(), var);
+  const double s = 1.0 / std::sqrt(var);
+  for (const Tensor& w : ws) w.mul_(s);
 }
 
 // ---- KANLayer ---------------------------------------------------------------------------------
@@ -99,6 +140,12 @@ std::shared_ptr<KANLayer> make_kan_layer(const std::string& basis, int64_t in, i
 Tensor KANLayer::regularization_loss(double, double) const {
   KNOT_FAIL("kan_{}: this basis defines no sparsity regularization (only kan_bspline has one: "
             "efficient-kan's L1 + entropy of the mean |spline_weight|); set its weight to 0",
+            basis());
+}
+
+std::vector<Tensor> KANLayer::edge_scale_parameters() const {
+  KNOT_FAIL("kan_{}: this basis does not name its edge coefficients (edge_scale_parameters), so init "
+            "\"variance_preserving\" cannot scale them",
             basis());
 }
 

@@ -57,6 +57,11 @@ class KANLayer : public Projection {
   // A data-dependent knot grid (in, nk) and its spline order k (the basis is complete on the
   // interior t[k] … t[nk−1−k]); undefined for bases without one.
   virtual Tensor knot_grid(int* order) const { return Tensor(); }
+  // The parameters that carry the scale of the edge functions (every edge's coefficients or mixing
+  // weights; not biases, grids, phases or normalisation): scaling each by s scales forward(x) minus
+  // its bias by s. Used by the "variance_preserving" initialisation (make_kan_layer). An error naming
+  // the basis for bases that do not provide them.
+  virtual std::vector<Tensor> edge_scale_parameters() const;
   virtual Tensor regularization_loss(double a = 1.0, double e = 1.0) const;
   // Export (Projection::to_graph): every built-in basis writes its forward as standard ONNX
   // operators; this default is an error naming the basis and the layer.
@@ -138,10 +143,24 @@ const BasisSpec& basis_spec(const std::string& name);
 bool has_basis(const std::string& name);
 
 // basis: "bspline" or "kan_bspline" (the prefix is optional). Options are the basis' own keys plus
-// the common "dtype" ("f32"/"f64") and "seed" (initialisation RNG; default generator otherwise).
-// Unknown keys are errors that name the key and the basis.
+// the common "dtype" ("f32"/"f64"), "seed" (initialisation RNG; default generator otherwise) and
+// "init" (take_init_option). Unknown keys are errors that name the key and the basis.
 std::shared_ptr<KANLayer> make_kan_layer(const std::string& basis, int64_t in, int64_t out,
                                          const nlohmann::json& options = nlohmann::json::object());
+
+// The common "init" option of every basis, removed from `options` (the basis' own reader never sees
+// it) and returned: "default" (the basis' reference initialisation; also when absent) or
+// "variance_preserving" (init_variance_preserving after it). Another value is an error naming `owner`
+// and the choices.
+std::string take_init_option(nlohmann::json& options, const std::string& owner);
+
+// Variance-preserving initialisation, for any basis with edge_scale_parameters: after the basis'
+// own init, scales its edge coefficients by one factor so that on N(0, 1) inputs each output's
+// variance is 1, the input's (as LSUV does for a layer: measured, not derived, so it holds for
+// every basis and option). The variance is measured on a fixed probe of 1,024 N(0, 1) rows (its own
+// generator: the layer's initialisation RNG is not advanced), per output across the rows (so a
+// bias does not count), averaged over the outputs.
+void init_variance_preserving(KANLayer& layer);
 
 // Reads layer options from JSON, remembering which keys were used so that finish() can reject the
 // rest: Options o(j, "kan_chebyshev"); int d = o.get("degree", 4); ...; o.finish();

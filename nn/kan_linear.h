@@ -68,6 +68,12 @@ class KANLinear : public KANLayer {
   // φ_oi(x) = base_weight[o, i]·act(x) + Σ_j B_j(x)·spline_weight[o, i, j]·spline_scaler[o, i].
   Tensor edge_values(const Tensor& x) const override;
   Tensor edge_activations(const Tensor& x) const override;
+  // base_weight and spline_weight (spline_scaler multiplies the latter and is left as it is).
+  std::vector<Tensor> edge_scale_parameters() const override {
+    std::vector<Tensor> w{spline_weight};
+    if (base_weight.defined()) w.push_back(base_weight);
+    return w;
+  }
   Tensor knot_grid(int* order) const override {
     if (order) *order = opt_.spline_order;
     return grid;

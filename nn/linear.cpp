@@ -9,14 +9,14 @@
 
 namespace knot::nn {
 
-Linear::Linear(int64_t in, int64_t out, bool with_bias, DType dtype) : in_(in), out_(out) {
+Linear::Linear(int64_t in, int64_t out, bool with_bias, DType dtype, Generator* gen) : in_(in), out_(out) {
   KNOT_CHECK(in > 0 && out > 0, "Linear: sizes must be positive, got in={} out={}", in, out);
   weight = register_parameter("weight", empty({out, in}, dtype));
-  init::kaiming_uniform_(weight, std::sqrt(5.0));
+  init::kaiming_uniform_(weight, std::sqrt(5.0), gen);
   if (with_bias) {
     bias = register_parameter("bias", empty({out}, dtype));
     const double b = 1.0 / std::sqrt(static_cast<double>(in));
-    init::uniform_(bias, -b, b);
+    init::uniform_(bias, -b, b, gen);
   }
 }
 

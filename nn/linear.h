@@ -2,13 +2,15 @@
 // i.e. U(±1/√in), and b ~ U(±1/√in). Parameter names "weight" (out, in) and "bias" (out).
 #pragma once
 
+#include "core/rng.h"
 #include "nn/projection.h"
 
 namespace knot::nn {
 
 class Linear : public Projection {
  public:
-  Linear(int64_t in, int64_t out, bool bias = true, DType dtype = DType::f32);
+  // gen: the initialisation RNG (the default generator when null).
+  Linear(int64_t in, int64_t out, bool bias = true, DType dtype = DType::f32, Generator* gen = nullptr);
   std::string type_name() const override { return "Linear"; }
   Tensor forward(const Tensor& x) const override;
   std::string to_graph(ExportGraph& g, const std::string& x, const std::string& prefix) const override;

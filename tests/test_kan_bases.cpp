@@ -15,6 +15,7 @@
 #include "nn/basis_registry.h"
 #include "nn/kan.h"
 #include "ops/kan.h"
+#include "models/memory_estimate.h"
 #include "tests/helpers.h"
 
 using namespace knot;
@@ -242,4 +243,49 @@ TEST_CASE("kan: the activation penalty (pykan's) matches the per-edge functions 
     auto f = [&](const std::vector<Tensor>&) { return layer->activation_regularization(x, 0.5, 2.0); };
     REQUIRE_GRADCHECK(f, inputs);
   }
+}
+
+namespace {
+// Per output, the variance of y (N, out) across its rows, averaged over the outputs.
+double output_variance(const knot::Tensor& y) {
+  const int64_t N = y.size(0), out = y.size(1);
+  const std::vector<double> v = y.to(knot::DType::f64).contiguous().to_vector<double>();
+  double total = 0;
+  for (int64_t o = 0; o < out; ++o) {
+    double mean = 0, sq = 0;
+    for (int64_t n = 0; n < N; ++n) mean += v[n * out + o];
+    mean /= static_cast<double>(N);
+    for (int64_t n = 0; n < N; ++n) sq += (v[n * out + o] - mean) * (v[n * out + o] - mean);
+    total += sq / static_cast<double>(N - 1);
+  }
+  return total / static_cast<double>(out);
+}
+}  // namespace
+
+TEST_CASE("kan: init variance_preserving gives every basis unit output variance on N(0, 1) inputs", "[kan]") {
+  using namespace knot;
+  knot::NoGradGuard ng;
+  Generator data(11);  // not the probe the init measures on
+  const int64_t in = 64, out = 48;
+  const Tensor x = randn({4096, in}, DType::f32, &data);
+  for (const auto& b : nn::basis_names()) {
+    INFO("basis " << b);
+    const auto vp = nn::make_kan_layer(b, in, out, {{"seed", 3}, {"init", "variance_preserving"}});
+    const double v = output_variance(vp->forward(x));
+    CAPTURE(v);
+    REQUIRE(v > 0.85);
+    REQUIRE(v < 1.15);
+    // "default" is the basis' own initialisation, bit for bit, and the count of the memory estimate
+    // knows the option.
+    const auto plain = nn::make_kan_layer(b, in, out, {{"seed", 3}});
+    const auto dflt = nn::make_kan_layer(b, in, out, {{"seed", 3}, {"init", "default"}});
+    const auto pa = plain->parameters(), pd = dflt->parameters();
+    REQUIRE(pa.size() == pd.size());
+    for (size_t i = 0; i < pa.size(); ++i) REQUIRE(pa[i].to_vector<float>() == pd[i].to_vector<float>());
+    REQUIRE(static_cast<int64_t>(models::count_kan_layer(b, in, out, {{"init", "variance_preserving"}}).parameters) ==
+            vp->num_parameters());
+  }
+  REQUIRE_THROWS_WITH(nn::make_kan_layer("chebyshev", 4, 3, {{"init", "xavier"}}),
+                      Catch::Contains("kan_chebyshev: option 'init' is \"xavier\"") &&
+                          Catch::Contains("variance_preserving"));
 }

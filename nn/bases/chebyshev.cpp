@@ -39,6 +39,7 @@ class ChebyshevKAN : public KANLayer {
   Tensor edge_values(const Tensor& x) const override {
     return basis_edge_values(flatten_input(x, "kan_chebyshev"), permute(cheby_coeffs, {1, 0, 2}), eval_);
   }
+  std::vector<Tensor> edge_scale_parameters() const override { return {cheby_coeffs}; }
   // T_0 = 1, T_1 = u, T_{d+1} = 2u·T_d − T_{d−1} on u = tanh x, as the kernel computes them.
   std::string to_graph(ExportGraph& g, const std::string& x, const std::string& prefix) const override {
     std::string shape;

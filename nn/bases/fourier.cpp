@@ -28,6 +28,7 @@ class FourierKAN : public KANLayer {
     });
   }
   std::string type_name() const override { return "NaiveFourierKANLayer"; }
+  std::vector<Tensor> edge_scale_parameters() const override { return {fouriercoeffs}; }  // not the bias
   std::string basis() const override { return "fourier"; }
   Tensor forward(const Tensor& x) const override {
     capture_input(x);  // for grid updates and knot inspect (basis_registry.h)

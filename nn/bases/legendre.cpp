@@ -26,6 +26,7 @@ class LegendreKAN : public KANLayer {
     });
   }
   std::string type_name() const override { return "LegendreKANLayer"; }
+  std::vector<Tensor> edge_scale_parameters() const override { return {legendre_coeffs}; }
   std::string basis() const override { return "legendre"; }
   Tensor forward(const Tensor& x) const override {  // (..., in) -> (..., out)
     capture_input(x);  // for grid updates and knot inspect (basis_registry.h)

@@ -25,7 +25,7 @@ class RationalKAN : public KANLayer {
     for (int64_t g = 0; g < groups; ++g) a[g * 6 + 1] = 1.0;
     weight_numerator = register_parameter("weight_numerator", from_vector(a, {groups, 6}).to(dt));
     weight_denominator = register_parameter("weight_denominator", zeros({groups, 4}, dt));
-    linear_ = register_module("linear", std::make_shared<Linear>(in, out, true, dt));
+    linear_ = register_module("linear", std::make_shared<Linear>(in, out, true, dt, gen));
     if (noise > 0) {
       NoGradGuard ng;
       weight_numerator.add_(rand({groups, 6}, dt, gen, -noise, noise));
@@ -33,6 +33,9 @@ class RationalKAN : public KANLayer {
     }
   }
   std::string type_name() const override { return "KAT_Group"; }
+  // linear.weight: the rational functions are shared per group and keep their shape (KAT's own init
+  // fits them to a known activation); the layer's scale is the following linear layer's.
+  std::vector<Tensor> edge_scale_parameters() const override { return {linear_->weight}; }
   std::string basis() const override { return "rational"; }
   Tensor forward(const Tensor& x) const override {
     capture_input(x);  // for grid updates and knot inspect (basis_registry.h)

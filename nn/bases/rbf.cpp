@@ -48,9 +48,15 @@ class FastKAN : public KANLayer {
     spline_weight = sl->param("weight", empty({out, in * J}, dt));
     NoGradGuard ng;
     init::trunc_normal_(spline_weight, 0.0, o.init_scale, -2.0, 2.0, gen);
-    if (o.base_update) base_linear = register_module("base_linear", std::make_shared<Linear>(in, out, true, dt));
+    if (o.base_update) base_linear = register_module("base_linear", std::make_shared<Linear>(in, out, true, dt, gen));
   }
   std::string type_name() const override { return "FastKANLayer"; }
+  // spline_linear.weight and base_linear.weight (its bias is not an edge's).
+  std::vector<Tensor> edge_scale_parameters() const override {
+    std::vector<Tensor> w{spline_weight};
+    if (base_linear) w.push_back(base_linear->weight);
+    return w;
+  }
   // The RBF centres of a loaded checkpoint must be finite and strictly increasing.
   void check_state(const IncomingTensor& incoming, const std::string& prefix,
                    std::vector<std::string>& problems) const override {

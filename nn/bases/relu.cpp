@@ -40,6 +40,7 @@ class ReLUKAN : public KANLayer {
     init::uniform_(bias, -b, b, gen);
   }
   std::string type_name() const override { return "ReLUKANLayer"; }
+  std::vector<Tensor> edge_scale_parameters() const override { return {weight}; }  // the conv's, not its bias
   std::string basis() const override { return "relu"; }
   Tensor forward(const Tensor& x) const override {
     capture_input(x);  // for grid updates and knot inspect (basis_registry.h)
