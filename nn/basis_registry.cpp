@@ -143,6 +143,27 @@ Tensor KANLayer::regularization_loss(double, double) const {
             basis());
 }
 
+std::pair<int64_t, int64_t> KANLayer::count_outside_grid(const Tensor& x_in) const {
+  int k = 0;
+  const Tensor grid = knot_grid(&k);
+  if (!grid.defined()) return {0, 0};
+  NoGradGuard ng;
+  const Tensor x = flatten_input(x_in, "count_outside_grid").detach().to(Device::cpu()).to(DType::f64).contiguous();
+  const Tensor g = grid.detach().to(Device::cpu()).to(DType::f64).contiguous();
+  const int64_t N = x.size(0), in = x.size(1), nk = g.size(1);
+  KNOT_CHECK(g.size(0) == in && nk >= 2 * k + 2, "kan_{}: count_outside_grid: grid {} does not fit input {}", basis(),
+             shape_str(g.shape()), shape_str(x.shape()));
+  const double* px = x.data<double>();
+  const double* pg = g.data<double>();
+  int64_t outside = 0;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t i = 0; i < in; ++i) {
+      const double v = px[n * in + i], lo = pg[i * nk + k], hi = pg[i * nk + nk - 1 - k];
+      outside += (v < lo || v > hi) ? 1 : 0;  // NaN counts as inside: the loss check reports it
+    }
+  return {outside, N * in};
+}
+
 std::vector<Tensor> KANLayer::edge_scale_parameters() const {
   KNOT_FAIL("kan_{}: this basis does not name its edge coefficients (edge_scale_parameters), so init "
             "\"variance_preserving\" cannot scale them",

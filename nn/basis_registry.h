@@ -57,6 +57,11 @@ class KANLayer : public Projection {
   // A data-dependent knot grid (in, nk) and its spline order k (the basis is complete on the
   // interior t[k] … t[nk−1−k]); undefined for bases without one.
   virtual Tensor knot_grid(int* order) const { return Tensor(); }
+  // Inputs outside the layer's grid: for x (..., in), how many values lie outside the interval where
+  // each feature's knot grid is complete ([t[k], t[nk−1−k]] of knot_grid; there the B-splines no
+  // longer sum to 1 and fade to 0), and how many values there are: (outside, total). (0, 0) for a
+  // basis without a knot grid. The trainer logs the fraction per basis (out_of_grid_<basis>).
+  virtual std::pair<int64_t, int64_t> count_outside_grid(const Tensor& x) const;
   // The parameters that carry the scale of the edge functions (every edge's coefficients or mixing
   // weights; not biases, grids, phases or normalisation): scaling each by s scales forward(x) minus
   // its bias by s. Used by the "variance_preserving" initialisation (make_kan_layer). An error naming

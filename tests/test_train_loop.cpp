@@ -440,6 +440,44 @@ TEST_CASE("trainer: KAN grid updates during translation training, resumable bit 
   for (const auto& d : {a, b, c}) fs::remove_all(d);
 }
 
+TEST_CASE("trainer: logged steps report the fraction of B-spline inputs outside the grid", "[trainer][kan]") {
+  // The count itself: a 2 -> 1 layer on efficient-kan's grid over [-1, 1]; the ends are inside.
+  knot::nn::KANLinear layer(2, 1, knot::nn::KANLinearOptions{});
+  const knot::Tensor x = knot::from_vector(std::vector<float>{-2.0f, 0.0f, 0.5f, 1.5f, 1.0f, -1.0f}, {3, 2});
+  REQUIRE(layer.count_outside_grid(x) == std::pair<int64_t, int64_t>{2, 6});
+  REQUIRE(knot::nn::make_kan_layer("chebyshev", 2, 1)->count_outside_grid(x) == std::pair<int64_t, int64_t>{0, 0});
+  // In training: every logged row has it, in [0, 1]; a grid over [-10, 10] holds (nearly) every input
+  // of the LayerNorm'd model, the default [-1, 1] grid misses a good part of them.
+  auto fractions = [&](const Json& range) {
+    Json cfg = tiny_config(6);
+    cfg["model"]["projection"] = {{"kind", "kan_bspline"}, {"options", {{"grid_size", 3}, {"grid_range", range}}}};
+    const std::string run = fresh_dir("oog");
+    knot::train::train_translation(cfg, run, false, quiet());
+    std::vector<double> f;
+    for (const auto& row : read_metrics(run))
+      if (row.contains("loss")) {
+        REQUIRE(row.contains("out_of_grid_bspline"));
+        f.push_back(row["out_of_grid_bspline"].get<double>());
+        REQUIRE(f.back() >= 0.0);
+        REQUIRE(f.back() <= 1.0);
+      }
+    fs::remove_all(run);
+    return f;
+  };
+  const std::vector<double> narrow = fractions(Json::array({-1.0, 1.0})), wide = fractions(Json::array({-10.0, 10.0}));
+  REQUIRE(narrow.size() == 2);  // steps 3 and 6
+  REQUIRE(wide.size() == 2);
+  INFO("narrow " << narrow[0] << " wide " << wide[0]);
+  REQUIRE(narrow[0] > 0.05);
+  REQUIRE(wide[0] < narrow[0] / 5);
+  // No grid, no key.
+  Json mlp = tiny_config(3);
+  const std::string run = fresh_dir("oog-mlp");
+  knot::train::train_translation(mlp, run, false, quiet());
+  for (const auto& row : read_metrics(run)) REQUIRE_FALSE(row.contains("out_of_grid_bspline"));
+  fs::remove_all(run);
+}
+
 TEST_CASE("trainer: kan_regularization on a model that cannot take it is an error before any write", "[trainer][kan]") {
   const std::string run = fresh_dir("kanreg");
   Json cfg = tiny_config(2);

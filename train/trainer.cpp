@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -375,6 +376,14 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
       for (auto& [name, k] : layers) k->set_capture_input(false);
     }
   } capture_off{kan_layers};
+  // The layers with a knot grid (B-spline): on each logged step, the fraction of their inputs outside
+  // the grid, on that step's first micro-batch, goes into the metrics row as out_of_grid_<basis>.
+  std::vector<nn::KANLayer*> grid_layers;
+  for (const auto& [name, k] : kan_layers) {
+    int order = 0;
+    if (k->knot_grid(&order).defined()) grid_layers.push_back(k);
+  }
+  std::map<std::string, std::pair<double, double>> grid_counts;  // basis -> (outside, total) since the last row
   if (!cfg.kan_grid_extend.empty()) {
     KNOT_CHECK(!kan_layers.empty(), "train: kan_grid_extend is set, but the model has no KAN layer; remove the key");
     for (const auto& [name, k] : kan_layers)
@@ -637,8 +646,23 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
           k->set_capture_input(false);
           k->set_capture_input(true);
         }
+      const bool grid_report =
+          a == 0 && !grid_layers.empty() && (step % cfg.log_every == 0 || step == cfg.steps);
+      if (grid_report && !act_reg)
+        for (auto* k : grid_layers) k->set_capture_input(true);
       TaskLoss tl = task.train_loss(micro / bpe, micro % bpe);
       ++micro;
+      if (grid_report) {
+        for (auto* k : grid_layers) {
+          if (k->captured_input().defined()) {
+            const auto [outside, total] = k->count_outside_grid(k->captured_input());
+            auto& c = grid_counts[k->basis()];
+            c.first += static_cast<double>(outside);
+            c.second += static_cast<double>(total);
+          }
+          if (!act_reg) k->set_capture_input(false);
+        }
+      }
       Tensor loss = tl.loss;
       double task_loss = loss.item();
       if (tl.aux.defined()) {
@@ -784,6 +808,12 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
             comm_gather_at_last_log = cs.gather_seconds;
           }
         }
+        for (const auto& [basis, c] : grid_counts) {  // the whole batch's inputs: summed over the ranks
+          const std::vector<double> s = comm.distributed() ? comm.sum({c.first, c.second})
+                                                           : std::vector<double>{c.first, c.second};
+          if (s[1] > 0) row["out_of_grid_" + basis] = s[0] / s[1];
+        }
+        grid_counts.clear();
         const models::Json extras = task.log_extras();
         for (auto it = extras.begin(); it != extras.end(); ++it) row[it.key()] = it.value();
         write_metrics(row);
