@@ -272,6 +272,7 @@ Workflow run_workflow(const std::string& name) {
   re["train"]["init_from"] = w.pruned;
   re["train"]["lamb"] = 0.0;
   re["train"]["steps"] = 100;
+  re["train"]["update_grid_every"] = 0;
   re["train"]["grid_schedule"] = {5, 10, 20};
   w.fit = train::run_fit(re, quiet);
   return w;
