@@ -1,57 +1,21 @@
-// Model configs: JSON files (nlohmann/json) with Hydra-like `key.sub=value` overrides.
-//
-//   load_json_file("configs/kanformer-mlp.json")      parse errors name the file, line and column
-//   apply_override(cfg, "projection.kind=kan_bspline")  value parsed as JSON (else taken as a
-//                                                      string); an existing key keeps its JSON type
-//   apply_override(cfg, "activation_checkpointing=true") a key the file leaves out is added (Hydra's
-//                                                      '+key=...' is accepted too): the configs are
-//                                                      checked by their readers, which know every
-//                                                      key, as Hydra's structured configs do
-//   ConfigReader r(cfg, "kanformer"); r.get<int64_t>("num_heads", 8); ...; r.finish();
-//                                                      wrong types and unknown keys are errors
-//                                                      naming the key
+// Model-config helpers over the config reader of core/config.h (the file loading, overrides and
+// ConfigReader live there; they are named here too, as the models and trainers have always used them).
 #pragma once
 
-#include <cstdint>
-#include <nlohmann/json.hpp>
-#include <set>
 #include <string>
-#include <string_view>
-#include <vector>
 
+#include "core/config.h"
 #include "nn/layers.h"
 
 namespace knot::models {
 
-using Json = nlohmann::json;
-
-Json load_json_file(const std::string& path);
-// The same parse over text in memory; `name` stands for the file in errors.
-Json parse_json_text(std::string_view text, const std::string& name = "<memory>");
-void save_json_file(const std::string& path, const Json& j);
-void apply_override(Json& cfg, const std::string& assignment);
-void apply_overrides(Json& cfg, const std::vector<std::string>& assignments);
-
-// Typed, checked reads from one JSON object. `context` names the object in errors
-// ("kanformer", "electra.generator").
-class ConfigReader {
- public:
-  ConfigReader(const Json& j, std::string context);
-  // Value of `key`, or `fallback` when absent. T: bool, int64_t, double, std::string, Json.
-  template <typename T> T get(const std::string& key, const T& fallback);
-  template <typename T> T require(const std::string& key);
-  bool has(const std::string& key) const { return j_.contains(key); }
-  // Throws when the object holds a key that no get/require/ignore asked for.
-  void finish() const;
-  void ignore(const std::string& key) { known_.insert(key); }
-  const std::string& context() const { return ctx_; }
-
- private:
-  template <typename T> T convert(const std::string& key, const Json& v) const;
-  Json j_;  // a copy: readers are often built from temporaries (r.get<Json>("sub"))
-  std::string ctx_;
-  std::set<std::string> known_;
-};
+using Json = config::Json;
+using config::apply_override;
+using config::apply_overrides;
+using config::load_json_file;
+using config::parse_json_text;
+using config::save_json_file;
+using ConfigReader = config::Reader;
 
 // {"kind": "kan_bspline", "options": {...}} (or just "mlp") -> ProjectionSpec; checks the kind.
 nn::ProjectionSpec read_projection(const Json& j, const std::string& context);

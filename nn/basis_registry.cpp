@@ -319,32 +319,21 @@ void check_knot_grid(const Tensor& grid, const std::string& name, bool strict, s
 // ---- Options ----------------------------------------------------------------------------------
 
 Options::Options(const nlohmann::json& j, std::string owner)
-    : j_(j.is_null() ? nlohmann::json::object() : j), owner_(std::move(owner)) {
-  KNOT_CHECK(j_.is_object(), "{}: options must be a JSON object, got {}", owner_, j_.dump());
-}
+    : config::Reader(j.is_null() ? nlohmann::json::object() : j, std::move(owner)) {}
 
 DType Options::dtype() {
-  const std::string s = get<std::string>("dtype", "f32");
+  const std::string s = get<std::string>("dtype", "f32", "parameter dtype: \"f32\" or \"f64\"");
   const DType t = dtype_from_string(s);
-  KNOT_CHECK(t == DType::f32 || t == DType::f64, "{}: option 'dtype' must be f32 or f64, got '{}'", owner_, s);
+  KNOT_CHECK(t == DType::f32 || t == DType::f64, "config '{}': key 'dtype' must be f32 or f64, got '{}'", owner(), s);
   return t;
 }
 
 Generator* Options::generator() {
-  if (has("seed")) {
-    gen_ = std::make_shared<Generator>(get<uint64_t>("seed", 0));
-    return gen_.get();
-  }
-  used_.insert("seed");
-  return &default_generator();
-}
-
-void Options::finish() const {
-  std::string unknown, known;
-  for (const auto& [k, v] : j_.items())
-    if (!used_.count(k)) unknown += (unknown.empty() ? "'" : ", '") + k + "'";
-  for (const auto& k : used_) known += (known.empty() ? "" : ", ") + k;
-  KNOT_CHECK(unknown.empty(), "{}: unknown option {} (known: {})", owner_, unknown, known);
+  const bool seeded = has("seed");
+  const uint64_t seed = get<uint64_t>("seed", 0, "initialisation RNG seed (absent: the default generator)");
+  if (!seeded) return &default_generator();
+  gen_ = std::make_shared<Generator>(seed);
+  return gen_.get();
 }
 
 }  // namespace knot::nn

@@ -12,13 +12,17 @@
 // See docs/adding-a-basis.md.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <vector>
 
+#include "core/config.h"
 #include "core/dtype.h"
 #include "core/rng.h"
 #include "kernels/spline.h"
@@ -167,31 +171,37 @@ std::string take_init_option(nlohmann::json& options, const std::string& owner);
 // bias does not count), averaged over the outputs.
 void init_variance_preserving(KANLayer& layer);
 
-// Reads layer options from JSON, remembering which keys were used so that finish() can reject the
-// rest: Options o(j, "kan_chebyshev"); int d = o.get("degree", 4); ...; o.finish();
-class Options {
+// A basis' options: the config reader (core/config.h; unknown keys are errors naming the key and
+// the basis, and every read is the option's declaration, which `knot config --schema bases` lists),
+// plus the types the bases hold (int, uint64_t, a list of numbers) and the common keys "dtype" and
+// "seed": Options o(j, "kan_chebyshev"); int d = o.get<int>("degree", 4, "polynomial degree"); ...;
+// o.finish();
+class Options : public config::Reader {
  public:
   Options(const nlohmann::json& j, std::string owner);
   template <typename T>
-  T get(const std::string& key, const T& fallback) {
-    used_.insert(key);
-    if (!j_.contains(key)) return fallback;
-    try {
-      return j_.at(key).get<T>();
-    } catch (const std::exception&) {
-      KNOT_FAIL("{}: option '{}' has the wrong type: {}", owner_, key, j_.at(key).dump());
+  T get(const std::string& key, const T& fallback, std::string_view doc = {}) {
+    if constexpr (std::is_same_v<T, int> || std::is_same_v<T, uint64_t>) {
+      const int64_t v = Reader::get<int64_t>(key, static_cast<int64_t>(fallback), doc);
+      const bool fits = std::is_same_v<T, int> ? (v >= INT32_MIN && v <= INT32_MAX) : v >= 0;
+      KNOT_CHECK(fits, "config '{}': key '{}' must be {}, got {}", context(), key,
+                 std::is_same_v<T, int> ? "a 32-bit integer" : "a non-negative integer", v);
+      return static_cast<T>(v);
+    } else if constexpr (std::is_same_v<T, std::vector<double>>) {
+      const nlohmann::json v = Reader::get<nlohmann::json>(key, nlohmann::json(fallback), doc);
+      bool numbers = v.is_array();
+      for (const auto& x : v) numbers = numbers && x.is_number();
+      KNOT_CHECK(numbers, "config '{}': key '{}' must be a list of numbers, got {}", context(), key, v.dump());
+      return v.get<std::vector<double>>();
+    } else {
+      return Reader::get<T>(key, fallback, doc);
     }
   }
-  bool has(const std::string& key) const { return j_.contains(key); }
   DType dtype();                 // "dtype", default f32
   Generator* generator();        // "seed" -> an owned generator; otherwise the default generator
-  void finish() const;           // throws on keys never asked for
-  const std::string& owner() const { return owner_; }
+  const std::string& owner() const { return context(); }
 
  private:
-  nlohmann::json j_;
-  std::string owner_;
-  std::set<std::string> used_;
   std::shared_ptr<Generator> gen_;
 };
 

@@ -425,9 +425,9 @@ TEST_CASE("kan: KAN stack and the registry", "[kan]") {
   auto b = nn::make_kan_layer("bspline", 3, 2, {{"seed", 5}});
   REQUIRE(max_abs_diff(a->named_parameters()[1].second, b->named_parameters()[1].second) == 0.0);
   REQUIRE_THROWS_WITH(nn::make_kan_layer("bspline", 3, 2, {{"grid_sise", 5}}),
-                      Catch::Contains("kan_bspline: unknown option 'grid_sise'"));
+                      Catch::Contains("config 'kan_bspline': unknown key 'grid_sise'; did you mean 'grid_size'?"));
   REQUIRE_THROWS_WITH(nn::make_kan_layer("bspline", 3, 2, {{"grid_size", "five"}}),
-                      Catch::Contains("kan_bspline: option 'grid_size'"));
+                      Catch::Contains("config 'kan_bspline': key 'grid_size' must be an integer, got string \"five\""));
   REQUIRE_THROWS_WITH(nn::make_kan_layer("kan_nope", 3, 2), Catch::Contains("unknown basis 'kan_nope'"));
 }
 
