@@ -152,27 +152,6 @@ void apply_overrides(Json& cfg, const std::vector<std::string>& assignments) {
 namespace {
 thread_local Recorder* g_recorder = nullptr;
 
-// Sets `value` at the dotted `path` under `root`, creating objects on the way; a path that runs
-// through a non-object (a key recorded both as a value and as an object) keeps the object.
-void set_path(Json& root, const std::string& path, const Json& value) {
-  Json* node = &root;
-  size_t start = 0;
-  while (true) {
-    const size_t dot = path.find('.', start);
-    const std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (dot == std::string::npos) {
-      Json& slot = (*node)[part];
-      // An object read as a whole and then key by key (a child reader): the keys fill it in.
-      if (!(slot.is_object() && value.is_object())) slot = value;
-      else for (auto it = value.begin(); it != value.end(); ++it) if (!slot.contains(it.key())) slot[it.key()] = *it;
-      return;
-    }
-    Json& next = (*node)[part];
-    if (!next.is_object()) next = Json::object();
-    node = &next;
-    start = dot + 1;
-  }
-}
 }  // namespace
 
 Recorder::Recorder(bool stop_at_reading_done) : stop_(stop_at_reading_done), outer_(g_recorder) { g_recorder = this; }
@@ -203,15 +182,29 @@ void Recorder::record(const std::string& context, const std::string& key, KeyInf
   }
   KeyInfo& k = keys_[it->second];  // read again (a second reader of the same object): keep what is known
   if (k.doc.empty()) k.doc = info.doc;
-  if (k.type == "any") k.type = info.type;
+  if (k.type == "JSON") k.type = info.type;
   k.value = info.value;
 }
 
-Json Recorder::resolved() const {
-  Json root = Json::object();
-  for (const KeyInfo& k : keys_)
-    if (k.path.find("[]") == std::string::npos) set_path(root, k.path, k.value);
-  return root;
+ContextAlias::ContextAlias(std::vector<std::string> contexts, const std::string& path)
+    : contexts_(std::move(contexts)), rec_(Recorder::active()) {
+  if (rec_)
+    for (const auto& c : contexts_) rec_->alias(c, path);
+}
+
+ContextAlias::~ContextAlias() {
+  if (rec_)
+    for (const auto& c : contexts_) rec_->unalias(c);
+}
+
+void warn_deprecated(const std::string& context, const std::string& old_key, const std::string& now) {
+  static std::mutex mu;
+  static std::set<std::string> warned;
+  std::lock_guard<std::mutex> lock(mu);
+  if (!warned.insert(context + "." + old_key).second) return;
+  std::fprintf(stderr,
+               "warning: config '%s': key '%s' is deprecated and will be removed in the next release; it is now %s\n",
+               context.c_str(), old_key.c_str(), now.c_str());
 }
 
 void reading_done() {
@@ -268,7 +261,7 @@ const char* type_of(const Json& fallback) {
   else if constexpr (std::is_same_v<T, int64_t>) return "integer";
   else if constexpr (std::is_same_v<T, double>) return "number";
   else if constexpr (std::is_same_v<T, std::string>) return "string";
-  else return fallback.is_array() ? "list" : fallback.is_object() ? "object" : "any";
+  else return fallback.is_array() ? "list" : fallback.is_object() ? "object" : "JSON";
 }
 }  // namespace
 
@@ -287,10 +280,12 @@ T Reader::get(const std::string& key, const T& fallback, std::string_view doc) {
 template <typename T>
 T Reader::require(const std::string& key, std::string_view doc) {
   known_.insert(key);
-  if (!j_.contains(key)) record(key, type_of<T>(Json()), Json(), true, doc, Json());
+  // A required object (a task's "model") shows as one.
+  const char* type = std::is_same_v<T, Json> && j_.contains(key) && j_.at(key).is_object() ? "object" : type_of<T>(Json());
+  if (!j_.contains(key)) record(key, type, Json(), true, doc, Json());
   KNOT_CHECK(j_.contains(key), "config '{}': missing required key '{}'", ctx_, key);
   T v = convert<T>(key, j_.at(key));
-  record(key, type_of<T>(Json()), Json(), true, doc, Json(v));
+  record(key, type, Json(), true, doc, Json(v));
   return v;
 }
 
@@ -308,14 +303,7 @@ void Reader::renamed(const std::string& old_key, const std::string& new_key) {
   if (!j_.contains(old_key)) return;
   KNOT_CHECK(!j_.contains(new_key), "config '{}': keys '{}' and '{}' are the same setting ('{}' is its old name); keep '{}'",
              ctx_, old_key, new_key, old_key, new_key);
-  static std::mutex mu;
-  static std::set<std::string> warned;
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    if (warned.insert(ctx_ + "." + old_key).second)
-      std::fprintf(stderr, "warning: config '%s': key '%s' is deprecated and will be removed in the next release; "
-                   "it is now '%s'\n", ctx_.c_str(), old_key.c_str(), new_key.c_str());
-  }
+  warn_deprecated(ctx_, old_key, "'" + new_key + "'");
   j_[new_key] = j_.at(old_key);
   j_.erase(old_key);
 }

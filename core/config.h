@@ -17,7 +17,7 @@
 // A read is the key's declaration: its name, type (T), default (the fallback) and meaning (the doc)
 // are written once, where the value is used. While a Recorder is alive, every read on its thread is
 // recorded, which is how `knot config --schema TASK` lists every key of a task and `knot config
-// --resolved CONFIG` writes a config back with every default filled in (tools/config.cpp).
+// --check CONFIG` checks a whole config without running it (tools/config.cpp).
 #pragma once
 
 #include <cstdint>
@@ -46,7 +46,7 @@ const char* type_name(const Json& v);
 // One key as a read declared it.
 struct KeyInfo {
   std::string path;     // dotted, from the file's top level: "train.optimizer.beta1"
-  std::string type;     // "bool", "integer", "number", "string", "object", "list" or "any"
+  std::string type;     // "bool", "integer", "number", "string", "object", "list" or "JSON" (any)
   Json fallback;        // the default (null for a required key)
   bool required = false;
   std::string doc;      // what the key means; "" when the read gave none
@@ -67,10 +67,8 @@ class Recorder {
   // name their context after the model kind ("encoder_decoder"), which a task file holds under
   // "model". The context "config" always means the top level.
   void alias(const std::string& context, const std::string& path);
+  void unalias(const std::string& context) { aliases_.erase(context); }
   const std::vector<KeyInfo>& keys() const { return keys_; }
-  // Every recorded key with its value, nested by path (keys read inside lists are left to the
-  // list's own value).
-  Json resolved() const;
 
   void record(const std::string& context, const std::string& key, KeyInfo info);  // for Reader
   bool stops() const { return stop_; }
@@ -83,6 +81,24 @@ class Recorder {
   bool stop_;
   Recorder* outer_;
 };
+
+// While alive, the active Recorder (if any) records the reads in `contexts` under `path`: a task
+// checks its "model" object with the model's own reader, whose context names the model kind.
+class ContextAlias {
+ public:
+  ContextAlias(std::vector<std::string> contexts, const std::string& path);
+  ~ContextAlias();
+  ContextAlias(const ContextAlias&) = delete;
+  ContextAlias& operator=(const ContextAlias&) = delete;
+
+ private:
+  std::vector<std::string> contexts_;
+  Recorder* rec_;
+};
+
+// The deprecation warning of an old key (stderr, once per process for each context and key): "config
+// 'train': key 'lamb' is deprecated ...; it is now 'kan_regularization'". `now` says what replaces it.
+void warn_deprecated(const std::string& context, const std::string& old_key, const std::string& now);
 
 // Thrown by reading_done() under a stopping Recorder; not a std::exception, so that no error
 // handler of a task mistakes it for a failure.
@@ -107,6 +123,8 @@ class Reader {
   // Call before reading `new_key`.
   void renamed(const std::string& old_key, const std::string& new_key);
   bool has(const std::string& key) const { return j_.contains(key); }
+  // The object as read (after renamed()).
+  const Json& raw() const { return j_; }
   // Throws when the object holds a key that no get/require/child/ignore asked for.
   void finish() const;
   void ignore(const std::string& key) { known_.insert(key); }

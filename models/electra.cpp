@@ -24,10 +24,10 @@ class Container : public nn::Module {
 
 ElectraEncoderSize read_size(const Json& j, const std::string& ctx, ElectraEncoderSize s) {
   ConfigReader r(j, ctx);
-  s.hidden_size = r.get<int64_t>("hidden_size", s.hidden_size);
-  s.num_layers = r.get<int64_t>("num_layers", s.num_layers);
-  s.num_heads = r.get<int64_t>("num_heads", s.num_heads);
-  s.intermediate_size = r.get<int64_t>("intermediate_size", s.intermediate_size);
+  s.hidden_size = r.get<int64_t>("hidden_size", s.hidden_size, "hidden width");
+  s.num_layers = r.get<int64_t>("num_layers", s.num_layers, "decoder blocks");
+  s.num_heads = r.get<int64_t>("num_heads", s.num_heads, "attention heads (must divide the query/key and value widths)");
+  s.intermediate_size = r.get<int64_t>("intermediate_size", s.intermediate_size, "FFN hidden width");
   r.finish();
   for (const auto& [key, v] : {std::pair<const char*, int64_t>{"hidden_size", s.hidden_size},
                                {"num_heads", s.num_heads},
@@ -52,31 +52,32 @@ nn::ProjectionSpec pick(const ElectraConfig& c, bool use_kan) { return use_kan ?
 
 ElectraConfig ElectraConfig::from_json(const Json& j) {
   ConfigReader r(j, "electra");
-  const std::string model = r.require<std::string>("model");
+  const std::string model = r.require<std::string>("model", "the model kind (set by the task)");
   KNOT_CHECK(model == "electra", "config 'electra': key 'model' is '{}', expected 'electra'", model);
   ElectraConfig c;
-  c.vocab_size = r.get<int64_t>("vocab_size", c.vocab_size);
-  c.embedding_size = r.get<int64_t>("embedding_size", c.embedding_size);
-  c.max_position_embeddings = r.get<int64_t>("max_position_embeddings", c.max_position_embeddings);
-  c.type_vocab_size = r.get<int64_t>("type_vocab_size", c.type_vocab_size);
-  c.pad_token_id = r.get<int64_t>("pad_token_id", c.pad_token_id);
-  c.layer_norm_eps = r.get<double>("layer_norm_eps", c.layer_norm_eps);
-  c.hidden_dropout = r.get<double>("hidden_dropout", c.hidden_dropout);
-  c.attention_dropout = r.get<double>("attention_dropout", c.attention_dropout);
-  c.hidden_act = r.get<std::string>("hidden_act", c.hidden_act);
-  c.num_labels = r.get<int64_t>("num_labels", c.num_labels);
-  c.activation_checkpointing = r.get<bool>("activation_checkpointing", c.activation_checkpointing);
-  c.attention_qkv_bias = r.get<bool>("attention_qkv_bias", c.attention_qkv_bias);
-  if (r.has("generator")) c.generator = read_size(r.get<Json>("generator", {}), "electra.generator", c.generator);
-  if (r.has("discriminator"))
-    c.discriminator = read_size(r.get<Json>("discriminator", {}), "electra.discriminator", c.discriminator);
-  if (r.has("kan")) {
-    const Json k = r.get<Json>("kan", {});
+  c.vocab_size = r.get<int64_t>("vocab_size", c.vocab_size, "vocabulary size (set by the task from the tokenizer)");
+  c.embedding_size = r.get<int64_t>("embedding_size", c.embedding_size, "embedding width (projected to each stack's hidden size when it differs)");
+  c.max_position_embeddings = r.get<int64_t>("max_position_embeddings", c.max_position_embeddings, "positions the model encodes");
+  c.type_vocab_size = r.get<int64_t>("type_vocab_size", c.type_vocab_size, "token type (segment) ids");
+  c.pad_token_id = r.get<int64_t>("pad_token_id", c.pad_token_id, "padding id (set by the task from the vocabulary)");
+  c.layer_norm_eps = r.get<double>("layer_norm_eps", c.layer_norm_eps, "LayerNorm epsilon");
+  c.hidden_dropout = r.get<double>("hidden_dropout", c.hidden_dropout, "dropout after embeddings, attention and FFN");
+  c.attention_dropout = r.get<double>("attention_dropout", c.attention_dropout, "dropout on the attention weights");
+  c.hidden_act = r.get<std::string>("hidden_act", c.hidden_act, "FFN activation (gelu as BERT and ELECTRA)");
+  c.num_labels = r.get<int64_t>("num_labels", c.num_labels, "> 0 adds a sequence-classification head with this many labels");
+  c.activation_checkpointing = r.get<bool>("activation_checkpointing", c.activation_checkpointing, "recompute each block's activations in backward: same gradients, less memory");
+  c.attention_qkv_bias = r.get<bool>("attention_qkv_bias", c.attention_qkv_bias, "biases on the attention's query/key/value projections (BERT, Hugging Face ELECTRA)");
+  c.generator = read_size(r.get<Json>("generator", Json::object(), "the generator stack (model.generator.*)"),
+                          "electra.generator", c.generator);
+  c.discriminator = read_size(r.get<Json>("discriminator", Json::object(), "the discriminator stack (model.discriminator.*)"),
+                              "electra.discriminator", c.discriminator);
+  if (const Json k = r.get<Json>("kan", Json(), "KAN projections: {\"kind\": \"kan_<basis>\", \"options\": {...}, \"attention\": bool, \"ffn\": bool, \"heads\": bool}");
+      !k.is_null()) {
     ConfigReader kr(k, "electra.kan");
-    c.kan_attention = kr.get<bool>("attention", false);
-    c.kan_ffn = kr.get<bool>("ffn", false);
-    c.kan_heads = kr.get<bool>("heads", false);
-    Json spec = {{"kind", kr.require<std::string>("kind")}, {"options", kr.get<Json>("options", Json::object())}};
+    c.kan_attention = kr.get<bool>("attention", false, "KAN attention projections");
+    c.kan_ffn = kr.get<bool>("ffn", false, "KAN FFN layers");
+    c.kan_heads = kr.get<bool>("heads", false, "KAN output heads");
+    Json spec = {{"kind", kr.require<std::string>("kind", "the KAN layer: \"kan_<basis>\" (or \"mlp\")")}, {"options", kr.get<Json>("options", Json::object(), "the basis' options (knot config --schema bases)")}};
     kr.finish();
     c.kan = read_projection(spec, "electra.kan");
   }

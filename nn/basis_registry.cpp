@@ -99,6 +99,14 @@ std::shared_ptr<KANLayer> make_kan_layer(const std::string& basis, int64_t in, i
 }
 
 std::string take_init_option(nlohmann::json& options, const std::string& owner) {
+  {  // declares the key (knot config --schema bases); the check follows
+    config::Reader r(options.is_object() && options.contains("init") ? nlohmann::json{{"init", options["init"]}}
+                                                                     : nlohmann::json::object(),
+                     owner);
+    r.get<std::string>("init", "default",
+                          "\"default\" (the basis' reference initialisation) or \"variance_preserving\" (output "
+                          "variance = input variance on N(0, 1) inputs)");
+  }
   if (!options.is_object() || !options.contains("init")) return "default";
   const nlohmann::json v = options["init"];
   options.erase("init");

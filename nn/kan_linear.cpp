@@ -30,19 +30,19 @@ std::vector<double> host_f64(const Tensor& t) { return t.detach().to(Device::cpu
 
 KANLinearOptions KANLinearOptions::from_options(Options& o) {
   KANLinearOptions r;
-  r.grid_size = o.get<int64_t>("grid_size", r.grid_size);
-  r.spline_order = o.get<int>("spline_order", r.spline_order);
-  r.scale_noise = o.get<double>("scale_noise", r.scale_noise);
-  r.scale_base = o.get<double>("scale_base", r.scale_base);
-  r.scale_spline = o.get<double>("scale_spline", r.scale_spline);
-  r.enable_standalone_scale_spline = o.get<bool>("enable_standalone_scale_spline", r.enable_standalone_scale_spline);
-  r.base_activation = o.get<std::string>("base_activation", r.base_activation);
-  r.grid_eps = o.get<double>("grid_eps", r.grid_eps);
-  const auto gr = o.get<std::vector<double>>("grid_range", {r.grid_range[0], r.grid_range[1]});
+  r.grid_size = o.get<int64_t>("grid_size", r.grid_size, "grid intervals");
+  r.spline_order = o.get<int>("spline_order", r.spline_order, "B-spline order k (cubic: 3)");
+  r.scale_noise = o.get<double>("scale_noise", r.scale_noise, "std of the noise the spline weights start from (efficient-kan)");
+  r.scale_base = o.get<double>("scale_base", r.scale_base, "scale of the base (residual) weights' initialisation");
+  r.scale_spline = o.get<double>("scale_spline", r.scale_spline, "scale of the spline weights' initialisation");
+  r.enable_standalone_scale_spline = o.get<bool>("enable_standalone_scale_spline", r.enable_standalone_scale_spline, "a learned per-edge scale on the spline (efficient-kan)");
+  r.base_activation = o.get<std::string>("base_activation", r.base_activation, "the residual branch's activation: silu, gelu, relu, tanh, identity, ...");
+  r.grid_eps = o.get<double>("grid_eps", r.grid_eps, "grid update: 0 = quantile grid, 1 = uniform grid, in between a blend (efficient-kan)");
+  const auto gr = o.get<std::vector<double>>("grid_range", {r.grid_range[0], r.grid_range[1]}, "the initial grid's [low, high]");
   KNOT_CHECK(gr.size() == 2 && gr[0] < gr[1], "{}: option 'grid_range' must be [lo, hi] with lo < hi", o.owner());
   r.grid_range = {gr[0], gr[1]};
-  r.bias = o.get<bool>("bias", r.bias);
-  const std::string path = o.get<std::string>("path", "auto");
+  r.bias = o.get<bool>("bias", r.bias, "a bias per output");
+  const std::string path = o.get<std::string>("path", "auto", "kernel path: \"auto\", \"dense\" (bases x weights as one GEMM) or \"local\" (only the k + 1 nonzero bases)");
   if (path == "auto") r.path = kernels::SplinePath::automatic;
   else if (path == "dense") r.path = kernels::SplinePath::dense;
   else if (path == "local") r.path = kernels::SplinePath::local;

@@ -19,8 +19,8 @@ models::Json small_config(const std::string& run_dir) {
   models::Json j = models::Json::parse(R"({
     "task": "fit",
     "data": {"generate": {"function": "exp_sin_sq", "n_train": 200, "n_test": 100, "seed": 3}},
-    "model": {"widths": [2, 3, 1], "basis": "bspline", "options": {"grid_size": 5}},
-    "train": {"optimizer": "lbfgs", "steps": 8, "update_grid_every": 4, "stop_grid_update_step": 8, "log_every": 100}
+    "model": {"widths": [2, 3, 1], "projection": {"kind": "kan_bspline", "options": {"grid_size": 5}}},
+    "train": {"optimizer": "lbfgs", "steps": 8, "kan_grid_update_every": 4, "kan_grid_update_until": 7, "log_every": 100}
   })");
   j["run_dir"] = run_dir;
   return j;
@@ -77,11 +77,11 @@ TEST_CASE("fit: grid extension (train.grid_schedule) lowers the test RMSE stage 
   const std::string dir = tmp_dir("refine");
   auto cfg = small_config(dir);
   cfg["data"]["generate"]["n_train"] = 1000;
-  cfg["model"]["options"] = models::Json::object();
+  cfg["model"]["projection"]["options"] = models::Json::object();
   cfg["train"]["grid_schedule"] = {3, 5, 10};
   cfg["train"]["steps"] = 25;
-  cfg["train"]["update_grid_every"] = 5;
-  cfg["train"]["stop_grid_update_step"] = 20;
+  cfg["train"]["kan_grid_update_every"] = 5;
+  cfg["train"]["kan_grid_update_until"] = 19;
   std::vector<std::string> lines;
   const auto r = train::run_fit(cfg, [&](const std::string& l) { lines.push_back(l); });
   REQUIRE(r.stages.size() == 3);
@@ -98,7 +98,7 @@ TEST_CASE("fit: grid extension (train.grid_schedule) lowers the test RMSE stage 
   // The run directory describes the saved model: grid size 10, per-stage results, and predict
   // reproduces the final test RMSE from it.
   const auto saved = models::load_json_file(dir + "/config.json");
-  REQUIRE(saved["model"]["options"]["grid_size"] == 10);
+  REQUIRE(saved["model"]["projection"]["options"]["grid_size"] == 10);
   const auto metrics = models::load_json_file(dir + "/metrics.json");
   REQUIRE(metrics["stages"].size() == 3);
   REQUIRE(metrics["stages"][2]["grid_size"] == 10);
@@ -133,26 +133,26 @@ TEST_CASE("fit: config and data errors name the problem", "[fit]") {
     REQUIRE_THROWS_WITH(train::run_fit(cfg, quiet), Catch::Contains("widths") && Catch::Contains("x1, x2"));
   }
   SECTION("unknown basis option") {
-    cfg["model"]["options"]["grid_sise"] = 4;
+    cfg["model"]["projection"]["options"]["grid_sise"] = 4;
     REQUIRE_THROWS_WITH(train::run_fit(cfg, quiet), Catch::Contains("grid_sise"));
     REQUIRE_FALSE(fs::exists(dir));  // refused before anything was written, generated data included
   }
   SECTION("a sparsity penalty on a basis that has none") {
-    cfg["model"]["basis"] = "chebyshev";
-    cfg["model"]["options"] = {{"degree", 3}};
-    cfg["train"]["lamb"] = 0.01;
-    REQUIRE_THROWS_WITH(train::run_fit(cfg, quiet), Catch::Contains("fit.train.lamb") && Catch::Contains("kan_chebyshev"));
+    cfg["model"]["projection"]["kind"] = "kan_chebyshev";
+    cfg["model"]["projection"]["options"] = {{"degree", 3}};
+    cfg["train"]["kan_regularization"] = 0.01;
+    REQUIRE_THROWS_WITH(train::run_fit(cfg, quiet), Catch::Contains("fit.train.kan_regularization") && Catch::Contains("kan_chebyshev"));
     REQUIRE_FALSE(fs::exists(dir + "/config.json"));
   }
   SECTION("grid_schedule: another basis, a mismatched grid_size, a bad entry") {
     cfg["train"]["grid_schedule"] = {3, 6};
     REQUIRE_THROWS_WITH(train::run_fit(cfg, quiet), Catch::Contains("grid_size is 5") && Catch::Contains("starts at 3") &&
                                                          Catch::Contains("ends at 6"));
-    cfg["model"]["options"].erase("grid_size");
+    cfg["model"]["projection"]["options"].erase("grid_size");
     cfg["train"]["grid_schedule"] = {3, 0};
     REQUIRE_THROWS_WITH(train::run_fit(cfg, quiet), Catch::Contains("grid_schedule entries"));
     cfg["train"]["grid_schedule"] = {3, 6};
-    cfg["model"]["basis"] = "chebyshev";
+    cfg["model"]["projection"]["kind"] = "kan_chebyshev";
     REQUIRE_THROWS_WITH(train::run_fit(cfg, quiet), Catch::Contains("needs the bspline basis"));
   }
   SECTION("predict on a directory that is not a run") {
@@ -194,8 +194,8 @@ TEST_CASE("fit: bases with untrained parameters (rbf grid, relu phases) fit with
   for (const std::string opt : {"lbfgs", "adam"}) {
     for (const auto& [basis, options] : {std::pair<std::string, std::string>{"rbf", "{}"}, {"relu", R"({"train_ab": false})"}}) {
       models::Json cfg = small_config(tmp_dir("untrained_" + basis + "_" + opt));
-      cfg["model"]["basis"] = basis;
-      cfg["model"]["options"] = models::Json::parse(options);
+      cfg["model"]["projection"] = {{"kind", "kan_" + basis}, {"options", models::Json::object()}};
+      cfg["model"]["projection"]["options"] = models::Json::parse(options);
       cfg["train"]["optimizer"] = opt;
       cfg["train"]["steps"] = 3;
       INFO(basis << " " << opt);

@@ -45,7 +45,7 @@ Json fit_config(const std::string& run_dir) {
   return Json{{"task", "fit"},
               {"run_dir", run_dir},
               {"data", {{"generate", {{"function", "exp_sin_sq"}, {"n_train", 60}, {"n_test", 20}}}}},
-              {"model", {{"widths", {2, 3, 1}}, {"options", {{"grid_size", 5}}}}},
+              {"model", {{"widths", {2, 3, 1}}, {"projection", {{"kind", "kan_bspline"}, {"options", {{"grid_size", 5}}}}}}},
               {"train", {{"steps", 2}, {"log_every", 100}}}};
 }
 
@@ -113,7 +113,7 @@ TEST_CASE("kan grid: knot predict refuses a run whose grid was corrupted", "[fit
   CHECK(!fs::exists(dir + "/pred.csv"));
   // A config.json edited to an absurd grid: an error naming the file, before anything is allocated.
   Json cfg = models::load_json_file(dir + "/config.json");
-  cfg["model"]["options"]["grid_size"] = 1000000000000;
+  cfg["model"]["projection"]["options"]["grid_size"] = 1000000000000;
   models::save_json_file(dir + "/config.json", cfg);
   REQUIRE_THROWS_WITH(train::run_predict(dir, dir + "/test.csv", "-"),
                       Catch::Contains("predict: the model of '" + dir + "/config.json' needs") &&

@@ -30,8 +30,8 @@ std::string small_fit(const std::string& dir) {
   Json cfg = Json::parse(R"({
     "task": "fit",
     "data": {"generate": {"function": "exp_sin_sq", "n_train": 300, "n_test": 50, "seed": 3}},
-    "model": {"widths": [2, 3, 1], "basis": "bspline", "options": {"grid_size": 5}},
-    "train": {"optimizer": "lbfgs", "steps": 5, "update_grid_every": 0, "log_every": 100}
+    "model": {"widths": [2, 3, 1], "projection": {"kind": "kan_bspline", "options": {"grid_size": 5}}},
+    "train": {"optimizer": "lbfgs", "steps": 5, "kan_grid_update_every": 0, "log_every": 100}
   })");
   cfg["run_dir"] = dir;
   train::run_fit(cfg, [](const std::string&) {});
@@ -234,7 +234,7 @@ TEST_CASE("prune then fit again: train.init_from starts from the pruned weights"
   Json cfg = models::load_json_file(r.out_dir + "/config.json");
   cfg["run_dir"] = tmp("refit-again");
   cfg["train"]["init_from"] = r.out_dir;
-  cfg["train"]["update_grid_every"] = 0;
+  cfg["train"]["kan_grid_update_every"] = 0;
   cfg["train"]["optimizer"] = "adam";
   cfg["train"]["lr"] = 0.0;  // no update: the fit's result is the loaded model's
   cfg["train"]["steps"] = 1;
@@ -258,8 +258,8 @@ Workflow run_workflow(const std::string& name) {
   Workflow w{tmp(name + "-sparse"), tmp(name + "-pruned"), tmp(name + "-refit"), {}, {}};
   Json cfg = models::load_json_file((fs::path(__FILE__).parent_path().parent_path() / "configs/fit-exp-sin.json").string());
   cfg["run_dir"] = w.sparse;
-  cfg["train"]["lamb"] = 0.003;
-  cfg["train"]["lamb_entropy"] = 10;
+  cfg["train"]["kan_regularization"] = 0.003;
+  cfg["train"]["kan_reg_e"] = 10;
   cfg["train"]["steps"] = 100;
   train::run_fit(cfg, quiet);
   train::PruneOptions o;
@@ -270,9 +270,9 @@ Workflow run_workflow(const std::string& name) {
   Json re = models::load_json_file(w.pruned + "/config.json");
   re["run_dir"] = w.refit;
   re["train"]["init_from"] = w.pruned;
-  re["train"]["lamb"] = 0.0;
+  re["train"]["kan_regularization"] = 0.0;
   re["train"]["steps"] = 100;
-  re["train"]["update_grid_every"] = 0;
+  re["train"]["kan_grid_update_every"] = 0;
   re["train"]["grid_schedule"] = {5, 10, 20};
   w.fit = train::run_fit(re, quiet);
   return w;
@@ -353,7 +353,7 @@ TEST_CASE("symbolic: x1*x2 through a [2, 2, 1] net and sqrt(x1^2 + x2^2) through
     cfg["train"]["steps"] = 100;
     cfg["train"]["grid_schedule"] = {5, 10, 20};
     cfg["train"]["seed"] = seed;
-    if (!grid_updates) cfg["train"]["update_grid_every"] = 0;
+    if (!grid_updates) cfg["train"]["kan_grid_update_every"] = 0;
     train::run_fit(cfg, quiet);
     return cfg["run_dir"].get<std::string>();
   };
@@ -446,15 +446,15 @@ TEST_CASE("fit: reg_metric activations (pykan's penalty) shrinks the edges of an
       "task": "fit",
       "data": {"generate": {"function": "exp_sin_sq", "n_train": 200, "n_test": 50, "seed": 3}},
       "model": {"widths": [2, 3, 1]},
-      "train": {"optimizer": "adam", "lr": 0.01, "steps": 40, "update_grid_every": 0, "log_every": 100,
-                "reg_metric": "activations"}
+      "train": {"optimizer": "adam", "lr": 0.01, "steps": 40, "kan_grid_update_every": 0, "log_every": 100,
+                "kan_reg_metric": "activations"}
     })");
-    cfg["model"]["basis"] = basis;
+    cfg["model"]["projection"] = {{"kind", std::string("kan_") + basis}, {"options", models::Json::object()}};
     const std::string plain = tmp(std::string("act-plain-") + basis), reg = tmp(std::string("act-reg-") + basis);
     cfg["run_dir"] = plain;
     train::run_fit(cfg, quiet);
     cfg["run_dir"] = reg;
-    cfg["train"]["lamb"] = 0.5;
+    cfg["train"]["kan_regularization"] = 0.5;
     train::run_fit(cfg, quiet);
     const double a = total_importance(plain), b = total_importance(reg);
     INFO("sum of edge importances without the penalty " << a << ", with it " << b);
@@ -463,10 +463,10 @@ TEST_CASE("fit: reg_metric activations (pykan's penalty) shrinks the edges of an
     fs::remove_all(reg);
   }
   Json bad = Json::parse(R"({"task": "fit", "data": {"generate": {"n_train": 20, "n_test": 5}},
-    "model": {"widths": [2, 1], "basis": "rbf"}, "train": {"steps": 1, "lamb": 0.1, "reg_metric": "activations"}})");
+    "model": {"widths": [2, 1], "projection": "kan_rbf"}, "train": {"steps": 1, "kan_regularization": 0.1, "kan_reg_metric": "activations"}})");
   bad["run_dir"] = tmp("act-bad");
   REQUIRE_THROWS_WITH(train::run_fit(bad, quiet), Catch::Contains("reg_metric 'activations'") && Catch::Contains("kan_rbf"));
-  bad["train"]["reg_metric"] = "grads";
+  bad["train"]["kan_reg_metric"] = "grads";
   REQUIRE_THROWS_WITH(train::run_fit(bad, quiet), Catch::Contains("reg_metric must be"));
   fs::remove_all(tmp("act-bad"));
 }
@@ -478,10 +478,10 @@ TEST_CASE("prune: every basis with per-edge functions keeps the kept edges exact
     Json cfg = Json::parse(R"({
       "task": "fit",
       "data": {"generate": {"function": "exp_sin_sq", "n_train": 200, "n_test": 50, "seed": 3}},
-      "model": {"widths": [2, 6, 1], "options": {}},
-      "train": {"optimizer": "adam", "steps": 3, "update_grid_every": 0, "log_every": 100}
+      "model": {"widths": [2, 6, 1]},
+      "train": {"optimizer": "adam", "steps": 3, "kan_grid_update_every": 0, "log_every": 100}
     })");
-    cfg["model"]["basis"] = basis;
+    cfg["model"]["projection"] = {{"kind", "kan_" + basis}, {"options", models::Json::object()}};
     cfg["run_dir"] = tmp("prune-basis-" + basis);
     train::run_fit(cfg, quiet);
     // A threshold in the middle of the edge importances: some nodes and edges go, some stay.
@@ -535,7 +535,7 @@ TEST_CASE("prune: every basis with per-edge functions keeps the kept edges exact
   }
   // rbf and rational cannot be cut: an error naming the basis and why, before any work.
   Json cfg = Json::parse(R"({"task": "fit", "data": {"generate": {"function": "exp_sin_sq", "n_train": 50, "n_test": 20}},
-    "model": {"widths": [2, 2, 1], "basis": "rbf"}, "train": {"optimizer": "adam", "steps": 1, "log_every": 100}})");
+    "model": {"widths": [2, 2, 1], "projection": "kan_rbf"}, "train": {"optimizer": "adam", "steps": 1, "log_every": 100}})");
   cfg["run_dir"] = tmp("prune-rbf");
   train::run_fit(cfg, quiet);
   train::PruneOptions o;

@@ -42,7 +42,7 @@ Json tiny_electra() {
                 {"max_length", 32},
                 {"batch_size", 16},
                 {"max_val_sequences", 0}}},
-              {"tokenizer", {{"vocab", fixture("electra-vocab.txt")}}},
+              {"tokenizer", {{"path", fixture("electra-vocab.txt")}}},
               {"model",
                {{"embedding_size", 16},
                 {"max_position_embeddings", 32},
@@ -55,7 +55,7 @@ Json tiny_fit(const std::string& run_dir) {
   return Json{{"task", "fit"},
               {"run_dir", run_dir},
               {"data", {{"generate", {{"function", "exp_sin_sq"}, {"n_train", 50}, {"n_test", 20}}}}},
-              {"model", {{"widths", {2, 3, 1}}, {"options", {{"grid_size", 5}}}}},
+              {"model", {{"widths", {2, 3, 1}}, {"projection", {{"kind", "kan_bspline"}, {"options", {{"grid_size", 5}}}}}}},
               {"train", {{"steps", 2}, {"log_every", 100}}}};
 }
 
@@ -93,9 +93,10 @@ TEST_CASE("memory estimate: parameter counts equal the built model's for every s
     INFO(entry.path().filename().string());
     manual_seed(0);
     if (cfg.value("task", "") == "fit") {
-      const auto widths = cfg["model"]["widths"].get<std::vector<int64_t>>();
-      const std::string basis = cfg["model"].value("basis", "bspline");
-      Json options = cfg["model"].value("options", Json::object());
+      const train::FitModelSpec spec = train::read_fit_model(cfg["model"], "model");
+      const auto& widths = spec.widths;
+      const std::string& basis = spec.basis;
+      Json options = spec.options;
       options["dtype"] = "f64";
       const nn::KAN kan(widths, basis, options);
       const auto e = models::estimate_kan_memory(widths, basis, options, {});
@@ -283,9 +284,9 @@ TEST_CASE("memory estimate: the issue's absurd sizes are refused quickly through
     o.overrides = {"model.discriminator.hidden_size=300000", "model.discriminator.num_heads=1"};
     refused([&] { train::finetune(o, hooks); });
   }
-  SECTION("fit: model.options.grid_size=1e9") {
+  SECTION("fit: model.projection.options.grid_size=1e9") {
     Json c = tiny_fit(run);
-    models::apply_override(c, "model.options.grid_size=1e9");
+    models::apply_override(c, "model.projection.options.grid_size=1e9");
     const std::string msg = refused([&] { train::run_fit(c, [](const std::string&) {}); });
     CHECK(msg.find("kan model") != std::string::npos);
     CHECK(msg.find("L-BFGS") != std::string::npos);

@@ -512,7 +512,7 @@ TEST_CASE("electra: config errors name the key", "[trainer][electra]") {
   c["data"]["train"] = Json::array({"/nonexistent/corpus.txt"});
   expect(c, "/nonexistent/corpus.txt");
   c = tiny_config(2);
-  c["tokenizer"]["vocab"] = "/nonexistent/vocab.txt";
+  c["tokenizer"]["path"] = "/nonexistent/vocab.txt";
   expect(c, "/nonexistent/vocab.txt");
   REQUIRE_FALSE(fs::exists(fs::path(run) / "checkpoints"));
   fs::remove_all(run);

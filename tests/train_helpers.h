@@ -80,7 +80,7 @@ inline models::Json tiny_electra_config(int64_t steps) {
         {"max_length", 32},
         {"batch_size", 16},
         {"max_val_sequences", 0}}},
-      {"tokenizer", {{"vocab", train_fixture("electra-vocab.txt")}}},
+      {"tokenizer", {{"path", train_fixture("electra-vocab.txt")}}},
       {"electra", {{"mask_prob", 0.15}, {"rtd_weight", 50.0}, {"temperature", 1.0}}},
       {"model",
        {{"embedding_size", 16},

@@ -16,6 +16,7 @@ void add_train_commands(CLI::App& app);  // train, translate, eval, generate
 void add_finetune_command(CLI::App& app);  // finetune --task sentiment
 void add_export_commands(CLI::App& app);  // export onnx|torch
 void add_import_command(CLI::App& app);
-void add_sweep_command(CLI::App& app);  // sweep: a grid of knot train runs and their table
+void add_sweep_command(CLI::App& app);
+void add_config_command(CLI::App& app);  // config --schema NAME | --check CONFIG  // sweep: a grid of knot train runs and their table
 
 }  // namespace knot::tools

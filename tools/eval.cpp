@@ -214,7 +214,8 @@ void add_eval_command(CLI::App& app) {
     const train::TranslationRun run = train::load_translation_run(o->run);
     const auto& cfg = run.config;
     const auto data = cfg.value("data", models::Json::object());
-    const auto ev = cfg.value("eval", models::Json::object());
+    models::ConfigReader ev_reader(cfg.value("eval", models::Json::object()), "eval");
+    const train::EvalDefaults ev = train::read_eval_defaults(ev_reader);
     const auto tr = cfg.value("translation", models::Json::object());
     const auto [src_lang, tgt_lang] = train::translation_keys(data);  // the JSON keys of the pairs
     std::string path = o->split;
@@ -229,7 +230,7 @@ void add_eval_command(CLI::App& app) {
       train::cut_to_model_length(pairs[i].src, *run.model, fmt::format("eval: {} (source)", path), i + 1);
       train::cut_to_model_length(pairs[i].tgt, *run.model, fmt::format("eval: {} (target)", path), i + 1);
     }
-    const int64_t batch = o->batch_size > 0 ? o->batch_size : ev.value("batch_size", int64_t{64});
+    const int64_t batch = o->batch_size > 0 ? o->batch_size : ev.batch_size;
     const auto loss = train::teacher_forced_loss(*run.model, pairs, sp, batch);
     if (!std::isfinite(loss.mean()))
       throw std::runtime_error(fmt::format(
@@ -237,10 +238,10 @@ void add_eval_command(CLI::App& app) {
           run.checkpoint));
 
     train::DecodeSettings ds;
-    const int64_t beam = o->beam > 0 ? o->beam : ev.value("beam", int64_t{1});
+    const int64_t beam = o->beam > 0 ? o->beam : ev.beam;
     ds.method = beam > 1 ? "beam" : "greedy";
     ds.beam = beam;
-    ds.length_penalty = o->length_penalty >= 0 ? o->length_penalty : ev.value("length_penalty", 0.6);
+    ds.length_penalty = o->length_penalty >= 0 ? o->length_penalty : ev.length_penalty;
     ds.batch_size = batch;
     ds.max_length = std::min<int64_t>(o->max_length > 0 ? o->max_length : tr.value("decode_max_length", int64_t{64}),
                                       run.model->config().max_length - 1);
@@ -258,7 +259,7 @@ void add_eval_command(CLI::App& app) {
     fmt::print("eval: {} ({} pairs), checkpoint {}\n", path, pairs.size(), run.checkpoint);
     fmt::print("loss {:.4f}  perplexity {:.2f}  ({} target tokens)\n", loss.mean(), std::exp(loss.mean()), loss.tokens);
     fmt::print("{} [{}]\n", bleu.str(), beam > 1 ? fmt::format("beam {}", beam) : std::string("greedy"));
-    const int64_t n_samples = o->samples >= 0 ? o->samples : ev.value("samples", int64_t{5});
+    const int64_t n_samples = o->samples >= 0 ? o->samples : ev.samples;
     for (int64_t i = 0; i < n_samples && i < static_cast<int64_t>(pairs.size()); ++i)
       fmt::print("\n  src: {}\n  ref: {}\n  hyp: {}\n", pairs[i].src_text, refs[i], hyps[i]);
     fmt::print("\neval: {:.1f} s\n", secs);

@@ -517,10 +517,9 @@ void add_import_command(CLI::App& app) {
                  "import: '{}' is not a knot fit config (task fit with model.widths)", o->config);
       KNOT_CHECK(cfg.contains("data") && cfg["data"].contains("inputs") && cfg["data"].contains("target"),
                  "import: '{}' needs data.inputs and data.target (the columns the model reads and predicts)", o->config);
-      const Json& m = cfg["model"];
-      KNOT_CHECK(m.value("basis", "bspline") == "bspline" || m.value("basis", "bspline") == "kan_bspline",
-                 "import: efficient-kan's KAN is B-spline; the config's basis is '{}'", m.value("basis", "bspline"));
-      nn::KAN model(m.at("widths").get<std::vector<int64_t>>(), "bspline", m.value("options", Json::object()));
+      const train::FitModelSpec m = train::read_fit_model(cfg["model"], "model");
+      KNOT_CHECK(m.basis == "bspline", "import: efficient-kan's KAN is B-spline; the config's basis is '{}'", m.basis);
+      nn::KAN model(m.widths, "bspline", m.options);
       model.load_state_dict(exporting::efficient_kan_to_knot(f.tensors, model), /*strict=*/true);
       Json out = cfg;
       out["task"] = "fit";

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   knot::tools::add_export_commands(app);
   knot::tools::add_import_command(app);
   knot::tools::add_sweep_command(app);
+  knot::tools::add_config_command(app);
   auto& world = knot::dist::Comm::world();
   // A rank that fails ends the whole job (MPI_Abort): the others would wait for it forever.
   // (--help under mpirun exits 0 on every rank, normally.)

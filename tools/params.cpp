@@ -13,6 +13,7 @@
 #include "models/memory_estimate.h"
 #include "nn/kan.h"
 #include "tools/commands.h"
+#include "train/kan_fit.h"
 
 namespace knot::tools {
 namespace {
@@ -52,16 +53,16 @@ void add_params_command(CLI::App& app) {
     std::shared_ptr<nn::Module> model;
     models::MemoryEstimate est;
     if (task == "fit") {  // train/kan_fit.cpp builds nn::KAN(widths, basis, options + dtype)
-      const models::Json& m = cfg.at("model");
-      const auto widths = m.at("widths").get<std::vector<int64_t>>();
-      const std::string basis = m.value("basis", "bspline");
-      models::Json options = m.value("options", models::Json::object());
+      const train::FitModelSpec spec = train::read_fit_model(cfg.at("model"), "fit.model");
+      const auto& widths = spec.widths;
+      const std::string& basis = spec.basis;
+      models::Json options = spec.options;
       const models::Json train = cfg.value("train", models::Json::object());
       options["dtype"] = train.value("dtype", "f64");
       const models::Json gen = cfg.value("data", models::Json::object()).value("generate", models::Json());
       const int64_t rows = gen.is_object() ? gen.value("n_train", int64_t{1000}) : int64_t{1000};
-      est = models::estimate_kan_memory(widths, basis, options,
-                                        {rows, train.value("optimizer", "lbfgs"), 10, train.value("update_grid_every", 10) > 0});
+      const int64_t grid_every = train.value("kan_grid_update_every", train.value("update_grid_every", int64_t{10}));
+      est = models::estimate_kan_memory(widths, basis, options, {rows, train.value("optimizer", "lbfgs"), 10, grid_every > 0});
       if (est.parameter_bytes + est.buffer_bytes <= avail.bytes && !est.overflow)
         model = std::make_shared<nn::KAN>(widths, basis, options);
     } else {

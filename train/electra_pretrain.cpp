@@ -40,8 +40,8 @@ uint64_t splitmix64(uint64_t x) {
 
 models::Json path_or_null(const std::string& p) { return p.empty() ? models::Json() : models::Json(p); }
 
-std::string read_path_or_null(models::ConfigReader& r, const std::string& key) {
-  const models::Json v = r.get<models::Json>(key, models::Json());
+std::string read_path_or_null(models::ConfigReader& r, const std::string& key, std::string_view doc) {
+  const models::Json v = r.get<models::Json>(key, models::Json(), doc);
   KNOT_CHECK(v.is_null() || (v.is_string() && !v.get<std::string>().empty()),
              "config '{}': key '{}' must be a file path or null, got {}", r.context(), key, v.dump());
   return v.is_null() ? std::string() : v.get<std::string>();
@@ -84,7 +84,7 @@ void sample_rows(const T* logits, int64_t M, int64_t V, double inv_temperature, 
 ElectraDataConfig ElectraDataConfig::from_json(const models::Json& j) {
   ElectraDataConfig c;
   models::ConfigReader r(j.is_null() ? models::Json::object() : j, "data");
-  const models::Json train = r.get<models::Json>("train", models::Json(c.train));
+  const models::Json train = r.get<models::Json>("train", models::Json(c.train), "the training text: a path or a list of paths (one sentence or document per line)");
   c.train.clear();
   if (train.is_string()) {
     c.train.push_back(train.get<std::string>());
@@ -97,13 +97,13 @@ ElectraDataConfig ElectraDataConfig::from_json(const models::Json& j) {
   }
   KNOT_CHECK(!c.train.empty(), "config 'data': key 'train' must be a path or a non-empty list of paths, got {}",
              train.dump());
-  c.val = read_path_or_null(r, "val");
-  c.val_fraction = r.get<double>("val_fraction", c.val_fraction);
-  c.test = read_path_or_null(r, "test");
-  c.max_length = r.get<int64_t>("max_length", c.max_length);
-  c.batch_size = r.get<int64_t>("batch_size", c.batch_size);
-  c.max_train_lines = r.get<int64_t>("max_train_lines", c.max_train_lines);
-  c.max_val_sequences = r.get<int64_t>("max_val_sequences", c.max_val_sequences);
+  c.val = read_path_or_null(r, "val", "validation text; null = hold out val_fraction of the training lines");
+  c.val_fraction = r.get<double>("val_fraction", c.val_fraction, "fraction of the training lines held out for validation when 'val' is null");
+  c.test = read_path_or_null(r, "test", "test text for knot eval; null = none");
+  c.max_length = r.get<int64_t>("max_length", c.max_length, "tokens per sequence, [CLS] and [SEP] included");
+  c.batch_size = r.get<int64_t>("batch_size", c.batch_size, "sequences per batch");
+  c.max_train_lines = r.get<int64_t>("max_train_lines", c.max_train_lines, "use the first N training lines (0 = all)");
+  c.max_val_sequences = r.get<int64_t>("max_val_sequences", c.max_val_sequences, "validation sequences evaluated (0 = all)");
   r.finish();
   KNOT_CHECK(c.max_length >= 3, "config 'data': key 'max_length' must be >= 3 ([CLS] token [SEP]), got {}",
              c.max_length);
@@ -133,10 +133,10 @@ models::Json ElectraDataConfig::to_json() const {
 ElectraOptions ElectraOptions::from_json(const models::Json& j) {
   ElectraOptions o;
   models::ConfigReader r(j.is_null() ? models::Json::object() : j, "electra");
-  o.mask_prob = r.get<double>("mask_prob", o.mask_prob);
-  o.rtd_weight = r.get<double>("rtd_weight", o.rtd_weight);
-  o.temperature = r.get<double>("temperature", o.temperature);
-  o.initializer_range = r.get<double>("initializer_range", o.initializer_range);
+  o.mask_prob = r.get<double>("mask_prob", o.mask_prob, "fraction of the tokens masked for the generator");
+  o.rtd_weight = r.get<double>("rtd_weight", o.rtd_weight, "weight of the replaced-token-detection loss (ELECTRA: 50)");
+  o.temperature = r.get<double>("temperature", o.temperature, "temperature of the generator's samples");
+  o.initializer_range = r.get<double>("initializer_range", o.initializer_range, "std of the embeddings' normal initialisation (0 = keep the model's)");
   r.finish();
   KNOT_CHECK(o.mask_prob > 0 && o.mask_prob < 1, "config 'electra': key 'mask_prob' must be in (0, 1), got {}",
              o.mask_prob);
@@ -629,29 +629,36 @@ TrainResult train_electra(const models::Json& cfg, const std::string& run_dir_ar
     if (dist::Comm::world().rank() == 0) std::fprintf(stderr, "%s\n", s.c_str());
   };
   models::ConfigReader top(cfg, "config");
-  const std::string task = top.get<std::string>("task", "electra");
+  const std::string task = top.get<std::string>("task", "electra", "the task (knot train: translation, electra or lm; knot finetune: sentiment; knot fit: fit)");
   KNOT_CHECK(task == "electra", "config: key 'task' is '{}', expected 'electra'", task);
-  const uint64_t seed = static_cast<uint64_t>(top.get<int64_t>("seed", 1));
-  std::string run_dir = top.get<std::string>("run_dir", "runs/electra");
+  const uint64_t seed = static_cast<uint64_t>(top.get<int64_t>("seed", 1, "seeds initialisation, batch order and dropout: a run is reproducible"));
+  std::string run_dir = top.get<std::string>("run_dir", "runs/electra", "the run directory (knot train --run overrides it)");
   if (!run_dir_arg.empty()) run_dir = run_dir_arg;
-  top.get<std::string>("description", "");
-  const models::Json data_j = top.get<models::Json>("data", models::Json::object());
-  const models::Json tok_j = top.get<models::Json>("tokenizer", models::Json::object());
-  const models::Json electra_j = top.get<models::Json>("electra", models::Json::object());
-  models::Json model_j = top.require<models::Json>("model");
-  const models::Json train_j = top.get<models::Json>("train", models::Json::object());
+  top.get<std::string>("description", "", "free text, kept with the run");
+  const models::Json data_j = top.get<models::Json>("data", models::Json::object(), "where the data comes from and how it is batched");
+  const models::Json tok_j = top.get<models::Json>("tokenizer", models::Json::object(), "the tokenizer: trained on the training text, or loaded from 'path'");
+  const models::Json electra_j = top.get<models::Json>("electra", models::Json::object(), "ELECTRA's masking and loss weights");
+  models::Json model_j = top.require<models::Json>("model", "the model (its keys are model.*); its vocabulary comes from the tokenizer");
+  const models::Json train_j = top.get<models::Json>("train", models::Json::object(), "the trainer: steps, optimizer, schedule, checkpoints (knot config --schema train)");
   top.finish();
 
   // Every key is checked before any file is read or written.
   const ElectraDataConfig dc = ElectraDataConfig::from_json(data_j);
   models::ConfigReader t(tok_j, "tokenizer");
-  const std::string vocab_path = t.get<std::string>("vocab", "data/vocab/vocab.txt");
+  t.renamed("vocab", "path");
+  const std::string vocab_path = t.get<std::string>("path", "data/vocab/vocab.txt", "BERT's WordPiece vocab.txt (knot data vocab)");
   t.finish();
   const ElectraOptions eo = ElectraOptions::from_json(electra_j);
   KNOT_CHECK(model_j.is_object(), "config: key 'model' must be an object");
   if (!model_j.contains("model")) model_j["model"] = "electra";
-  models::ElectraConfig::from_json(model_j);  // names a bad model key now, not after reading the corpus
   const TrainerConfig tcfg = TrainerConfig::from_json(train_j);
+  // The model's keys (basis options included) are checked now, not after reading the corpus.
+  {
+    config::ContextAlias as_model({"electra"}, "model");
+    (void)models::ElectraConfig::from_json(model_j);  // an ELECTRA model, every key known
+    (void)models::estimate_model_memory(model_j, {dc.batch_size, dc.max_length});  // and the basis options
+  }
+  config::reading_done();
   apply_thread_setting(tcfg.threads, "train.threads");
   if (!resume)
     KNOT_CHECK(latest_checkpoint(run_dir).empty(),
@@ -691,7 +698,7 @@ TrainResult train_electra(const models::Json& cfg, const std::string& run_dir_ar
   resolved["seed"] = seed;
   resolved["run_dir"] = run_dir;
   resolved["data"] = dc.to_json();
-  resolved["tokenizer"] = {{"vocab", vocab_path}};
+  resolved["tokenizer"] = {{"path", vocab_path}};
   resolved["electra"] = eo.to_json();
   resolved["model"] = mc.to_json();
   log(fmt::format("electra: model {} parameters (generator {}, discriminator {}; kan {}), run directory {}",

@@ -328,6 +328,55 @@ ResolvedFinetune resolve_finetune(const FinetuneOptions& opt) {
   return r;
 }
 
+SentimentSettings read_sentiment_config(const models::Json& cfg) {
+  SentimentSettings s;
+  models::ConfigReader top(cfg, "config");
+  const std::string task = top.get<std::string>("task", "sentiment", "the fine-tuning task (knot finetune --task)");
+  KNOT_CHECK(task == "sentiment", "config: key 'task' is '{}', expected 'sentiment'", task);
+  s.seed = static_cast<uint64_t>(
+      top.get<int64_t>("seed", 1, "seeds the classifier's initialisation, batch order and dropout"));
+  top.get<std::string>("description", "", "free text, kept with the run");
+  top.get<std::string>("run_dir", "", "the output directory (written by knot finetune: --out)");
+  s.pretrained = top.get<models::Json>(
+      "pretrained", models::Json::object(),
+      "where the model came from (written by knot finetune: run, model_config, checkpoint, from_scratch, "
+      "initializer_range)");
+  models::ConfigReader d = top.child("data", "the labelled sentences (JSON lines {\"text\", \"label\"}; knot data sentiment)");
+  s.model = top.require<models::Json>(
+      "model", "a patch over the pretraining run's Electra model config (its keys are model.*)");
+  const models::Json train_j =
+      top.get<models::Json>("train", models::Json::object(), "the trainer (knot config --schema train)");
+  top.finish();
+
+  s.train_path = d.get<std::string>("train", "data/sentiment/train.jsonl", "training sentences");
+  s.val_path = d.get<std::string>("val", "data/sentiment/val.jsonl", "validation sentences");
+  s.test_path = d.get<std::string>("test", "data/sentiment/test.jsonl", "test sentences (result.json)");
+  s.max_length = d.get<int64_t>("max_length", 128, "tokens per sentence, [CLS] and [SEP] included (longer ones are cut)");
+  s.batch_size = d.get<int64_t>("batch_size", 32, "sentences per batch");
+  s.eval_batch = d.get<int64_t>("eval_batch_size", 64, "sentences per batch when evaluating");
+  s.bucket = d.get<int64_t>("bucket_batches", 20, "batches sorted by length together (less padding)");
+  s.max_train = d.get<int64_t>("max_train_examples", 0, "use the first N training sentences (0 = all)");
+  d.finish();
+  KNOT_CHECK(s.max_length >= 3, "config 'data': key 'max_length' must be >= 3, got {}", s.max_length);
+  KNOT_CHECK(s.batch_size > 0 && s.eval_batch > 0 && s.bucket > 0,
+             "config 'data': keys 'batch_size', 'eval_batch_size' and 'bucket_batches' must be > 0");
+  {
+    config::ContextAlias as_model({"electra"}, "model");
+    s.model_config = models::ElectraConfig::from_json(s.model);
+    (void)models::estimate_model_memory(s.model, {s.batch_size, s.max_length, /*classify=*/true});  // basis options too
+  }
+  const models::ElectraConfig& ec = s.model_config;
+  KNOT_CHECK(ec.num_labels == kSentimentLabels, "config 'model': key 'num_labels' must be {} for sentiment, got {}",
+             kSentimentLabels, ec.num_labels);
+  KNOT_CHECK(s.max_length <= ec.max_position_embeddings,
+             "config 'data': key 'max_length' ({}) exceeds model.max_position_embeddings ({}); override it: "
+             "data.max_length={}",
+             s.max_length, ec.max_position_embeddings, ec.max_position_embeddings);
+  s.trainer = TrainerConfig::from_json(train_j);  // checks the train keys before any work
+  models::check_training_memory(s.model, train_j, {s.batch_size, s.max_length, /*classify=*/true});
+  return s;
+}
+
 FinetuneResult finetune(const FinetuneOptions& opt, const TrainerHooks& hooks) {
   check_task(opt.task);
   return finetune_sentiment(opt, hooks);  // the only task so far
@@ -352,40 +401,15 @@ FinetuneResult finetune_sentiment(const FinetuneOptions& opt, const TrainerHooks
   }
   const std::string& out = rf.out_dir;
 
-  models::ConfigReader top(rf.config, "config");
-  const std::string task = top.get<std::string>("task", "sentiment");
-  KNOT_CHECK(task == "sentiment", "config: key 'task' is '{}', expected 'sentiment'", task);
-  const uint64_t seed = static_cast<uint64_t>(top.get<int64_t>("seed", 1));
-  top.get<std::string>("description", "");
-  top.get<std::string>("run_dir", "");
-  const models::Json pretrained = top.get<models::Json>("pretrained", models::Json::object());
-  const models::Json data_j = top.get<models::Json>("data", models::Json::object());
-  const models::Json model_j = top.require<models::Json>("model");
-  const models::Json train_j = top.get<models::Json>("train", models::Json::object());
-  top.finish();
-
-  models::ConfigReader d(data_j, "data");
-  const std::string train_path = d.get<std::string>("train", "data/sentiment/train.jsonl");
-  const std::string val_path = d.get<std::string>("val", "data/sentiment/val.jsonl");
-  const std::string test_path = d.get<std::string>("test", "data/sentiment/test.jsonl");
-  const int64_t max_length = d.get<int64_t>("max_length", 128);
-  const int64_t batch_size = d.get<int64_t>("batch_size", 32);
-  const int64_t eval_batch = d.get<int64_t>("eval_batch_size", 64);
-  const int64_t bucket = d.get<int64_t>("bucket_batches", 20);
-  const int64_t max_train = d.get<int64_t>("max_train_examples", 0);
-  d.finish();
-  KNOT_CHECK(max_length >= 3, "config 'data': key 'max_length' must be >= 3, got {}", max_length);
-  KNOT_CHECK(batch_size > 0 && eval_batch > 0 && bucket > 0,
-             "config 'data': keys 'batch_size', 'eval_batch_size' and 'bucket_batches' must be > 0");
-  const models::ElectraConfig ec = models::ElectraConfig::from_json(model_j);
-  KNOT_CHECK(ec.num_labels == kSentimentLabels, "config 'model': key 'num_labels' must be {} for sentiment, got {}",
-             kSentimentLabels, ec.num_labels);
-  KNOT_CHECK(max_length <= ec.max_position_embeddings,
-             "config 'data': key 'max_length' ({}) exceeds model.max_position_embeddings ({}); override it: "
-             "data.max_length={}",
-             max_length, ec.max_position_embeddings, ec.max_position_embeddings);
-  const TrainerConfig tcfg = TrainerConfig::from_json(train_j);  // checks the train keys before any work
-  models::check_training_memory(model_j, train_j, {batch_size, max_length, /*classify=*/true});
+  const SentimentSettings st = read_sentiment_config(rf.config);
+  config::reading_done();
+  const uint64_t seed = st.seed;
+  const models::Json& pretrained = st.pretrained;
+  const std::string &train_path = st.train_path, &val_path = st.val_path, &test_path = st.test_path;
+  const int64_t max_length = st.max_length, batch_size = st.batch_size, eval_batch = st.eval_batch,
+                bucket = st.bucket, max_train = st.max_train;
+  const models::ElectraConfig& ec = st.model_config;
+  const TrainerConfig& tcfg = st.trainer;
   apply_thread_setting(tcfg.threads, "train.threads");
   if (!opt.resume)
     KNOT_CHECK(latest_checkpoint(out).empty(),

@@ -113,6 +113,18 @@ struct ResolvedFinetune {
 };
 ResolvedFinetune resolve_finetune(const FinetuneOptions& opt);
 
+// A sentiment run's config (every key checked, the model against its Electra reader; no file is
+// read): what finetune_sentiment reads before any work.
+struct SentimentSettings {
+  uint64_t seed = 1;
+  models::Json pretrained, model;
+  std::string train_path, val_path, test_path;
+  int64_t max_length = 128, batch_size = 32, eval_batch = 64, bucket = 20, max_train = 0;
+  models::ElectraConfig model_config;
+  TrainerConfig trainer;
+};
+SentimentSettings read_sentiment_config(const models::Json& cfg);
+
 // `knot finetune`: checks the task, then runs it (today: finetune_sentiment).
 FinetuneResult finetune(const FinetuneOptions& opt, const TrainerHooks& hooks = {});
 // Builds the model, loads the pretrained weights (unless from scratch or resuming), trains with

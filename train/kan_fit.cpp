@@ -10,6 +10,7 @@
 #include "data/csv.h"
 #include "models/config.h"
 #include "models/memory_estimate.h"
+#include "nn/basis_registry.h"
 #include "nn/kan.h"
 #include "ops/ops.h"
 #include "optim/lbfgs.h"
@@ -69,36 +70,90 @@ double rmse(const Tensor& pred, const Tensor& y) {
 
 }  // namespace
 
+FitModelSpec read_fit_model(const Json& model_cfg, const std::string& context) {
+  ConfigReader mr(model_cfg, context);
+  FitModelSpec s;
+  const Json widths = mr.require<Json>("widths", "layer widths [in, hidden..., 1]; in = the number of input columns");
+  bool ints = widths.is_array();
+  for (const Json& w : widths) ints = ints && w.is_number_integer() && w.get<int64_t>() >= 1;
+  KNOT_CHECK(ints, "config '{}': key 'widths' must be a list of positive integers like [2, 5, 1], got {}", context,
+             widths.dump());
+  s.widths = widths.get<std::vector<int64_t>>();
+  if (mr.has("basis") || mr.has("options")) {  // the spelling before "projection"
+    KNOT_CHECK(!mr.has("projection"),
+               "config '{}': 'basis'/'options' and 'projection' are the same setting (the old and the new spelling); "
+               "keep 'projection'",
+               context);
+    config::warn_deprecated(context, mr.has("basis") ? "basis" : "options",
+                            "'projection': {\"kind\": \"kan_<basis>\", \"options\": {...}}");
+    s.basis = mr.get<std::string>("basis", "bspline");
+    s.options = mr.get<Json>("options", Json::object());
+    KNOT_CHECK(s.options.is_object(), "config '{}': key 'options' must be an object, got {}", context, s.options.dump());
+    if (s.basis.rfind("kan_", 0) == 0) s.basis = s.basis.substr(4);
+  } else {
+    const nn::ProjectionSpec p = read_projection(
+        mr.get<Json>("projection", Json("kan_bspline"),
+                     "the KAN layers: \"kan_<basis>\" or {\"kind\": \"kan_<basis>\", \"options\": {...}} (the basis' "
+                     "options: knot config --schema bases), as model.projection of the other tasks"),
+        context + ".projection");
+    KNOT_CHECK(p.is_kan(), "config '{}': key 'projection' must be a KAN layer (kan_<basis>), got '{}'", context, p.kind);
+    s.basis = p.kind.substr(4);
+    s.options = p.options;
+  }
+  mr.finish();
+  return s;
+}
+
 FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
+  // ---- every key is read and checked before any work (nothing is read or written yet) ----
   ConfigReader root(config, "fit");
-  const std::string run_dir = root.get<std::string>("run_dir", "runs/fit");
-  // One writer per run directory, from the first check to the last write (train/run_lock.h): a second
-  // `knot fit` into the same directory is refused at once, naming the first one's pid.
-  RunLock lock(run_dir, "fit");
-  root.ignore("task");
-  const Json data_cfg = root.get<Json>("data", Json::object());
-  const Json model_cfg = root.require<Json>("model");
-  const Json train_cfg = root.get<Json>("train", Json::object());
+  const std::string run_dir = root.get<std::string>("run_dir", "runs/fit", "the run directory");
+  const std::string task = root.get<std::string>("task", "fit", "\"fit\"");
+  KNOT_CHECK(task == "fit", "fit: config key 'task' is '{}', expected 'fit'", task);
+  ConfigReader dr = root.child("data", "the table: CSV files, or a generated example");
+  const Json model_cfg = root.require<Json>("model", "the KAN: widths and projection");
+  ConfigReader tr = root.child("train", "the optimizer, steps, grid updates and sparsity penalty");
   root.finish();
 
   // ---- training options ----
-  ConfigReader tr(train_cfg, "fit.train");
-  const std::string optimizer = tr.get<std::string>("optimizer", "lbfgs");
-  const int64_t steps = tr.get<int64_t>("steps", 50);
-  const double lr = tr.get<double>("lr", optimizer == "lbfgs" ? 1.0 : 1e-2);
-  const int64_t batch_size = tr.get<int64_t>("batch_size", 0);
-  const int64_t grid_every = tr.get<int64_t>("update_grid_every", 10);
-  const int64_t grid_stop = tr.get<int64_t>("stop_grid_update_step", 50);
-  const double lamb = tr.get<double>("lamb", 0.0);
-  const double lamb_l1 = tr.get<double>("lamb_l1", 1.0), lamb_entropy = tr.get<double>("lamb_entropy", 1.0);
-  const uint64_t seed = static_cast<uint64_t>(tr.get<int64_t>("seed", 0));
-  const DType dtype = dtype_from_string(tr.get<std::string>("dtype", "f64"));
-  const int64_t log_every = std::max<int64_t>(1, tr.get<int64_t>("log_every", 5));
-  const bool memory_check = tr.get<bool>("memory_check", true);
-  const Json schedule_j = tr.get<Json>("grid_schedule", Json::array());
-  const std::string init_from = tr.get<std::string>("init_from", "");
-  const std::string reg_metric = tr.get<std::string>("reg_metric", "weights");
+  tr.renamed("update_grid_every", "kan_grid_update_every");
+  tr.renamed("lamb", "kan_regularization");
+  tr.renamed("lamb_l1", "kan_reg_a");
+  tr.renamed("lamb_entropy", "kan_reg_e");
+  tr.renamed("reg_metric", "kan_reg_metric");
+  // pykan's stop_grid_update_step S updated before steps < S: the trainer's "until" S - 1.
+  int64_t until_default = 49;
+  if (tr.has("stop_grid_update_step")) {
+    KNOT_CHECK(!tr.has("kan_grid_update_until"),
+               "config 'fit.train': keys 'stop_grid_update_step' and 'kan_grid_update_until' are the same setting (the "
+               "old and the new spelling); keep 'kan_grid_update_until'");
+    config::warn_deprecated("fit.train", "stop_grid_update_step", "'kan_grid_update_until' (S - 1)");
+    until_default = tr.get<int64_t>("stop_grid_update_step", 50) - 1;
+  }
+  const std::string optimizer = tr.get<std::string>("optimizer", "lbfgs", "\"lbfgs\" (full batch) or \"adam\"");
+  const int64_t steps = tr.get<int64_t>("steps", 50, "optimizer steps (per stage of grid_schedule)");
+  const double lr = tr.get<double>("lr", optimizer == "lbfgs" ? 1.0 : 1e-2, "learning rate (default: 1 for L-BFGS, 0.01 for Adam)");
+  const int64_t batch_size = tr.get<int64_t>("batch_size", 0, "rows per step (0 = all)");
+  const int64_t grid_every = tr.get<int64_t>(
+      "kan_grid_update_every", 10, "> 0: the grids adapt to the inputs before steps 1, 1+n, ... (efficient-kan's update_grid)");
+  const int64_t grid_until =
+      tr.get<int64_t>("kan_grid_update_until", until_default, "no grid update after this step (pykan: before step 50)");
+  const double lamb = tr.get<double>("kan_regularization", 0.0, "weight of the sparsity penalty (0 = off)");
+  const double lamb_l1 = tr.get<double>("kan_reg_a", 1.0, "L1 weight inside the penalty");
+  const double lamb_entropy = tr.get<double>("kan_reg_e", 1.0, "entropy weight inside the penalty");
+  const uint64_t seed = static_cast<uint64_t>(tr.get<int64_t>("seed", 0, "initialisation and batch seed"));
+  const DType dtype = dtype_from_string(tr.get<std::string>("dtype", "f64", "\"f64\" or \"f32\""));
+  const int64_t log_every = std::max<int64_t>(1, tr.get<int64_t>("log_every", 5, "steps per log line"));
+  const bool memory_check =
+      tr.get<bool>("memory_check", true, "refuse a model that would not fit in memory (models/memory_estimate.h)");
+  const Json schedule_j = tr.get<Json>(
+      "grid_schedule", Json::array(), "pykan's grid extension: one stage per grid size, e.g. [5, 10, 20] (bspline)");
+  const std::string init_from = tr.get<std::string>(
+      "init_from", "", "a run directory whose model.safetensors fits this model (e.g. a knot prune output)");
+  const std::string reg_metric = tr.get<std::string>(
+      "kan_reg_metric", "weights", "\"weights\" (efficient-kan: spline weights) or \"activations\" (pykan: mean |phi|)");
   tr.finish();
+  const int64_t grid_stop = grid_until + 1;  // updates happen before steps < grid_stop
   std::vector<int64_t> schedule;
   KNOT_CHECK(schedule_j.is_array(), "fit.train: grid_schedule must be a list of grid sizes, e.g. [5, 10, 20], got {}",
              schedule_j.dump());
@@ -112,40 +167,66 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
   KNOT_CHECK(steps > 0, "fit.train: steps must be positive, got {}", steps);
   KNOT_CHECK(is_floating(dtype), "fit.train: dtype must be f32 or f64");
   KNOT_CHECK(reg_metric == "weights" || reg_metric == "activations",
-             "fit.train: reg_metric must be 'weights' (efficient-kan's penalty) or 'activations' (pykan's), got '{}'",
+             "fit.train: kan_reg_metric must be 'weights' (efficient-kan's penalty) or 'activations' (pykan's), got '{}'",
              reg_metric);
+
+  // ---- data keys ----
+  const std::string target = dr.get<std::string>("target", "y", "the target column");
+  ConfigReader gr = dr.child("generate", "a generated example instead of files (written into the run directory)");
+  const bool generate = dr.has("generate");
+  const std::string fn = gr.get<std::string>("function", "exp_sin_sq", "exp_sin_sq, product, hypot or nested");
+  const int64_t n_train = gr.get<int64_t>("n_train", 1000, "training rows");
+  const int64_t n_test = gr.get<int64_t>("n_test", 1000, "test rows");
+  const uint64_t gseed = static_cast<uint64_t>(gr.get<int64_t>("seed", 1, "the generator's seed"));
+  gr.finish();
+  if (generate) (void)generate_table(fn, 1, gseed);  // an unknown function or bad size is a reading error
+  KNOT_CHECK(!generate || (n_train > 0 && n_test > 0), "fit: data.generate needs positive n_train and n_test, got {} and {}",
+             n_train, n_test);
+  const std::string train_path = dr.get<std::string>("train", "", "the training CSV (columns x1..xn, y; needed without 'generate')");
+  const std::string test_path = dr.get<std::string>("test", "", "the test CSV (\"\": split off test_fraction)");
+  KNOT_CHECK(generate || !train_path.empty(), "config 'fit.data': missing required key 'train' (or 'generate')");
+  const double test_fraction = dr.get<double>("test_fraction", 0.2, "share of the rows held out when there is no test file");
+  const Json inputs_j = dr.get<Json>("inputs", Json::array(), "the input columns (default: every column but the target)");
+  dr.finish();
+  bool names = inputs_j.is_array();
+  for (const Json& x : inputs_j) names = names && x.is_string();
+  KNOT_CHECK(names, "config 'fit.data': key 'inputs' must be a list of column names, got {}", inputs_j.dump());
+  std::vector<std::string> inputs = inputs_j.get<std::vector<std::string>>();
+
+  // ---- model keys (the basis' options checked by counting a 1 x 1 layer: nothing is allocated) ----
+  const FitModelSpec spec = read_fit_model(model_cfg, "fit.model");
+  std::vector<int64_t> widths = spec.widths;
+  const std::string basis = spec.basis;
+  Json options = spec.options;
+  {
+    Json probe = options;
+    probe["dtype"] = dtype_name(dtype);
+    (void)count_kan_layer(basis, 1, 1, probe);
+  }
+  config::reading_done();
+
+  // One writer per run directory, from the first check to the last write (train/run_lock.h): a second
+  // `knot fit` into the same directory is refused at once, naming the first one's pid.
+  RunLock lock(run_dir, "fit");
 
   // ---- data ----
   // Nothing is written into run_dir until the data and the model have passed their checks.
   std::string generated;  // the log line of generated data, said when it is written
-  ConfigReader dr(data_cfg, "fit.data");
-  const std::string target = dr.get<std::string>("target", "y");
   data::CsvTable train_t, test_t;
   bool have_test = false;
-  Json resolved_data = data_cfg;
-  if (dr.has("generate")) {
-    ConfigReader gr(dr.get<Json>("generate", Json::object()), "fit.data.generate");
-    const std::string fn = gr.get<std::string>("function", "exp_sin_sq");
-    const int64_t n_train = gr.get<int64_t>("n_train", 1000), n_test = gr.get<int64_t>("n_test", 1000);
-    const uint64_t gseed = static_cast<uint64_t>(gr.get<int64_t>("seed", 1));
-    gr.finish();
+  Json resolved_data = dr.raw();
+  if (generate) {
     train_t = generate_table(fn, n_train, gseed);
     test_t = generate_table(fn, n_test, gseed + 1);
     have_test = true;
     generated = fmt::format("fit: generated {} ({} train / {} test rows) into {}", fn, n_train, n_test, run_dir);
-    dr.ignore("train");
-    dr.ignore("test");
   } else {
-    train_t = data::read_csv(dr.require<std::string>("train"));
-    const std::string test_path = dr.get<std::string>("test", "");
+    train_t = data::read_csv(train_path);
     if (!test_path.empty()) {
       test_t = data::read_csv(test_path);
       have_test = true;
     }
   }
-  const double test_fraction = dr.get<double>("test_fraction", 0.2);
-  std::vector<std::string> inputs = dr.get<Json>("inputs", Json::array()).get<std::vector<std::string>>();
-  dr.finish();
   KNOT_CHECK(train_t.index_of(target) >= 0, "fit: the training data has no target column '{}' (columns: {})", target,
              fmt::join(train_t.columns, ", "));
   if (inputs.empty())
@@ -168,11 +249,6 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
             test_t.select({target}, dtype)};
 
   // ---- model ----
-  ConfigReader mr(model_cfg, "fit.model");
-  std::vector<int64_t> widths = mr.require<Json>("widths").get<std::vector<int64_t>>();
-  const std::string basis = mr.get<std::string>("basis", "bspline");
-  Json options = mr.get<Json>("options", Json::object());
-  mr.finish();
   KNOT_CHECK(widths.size() >= 2, "fit.model: widths needs at least [in, out]");
   KNOT_CHECK(widths.front() == static_cast<int64_t>(inputs.size()),
              "fit.model: widths starts with {} inputs but the data has {} input columns ({})", widths.front(), inputs.size(),
@@ -186,28 +262,28 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
     KNOT_CHECK(basis == "bspline", "fit.train: grid_schedule (grid extension) needs the bspline basis, got '{}'", basis);
     KNOT_CHECK(!options.contains("grid_size") || options["grid_size"] == Json(schedule.front()) ||
                    options["grid_size"] == Json(schedule.back()),
-               "fit: model.options.grid_size is {} but train.grid_schedule starts at {} and ends at {}; with a "
+               "fit: model.projection.options.grid_size is {} but train.grid_schedule starts at {} and ends at {}; with a "
                "schedule, grid_size may be left out or be its first or last entry",
                options.contains("grid_size") ? options["grid_size"].dump() : "", schedule.front(), schedule.back());
     options["grid_size"] = schedule.front();
     saved_options["grid_size"] = schedule.back();
     estimate_options["grid_size"] = *std::max_element(schedule.begin(), schedule.end());
   }
-  if (memory_check)  // before anything is allocated: model.options.grid_size=1e9 is an error, not a swap storm
+  if (memory_check)  // before anything is allocated: model.projection.options.grid_size=1e9 is an error, not a swap storm
     check_memory(estimate_kan_memory(widths, basis, estimate_options,
                                      {std::max(d.x_train.size(0), d.x_test.size(0)), optimizer, optim::LBFGSOptions{}.history,
                                       grid_every > 0 && grid_stop > 1}),
                  available_memory(), "train.memory_check=false");
   nn::KAN model(widths, basis, options);
   const bool act_reg = lamb > 0 && reg_metric == "activations";
-  if (lamb > 0 && !act_reg) nn::check_kan_regularization(model, "fit.train.lamb");
+  if (lamb > 0 && !act_reg) nn::check_kan_regularization(model, "fit.train.kan_regularization");
   if (act_reg)  // every layer must give its edges as a graph; each records its input for the penalty
     for (size_t l = 0; l < model.layers->size(); ++l) {
       nn::KANLayer& k = model.layer(l);
       try {
         k.edge_activations(zeros({1, k.in_features()}, dtype));
       } catch (const Error& e) {
-        KNOT_FAIL("fit.train.reg_metric 'activations': layer 'layers.{}': {}", l, e.what());
+        KNOT_FAIL("fit.train.kan_reg_metric 'activations': layer 'layers.{}': {}", l, e.what());
       }
       k.set_capture_input(true);
     }
@@ -237,7 +313,13 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
   resolved["data"] = resolved_data;
   resolved["data"]["inputs"] = inputs;
   resolved["data"]["target"] = target;
-  resolved["model"]["options"] = saved_options;
+  // Written in today's spellings, whatever the config used.
+  resolved["model"] = {{"widths", spec.widths}, {"projection", {{"kind", "kan_" + basis}, {"options", saved_options}}}};
+  resolved["train"] = tr.raw();
+  if (resolved["train"].contains("stop_grid_update_step")) {
+    resolved["train"].erase("stop_grid_update_step");
+    resolved["train"]["kan_grid_update_until"] = grid_until;
+  }
   resolved["task"] = "fit";
   save_json_file((fs::path(run_dir) / "config.json").string(), resolved);
 
@@ -355,18 +437,17 @@ std::shared_ptr<nn::KAN> load_fit_model(const std::string& run_dir, const std::s
   const Json cfg = load_json_file(cfg_path);
   KNOT_CHECK(cfg.value("task", "") == "fit", "{}: '{}' is not a `knot fit` run (task '{}')", command, run_dir,
              cfg.value("task", ""));
-  const auto& m = cfg.at("model");
-  const Json options = m.value("options", Json::object());
+  const FitModelSpec m = read_fit_model(cfg.value("model", Json::object()), "model");
+  const Json& options = m.options;
   {  // a config.json edited to absurd sizes is an error, not an allocation storm
-    const MemoryEstimate e = estimate_kan_memory(m.at("widths").get<std::vector<int64_t>>(), m.value("basis", "bspline"),
-                                                 options, {});
+    const MemoryEstimate e = estimate_kan_memory(m.widths, m.basis, options, {});
     const AvailableMemory a = available_memory();
     KNOT_CHECK(!e.overflow && e.parameter_bytes + e.buffer_bytes <= a.bytes,
                "{}: the model of '{}' needs {} for its parameters and buffers but {} is available ({})", command,
                cfg_path, e.overflow ? std::string("more than 16.0 EiB") : bytes_str(e.parameter_bytes + e.buffer_bytes),
                bytes_str(a.bytes), a.source);
   }
-  auto model = std::make_shared<nn::KAN>(m.at("widths").get<std::vector<int64_t>>(), m.value("basis", "bspline"), options);
+  auto model = std::make_shared<nn::KAN>(m.widths, m.basis, options);
   model->load((fs::path(run_dir) / "model.safetensors").string());
   model->eval();
   if (config) *config = cfg;
@@ -380,7 +461,7 @@ int64_t run_predict(const std::string& run_dir, const std::string& input_csv, co
   nn::KAN& model = *loaded;
   const auto inputs = cfg.at("data").at("inputs").get<std::vector<std::string>>();
   const std::string target = cfg.at("data").at("target").get<std::string>();
-  const Json options = cfg.at("model").value("options", Json::object());
+  const Json options = read_fit_model(cfg.at("model"), "model").options;
   const data::CsvTable t = data::read_csv(input_csv);
   const DType dtype = dtype_from_string(options.value("dtype", "f64"));
   NoGradGuard ng;

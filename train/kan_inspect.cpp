@@ -18,6 +18,7 @@
 #include "nn/kan.h"
 #include "ops/ops.h"
 #include "train/gnuplot.h"
+#include "train/kan_fit.h"
 #include "train/kan_record.h"
 #include "train/electra_pretrain.h"
 #include "train/translation.h"
@@ -142,9 +143,8 @@ std::string record_inputs(const InspectOptions& opt, std::shared_ptr<nn::Module>
   const Json cfg = models::load_json_file(cfg_path.string());
   const std::string task = cfg.value("task", "");
   if (task == "fit") {
-    const auto& m = cfg.at("model");
-    const Json options = m.value("options", Json::object());
-    auto kan = std::make_shared<nn::KAN>(m.at("widths").get<std::vector<int64_t>>(), m.value("basis", "bspline"), options);
+    const FitModelSpec m = read_fit_model(cfg.value("model", Json::object()), "model");
+    auto kan = std::make_shared<nn::KAN>(m.widths, m.basis, m.options);
     kan->load((fs::path(opt.run_dir) / "model.safetensors").string());
     kan->eval();
     model = kan;
@@ -154,7 +154,7 @@ std::string record_inputs(const InspectOptions& opt, std::shared_ptr<nn::Module>
         fs::exists(generated) ? generated.string() : cfg.at("data").at("train").get<std::string>();
     const data::CsvTable t = data::read_csv(table_path);
     Tensor x = t.select(cfg.at("data").at("inputs").get<std::vector<std::string>>(),
-                        dtype_from_string(options.value("dtype", "f64")));
+                        dtype_from_string(m.options.value("dtype", "f64")));
     x = slice(x, 0, 0, std::min<int64_t>(x.size(0), opt.rows)).contiguous();
     log(fmt::format("inspect: fit run, {} rows of {}", x.size(0), table_path));
     for (auto& [n, k] : layers) k->set_capture_input(true);
@@ -440,7 +440,8 @@ PruneResult run_prune(const PruneOptions& opt, const std::function<void(const st
   const Json& cfg = run.config;
   nn::KAN* kan = run.kan;
   auto& layers = run.layers;
-  const std::string basis = cfg.at("model").value("basis", "bspline");
+  const FitModelSpec spec = read_fit_model(cfg.value("model", Json::object()), "model");
+  const std::string basis = spec.basis;
   prune_axes(basis, "");  // an unsupported basis is an error before anything is cut or written
   const size_t nl = layers.size();
   std::vector<std::vector<double>> imp(nl);
@@ -528,8 +529,7 @@ PruneResult run_prune(const PruneOptions& opt, const std::function<void(const st
       fresh.emplace_back(name, v.contiguous());
     }
   }
-  const Json& m = cfg.at("model");
-  nn::KAN pruned(res.widths_after, basis, m.value("options", Json::object()));
+  nn::KAN pruned(res.widths_after, basis, spec.options);
   pruned.load_state_dict(fresh, /*strict=*/true);
   pruned.eval();
 

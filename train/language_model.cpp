@@ -66,15 +66,15 @@ std::vector<std::string> read_lm_documents(const std::string& path, const std::s
 LmDataConfig LmDataConfig::from_json(const models::Json& j) {
   models::ConfigReader d(j, "data");
   LmDataConfig c;
-  c.train = d.get<std::string>("train", c.train);
-  c.val = d.get<std::string>("val", c.val);
-  c.val_fraction = d.get<double>("val_fraction", c.val_fraction);
-  c.format = d.get<std::string>("format", c.format);
-  c.text_key = d.get<std::string>("text_key", c.text_key);
-  c.block_size = d.get<int64_t>("block_size", c.block_size);
-  c.batch_size = d.get<int64_t>("batch_size", c.batch_size);
-  c.max_train_lines = d.get<int64_t>("max_train_lines", c.max_train_lines);
-  c.max_val_blocks = d.get<int64_t>("max_val_blocks", c.max_val_blocks);
+  c.train = d.get<std::string>("train", c.train, "the training text: a .txt file (one document per line) or JSON lines");
+  c.val = d.get<std::string>("val", c.val, "validation text; \"\" = the last val_fraction of the training documents");
+  c.val_fraction = d.get<double>("val_fraction", c.val_fraction, "fraction of the training documents held out when 'val' is \"\"");
+  c.format = d.get<std::string>("format", c.format, "\"auto\" (by extension), \"text\" or \"jsonl\"");
+  c.text_key = d.get<std::string>("text_key", c.text_key, "the text's key in JSON lines");
+  c.block_size = d.get<int64_t>("block_size", c.block_size, "tokens per training sequence (blocks of the packed token stream)");
+  c.batch_size = d.get<int64_t>("batch_size", c.batch_size, "sequences per batch");
+  c.max_train_lines = d.get<int64_t>("max_train_lines", c.max_train_lines, "use the first N training documents (0 = all)");
+  c.max_val_blocks = d.get<int64_t>("max_val_blocks", c.max_val_blocks, "validation blocks evaluated (0 = all)");
   d.finish();
   KNOT_CHECK(c.block_size >= 1 && c.batch_size >= 1, "config 'data': keys 'block_size' and 'batch_size' must be >= 1");
   KNOT_CHECK(c.val_fraction > 0 && c.val_fraction < 1, "config 'data': key 'val_fraction' must be in (0, 1), got {}",
@@ -341,17 +341,17 @@ TrainResult train_language_model(const models::Json& cfg_in, const std::string& 
   };
   const models::Json cfg = cfg_in;
   models::ConfigReader top(cfg, "config");
-  const std::string task = top.get<std::string>("task", "lm");
+  const std::string task = top.get<std::string>("task", "lm", "the task (knot train: translation, electra or lm; knot finetune: sentiment; knot fit: fit)");
   KNOT_CHECK(task == "lm", "config: key 'task' is '{}', expected 'lm'", task);
-  const uint64_t seed = static_cast<uint64_t>(top.get<int64_t>("seed", 1));
-  std::string run_dir = top.get<std::string>("run_dir", "runs/lm");
+  const uint64_t seed = static_cast<uint64_t>(top.get<int64_t>("seed", 1, "seeds initialisation, batch order and dropout: a run is reproducible"));
+  std::string run_dir = top.get<std::string>("run_dir", "runs/lm", "the run directory (knot train --run overrides it)");
   if (!run_dir_arg.empty()) run_dir = run_dir_arg;
-  top.get<std::string>("description", "");
-  const models::Json data_j = top.get<models::Json>("data", models::Json::object());
-  const models::Json tok_j = top.get<models::Json>("tokenizer", models::Json::object());
-  models::Json model_j = top.require<models::Json>("model");
-  const models::Json train_j = top.get<models::Json>("train", models::Json::object());
-  const models::Json gen_j = top.get<models::Json>("generate", models::Json::object());
+  top.get<std::string>("description", "", "free text, kept with the run");
+  const models::Json data_j = top.get<models::Json>("data", models::Json::object(), "where the data comes from and how it is batched");
+  const models::Json tok_j = top.get<models::Json>("tokenizer", models::Json::object(), "the tokenizer: trained on the training text, or loaded from 'path'");
+  models::Json model_j = top.require<models::Json>("model", "the model (its keys are model.*); its vocabulary comes from the tokenizer");
+  const models::Json train_j = top.get<models::Json>("train", models::Json::object(), "the trainer: steps, optimizer, schedule, checkpoints (knot config --schema train)");
+  const models::Json gen_j = top.get<models::Json>("generate", models::Json::object(), "defaults of knot generate for this run");
   top.finish();
   KNOT_CHECK(model_j.is_object(), "config: key 'model' must be an object");
 
@@ -363,31 +363,34 @@ TrainResult train_language_model(const models::Json& cfg_in, const std::string& 
   const int64_t model_vocab = model_j.contains("vocab_size") && model_j["vocab_size"].is_number_integer()
                                   ? model_j["vocab_size"].get<int64_t>()
                                   : 8000;
-  const int64_t want_vocab = t.get<int64_t>("vocab_size", model_vocab);
-  bpe.min_frequency = static_cast<int>(t.get<int64_t>("min_frequency", 2));
-  bpe.lowercase = t.get<bool>("lowercase", false);
-  const std::string tok_file = t.get<std::string>("path", "");
+  const int64_t want_vocab = t.get<int64_t>("vocab_size", model_vocab, "BPE vocabulary size (default: the model's vocab_size, else 8000)");
+  bpe.min_frequency = static_cast<int>(t.get<int64_t>("min_frequency", 2, "a merge needs this many occurrences"));
+  bpe.lowercase = t.get<bool>("lowercase", false, "lowercase the text before tokenizing");
+  const std::string tok_file = t.get<std::string>("path", "", "an existing tokenizer (tokenizer.json or vocab.txt) instead of training a BPE");
   t.finish();
   KNOT_CHECK(want_vocab >= 8 && want_vocab <= (int64_t{1} << 24),
              "config 'tokenizer': key 'vocab_size' must be in [8, 16777216], got {}", want_vocab);
   bpe.vocab_size = static_cast<int>(want_vocab);
   {
     models::ConfigReader g(gen_j, "generate");
-    g.get<int64_t>("max_new_tokens", 64);
-    g.get<double>("temperature", 1.0);
-    g.get<int64_t>("top_k", 0);
-    g.get<double>("top_p", 1.0);
+    g.get<int64_t>("max_new_tokens", 64, "tokens generated per prompt");
+    g.get<double>("temperature", 1.0, "sampling temperature (> 0; lower is more conservative)");
+    g.get<int64_t>("top_k", 0, "sample from the k likeliest tokens (0 = all)");
+    g.get<double>("top_p", 1.0, "nucleus sampling: the smallest set with this probability (1 = all)");
     g.finish();
   }
   const TrainerConfig tcfg = TrainerConfig::from_json(train_j);
-  apply_thread_setting(tcfg.threads, "train.threads");
-  // The model's keys are checked before the tokenizer is trained (a typo costs no BPE run).
+  // The model's keys (basis options included) are checked before the tokenizer is trained: a typo
+  // costs no BPE run.
   {
+    config::ContextAlias as_model({"decoder_only"}, "model");
     models::Json probe = model_j;
     probe["model"] = "decoder_only";
     probe["vocab_size"] = want_vocab;
-    (void)models::DecoderOnlyConfig::from_json(probe);
+    (void)models::estimate_model_memory(probe, {batch_size, block_size});
   }
+  config::reading_done();
+  apply_thread_setting(tcfg.threads, "train.threads");
   if (!resume)
     KNOT_CHECK(latest_checkpoint(run_dir).empty(),
                "train: '{}' already holds checkpoints; continue it with --resume or choose another run directory",

@@ -11,7 +11,13 @@ void check_resume_tokenizer_settings(const std::string& run_dir, const models::J
   const std::filesystem::path saved_path = std::filesystem::path(run_dir) / "config.json";
   if (!std::filesystem::exists(saved_path)) return;
   const models::Json saved = models::load_json_file(saved_path.string());
-  const models::Json was = saved.value("tokenizer", models::Json::object());
+  models::Json was = saved.value("tokenizer", models::Json::object());
+  // The run may predate the one spelling of the tokenizer's file ("file"/"vocab" are now "path").
+  for (const char* old_key : {"file", "vocab"})
+    if (was.is_object() && was.contains(old_key) && !was.contains("path")) {
+      was["path"] = was[old_key];
+      was.erase(old_key);
+    }
   KNOT_CHECK(was == tokenizer_cfg,
              "train --resume: the tokenizer settings differ from the run's ({} in '{}', {} now); a run keeps the "
              "tokenizer it was trained with: drop the tokenizer.* overrides, or train a new run",

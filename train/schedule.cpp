@@ -33,10 +33,10 @@ Schedule Schedule::from_json(const models::Json& j, double lr, int64_t total_ste
     s.kind = j.get<std::string>();
   } else {
     models::ConfigReader r(j, "train.schedule");
-    s.kind = r.get<std::string>("kind", s.kind);
-    s.warmup_steps = r.get<int64_t>("warmup_steps", s.warmup_steps);
-    s.min_lr = r.get<double>("min_lr", s.min_lr);
-    const int64_t dm = r.get<int64_t>("d_model", 0);
+    s.kind = r.get<std::string>("kind", s.kind, "\"constant\", \"noam\", \"linear\" (warm-up, linear decay) or \"cosine\" (warm-up, cosine decay)");
+    s.warmup_steps = r.get<int64_t>("warmup_steps", s.warmup_steps, "steps of linear warm-up");
+    s.min_lr = r.get<double>("min_lr", s.min_lr, "the learning rate the decay ends at (linear, cosine)");
+    const int64_t dm = r.get<int64_t>("d_model", 0, "noam: the model width in the formula (0 = the model's)");
     if (dm > 0) s.d_model = dm;
     r.finish();
   }

@@ -37,30 +37,30 @@ namespace knot::train {
 TrainerConfig TrainerConfig::from_json(const models::Json& j) {
   TrainerConfig c;
   models::ConfigReader r(j.is_null() ? models::Json::object() : j, "train");
-  c.steps = r.get<int64_t>("steps", c.steps);
-  c.accumulation = r.get<int64_t>("accumulation", c.accumulation);
-  c.lr = r.get<double>("lr", c.lr);
-  c.schedule = r.get<models::Json>("schedule", models::Json());
-  const models::Json opt = r.get<models::Json>("optimizer", models::Json::object());
+  c.steps = r.get<int64_t>("steps", c.steps, "optimizer steps in the whole run");
+  c.accumulation = r.get<int64_t>("accumulation", c.accumulation, "micro-batches per optimizer step (losses averaged)");
+  c.lr = r.get<double>("lr", c.lr, "peak learning rate");
+  c.schedule = r.get<models::Json>("schedule", models::Json(), "learning-rate schedule: a kind (\"noam\", ...) or an object (train.schedule.*)");
+  const models::Json opt = r.get<models::Json>("optimizer", models::Json::object(), "AdamW settings (train.optimizer.*)");
   {
     models::ConfigReader o(opt, "train.optimizer");
-    const std::string kind = o.get<std::string>("kind", "adamw");
+    const std::string kind = o.get<std::string>("kind", "adamw", "\"adamw\" (decoupled weight decay) or \"adam\" (L2 in the gradient)");
     KNOT_CHECK(kind == "adam" || kind == "adamw",
                "config 'train.optimizer': key 'kind' must be 'adam' or 'adamw', got '{}'", kind);
     c.decoupled = kind == "adamw";
-    c.beta1 = o.get<double>("beta1", c.beta1);
-    c.beta2 = o.get<double>("beta2", c.beta2);
-    c.eps = o.get<double>("eps", c.eps);
-    c.weight_decay = o.get<double>("weight_decay", c.weight_decay);
+    c.beta1 = o.get<double>("beta1", c.beta1, "Adam beta1");
+    c.beta2 = o.get<double>("beta2", c.beta2, "Adam beta2");
+    c.eps = o.get<double>("eps", c.eps, "Adam epsilon");
+    c.weight_decay = o.get<double>("weight_decay", c.weight_decay, "weight decay");
     o.finish();
   }
-  c.clip_grad_norm = r.get<double>("clip_grad_norm", c.clip_grad_norm);
-  c.kan_regularization = r.get<double>("kan_regularization", c.kan_regularization);
-  c.kan_reg_a = r.get<double>("kan_reg_a", c.kan_reg_a);
-  c.kan_reg_e = r.get<double>("kan_reg_e", c.kan_reg_e);
-  c.kan_reg_metric = r.get<std::string>("kan_reg_metric", c.kan_reg_metric);
-  c.kan_reg_rows = r.get<int64_t>("kan_reg_rows", c.kan_reg_rows);
-  const models::Json extend = r.get<models::Json>("kan_grid_extend", models::Json::array());
+  c.clip_grad_norm = r.get<double>("clip_grad_norm", c.clip_grad_norm, "clip the global gradient norm to this (0 = off); a non-finite norm skips the step");
+  c.kan_regularization = r.get<double>("kan_regularization", c.kan_regularization, "weight of a sparsity penalty over the KAN layers added to the loss (0 = off)");
+  c.kan_reg_a = r.get<double>("kan_reg_a", c.kan_reg_a, "L1 weight inside the KAN penalty");
+  c.kan_reg_e = r.get<double>("kan_reg_e", c.kan_reg_e, "entropy weight inside the KAN penalty");
+  c.kan_reg_metric = r.get<std::string>("kan_reg_metric", c.kan_reg_metric, "\"weights\" (efficient-kan: spline weights, B-spline only) or \"activations\" (pykan: mean |phi| of each edge)");
+  c.kan_reg_rows = r.get<int64_t>("kan_reg_rows", c.kan_reg_rows, "input rows per layer for the \"activations\" penalty");
+  const models::Json extend = r.get<models::Json>("kan_grid_extend", models::Json::array(), "pykan's grid extension: [{\"step\": S, \"grid_size\": G}, ...] refits every B-spline layer on a finer grid at step S");
   KNOT_CHECK(extend.is_array(),
              "config 'train': key 'kan_grid_extend' must be a list like [{{\"step\": 2000, \"grid_size\": 10}}], got {}",
              extend.dump());
@@ -71,8 +71,8 @@ TrainerConfig TrainerConfig::from_json(const models::Json& j) {
                e.dump());
     models::ConfigReader er(e, "train.kan_grid_extend[]");
     GridExtension g;
-    g.step = er.get<int64_t>("step", 0);
-    g.grid_size = er.get<int64_t>("grid_size", 0);
+    g.step = er.get<int64_t>("step", 0, "the step the extension happens before");
+    g.grid_size = er.get<int64_t>("grid_size", 0, "the new grid size (grows entry by entry)");
     er.finish();
     KNOT_CHECK(g.step >= 1, "config 'train.kan_grid_extend': 'step' must be >= 1, got {}", e.dump());
     KNOT_CHECK(g.grid_size >= 1 && g.grid_size <= 1000,
@@ -87,26 +87,28 @@ TrainerConfig TrainerConfig::from_json(const models::Json& j) {
     }
     c.kan_grid_extend.push_back(g);
   }
-  c.kan_grid_update_every = r.get<int64_t>("kan_grid_update_every", c.kan_grid_update_every);
-  c.kan_grid_update_until = r.get<int64_t>("kan_grid_update_until", c.kan_grid_update_until);
-  c.kan_grid_margin = r.get<double>("kan_grid_margin", c.kan_grid_margin);
-  c.log_every = r.get<int64_t>("log_every", c.log_every);
-  c.val_every = r.get<int64_t>("val_every", c.val_every);
-  c.checkpoint_every = r.get<int64_t>("checkpoint_every", c.checkpoint_every);
-  c.keep_checkpoints = r.get<int64_t>("keep_checkpoints", c.keep_checkpoints);
-  c.on_nan = r.get<std::string>("on_nan", c.on_nan);
-  c.max_consecutive_skips = r.get<int64_t>("max_consecutive_skips", c.max_consecutive_skips);
-  c.max_skipped_fraction = r.get<double>("max_skipped_fraction", c.max_skipped_fraction);
-  c.threads = r.get<int64_t>("threads", c.threads);
-  c.progress = r.get<bool>("progress", c.progress);
-  const std::string precision = r.get<std::string>("matmul_precision", matmul_precision_name(c.matmul_precision));
-  c.optimizer_in_backward = r.get<bool>("optimizer_in_backward", c.optimizer_in_backward);
-  c.init_from = r.get<std::string>("init_from", c.init_from);
-  c.zero = r.get<int64_t>("zero", c.zero);
-  c.dp_bucket_mb = r.get<int64_t>("dp_bucket_mb", c.dp_bucket_mb);
-  c.dp_overlap = r.get<bool>("dp_overlap", c.dp_overlap);
-  c.dp_check_every = r.get<int64_t>("dp_check_every", c.dp_check_every);
-  r.ignore("memory_check");  // read by models::check_training_memory (models/memory_estimate.h)
+  c.kan_grid_update_every = r.get<int64_t>("kan_grid_update_every", c.kan_grid_update_every, "> 0: B-spline grids adapt to their input every N steps (efficient-kan's update_grid)");
+  c.kan_grid_update_until = r.get<int64_t>("kan_grid_update_until", c.kan_grid_update_until, "no grid update after this step (0 = the whole run)");
+  c.kan_grid_margin = r.get<double>("kan_grid_margin", c.kan_grid_margin, "the margin of update_grid");
+  c.log_every = r.get<int64_t>("log_every", c.log_every, "steps per logged metrics row and progress update");
+  c.val_every = r.get<int64_t>("val_every", c.val_every, "steps between validations (0 = only at the end)");
+  c.checkpoint_every = r.get<int64_t>("checkpoint_every", c.checkpoint_every, "steps between checkpoints (0 = only at the end)");
+  c.keep_checkpoints = r.get<int64_t>("keep_checkpoints", c.keep_checkpoints, "checkpoints kept (the oldest are removed)");
+  c.on_nan = r.get<std::string>("on_nan", c.on_nan, "a NaN/Inf loss or gradient: \"skip\" the step or \"stop\" the run");
+  c.max_consecutive_skips = r.get<int64_t>("max_consecutive_skips", c.max_consecutive_skips, "on_nan=skip: the run stops (non-zero exit) after this many skipped steps in a row");
+  c.max_skipped_fraction = r.get<double>("max_skipped_fraction", c.max_skipped_fraction, "on_nan=skip: the run stops when more than this fraction of the steps were skipped (after 20 steps)");
+  c.threads = r.get<int64_t>("threads", c.threads, "CPU threads (0 = all cores; KNOT_NUM_THREADS wins)");
+  c.progress = r.get<bool>("progress", c.progress, "the live progress line on stderr");
+  const std::string precision = r.get<std::string>("matmul_precision", matmul_precision_name(c.matmul_precision), "\"highest\" (f32) or \"bf16\" (bfloat16 operands, f32 sums: AMX through oneDNN)");
+  c.optimizer_in_backward = r.get<bool>("optimizer_in_backward", c.optimizer_in_backward, "AdamW updates each parameter inside backward (less memory; needs accumulation 1, clip_grad_norm 0)");
+  c.init_from = r.get<std::string>("init_from", c.init_from, "start a fresh run from these weights (a safetensors file or a run directory's latest checkpoint)");
+  c.zero = r.get<int64_t>("zero", c.zero, "data-parallel runs: 1 = ZeRO-1 (Adam moments sharded over the ranks), 0 = every rank keeps all");
+  c.dp_bucket_mb = r.get<int64_t>("dp_bucket_mb", c.dp_bucket_mb, "data-parallel gradient bucket size (MiB)");
+  c.dp_overlap = r.get<bool>("dp_overlap", c.dp_overlap, "data-parallel: send gradient buckets while backward runs");
+  c.dp_check_every = r.get<int64_t>("dp_check_every", c.dp_check_every, "data-parallel: compare a parameter hash across ranks every N steps (0 = at checkpoints)");
+  // Read again by models::check_training_memory (models/memory_estimate.h), which uses it.
+  r.get<bool>("memory_check", true,
+              "refuse, before the model is built, a model whose estimated training memory exceeds what is available");
   r.finish();
   KNOT_CHECK(!c.optimizer_in_backward || (c.accumulation == 1 && c.clip_grad_norm == 0),
              "config 'train': key 'optimizer_in_backward' needs 'accumulation' 1 and 'clip_grad_norm' 0 (both need "
@@ -123,6 +125,9 @@ TrainerConfig TrainerConfig::from_json(const models::Json& j) {
   }
   KNOT_CHECK(c.threads >= 0 && c.threads <= max_num_threads(), "config 'train': key 'threads' must be 0 (all cores) to {} (4 x the hardware threads), got {}", max_num_threads(), c.threads);
   KNOT_CHECK(c.steps > 0, "config 'train': key 'steps' must be > 0, got {}", c.steps);
+  // The schedule's keys are checked (and declared) here, before any work; the trainer builds it
+  // with the model's width.
+  (void)Schedule::from_json(c.schedule.is_null() ? models::Json::object() : c.schedule, c.lr, c.steps, 1);
   KNOT_CHECK(c.accumulation > 0, "config 'train': key 'accumulation' must be > 0, got {}", c.accumulation);
   KNOT_CHECK(c.lr >= 0, "config 'train': key 'lr' must be >= 0, got {}", c.lr);
   KNOT_CHECK(c.log_every > 0, "config 'train': key 'log_every' must be > 0, got {}", c.log_every);

@@ -320,6 +320,19 @@ bool cut_to_model_length(std::vector<int64_t>& ids, const models::EncoderDecoder
   return true;
 }
 
+EvalDefaults read_eval_defaults(config::Reader& r) {
+  EvalDefaults e;
+  e.beam = r.get<int64_t>("beam", e.beam, "beam width of BLEU decoding (1 = greedy)");
+  e.length_penalty = r.get<double>("length_penalty", e.length_penalty, "beam search length penalty alpha (GNMT)");
+  e.batch_size = r.get<int64_t>("batch_size", e.batch_size, "sentences per batch for loss and decoding");
+  e.samples = r.get<int64_t>("samples", e.samples, "sample translations printed");
+  r.finish();
+  KNOT_CHECK(e.beam >= 1 && e.batch_size >= 1 && e.samples >= 0 && e.length_penalty >= 0,
+             "config '{}': 'beam' and 'batch_size' must be >= 1, 'samples' and 'length_penalty' >= 0, got {}, {}, {}, {}",
+             r.context(), e.beam, e.batch_size, e.samples, e.length_penalty);
+  return e;
+}
+
 TrainResult train_translation(const models::Json& cfg_in, const std::string& run_dir_arg, bool resume,
                               const TrainerHooks& hooks) {
   // Rank 0 alone speaks in a data-parallel run.
@@ -328,68 +341,73 @@ TrainResult train_translation(const models::Json& cfg_in, const std::string& run
   };
   models::Json cfg = cfg_in;
   models::ConfigReader top(cfg, "config");
-  const std::string task = top.get<std::string>("task", "translation");
+  const std::string task = top.get<std::string>("task", "translation", "the task (knot train: translation, electra or lm; knot finetune: sentiment; knot fit: fit)");
   KNOT_CHECK(task == "translation", "config: key 'task' is '{}', expected 'translation'", task);
-  const uint64_t seed = static_cast<uint64_t>(top.get<int64_t>("seed", 1));
-  std::string run_dir = top.get<std::string>("run_dir", "runs/translation");
+  const uint64_t seed = static_cast<uint64_t>(
+      top.get<int64_t>("seed", 1, "seeds initialisation, batch order and dropout (a run is reproducible)"));
+  std::string run_dir = top.get<std::string>("run_dir", "runs/translation", "the run directory (knot train --run overrides it)");
   if (!run_dir_arg.empty()) run_dir = run_dir_arg;
-  top.get<std::string>("description", "");
-  const models::Json data_j = top.get<models::Json>("data", models::Json::object());
-  const models::Json tok_j = top.get<models::Json>("tokenizer", models::Json::object());
-  const models::Json tr_j = top.get<models::Json>("translation", models::Json::object());
-  models::Json model_j = top.require<models::Json>("model");
-  const models::Json train_j = top.get<models::Json>("train", models::Json::object());
-  const models::Json eval_j = top.get<models::Json>("eval", models::Json::object());
+  top.get<std::string>("description", "", "free text, kept with the run");
+  models::ConfigReader d = top.child("data", "the sentence pairs (JSON lines; knot data ende)");
+  models::ConfigReader t = top.child("tokenizer", "the BPE tokenizer trained on the training pairs (or loaded)");
+  models::ConfigReader tr = top.child("translation", "the task's loss and decoding");
+  models::Json model_j = top.require<models::Json>(
+      "model", "the encoder_decoder model (its keys are model.*); its vocabulary comes from the tokenizer");
+  const models::Json train_j = top.get<models::Json>("train", models::Json::object(), "the trainer (knot config --schema train)");
+  models::ConfigReader e = top.child("eval", "defaults of knot eval for this run");
   top.finish();
 
-  models::ConfigReader d(data_j, "data");
-  const std::string train_path = d.get<std::string>("train", "data/ende/train.jsonl");
-  const std::string val_path = d.get<std::string>("val", "data/ende/val.jsonl");
-  d.get<std::string>("test", "data/ende/test.jsonl");
-  d.get<std::string>("src_lang", "en");  // read (and type-checked) by translation_keys below
-  d.get<std::string>("tgt_lang", "de");
-  d.get<std::string>("src_key", "");
-  d.get<std::string>("tgt_key", "");
-  const auto [src_key, tgt_key] = translation_keys(data_j);
-  const int64_t max_length = d.get<int64_t>("max_length", 32);
-  const int64_t batch_size = d.get<int64_t>("batch_size", 32);
-  const int64_t bucket = d.get<int64_t>("bucket_batches", 50);
-  const int64_t max_train = d.get<int64_t>("max_train_examples", 0);
-  const int64_t max_val = d.get<int64_t>("max_val_examples", 0);
+  const std::string train_path = d.get<std::string>("train", "data/ende/train.jsonl", "training pairs (JSON lines)");
+  const std::string val_path = d.get<std::string>("val", "data/ende/val.jsonl", "validation pairs");
+  d.get<std::string>("test", "data/ende/test.jsonl", "test pairs (knot eval)");
+  d.get<std::string>("src_lang", "en", "the source language's key in each line");  // also read by translation_keys
+  d.get<std::string>("tgt_lang", "de", "the target language's key");
+  d.get<std::string>("src_key", "", "the source text's key when it is not src_lang");
+  d.get<std::string>("tgt_key", "", "the target text's key when it is not tgt_lang");
+  const auto [src_key, tgt_key] = translation_keys(d.raw());
+  const int64_t max_length =
+      d.get<int64_t>("max_length", 32, "longest pair kept, in tokens (longer pairs are left out and counted)");
+  const int64_t batch_size = d.get<int64_t>("batch_size", 32, "pairs per batch");
+  const int64_t bucket = d.get<int64_t>("bucket_batches", 50, "batches sorted by length together (less padding)");
+  const int64_t max_train = d.get<int64_t>("max_train_examples", 0, "use the first N training pairs (0 = all)");
+  const int64_t max_val = d.get<int64_t>("max_val_examples", 0, "use the first N validation pairs (0 = all)");
   d.finish();
   KNOT_CHECK(max_length >= 2, "config 'data': key 'max_length' must be >= 2, got {}", max_length);
   KNOT_CHECK(batch_size > 0 && bucket > 0, "config 'data': keys 'batch_size' and 'bucket_batches' must be > 0");
 
-  models::ConfigReader t(tok_j, "tokenizer");
   data::BpeTrainOptions bpe;
-  bpe.vocab_size = static_cast<int>(t.get<int64_t>("vocab_size", 4000));
-  bpe.min_frequency = static_cast<int>(t.get<int64_t>("min_frequency", 2));
-  bpe.lowercase = t.get<bool>("lowercase", false);
-  // tokenizer.file: an existing tokenizer.json (e.g. the one a kanformer model was trained with, so
-  // that imported weights keep their token ids) instead of training one.
-  const std::string tok_file = t.get<std::string>("file", "");
+  t.renamed("file", "path");
+  bpe.vocab_size = static_cast<int>(t.get<int64_t>("vocab_size", 4000, "BPE vocabulary size, special tokens included"));
+  bpe.min_frequency = static_cast<int>(t.get<int64_t>("min_frequency", 2, "a merge needs this many occurrences"));
+  bpe.lowercase = t.get<bool>("lowercase", false, "lowercase the text before tokenizing");
+  // An existing tokenizer.json (e.g. the one a kanformer model was trained with, so that imported
+  // weights keep their token ids) instead of training one.
+  const std::string tok_file =
+      t.get<std::string>("path", "", "an existing tokenizer.json to use instead of training one");
   t.finish();
+  const models::Json tok_j = t.raw();
   KNOT_CHECK(tok_file.empty() || !(tok_j.contains("vocab_size") || tok_j.contains("min_frequency") ||
                                    tok_j.contains("lowercase")),
-             "config 'tokenizer': key 'file' loads a trained tokenizer, so 'vocab_size', 'min_frequency' and "
+             "config 'tokenizer': key 'path' loads a trained tokenizer, so 'vocab_size', 'min_frequency' and "
              "'lowercase' (settings for training one) cannot be set with it");
 
-  models::ConfigReader tr(tr_j, "translation");
-  const double label_smoothing = tr.get<double>("label_smoothing", 0.1);
-  const int64_t val_bleu = tr.get<int64_t>("val_bleu_examples", 0);
-  const int64_t decode_max = tr.get<int64_t>("decode_max_length", 64);
+  const double label_smoothing = tr.get<double>("label_smoothing", 0.1, "label smoothing of the cross-entropy");
+  const int64_t val_bleu =
+      tr.get<int64_t>("val_bleu_examples", 0, "validation pairs translated (greedy) for val_bleu at each validation; 0 = none");
+  const int64_t decode_max = tr.get<int64_t>("decode_max_length", 64, "longest translation generated, in tokens");
   tr.finish();
   KNOT_CHECK(label_smoothing >= 0 && label_smoothing < 1,
              "config 'translation': key 'label_smoothing' must be in [0, 1), got {}", label_smoothing);
-  {
-    models::ConfigReader e(eval_j, "eval");
-    e.get<int64_t>("beam", 1);
-    e.get<double>("length_penalty", 0.6);
-    e.get<int64_t>("batch_size", 64);
-    e.get<int64_t>("samples", 5);
-    e.finish();
-  }
+  read_eval_defaults(e);
   const TrainerConfig tcfg = TrainerConfig::from_json(train_j);  // checks the train keys before any work
+  // The model's keys (basis options included) are checked before the tokenizer is trained: a typo
+  // costs no BPE run. The vocabulary is tokenizer.vocab_size here, an upper bound of the trained one.
+  {
+    config::ContextAlias as_model({"encoder_decoder"}, "model");
+    models::TrainingShape shape;
+    (void)models::estimate_model_memory(models::resolve_model_config(cfg, &shape), shape);
+  }
+  config::reading_done();
   apply_thread_setting(tcfg.threads, "train.threads");
 
   // Nothing is written into run_dir here: run_trainer writes config.json and tokenizer.json once
@@ -448,6 +466,7 @@ TrainResult train_translation(const models::Json& cfg_in, const std::string& run
   resolved["seed"] = seed;
   resolved["run_dir"] = run_dir;
   resolved["model"] = model_j;
+  resolved["tokenizer"] = tok_j;  // spelled as it is read now (tokenizer.file is tokenizer.path)
   if (resume) check_resume_tokenizer_settings(run_dir, tok_j);  // the run keeps its tokenizer
   const models::EncoderDecoderConfig& mc = model->config();
   log(fmt::format("translation: model {} parameters ({}), run directory {}", model->num_parameters(),

@@ -75,6 +75,16 @@ struct DecodeSettings {
   int64_t max_length = 64;
   int64_t batch_size = 64;  // sources per batch (greedy and beam; beam runs batch_size x beam rows)
 };
+// The "eval" object of a translation config: knot eval's defaults for the run, read (and checked)
+// by the trainer before it starts and by knot eval, which its flags override.
+struct EvalDefaults {
+  int64_t beam = 1;             // 1 = greedy
+  double length_penalty = 0.6;  // GNMT alpha of beam search
+  int64_t batch_size = 64;      // sentences per batch (loss and decoding)
+  int64_t samples = 5;          // sample translations printed
+};
+EvalDefaults read_eval_defaults(config::Reader& r);
+
 // Translations (token ids) of already-encoded sources, in order.
 std::vector<std::vector<int64_t>> translate_ids(const models::EncoderDecoderTransformer& model,
                                                 const std::vector<std::vector<int64_t>>& srcs,

@@ -68,7 +68,7 @@ KNOT_REGISTER_BASIS(chebyshev) {
   register_basis({"chebyshev", "Chebyshev polynomials T_d(tanh x), d ≤ degree (ChebyKAN)",
                   [](int64_t in, int64_t out, const nlohmann::json& j) -> std::shared_ptr<KANLayer> {
                     Options o(j, "kan_chebyshev");
-                    const int degree = o.get<int>("degree", 4);
+                    const int degree = o.get<int>("degree", 4, "polynomial degree (degree + 1 coefficients per edge)");
                     const DType dt = o.dtype();
                     Generator* gen = o.generator();
                     o.finish();

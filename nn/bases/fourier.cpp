@@ -74,8 +74,8 @@ KNOT_REGISTER_BASIS(fourier) {
   register_basis({"fourier", "cos(kx), sin(kx) for k = 1 … G, plus bias (FourierKAN)",
                   [](int64_t in, int64_t out, const nlohmann::json& j) -> std::shared_ptr<KANLayer> {
                     Options o(j, "kan_fourier");
-                    const int G = o.get<int>("grid_size", 5);
-                    const bool b = o.get<bool>("bias", true);
+                    const int G = o.get<int>("grid_size", 5, "frequencies per edge (cos and sin of 1 … G times the input)");
+                    const bool b = o.get<bool>("bias", true, "a bias per output");
                     const DType dt = o.dtype();
                     Generator* gen = o.generator();
                     o.finish();

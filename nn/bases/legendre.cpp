@@ -67,7 +67,7 @@ KNOT_REGISTER_BASIS(legendre) {
   register_basis({"legendre", "Legendre polynomials P_d(tanh x), d ≤ degree",
                   [](int64_t in, int64_t out, const nlohmann::json& j) -> std::shared_ptr<KANLayer> {
                     Options o(j, "kan_legendre");  // unknown keys become errors in finish()
-                    const int degree = o.get<int>("degree", 4);
+                    const int degree = o.get<int>("degree", 4, "polynomial degree (degree + 1 coefficients per edge)");
                     const DType dt = o.dtype();      // common option "dtype"
                     Generator* gen = o.generator();  // common option "seed"
                     o.finish();

@@ -110,8 +110,8 @@ KNOT_REGISTER_BASIS(rational) {
   register_basis({"rational", "group-rational P(x)/(1+|Q(x)|) per channel group, then a Linear (KAT GR-KAN)",
                   [](int64_t in, int64_t out, const nlohmann::json& j) -> std::shared_ptr<KANLayer> {
                     Options o(j, "kan_rational");
-                    const int64_t groups = o.get<int64_t>("groups", default_groups(in));
-                    const double noise = o.get<double>("init_noise", 0.0);
+                    const int64_t groups = o.get<int64_t>("groups", default_groups(in), "input groups sharing one rational function (GR-KAN; default: the largest divisor of in up to 8)");
+                    const double noise = o.get<double>("init_noise", 0.0, "std of the noise added to the rational coefficients' initialisation");
                     const DType dt = o.dtype();
                     Generator* gen = o.generator();
                     o.finish();

@@ -115,13 +115,13 @@ KNOT_REGISTER_BASIS(rbf) {
                   [](int64_t in, int64_t out, const nlohmann::json& j) -> std::shared_ptr<KANLayer> {
                     Options o(j, "kan_rbf");
                     RBFOptions r;
-                    r.grid_min = o.get<double>("grid_min", r.grid_min);
-                    r.grid_max = o.get<double>("grid_max", r.grid_max);
-                    r.num_grids = o.get<int>("num_grids", r.num_grids);
+                    r.grid_min = o.get<double>("grid_min", r.grid_min, "the first RBF centre");
+                    r.grid_max = o.get<double>("grid_max", r.grid_max, "the last RBF centre");
+                    r.num_grids = o.get<int>("num_grids", r.num_grids, "RBF centres");
                     KNOT_CHECK(r.num_grids <= 64, "kan_rbf: num_grids must be <= 64, got {}", r.num_grids);
-                    r.base_update = o.get<bool>("use_base_update", r.base_update);
-                    r.layernorm = o.get<bool>("use_layernorm", r.layernorm);
-                    r.init_scale = o.get<double>("spline_weight_init_scale", r.init_scale);
+                    r.base_update = o.get<bool>("use_base_update", r.base_update, "a SiLU residual branch (FastKAN)");
+                    r.layernorm = o.get<bool>("use_layernorm", r.layernorm, "LayerNorm on the input first (FastKAN)");
+                    r.init_scale = o.get<double>("spline_weight_init_scale", r.init_scale, "std of the spline weights' initialisation");
                     const DType dt = o.dtype();
                     Generator* gen = o.generator();
                     o.finish();

@@ -104,8 +104,8 @@ KNOT_REGISTER_BASIS(relu) {
   register_basis({"relu", "squared ReLU bumps on G+k trainable intervals (ReLU-KAN)",
                   [](int64_t in, int64_t out, const nlohmann::json& j) -> std::shared_ptr<KANLayer> {
                     Options o(j, "kan_relu");
-                    const int G = o.get<int>("grid_size", 5), k = o.get<int>("k", 3);
-                    const bool train_ab = o.get<bool>("train_ab", true);
+                    const int G = o.get<int>("grid_size", 5, "grid intervals"), k = o.get<int>("k", 3, "ReLU-KAN's order (the power of the ReLU bumps)");
+                    const bool train_ab = o.get<bool>("train_ab", true, "train the bumps' phases");
                     const DType dt = o.dtype();
                     Generator* gen = o.generator();
                     o.finish();

@@ -44,7 +44,7 @@ expect_error fit_dup "column 'x1' appears twice in the header" 30 -- "$knot" fit
 expect_error train_layers "memory check: training this encoder_decoder model needs an estimated .* is available .*train.memory_check=false to proceed" 60 -- \
   "$knot" train configs/translate-tiny.json --run "$work/tr" model.num_encoder_layers=1000000 train.progress=false
 expect_error fit_grid "memory check: training this kan model needs an estimated .*L-BFGS" 30 -- \
-  "$knot" fit configs/fit-exp-sin.json run_dir="$work/fit-grid" model.options.grid_size=1e9
+  "$knot" fit configs/fit-exp-sin.json run_dir="$work/fit-grid" model.projection.options.grid_size=1e9
 
 # Size override errors name the key and value, not the whole config.
 expect_error size_negative "key 'embedding_dim' must be positive, got -5" 30 -- \

@@ -101,7 +101,7 @@ fi
 if [ -z "${ASAN_OPTIONS:-}" ]; then
 # 5. ELECTRA pretraining (the generator's samples feed the discriminator) and fine-tuning.
 el=(configs/pretrain-electra-tiny.json 'data.train=["tests/fixtures/train/electra-text.txt"]'
-    tokenizer.vocab=tests/fixtures/train/electra-vocab.txt train.steps=12 train.log_every=1 train.val_every=0
+    tokenizer.path=tests/fixtures/train/electra-vocab.txt train.steps=12 train.log_every=1 train.val_every=0
     train.checkpoint_every=12 train.progress=false data.max_length=32 model.max_position_embeddings=32)
 "$knot" train "${el[@]}" --run "$work/el-one" > "$work/el-one.log" 2>&1 || { cat "$work/el-one.log"; fail "electra 1 failed"; }
 mpi 2 "$knot" train "${el[@]}" train.dp_check_every=1 --run "$work/el-two" > "$work/el-two.log" 2>&1 ||

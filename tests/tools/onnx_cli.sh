@@ -39,7 +39,7 @@ check() {
 }
 
 for basis in bspline chebyshev legendre fourier rbf rational relu; do
-  "$knot" fit configs/fit-exp-sin.json run_dir="$work/fit-$basis" model.basis="$basis" 'model.options={}' train.steps=3 \
+  "$knot" fit configs/fit-exp-sin.json run_dir="$work/fit-$basis" model.projection.kind="kan_$basis" 'model.projection.options={}' train.steps=3 \
     data.generate.n_train=200 data.generate.n_test=50 > "$work/fit-$basis.log" 2>&1 ||
     { cat "$work/fit-$basis.log"; fail "knot fit ($basis) failed"; }
   check "fit-$basis" "$work/fit-$basis" fit
@@ -77,7 +77,7 @@ done
 head -3 tests/fixtures/train/electra-text.txt > "$work/electra-sentences.txt"
 for kind in mlp kan_chebyshev; do
   "$knot" train configs/pretrain-electra-tiny.json --run "$work/el-$kind" 'data.train=["tests/fixtures/train/electra-text.txt"]' \
-    tokenizer.vocab=tests/fixtures/train/electra-vocab.txt train.steps=5 train.val_every=5 train.checkpoint_every=5 \
+    tokenizer.path=tests/fixtures/train/electra-vocab.txt train.steps=5 train.val_every=5 train.checkpoint_every=5 \
     train.progress=false data.max_length=32 model.max_position_embeddings=32 model.kan.kind=$kind \
     model.kan.attention=true model.kan.ffn=true model.kan.heads=true > "$work/el-$kind.log" 2>&1 ||
     { cat "$work/el-$kind.log"; fail "knot train (electra, $kind) failed"; }

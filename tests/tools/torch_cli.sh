@@ -6,7 +6,7 @@
 # knot import: the imported fit run predicts exactly what the original does, and the imported
 # kanformer weights equal the original checkpoint. Errors: a setting kanformer cannot express, an
 # untied MLP output layer, a non-B-spline fit for efficient-kan, a config that does not match the file,
-# and a non-empty run directory. The kanformer import continues in knot (tokenizer.file +
+# and a non-empty run directory. The kanformer import continues in knot (tokenizer.path +
 # train.init_from) exactly where the original run stood. Hugging Face ELECTRA (hf-electra): discriminator and generator files
 # of an MLP ELECTRA, the same checks (not imported back); a KAN ELECTRA is refused. Where PyTorch is installed (Debian python3-torch), each file is also
 # loaded with strict=True into PyTorch modules of the reference layout (tests/torch/load_reference.py)
@@ -71,10 +71,10 @@ for kind in mlp kan_bspline kan_chebyshev; do
   same_tensors "$work/back-$kind.safetensors" "$(latest "$work/tr-$kind")"
   echo "torch_cli: kanformer $kind: exported, read by NumPy, imported back bit for bit"
 done
-# The imported kanformer weights continue in knot: a new run with the same tokenizer (tokenizer.file)
+# The imported kanformer weights continue in knot: a new run with the same tokenizer (tokenizer.path)
 # starting from them (train.init_from) validates, before any update (lr 0), exactly as the original did.
 "$knot" train configs/translate-tiny.json --run "$work/continued" model.projection.kind=kan_bspline \
-  "tokenizer={\"file\": \"$work/tr-kan_bspline/tokenizer.json\"}" train.init_from="$work/back-kan_bspline.safetensors" \
+  "tokenizer={\"path\": \"$work/tr-kan_bspline/tokenizer.json\"}" train.init_from="$work/back-kan_bspline.safetensors" \
   train.steps=1 train.val_every=1 train.checkpoint_every=1 train.lr=0 'train.schedule={"kind": "constant"}' \
   train.progress=false > "$work/continued.log" 2>&1 || { cat "$work/continued.log"; fail "the continued run failed"; }
 want=$(grep -o '"val_loss":[0-9.e+-]*' "$work/tr-kan_bspline/metrics.jsonl" | tail -1)
@@ -82,18 +82,18 @@ got=$(grep -o '"val_loss":[0-9.e+-]*' "$work/continued/metrics.jsonl" | head -1)
 [ -n "$want" ] && [ "$want" = "$got" ] || fail "the continued run validates at $got, the original ended at $want"
 echo "torch_cli: kanformer weights continue in knot: $got, as the original run"
 expect_error "init_from weights of another model" "do not fit this model" train configs/translate-tiny.json \
-  --run "$work/misfit" "tokenizer={\"file\": \"$work/tr-kan_bspline/tokenizer.json\"}" \
+  --run "$work/misfit" "tokenizer={\"path\": \"$work/tr-kan_bspline/tokenizer.json\"}" \
   train.init_from="$work/back-kan_bspline.safetensors" train.steps=1 train.progress=false
 [ ! -e "$work/misfit/config.json" ] || fail "a refused init_from wrote the run directory"
-expect_error "tokenizer.file with training settings" "cannot be set with it" train configs/translate-tiny.json \
-  --run "$work/misfit" tokenizer.file="$work/tr-kan_bspline/tokenizer.json" train.steps=1
+expect_error "tokenizer.path with training settings" "cannot be set with it" train configs/translate-tiny.json \
+  --run "$work/misfit" tokenizer.path="$work/tr-kan_bspline/tokenizer.json" train.steps=1
 
 # Hugging Face ELECTRA (MLP model): discriminator and generator files.
 for kind in mlp kan_chebyshev qkv; do
   extra=(model.kan.kind=$kind)
   [ $kind = qkv ] && extra=(model.kan.kind=mlp model.attention_qkv_bias=true)  # Hugging Face's q/k/v biases
   "$knot" train configs/pretrain-electra-tiny.json --run "$work/el-$kind" 'data.train=["tests/fixtures/train/electra-text.txt"]' \
-    tokenizer.vocab=tests/fixtures/train/electra-vocab.txt train.steps=3 train.val_every=3 train.checkpoint_every=3 \
+    tokenizer.path=tests/fixtures/train/electra-vocab.txt train.steps=3 train.val_every=3 train.checkpoint_every=3 \
     train.progress=false data.max_length=32 model.max_position_embeddings=32 "${extra[@]}" \
     model.kan.ffn=true > "$work/el-$kind.log" 2>&1 || { cat "$work/el-$kind.log"; fail "knot train (electra $kind) failed"; }
 done
@@ -121,7 +121,7 @@ expect_error "hf-electra import of the same part twice" "two discriminator files
 expect_error "a KAN ELECTRA as hf-electra" "has no KAN layers" export torch --run "$work/el-kan_chebyshev" --format hf-electra \
   -o "$work/x.safetensors"
 expect_error "a fit run as kanformer" "is for translation runs" export torch --run "$work/fit" --format kanformer -o "$work/x.safetensors"
-"$knot" fit configs/fit-exp-sin.json run_dir="$work/fit-cheb" model.basis=chebyshev 'model.options={}' train.steps=2 \
+"$knot" fit configs/fit-exp-sin.json run_dir="$work/fit-cheb" model.projection.kind=kan_chebyshev 'model.projection.options={}' train.steps=2 \
   data.generate.n_train=50 data.generate.n_test=20 > /dev/null 2>&1
 expect_error "a Chebyshev fit as efficient-kan" "B-spline layers only" export torch --run "$work/fit-cheb" --format efficient-kan -o "$work/x.safetensors"
 "$knot" train configs/translate-tiny.json --run "$work/tr-untied" train.steps=2 train.val_every=2 train.checkpoint_every=2 \

@@ -1,0 +1,287 @@
+// The config reader and the schemas it records (core/config.h, train/config_schema.h): reads declare
+// their keys, every task's schema lists every key with a meaning, a whole config is checked before
+// any work, and old spellings keep working with a warning.
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+#include <set>
+
+#include "core/config.h"
+#include "models/config.h"
+#include "tests/helpers.h"
+#include "tests/train_helpers.h"
+#include "train/config_schema.h"
+#include "train/kan_fit.h"
+#include "train/translation.h"
+
+using namespace knot;
+using config::Json;
+namespace fs = std::filesystem;
+
+namespace {
+std::string repo_path(const std::string& rel) { return (fs::path(__FILE__).parent_path().parent_path() / rel).string(); }
+
+const config::KeyInfo* find_key(const std::vector<config::KeyInfo>& keys, const std::string& path) {
+  for (const auto& k : keys)
+    if (k.path == path) return &k;
+  return nullptr;
+}
+}  // namespace
+
+TEST_CASE("config: reads declare their keys while a recorder lives", "[config]") {
+  const Json j = {{"steps", 5}, {"optimizer", {{"beta1", 0.8}}}};
+  {
+    config::Reader r(j, "train");  // no recorder: reads work as always
+    REQUIRE(r.get<int64_t>("steps", 1, "doc") == 5);
+  }
+  config::Recorder rec;
+  config::Reader r(j, "train");
+  REQUIRE(r.get<int64_t>("steps", 1, "optimizer steps") == 5);
+  REQUIRE(r.get<double>("lr", 1e-3, "learning rate") == 1e-3);
+  config::Reader o = r.child("optimizer", "AdamW settings");
+  REQUIRE(o.context() == "train.optimizer");
+  REQUIRE(o.get<double>("beta1", 0.9, "Adam beta1") == 0.8);
+  o.finish();
+  r.finish();
+  const auto& keys = rec.keys();
+  REQUIRE(keys.size() == 4);
+  const auto* steps = find_key(keys, "train.steps");
+  REQUIRE(steps);
+  CHECK(steps->type == "integer");
+  CHECK(steps->fallback == 1);
+  CHECK(steps->value == 5);
+  CHECK(steps->doc == "optimizer steps");
+  const auto* lr = find_key(keys, "train.lr");
+  REQUIRE(lr);
+  CHECK(lr->type == "number");
+  CHECK(lr->value == 1e-3);
+  REQUIRE(find_key(keys, "train.optimizer"));
+  CHECK(find_key(keys, "train.optimizer")->type == "object");
+  REQUIRE(find_key(keys, "train.optimizer.beta1"));
+  CHECK(find_key(keys, "train.optimizer.beta1")->value == 0.8);
+
+  // The top level ("config") has no prefix; an alias places a model reader under "model".
+  config::Recorder inner;  // the innermost recorder records
+  config::Reader top(Json{{"seed", 3}}, "config");
+  top.get<int64_t>("seed", 1, "seed");
+  {
+    config::ContextAlias as_model({"encoder_decoder"}, "model");
+    config::Reader m(Json::object(), "encoder_decoder");
+    m.get<int64_t>("num_heads", 8, "heads");
+    config::Reader p(Json::object(), "encoder_decoder.projections");
+    p.get<Json>("ffn", Json(), "ffn");
+  }
+  config::Reader after(Json::object(), "encoder_decoder");  // the alias ended with its scope
+  after.get<int64_t>("num_layers", 2, "layers");
+  REQUIRE(find_key(inner.keys(), "seed"));
+  REQUIRE(find_key(inner.keys(), "model.num_heads"));
+  REQUIRE(find_key(inner.keys(), "model.projections.ffn"));
+  REQUIRE(find_key(inner.keys(), "encoder_decoder.num_layers"));
+  REQUIRE(rec.keys().size() == 4);  // the outer recorder saw none of these
+}
+
+TEST_CASE("config: a child that is not an object, and required keys, are errors naming the key", "[config]") {
+  config::Reader r(Json{{"optimizer", 3}}, "train");
+  REQUIRE_THROWS_WITH(r.child("optimizer"), Catch::Contains("config 'train': key 'optimizer' must be an object"));
+  REQUIRE_THROWS_WITH(r.require<std::string>("kind"), Catch::Contains("config 'train': missing required key 'kind'"));
+}
+
+TEST_CASE("config: renamed keys keep working with a warning, and both spellings at once are an error", "[config]") {
+  config::Reader r(Json{{"file", "t.json"}}, "tokenizer");
+  r.renamed("file", "path");
+  REQUIRE(r.get<std::string>("path", "") == "t.json");
+  r.finish();  // the old key counts as known
+  config::Reader both(Json{{"file", "a"}, {"path", "b"}}, "tokenizer");
+  REQUIRE_THROWS_WITH(both.renamed("file", "path"),
+                      Catch::Contains("keys 'file' and 'path' are the same setting") && Catch::Contains("keep 'path'"));
+}
+
+TEST_CASE("config: reading_done stops only under a stopping recorder", "[config]") {
+  REQUIRE_NOTHROW(config::reading_done());
+  {
+    config::Recorder listening;
+    REQUIRE_NOTHROW(config::reading_done());
+  }
+  config::Recorder stopping(/*stop_at_reading_done=*/true);
+  bool stopped = false;
+  try {
+    config::reading_done();
+  } catch (const config::ReadingDone&) {
+    stopped = true;
+  }
+  REQUIRE(stopped);
+}
+
+TEST_CASE("config schema: every task lists every key it reads, each with a type and a meaning", "[config]") {
+  for (const std::string& name : train::schema_names()) {
+    INFO(name);
+    const auto keys = train::config_schema(name);
+    REQUIRE(keys.size() >= 4);
+    std::set<std::string> paths;
+    for (const auto& k : keys) {
+      INFO(k.path);
+      CHECK_FALSE(k.doc.empty());
+      CHECK_FALSE(k.type.empty());
+      CHECK(paths.insert(k.path).second);
+    }
+  }
+  const auto tr = train::config_schema("translation");
+  for (const char* p : {"seed", "data.batch_size", "tokenizer.path", "translation.label_smoothing", "eval.beam",
+                        "train.steps", "train.optimizer.beta1", "train.schedule.warmup_steps", "model.num_heads",
+                        "model.projection", "model.projections.ffn"}) {
+    INFO(p);
+    CHECK(find_key(tr, p));
+  }
+  CHECK(find_key(tr, "model")->required);
+  CHECK(find_key(tr, "model")->type == "object");
+  CHECK(find_key(train::config_schema("lm"), "model.moe.num_experts"));
+  CHECK(find_key(train::config_schema("electra"), "model.discriminator.hidden_size"));
+  CHECK(find_key(train::config_schema("electra"), "electra.mask_prob"));
+  CHECK(find_key(train::config_schema("sentiment"), "data.eval_batch_size"));
+  const auto fit = train::config_schema("fit");
+  CHECK(find_key(fit, "train.kan_grid_update_every"));
+  CHECK(find_key(fit, "model.projection"));
+  CHECK_FALSE(find_key(fit, "train.lamb"));  // old spellings are not part of the schema
+  const auto bases = train::config_schema("bases");
+  CHECK(find_key(bases, "kan_bspline.grid_size"));
+  CHECK(find_key(bases, "kan_chebyshev.degree"));
+  CHECK(find_key(bases, "kan_rational.groups"));
+  CHECK(find_key(bases, "kan_rbf.init"));
+  REQUIRE_THROWS_WITH(train::config_schema("bert"), Catch::Contains("unknown name 'bert'") && Catch::Contains("fit"));
+  // The markdown table has one row per key.
+  const std::string md = train::schema_table(fit, true);
+  CHECK(std::count(md.begin(), md.end(), '\n') == static_cast<long>(fit.size()) + 2);
+}
+
+TEST_CASE("config check: every shipped task config passes, and each of its keys is one the task reads", "[config]") {
+  int checked = 0;
+  for (const auto& entry : fs::directory_iterator(repo_path("configs"))) {
+    if (entry.path().extension() != ".json") continue;
+    const Json cfg = config::load_json_file(entry.path().string());
+    if (!cfg.contains("task")) continue;  // a model config (configs/electra-small-mlp.json, gpt2.json)
+    INFO(entry.path().filename().string());
+    std::vector<config::KeyInfo> keys;
+    REQUIRE_NOTHROW(keys = train::check_config(cfg));
+    std::set<std::string> paths;
+    for (const auto& k : keys) paths.insert(k.path);
+    // Every leaf the file sets is a declared key (or lies inside one: a list, a projection spec, basis options).
+    std::function<void(const Json&, const std::string&)> walk = [&](const Json& j, const std::string& prefix) {
+      for (auto it = j.begin(); it != j.end(); ++it) {
+        const std::string path = prefix.empty() ? it.key() : prefix + "." + it.key();
+        if (paths.count(path) && !(it->is_object() && !it->empty() && paths.count(path + "." + it->begin().key())))
+          continue;  // declared as a whole
+        if (it->is_object()) {
+          walk(*it, path);
+          continue;
+        }
+        INFO(path);
+        CHECK(paths.count(path));
+      }
+    };
+    walk(cfg, "");
+    ++checked;
+  }
+  REQUIRE(checked >= 20);
+}
+
+TEST_CASE("config check: a typo anywhere is found before any work, model and basis options included", "[config]") {
+  // Before: a typo in the model's basis options surfaced only after the BPE tokenizer was trained.
+  models::Json cfg = test::tiny_translation_config(2);
+  cfg["run_dir"] = test::fresh_run_dir("config", "typo");
+  cfg["model"]["projection"] = {{"kind", "kan_bspline"}, {"options", {{"grid_sise", 4}}}};
+  std::vector<std::string> lines;
+  train::TrainerHooks hooks = test::quiet_hooks();
+  hooks.log = [&](const std::string& l) { lines.push_back(l); };
+  REQUIRE_THROWS_WITH(train::train_translation(cfg, "", false, hooks),
+                      Catch::Contains("unknown key 'grid_sise'; did you mean 'grid_size'?"));
+  REQUIRE(lines.empty());  // no tokenizer trained, nothing read
+  REQUIRE_FALSE(fs::exists(cfg["run_dir"].get<std::string>()));
+  REQUIRE_THROWS_WITH(train::check_config(cfg), Catch::Contains("grid_sise"));
+  cfg["model"]["projection"]["options"].erase("grid_sise");
+  cfg["eval"]["beam"] = 0;
+  REQUIRE_THROWS_WITH(train::check_config(cfg), Catch::Contains("config 'eval'") && Catch::Contains("'beam'"));
+  cfg["eval"]["beam"] = 2;
+  REQUIRE_NOTHROW(train::check_config(cfg));
+  REQUIRE_FALSE(fs::exists(cfg["run_dir"].get<std::string>()));
+  cfg["task"] = "bert";
+  REQUIRE_THROWS_WITH(train::check_config(cfg), Catch::Contains("known tasks"));
+}
+
+TEST_CASE("config: knot fit's old spellings (pykan's keys, model.basis/options) train the same run, written anew",
+          "[config][fit]") {
+  const std::string base = test::fresh_run_dir("config", "fit");
+  const Json now = Json::parse(R"({
+    "task": "fit",
+    "data": {"generate": {"function": "exp_sin_sq", "n_train": 100, "n_test": 50, "seed": 3}},
+    "model": {"widths": [2, 3, 1], "projection": {"kind": "kan_bspline", "options": {"grid_size": 4}}},
+    "train": {"optimizer": "adam", "steps": 6, "kan_grid_update_every": 2, "kan_grid_update_until": 3,
+              "kan_regularization": 0.01, "kan_reg_a": 1.0, "kan_reg_e": 2.0, "kan_reg_metric": "weights",
+              "log_every": 100}})");
+  const Json old = Json::parse(R"({
+    "task": "fit",
+    "data": {"generate": {"function": "exp_sin_sq", "n_train": 100, "n_test": 50, "seed": 3}},
+    "model": {"widths": [2, 3, 1], "basis": "bspline", "options": {"grid_size": 4}},
+    "train": {"optimizer": "adam", "steps": 6, "update_grid_every": 2, "stop_grid_update_step": 4,
+              "lamb": 0.01, "lamb_l1": 1.0, "lamb_entropy": 2.0, "reg_metric": "weights", "log_every": 100}})");
+  Json a = now, b = old;
+  a["run_dir"] = base + "/now";
+  b["run_dir"] = base + "/old";
+  const auto ra = train::run_fit(a, [](const std::string&) {});
+  const auto rb = train::run_fit(b, [](const std::string&) {});
+  REQUIRE(ra.test_rmse == rb.test_rmse);
+  REQUIRE(ra.train_rmse == rb.train_rmse);
+  // The old run's config.json is written in today's spelling, and reruns to the same result.
+  const Json saved = config::load_json_file(base + "/old/config.json");
+  CHECK(saved["model"]["projection"]["kind"] == "kan_bspline");
+  CHECK_FALSE(saved["model"].contains("basis"));
+  CHECK(saved["train"]["kan_grid_update_until"] == 3);
+  CHECK(saved["train"]["kan_regularization"] == 0.01);
+  CHECK_FALSE(saved["train"].contains("lamb"));
+  Json again = saved;
+  again["run_dir"] = base + "/again";
+  REQUIRE(train::run_fit(again, [](const std::string&) {}).test_rmse == rb.test_rmse);
+  // predict reads a run written with the old spelling (config.json of an earlier release).
+  Json legacy = config::load_json_file(base + "/now/config.json");
+  legacy["model"] = {{"widths", {2, 3, 1}}, {"basis", "bspline"}, {"options", legacy["model"]["projection"]["options"]}};
+  config::save_json_file(base + "/now/config.json", legacy);
+  REQUIRE(train::run_predict(base + "/now", base + "/now/test.csv", base + "/pred.csv") == 50);
+  // Both spellings at once are an error naming both.
+  Json mixed = now;
+  mixed["run_dir"] = base + "/mixed";
+  mixed["train"]["lamb"] = 0.1;
+  REQUIRE_THROWS_WITH(train::run_fit(mixed, [](const std::string&) {}),
+                      Catch::Contains("'lamb' and 'kan_regularization' are the same setting"));
+  mixed = now;
+  mixed["run_dir"] = base + "/mixed";
+  mixed["model"]["basis"] = "chebyshev";
+  REQUIRE_THROWS_WITH(train::run_fit(mixed, [](const std::string&) {}), Catch::Contains("keep 'projection'"));
+  REQUIRE_FALSE(fs::exists(base + "/mixed"));
+  fs::remove_all(base);
+}
+
+TEST_CASE("config: the tokenizer's file is tokenizer.path in every task (file and vocab still read)", "[config]") {
+  Json tr = test::tiny_translation_config(2);
+  tr["tokenizer"] = {{"file", "t.json"}};
+  const auto keys = train::check_config(tr);
+  REQUIRE(find_key(keys, "tokenizer.path"));
+  CHECK(find_key(keys, "tokenizer.path")->value == "t.json");
+  Json el = test::tiny_electra_config(2);
+  const Json path = el["tokenizer"]["path"];
+  el["tokenizer"] = {{"vocab", path}};
+  REQUIRE(find_key(train::check_config(el), "tokenizer.path")->value == path);
+  el["tokenizer"]["path"] = path;
+  REQUIRE_THROWS_WITH(train::check_config(el), Catch::Contains("'vocab' and 'path' are the same setting"));
+}
+
+TEST_CASE("config: knot eval's defaults are the trainer's eval object, checked the same way", "[config]") {
+  config::Reader ok(Json{{"beam", 4}}, "eval");
+  const train::EvalDefaults d = train::read_eval_defaults(ok);
+  CHECK(d.beam == 4);
+  CHECK(d.length_penalty == 0.6);
+  CHECK(d.batch_size == 64);
+  CHECK(d.samples == 5);
+  config::Reader bad(Json{{"samples", -1}}, "eval");
+  REQUIRE_THROWS_WITH(train::read_eval_defaults(bad), Catch::Contains("config 'eval'"));
+  config::Reader typo(Json{{"bean", 2}}, "eval");
+  REQUIRE_THROWS_WITH(train::read_eval_defaults(typo), Catch::Contains("did you mean 'beam'?"));
+}
