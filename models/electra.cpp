@@ -71,15 +71,51 @@ ElectraConfig ElectraConfig::from_json(const Json& j) {
                           "electra.generator", c.generator);
   c.discriminator = read_size(r.get<Json>("discriminator", Json::object(), "the discriminator stack (model.discriminator.*)"),
                               "electra.discriminator", c.discriminator);
-  if (const Json k = r.get<Json>("kan", Json(), "KAN projections: {\"kind\": \"kan_<basis>\", \"options\": {...}, \"attention\": bool, \"ffn\": bool, \"heads\": bool}");
-      !k.is_null()) {
-    ConfigReader kr(k, "electra.kan");
-    c.kan_attention = kr.get<bool>("attention", false, "KAN attention projections");
-    c.kan_ffn = kr.get<bool>("ffn", false, "KAN FFN layers");
-    c.kan_heads = kr.get<bool>("heads", false, "KAN output heads");
-    Json spec = {{"kind", kr.require<std::string>("kind", "the KAN layer: \"kan_<basis>\" (or \"mlp\")")}, {"options", kr.get<Json>("options", Json::object(), "the basis' options (knot config --schema bases)")}};
+  // The KAN sites, spelled as the other models spell them: "projection" (every site) and
+  // "projections" {"attention", "ffn", "heads"} (each optional). ELECTRA's KAN sites share one spec.
+  // The earlier "kan" object ({"kind", "options", "attention", "ffn", "heads"}) is read with a
+  // deprecation warning.
+  if (r.has("kan")) {
+    KNOT_CHECK(!r.has("projection") && !r.has("projections"),
+               "config 'electra': 'kan' and 'projection'/'projections' are the same setting (the old and the new "
+               "spelling); keep 'projection'/'projections'");
+    config::warn_deprecated("electra", "kan",
+                            "'projection' (every site) or 'projections': {\"attention\", \"ffn\", \"heads\"}");
+    ConfigReader kr = r.child("kan");
+    c.kan_attention = kr.get<bool>("attention", false);
+    c.kan_ffn = kr.get<bool>("ffn", false);
+    c.kan_heads = kr.get<bool>("heads", false);
+    Json spec = {{"kind", kr.require<std::string>("kind")}, {"options", kr.get<Json>("options", Json::object())}};
     kr.finish();
     c.kan = read_projection(spec, "electra.kan");
+  } else {
+    const nn::ProjectionSpec all = read_projection(
+        r.get<Json>("projection", Json("mlp"),
+                    "the layer of every site (attention q/k/v/out, FFNs, heads and classifier): \"mlp\" or "
+                    "{\"kind\": \"kan_<basis>\", \"options\": {...}} (knot config --schema bases)"),
+        "electra.projection");
+    nn::ProjectionSpec site[3] = {all, all, all};
+    ConfigReader p = r.child("projections", "per-site layers overriding 'projection' (each optional)");
+    const char* names[3] = {"attention", "ffn", "heads"};
+    const char* docs[3] = {"the q/k/v/out projections of every attention block", "the two layers of every FFN",
+                           "the heads' and classifier's dense layers"};
+    for (int i = 0; i < 3; ++i) {
+      const Json v = p.get<Json>(names[i], Json(), docs[i]);
+      if (!v.is_null()) site[i] = read_projection(v, std::string("electra.projections.") + names[i]);
+    }
+    p.finish();
+    const nn::ProjectionSpec* kan = nullptr;
+    for (const auto& s : site) {
+      if (!s.is_kan()) continue;
+      KNOT_CHECK(!kan || s.to_json() == kan->to_json(),
+                 "config 'electra': ELECTRA's KAN sites share one layer kind and options, got {} and {}",
+                 kan ? kan->to_json().dump() : "", s.to_json().dump());
+      kan = &s;
+    }
+    if (kan) c.kan = *kan;
+    c.kan_attention = site[0].is_kan();
+    c.kan_ffn = site[1].is_kan();
+    c.kan_heads = site[2].is_kan();
   }
   r.finish();
   for (const auto& [key, v] : {std::pair<const char*, int64_t>{"vocab_size", c.vocab_size},
@@ -95,6 +131,19 @@ ElectraConfig ElectraConfig::from_json(const Json& j) {
 }
 
 Json ElectraConfig::to_json() const {
+  Json j = legacy_json();
+  j.erase("kan");
+  const Json spec = kan.to_json();
+  if (kan_attention && kan_ffn && kan_heads)
+    j["projection"] = spec;
+  else if (kan_attention || kan_ffn || kan_heads)
+    j["projections"] = {{"attention", kan_attention ? spec : Json("mlp")},
+                        {"ffn", kan_ffn ? spec : Json("mlp")},
+                        {"heads", kan_heads ? spec : Json("mlp")}};
+  return j;
+}
+
+Json ElectraConfig::legacy_json() const {
   Json j{{"model", "electra"},
          {"vocab_size", vocab_size},
          {"embedding_size", embedding_size},

@@ -14,9 +14,11 @@
 // as in the paper; the generator's output layer is tied to the word embeddings. Blocks are post-LN
 // with GELU FFNs and 1/sqrt(head_dim) attention scale; padding (pad_token_id) is masked out of
 // every attention.
-// KAN placement: "kan": {"kind": "kan_bspline", "options": {...}, "attention": bool, "ffn": bool,
-// "heads": bool} picks the projection kind for the q/k/v/out projections, the FFNs and the
-// head/classifier dense layers; everything else (embeddings, embeddings_project) stays Linear.
+// KAN placement, spelled as the other models: "projection" (every site) and "projections":
+// {"attention", "ffn", "heads"} pick the layer of the q/k/v/out projections, the FFNs and the
+// head/classifier dense layers (the KAN sites share one kind and options); everything else
+// (embeddings, embeddings_project) stays Linear. The earlier "kan": {"kind", "options", "attention",
+// "ffn", "heads"} is read with a deprecation warning.
 //
 // Parameter names: embeddings.{word_embeddings,position_embeddings,token_type_embeddings,
 // LayerNorm}.*, generator.{embeddings_project,layers.{i}}.*, generator.head.{dense,LayerNorm}.*,
@@ -67,7 +69,10 @@ struct ElectraConfig {
   bool attention_qkv_bias = false;
 
   static ElectraConfig from_json(const Json& j);  // "model": "electra"; unknown keys are errors
-  Json to_json() const;
+  Json to_json() const;  // today's spelling ("projection"/"projections")
+  // The spelling before "projection" (the KAN sites as "kan"): what checkpoints' model_config_sha256
+  // hashes, so that runs from before and after the change load each other's checkpoints.
+  Json legacy_json() const;
 };
 
 // One encoder stack (generator or discriminator) over the shared embeddings' output.

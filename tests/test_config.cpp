@@ -7,11 +7,14 @@
 #include <set>
 
 #include "core/config.h"
+#include "data/prepare.h"
 #include "models/config.h"
+#include "models/electra.h"
 #include "tests/helpers.h"
 #include "tests/train_helpers.h"
 #include "train/config_schema.h"
 #include "train/kan_fit.h"
+#include "train/trainer.h"
 #include "train/translation.h"
 
 using namespace knot;
@@ -284,4 +287,39 @@ TEST_CASE("config: knot eval's defaults are the trainer's eval object, checked t
   REQUIRE_THROWS_WITH(train::read_eval_defaults(bad), Catch::Contains("config 'eval'"));
   config::Reader typo(Json{{"bean", 2}}, "eval");
   REQUIRE_THROWS_WITH(train::read_eval_defaults(typo), Catch::Contains("did you mean 'beam'?"));
+}
+
+TEST_CASE("config: ELECTRA's KAN sites are model.projection(s) as elsewhere, and checkpoints hash as before",
+          "[config][electra]") {
+  const Json base = config::load_json_file(repo_path("configs/electra-tiny-mlp.json"));
+  Json old_form = base, new_form = base;
+  old_form.erase("projection");
+  old_form["kan"] = {{"kind", "kan_bspline"}, {"options", {{"grid_size", 5}}}, {"attention", true}, {"ffn", true},
+                     {"heads", false}};
+  new_form["projection"] = {{"kind", "kan_bspline"}, {"options", {{"grid_size", 5}}}};
+  new_form["projections"] = {{"heads", "mlp"}};
+  const auto a = models::ElectraConfig::from_json(old_form), b = models::ElectraConfig::from_json(new_form);
+  CHECK(a.kan_attention == b.kan_attention);
+  CHECK(a.kan_ffn == b.kan_ffn);
+  CHECK(a.kan_heads == b.kan_heads);
+  CHECK_FALSE(b.kan_heads);
+  REQUIRE(a.to_json() == b.to_json());
+  CHECK_FALSE(b.to_json().contains("kan"));
+  // A checkpoint's model_config_sha256 is over the spelling it was written with before: the same for both.
+  CHECK(a.legacy_json() == b.legacy_json());
+  CHECK(a.legacy_json().contains("kan"));
+  CHECK(train::model_config_hash(a.to_json()) == train::model_config_hash(old_form));
+  CHECK(train::model_config_hash(b.to_json()) == data::sha256_hex(a.legacy_json().dump()));  // the hash of before
+  // The to_json of a config round-trips, and the MLP model writes no KAN keys at all.
+  REQUIRE(models::ElectraConfig::from_json(b.to_json()).to_json() == b.to_json());
+  const Json mlp = models::ElectraConfig::from_json(base).to_json();
+  CHECK_FALSE(mlp.contains("projection"));
+  CHECK_FALSE(mlp.contains("projections"));
+  // ELECTRA's KAN sites share one spec; both spellings at once are an error.
+  Json two = new_form;
+  two["projections"] = {{"ffn", "kan_chebyshev"}};
+  REQUIRE_THROWS_WITH(models::ElectraConfig::from_json(two), Catch::Contains("share one layer kind and options"));
+  Json both = old_form;
+  both["projection"] = "mlp";
+  REQUIRE_THROWS_WITH(models::ElectraConfig::from_json(both), Catch::Contains("keep 'projection'/'projections'"));
 }

@@ -403,7 +403,7 @@ TEST_CASE("symbolic: x1*x2 through a [2, 2, 1] net and sqrt(x1^2 + x2^2) through
 
 TEST_CASE("inspect: an ELECTRA run with KAN feed-forward layers", "[inspect][trainer]") {
   Json cfg = test::tiny_electra_config(2);
-  cfg["model"]["kan"] = {{"kind", "kan_bspline"}, {"options", {{"grid_size", 3}}}, {"ffn", true}};
+  cfg["model"]["projections"] = {{"ffn", {{"kind", "kan_bspline"}, {"options", {{"grid_size", 3}}}}}};
   const std::string run = tmp("el"), out = tmp("el-out");
   train::train_electra(cfg, run, false, test::quiet_hooks());
   train::InspectOptions o;

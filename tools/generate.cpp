@@ -49,13 +49,14 @@ void add_generate_command(CLI::App& app) {
       "  knot generate --run runs/lm-nano-mlp --temperature 0.8 --top-p 0.9 --samples 3 --seed 7 \"\"");
   cmd->callback([o]() {
     const train::LmRun run = train::load_lm_run(o->run);
-    const models::Json g = run.config.value("generate", models::Json::object());
+    models::ConfigReader g_reader(run.config.value("generate", models::Json::object()), "generate");
+    const train::GenerateOptions g = train::read_generate_defaults(g_reader);  // the run's defaults
     train::GenerateOptions opt;
-    opt.max_new_tokens = o->max_new_tokens >= 0 ? o->max_new_tokens : g.value("max_new_tokens", int64_t{64});
+    opt.max_new_tokens = o->max_new_tokens >= 0 ? o->max_new_tokens : g.max_new_tokens;
     opt.greedy = o->greedy;
-    opt.sample.temperature = o->temperature >= 0 ? o->temperature : g.value("temperature", 1.0);
-    opt.sample.top_k = o->top_k >= 0 ? o->top_k : g.value("top_k", int64_t{0});
-    opt.sample.top_p = o->top_p >= 0 ? o->top_p : g.value("top_p", 1.0);
+    opt.sample.temperature = o->temperature >= 0 ? o->temperature : g.sample.temperature;
+    opt.sample.top_k = o->top_k >= 0 ? o->top_k : g.sample.top_k;
+    opt.sample.top_p = o->top_p >= 0 ? o->top_p : g.sample.top_p;
     opt.use_cache = !o->no_cache;
     opt.stop_id = o->no_stop ? -1 : train::document_separator(*run.tokenizer);
     if (!opt.greedy) train::check_sample_options(opt.sample);  // a bad flag fails before any work

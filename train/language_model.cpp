@@ -333,6 +333,23 @@ LmRun load_lm_run(const std::string& run_dir) {
   return r;
 }
 
+GenerateOptions read_generate_defaults(config::Reader& g) {
+  GenerateOptions o;
+  o.max_new_tokens = g.get<int64_t>("max_new_tokens", o.max_new_tokens, "tokens generated per prompt");
+  o.sample.temperature =
+      g.get<double>("temperature", o.sample.temperature, "sampling temperature (> 0; lower is more conservative)");
+  o.sample.top_k = g.get<int64_t>("top_k", o.sample.top_k, "sample from the k likeliest tokens (0 = all)");
+  o.sample.top_p = g.get<double>("top_p", o.sample.top_p, "nucleus sampling: the smallest set with this probability (1 = all)");
+  g.finish();
+  KNOT_CHECK(o.max_new_tokens >= 0, "config '{}': key 'max_new_tokens' must be >= 0, got {}", g.context(), o.max_new_tokens);
+  try {
+    check_sample_options(o.sample);
+  } catch (const Error& e) {
+    KNOT_FAIL("config '{}': {}", g.context(), e.what());
+  }
+  return o;
+}
+
 TrainResult train_language_model(const models::Json& cfg_in, const std::string& run_dir_arg, bool resume,
                                  const TrainerHooks& hooks) {
   // Rank 0 alone speaks in a data-parallel run.
@@ -373,11 +390,7 @@ TrainResult train_language_model(const models::Json& cfg_in, const std::string& 
   bpe.vocab_size = static_cast<int>(want_vocab);
   {
     models::ConfigReader g(gen_j, "generate");
-    g.get<int64_t>("max_new_tokens", 64, "tokens generated per prompt");
-    g.get<double>("temperature", 1.0, "sampling temperature (> 0; lower is more conservative)");
-    g.get<int64_t>("top_k", 0, "sample from the k likeliest tokens (0 = all)");
-    g.get<double>("top_p", 1.0, "nucleus sampling: the smallest set with this probability (1 = all)");
-    g.finish();
+    (void)read_generate_defaults(g);
   }
   const TrainerConfig tcfg = TrainerConfig::from_json(train_j);
   // The model's keys (basis options included) are checked before the tokenizer is trained: a typo

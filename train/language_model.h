@@ -90,6 +90,10 @@ struct GenerateOptions {
   bool use_cache = true;    // false: every step runs the model over the whole prefix (for tests, benchmarks)
   int32_t stop_id = -1;     // generation ends at this id (not included); -1: only at max_new_tokens
 };
+// The "generate" object of an lm config: knot generate's defaults for the run (its flags override
+// them), read and checked by the trainer before it starts and by knot generate.
+GenerateOptions read_generate_defaults(config::Reader& r);
+
 struct Generation {
   std::vector<int64_t> ids;  // the new ids only
   bool stopped = false;      // ended at stop_id

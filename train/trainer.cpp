@@ -23,6 +23,7 @@
 #include "data/prepare.h"  // sha256_hex
 #include "dist/comm.h"
 #include "dist/data_parallel.h"
+#include "models/electra.h"
 #include "train/run_lock.h"
 #include "nn/basis_registry.h"
 #include "nn/kan_linear.h"
@@ -237,7 +238,12 @@ int64_t update_kan_grids(nn::Module& model, const std::function<void()>& forward
 }
 
 std::string model_config_hash(const models::Json& model_config) {
-  return model_config.is_null() ? std::string() : data::sha256_hex(model_config.dump());
+  if (model_config.is_null()) return std::string();
+  // ELECTRA's KAN sites changed spelling ("kan" became "projection"/"projections"); its hash stays
+  // over the earlier spelling, so a checkpoint's hash does not depend on how its config spells them.
+  if (model_config.is_object() && model_config.value("model", "") == "electra")
+    return data::sha256_hex(models::ElectraConfig::from_json(model_config).legacy_json().dump());
+  return data::sha256_hex(model_config.dump());
 }
 
 void validate_trainer_state(const models::Json& s, const std::string& file, int64_t dir_step) {

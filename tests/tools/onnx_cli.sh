@@ -78,8 +78,8 @@ head -3 tests/fixtures/train/electra-text.txt > "$work/electra-sentences.txt"
 for kind in mlp kan_chebyshev; do
   "$knot" train configs/pretrain-electra-tiny.json --run "$work/el-$kind" 'data.train=["tests/fixtures/train/electra-text.txt"]' \
     tokenizer.path=tests/fixtures/train/electra-vocab.txt train.steps=5 train.val_every=5 train.checkpoint_every=5 \
-    train.progress=false data.max_length=32 model.max_position_embeddings=32 model.kan.kind=$kind \
-    model.kan.attention=true model.kan.ffn=true model.kan.heads=true > "$work/el-$kind.log" 2>&1 ||
+    train.progress=false data.max_length=32 model.max_position_embeddings=32 model.projection=$kind \
+    > "$work/el-$kind.log" 2>&1 ||
     { cat "$work/el-$kind.log"; fail "knot train (electra, $kind) failed"; }
   for part in discriminator generator; do
     check "el-$kind-$part" "$work/el-$kind" $part --reference-sentences "$work/electra-sentences.txt"

@@ -90,12 +90,12 @@ expect_error "tokenizer.path with training settings" "cannot be set with it" tra
 
 # Hugging Face ELECTRA (MLP model): discriminator and generator files.
 for kind in mlp kan_chebyshev qkv; do
-  extra=(model.kan.kind=$kind)
-  [ $kind = qkv ] && extra=(model.kan.kind=mlp model.attention_qkv_bias=true)  # Hugging Face's q/k/v biases
+  extra=(model.projections.ffn=$kind)
+  [ $kind = qkv ] && extra=(model.attention_qkv_bias=true)  # Hugging Face's q/k/v biases
   "$knot" train configs/pretrain-electra-tiny.json --run "$work/el-$kind" 'data.train=["tests/fixtures/train/electra-text.txt"]' \
     tokenizer.path=tests/fixtures/train/electra-vocab.txt train.steps=3 train.val_every=3 train.checkpoint_every=3 \
     train.progress=false data.max_length=32 model.max_position_embeddings=32 "${extra[@]}" \
-    model.kan.ffn=true > "$work/el-$kind.log" 2>&1 || { cat "$work/el-$kind.log"; fail "knot train (electra $kind) failed"; }
+    > "$work/el-$kind.log" 2>&1 || { cat "$work/el-$kind.log"; fail "knot train (electra $kind) failed"; }
 done
 for run in mlp qkv; do
   for part in discriminator generator; do
