@@ -1,5 +1,6 @@
 // DecoderOnlyTransformer (see decoder_only.h).
 #include "models/decoder_only.h"
+#include "models/transformer_config.h"
 
 #include <cmath>
 
@@ -26,27 +27,12 @@ DecoderOnlyConfig DecoderOnlyConfig::from_json(const Json& j) {
   DecoderOnlyConfig c;
   c.num_layers = r.get<int64_t>("num_layers", c.num_layers, "decoder blocks");
   c.vocab_size = r.require<int64_t>("vocab_size", "vocabulary size (set by the task from the tokenizer)");
-  c.embedding_dim = r.get<int64_t>("embedding_dim", c.embedding_dim, "model width d");
-  c.query_key_dim = r.get<int64_t>("query_key_dim", c.query_key_dim, "total query/key width over the heads (0 = embedding_dim)");
-  c.value_dim = r.get<int64_t>("value_dim", c.value_dim, "total value width over the heads (0 = embedding_dim)");
-  c.num_heads = r.get<int64_t>("num_heads", c.num_heads, "attention heads (must divide the query/key and value widths)");
-  c.ffn_hidden_dim = r.get<int64_t>("ffn_hidden_dim", c.ffn_hidden_dim, "FFN hidden width");
-  c.ffn_activation = r.get<std::string>("ffn_activation", c.ffn_activation, "FFN activation: relu, gelu, silu, swiglu, geglu, ...");
+  read_transformer_keys(r, c);
   c.use_pffn_bias = r.get<bool>("use_pffn_bias", c.use_pffn_bias, "biases on the FFN's projections");
-  c.use_final_linear_mha_bias = r.get<bool>("use_final_linear_mha_bias", c.use_final_linear_mha_bias, "bias on the attention's output projection");
-  c.use_final_linear_bias = r.get<bool>("use_final_linear_bias", c.use_final_linear_bias, "bias on the output head");
-  c.tie_output_embedding = r.get<bool>("tie_output_embedding", c.tie_output_embedding, "the output head shares the target embedding (when it is a Linear)");
-  c.dropout_rate = r.get<double>("dropout_rate", c.dropout_rate, "dropout after embeddings, attention and FFN");
-  c.attention_dropout_rate = r.get<double>("attention_dropout_rate", c.attention_dropout_rate, "dropout on the attention weights");
-  c.max_length = r.get<int64_t>("max_length", c.max_length, "positions the model encodes (the context)");
-  c.layer_norm_eps = r.get<double>("layer_norm_eps", c.layer_norm_eps, "LayerNorm epsilon");
-  c.pre_layer_norm = r.get<bool>("pre_layer_norm", c.pre_layer_norm, "LayerNorm before each sublayer (pre-LN) instead of after (post-LN, kanformer)");
   c.scale_embedding = r.get<bool>("scale_embedding", c.scale_embedding, "multiply the token embeddings by sqrt(d) (kanformer)");
   c.embedding_init_std = r.get<double>("embedding_init_std", c.embedding_init_std, "std of the embeddings' normal initialisation (GPT-2: 0.02; PyTorch: 1)");
   c.positions = r.get<std::string>("positions", c.positions, "\"sinusoidal\", \"learned\", \"rope\" or \"none\"");
   c.rope_base = r.get<double>("rope_base", c.rope_base, "RoPE base frequency");
-  c.attention_scale = r.get<std::string>("attention_scale", c.attention_scale, "\"query_key_dim\" (kanformer: 1/sqrt(query_key_dim)) or \"head_dim\" (1/sqrt(head width))");
-  c.activation_checkpointing = r.get<bool>("activation_checkpointing", c.activation_checkpointing, "recompute each block's activations in backward: same gradients, less memory");
   const ProjectionSites sites = read_projection_sites(r);
   c.attention_proj = sites.attention;
   c.ffn_proj = sites.ffn;
@@ -102,60 +88,32 @@ DecoderOnlyConfig DecoderOnlyConfig::from_json(const Json& j) {
 }
 
 Json DecoderOnlyConfig::to_json() const {
-  return Json{{"model", "decoder_only"},
-              {"num_layers", num_layers},
-              {"vocab_size", vocab_size},
-              {"embedding_dim", embedding_dim},
-              {"query_key_dim", query_key_dim},
-              {"value_dim", value_dim},
-              {"num_heads", num_heads},
-              {"ffn_hidden_dim", ffn_hidden_dim},
-              {"ffn_activation", ffn_activation},
-              {"use_pffn_bias", use_pffn_bias},
-              {"use_final_linear_mha_bias", use_final_linear_mha_bias},
-              {"use_final_linear_bias", use_final_linear_bias},
-              {"tie_output_embedding", tie_output_embedding},
-              {"dropout_rate", dropout_rate},
-              {"attention_dropout_rate", attention_dropout_rate},
-              {"max_length", max_length},
-              {"layer_norm_eps", layer_norm_eps},
-              {"pre_layer_norm", pre_layer_norm},
-              {"scale_embedding", scale_embedding},
-              {"embedding_init_std", embedding_init_std},
-              {"positions", positions},
-              {"rope_base", rope_base},
-              {"attention_scale", attention_scale},
-              {"projections",
-               {{"attention", attention_proj.to_json()}, {"ffn", ffn_proj.to_json()}, {"output", output_proj.to_json()}}},
-              {"moe",
-               {{"num_experts", moe.num_experts},
-                {"top_k", moe.top_k},
-                {"capacity_factor", moe.capacity_factor},
-                {"load_balance_weight", moe.load_balance_weight},
-                {"z_loss_weight", moe.z_loss_weight}}},
-              {"activation_checkpointing", activation_checkpointing}};
+  Json j{{"model", "decoder_only"},
+         {"num_layers", num_layers},
+         {"vocab_size", vocab_size},
+         {"use_pffn_bias", use_pffn_bias},
+         {"scale_embedding", scale_embedding},
+         {"embedding_init_std", embedding_init_std},
+         {"positions", positions},
+         {"rope_base", rope_base},
+         {"projections",
+          {{"attention", attention_proj.to_json()}, {"ffn", ffn_proj.to_json()}, {"output", output_proj.to_json()}}},
+         {"moe",
+          {{"num_experts", moe.num_experts},
+           {"top_k", moe.top_k},
+           {"capacity_factor", moe.capacity_factor},
+           {"load_balance_weight", moe.load_balance_weight},
+           {"z_loss_weight", moe.z_loss_weight}}}};
+  write_transformer_keys(*this, j);
+  return j;
 }
 
 nn::TransformerBlockConfig DecoderOnlyConfig::block() const {
-  nn::TransformerBlockConfig b;
-  b.d_model = embedding_dim;
-  b.num_heads = num_heads;
-  b.query_key_dim = query_key_dim;
-  b.value_dim = value_dim;
-  b.ffn_hidden_dim = ffn_hidden_dim;
-  b.ffn_activation = ffn_activation;
+  nn::TransformerBlockConfig b = transformer_block(*this);
   b.ffn_bias_in = use_pffn_bias;
   b.ffn_bias_out = use_pffn_bias;
-  b.attention_out_bias = use_final_linear_mha_bias;
-  b.dropout = dropout_rate;
-  b.attention_dropout = attention_dropout_rate;
-  b.layer_norm_eps = layer_norm_eps;
-  b.pre_layer_norm = pre_layer_norm;
-  b.attention_scale = attention_scale;
   b.rope = positions == "rope";
   b.rope_base = rope_base;
-  b.proj = attention_proj;
-  b.ffn_proj = ffn_proj;
   b.moe = moe;
   return b;
 }

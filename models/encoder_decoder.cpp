@@ -1,5 +1,6 @@
 // EncoderDecoderTransformer (see encoder_decoder.h).
 #include "models/encoder_decoder.h"
+#include "models/transformer_config.h"
 
 #include <cmath>
 
@@ -21,24 +22,9 @@ EncoderDecoderConfig EncoderDecoderConfig::from_json(const Json& j) {
   c.vocab_tgt_size = r.require<int64_t>("vocab_tgt_size", "target vocabulary size (set by the task from the tokenizer)");
   c.pad_src_idx = r.get<int64_t>("pad_src_idx", c.pad_src_idx, "source padding id (set by the task from the tokenizer)");
   c.pad_tgt_idx = r.get<int64_t>("pad_tgt_idx", c.pad_tgt_idx, "target padding id (set by the task from the tokenizer)");
-  c.embedding_dim = r.get<int64_t>("embedding_dim", c.embedding_dim, "model width d");
-  c.query_key_dim = r.get<int64_t>("query_key_dim", c.query_key_dim, "total query/key width over the heads (0 = embedding_dim)");
-  c.value_dim = r.get<int64_t>("value_dim", c.value_dim, "total value width over the heads (0 = embedding_dim)");
-  c.num_heads = r.get<int64_t>("num_heads", c.num_heads, "attention heads (must divide the query/key and value widths)");
-  c.ffn_hidden_dim = r.get<int64_t>("ffn_hidden_dim", c.ffn_hidden_dim, "FFN hidden width");
-  c.ffn_activation = r.get<std::string>("ffn_activation", c.ffn_activation, "FFN activation: relu, gelu, silu, swiglu, geglu, ...");
+  read_transformer_keys(r, c);
   c.use_ffn_bias_1 = r.get<bool>("use_ffn_bias_1", c.use_ffn_bias_1, "biases on the FFN's input (and gate) projections");
   c.use_ffn_bias_2 = r.get<bool>("use_ffn_bias_2", c.use_ffn_bias_2, "bias on the FFN's output projection");
-  c.use_final_linear_mha_bias = r.get<bool>("use_final_linear_mha_bias", c.use_final_linear_mha_bias, "bias on the attention's output projection");
-  c.use_final_linear_bias = r.get<bool>("use_final_linear_bias", c.use_final_linear_bias, "bias on the output head");
-  c.tie_output_embedding = r.get<bool>("tie_output_embedding", c.tie_output_embedding, "the output head shares the target embedding (when it is a Linear)");
-  c.dropout_rate = r.get<double>("dropout_rate", c.dropout_rate, "dropout after embeddings, attention and FFN");
-  c.attention_dropout_rate = r.get<double>("attention_dropout_rate", c.attention_dropout_rate, "dropout on the attention weights");
-  c.max_length = r.get<int64_t>("max_length", c.max_length, "positions the model encodes (the context)");
-  c.layer_norm_eps = r.get<double>("layer_norm_eps", c.layer_norm_eps, "LayerNorm epsilon");
-  c.pre_layer_norm = r.get<bool>("pre_layer_norm", c.pre_layer_norm, "LayerNorm before each sublayer (pre-LN) instead of after (post-LN, kanformer)");
-  c.attention_scale = r.get<std::string>("attention_scale", c.attention_scale, "\"query_key_dim\" (kanformer: 1/sqrt(query_key_dim)) or \"head_dim\" (1/sqrt(head width))");
-  c.activation_checkpointing = r.get<bool>("activation_checkpointing", c.activation_checkpointing, "recompute each block's activations in backward: same gradients, less memory");
   const ProjectionSites sites = read_projection_sites(r);
   c.projection = sites.all;
   c.attention_proj = sites.attention;
@@ -71,54 +57,25 @@ bool EncoderDecoderConfig::uniform_projection() const {
 
 Json EncoderDecoderConfig::to_json() const {
   Json j{{"model", "encoder_decoder"},
-              {"num_encoder_layers", num_encoder_layers},
-              {"num_decoder_layers", num_decoder_layers},
-              {"vocab_src_size", vocab_src_size},
-              {"vocab_tgt_size", vocab_tgt_size},
-              {"pad_src_idx", pad_src_idx},
-              {"pad_tgt_idx", pad_tgt_idx},
-              {"embedding_dim", embedding_dim},
-              {"query_key_dim", query_key_dim},
-              {"value_dim", value_dim},
-              {"num_heads", num_heads},
-              {"ffn_hidden_dim", ffn_hidden_dim},
-              {"ffn_activation", ffn_activation},
-              {"use_ffn_bias_1", use_ffn_bias_1},
-              {"use_ffn_bias_2", use_ffn_bias_2},
-              {"use_final_linear_mha_bias", use_final_linear_mha_bias},
-              {"use_final_linear_bias", use_final_linear_bias},
-              {"tie_output_embedding", tie_output_embedding},
-              {"dropout_rate", dropout_rate},
-              {"attention_dropout_rate", attention_dropout_rate},
-              {"max_length", max_length},
-              {"layer_norm_eps", layer_norm_eps},
-              {"pre_layer_norm", pre_layer_norm},
-              {"attention_scale", attention_scale},
-              {"projection", projection.to_json()},
-              {"activation_checkpointing", activation_checkpointing}};
+         {"num_encoder_layers", num_encoder_layers},
+         {"num_decoder_layers", num_decoder_layers},
+         {"vocab_src_size", vocab_src_size},
+         {"vocab_tgt_size", vocab_tgt_size},
+         {"pad_src_idx", pad_src_idx},
+         {"pad_tgt_idx", pad_tgt_idx},
+         {"use_ffn_bias_1", use_ffn_bias_1},
+         {"use_ffn_bias_2", use_ffn_bias_2},
+         {"projection", projection.to_json()}};
+  write_transformer_keys(*this, j);
   if (!uniform_projection())
     j["projections"] = {{"attention", attention_proj.to_json()}, {"ffn", ffn_proj.to_json()}, {"output", output_proj.to_json()}};
   return j;
 }
 
 nn::TransformerBlockConfig EncoderDecoderConfig::block() const {
-  nn::TransformerBlockConfig b;
-  b.d_model = embedding_dim;
-  b.num_heads = num_heads;
-  b.query_key_dim = query_key_dim;
-  b.value_dim = value_dim;
-  b.ffn_hidden_dim = ffn_hidden_dim;
-  b.ffn_activation = ffn_activation;
+  nn::TransformerBlockConfig b = transformer_block(*this);
   b.ffn_bias_in = use_ffn_bias_1;
   b.ffn_bias_out = use_ffn_bias_2;
-  b.attention_out_bias = use_final_linear_mha_bias;
-  b.dropout = dropout_rate;
-  b.attention_dropout = attention_dropout_rate;
-  b.layer_norm_eps = layer_norm_eps;
-  b.pre_layer_norm = pre_layer_norm;
-  b.attention_scale = attention_scale;
-  b.proj = attention_proj;
-  b.ffn_proj = ffn_proj;
   return b;
 }
 

@@ -21,6 +21,7 @@
 #include "ops/ops.h"
 #include "train/batching.h"
 #include "train/checkpoint.h"
+#include "train/run_setup.h"
 
 namespace fs = std::filesystem;
 
@@ -602,39 +603,23 @@ std::unique_ptr<data::WordPieceTokenizer> load_vocab(const std::string& path, co
 ElectraRun load_electra_run(const std::string& run_dir, const std::vector<std::string>& tasks) {
   ElectraRun r;
   r.run_dir = run_dir;
-  const fs::path cfg_path = fs::path(run_dir) / "config.json";
-  KNOT_CHECK(fs::exists(cfg_path), "'{}' has no config.json; is it a `knot train` run directory?", run_dir);
-  r.config = models::load_json_file(cfg_path.string());
-  const std::string task = r.config.value("task", "");
-  KNOT_CHECK(std::find(tasks.begin(), tasks.end(), task) != tasks.end(), "'{}' is not an {} run (task '{}')", run_dir,
-             fmt::format("{}", fmt::join(tasks, " or ")), task);
-  KNOT_CHECK(r.config.contains("model") && r.config["model"].is_object(), "'{}': config.json has no 'model' object",
-             cfg_path.string());
+  r.config = load_run_config(run_dir, tasks, fmt::format("an {} run", fmt::join(tasks, " or ")));
   r.tokenizer = load_vocab((fs::path(run_dir) / "vocab.txt").string(), "every electra run directory holds one");
   r.model = std::make_shared<models::Electra>(models::ElectraConfig::from_json(r.config.at("model")));
   KNOT_CHECK(r.model->config().vocab_size == r.tokenizer->vocab_size(),
              "'{}': the model's vocab_size {} differs from vocab.txt's {} tokens", run_dir,
              r.model->config().vocab_size, r.tokenizer->vocab_size());
-  r.checkpoint = latest_checkpoint(run_dir);
-  KNOT_CHECK(!r.checkpoint.empty(), "'{}' has no checkpoint yet (checkpoints/latest is missing)", run_dir);
-  load_checkpoint(r.checkpoint, *r.model, nullptr, model_config_hash(r.model->config().to_json()));
-  r.model->eval();
+  r.checkpoint = load_latest_weights(run_dir, *r.model, r.model->config().to_json());
   return r;
 }
 
 TrainResult train_electra(const models::Json& cfg, const std::string& run_dir_arg, bool resume,
                           const TrainerHooks& hooks) {
-  // Rank 0 alone speaks in a data-parallel run.
-  auto log = hooks.log ? hooks.log : [](const std::string& s) {
-    if (dist::Comm::world().rank() == 0) std::fprintf(stderr, "%s\n", s.c_str());
-  };
   models::ConfigReader top(cfg, "config");
-  const std::string task = top.get<std::string>("task", "electra", "the task (knot train: translation, electra or lm; knot finetune: sentiment; knot fit: fit)");
-  KNOT_CHECK(task == "electra", "config: key 'task' is '{}', expected 'electra'", task);
-  const uint64_t seed = static_cast<uint64_t>(top.get<int64_t>("seed", 1, "seeds initialisation, batch order and dropout: a run is reproducible"));
-  std::string run_dir = top.get<std::string>("run_dir", "runs/electra", "the run directory (knot train --run overrides it)");
-  if (!run_dir_arg.empty()) run_dir = run_dir_arg;
-  top.get<std::string>("description", "", "free text, kept with the run");
+  const PreparedRun run = prepare_run(top, "electra", "runs/electra", run_dir_arg, hooks);
+  const auto& log = run.log;
+  const uint64_t seed = run.seed;
+  const std::string& run_dir = run.run_dir;
   const models::Json data_j = top.get<models::Json>("data", models::Json::object(), "where the data comes from and how it is batched");
   const models::Json tok_j = top.get<models::Json>("tokenizer", models::Json::object(), "the tokenizer: trained on the training text, or loaded from 'path'");
   const models::Json electra_j = top.get<models::Json>("electra", models::Json::object(), "ELECTRA's masking and loss weights");
@@ -659,11 +644,7 @@ TrainResult train_electra(const models::Json& cfg, const std::string& run_dir_ar
     (void)models::estimate_model_memory(model_j, {dc.batch_size, dc.max_length});  // and the basis options
   }
   config::reading_done();
-  apply_thread_setting(tcfg.threads, "train.threads");
-  if (!resume)
-    KNOT_CHECK(latest_checkpoint(run_dir).empty(),
-               "train: '{}' already holds checkpoints; continue it with --resume or choose another run directory",
-               run_dir);
+  start_run(run, tcfg, resume);
 
   const fs::path run_vocab = fs::path(run_dir) / "vocab.txt";
   const auto tok = resume ? load_vocab(run_vocab.string(), "the run directory's copy of the vocabulary")
@@ -693,14 +674,10 @@ TrainResult train_electra(const models::Json& cfg, const std::string& run_dir_ar
   auto model = std::make_shared<models::Electra>(mc);
   init_electra_embeddings(*model, eo.initializer_range);
 
-  models::Json resolved = cfg;
-  resolved["task"] = "electra";
-  resolved["seed"] = seed;
-  resolved["run_dir"] = run_dir;
+  models::Json resolved = run.resolved(cfg, mc.to_json());
   resolved["data"] = dc.to_json();
   resolved["tokenizer"] = {{"path", vocab_path}};
   resolved["electra"] = eo.to_json();
-  resolved["model"] = mc.to_json();
   log(fmt::format("electra: model {} parameters (generator {}, discriminator {}; kan {}), run directory {}",
                   model->num_parameters(), model->generator->num_parameters(), model->discriminator->num_parameters(),
                   mc.kan.kind, run_dir));

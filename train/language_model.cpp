@@ -21,6 +21,7 @@
 #include "ops/ops.h"
 #include "train/batching.h"
 #include "train/resume_check.h"
+#include "train/run_setup.h"
 
 namespace fs = std::filesystem;
 
@@ -318,18 +319,11 @@ std::vector<int64_t> lm_prompt_ids(const data::Tokenizer& tok, const std::string
 LmRun load_lm_run(const std::string& run_dir) {
   LmRun r;
   r.run_dir = run_dir;
-  const fs::path cfg_path = fs::path(run_dir) / "config.json";
-  KNOT_CHECK(fs::exists(cfg_path), "'{}' has no config.json; is it a `knot train` run directory?", run_dir);
-  r.config = models::load_json_file(cfg_path.string());
-  KNOT_CHECK(r.config.value("task", "") == "lm", "'{}' is not a language-model run (task '{}', expected 'lm')", run_dir,
-             r.config.value("task", ""));
+  r.config = load_run_config(run_dir, {"lm"}, "a language-model run");
   r.tokenizer = data::load_tokenizer(run_dir);  // tokenizer.json (BPE) or vocab.txt (WordPiece)
   r.model = std::dynamic_pointer_cast<models::DecoderOnlyTransformer>(models::build_model(r.config.at("model")));
   KNOT_CHECK(r.model, "'{}': the model is not a decoder_only", run_dir);
-  r.checkpoint = latest_checkpoint(run_dir);
-  KNOT_CHECK(!r.checkpoint.empty(), "'{}' has no checkpoint yet (checkpoints/latest is missing)", run_dir);
-  load_checkpoint(r.checkpoint, *r.model, nullptr, model_config_hash(r.config.at("model")));
-  r.model->eval();
+  r.checkpoint = load_latest_weights(run_dir, *r.model, r.config.at("model"));
   return r;
 }
 
@@ -352,18 +346,12 @@ GenerateOptions read_generate_defaults(config::Reader& g) {
 
 TrainResult train_language_model(const models::Json& cfg_in, const std::string& run_dir_arg, bool resume,
                                  const TrainerHooks& hooks) {
-  // Rank 0 alone speaks in a data-parallel run.
-  auto log = hooks.log ? hooks.log : [](const std::string& s) {
-    if (dist::Comm::world().rank() == 0) std::fprintf(stderr, "%s\n", s.c_str());
-  };
   const models::Json cfg = cfg_in;
   models::ConfigReader top(cfg, "config");
-  const std::string task = top.get<std::string>("task", "lm", "the task (knot train: translation, electra or lm; knot finetune: sentiment; knot fit: fit)");
-  KNOT_CHECK(task == "lm", "config: key 'task' is '{}', expected 'lm'", task);
-  const uint64_t seed = static_cast<uint64_t>(top.get<int64_t>("seed", 1, "seeds initialisation, batch order and dropout: a run is reproducible"));
-  std::string run_dir = top.get<std::string>("run_dir", "runs/lm", "the run directory (knot train --run overrides it)");
-  if (!run_dir_arg.empty()) run_dir = run_dir_arg;
-  top.get<std::string>("description", "", "free text, kept with the run");
+  const PreparedRun run = prepare_run(top, "lm", "runs/lm", run_dir_arg, hooks);
+  const auto& log = run.log;
+  const uint64_t seed = run.seed;
+  const std::string& run_dir = run.run_dir;
   const models::Json data_j = top.get<models::Json>("data", models::Json::object(), "where the data comes from and how it is batched");
   const models::Json tok_j = top.get<models::Json>("tokenizer", models::Json::object(), "the tokenizer: trained on the training text, or loaded from 'path'");
   models::Json model_j = top.require<models::Json>("model", "the model (its keys are model.*); its vocabulary comes from the tokenizer");
@@ -403,11 +391,7 @@ TrainResult train_language_model(const models::Json& cfg_in, const std::string& 
     (void)models::estimate_model_memory(probe, {batch_size, block_size});
   }
   config::reading_done();
-  apply_thread_setting(tcfg.threads, "train.threads");
-  if (!resume)
-    KNOT_CHECK(latest_checkpoint(run_dir).empty(),
-               "train: '{}' already holds checkpoints; continue it with --resume or choose another run directory",
-               run_dir);
+  start_run(run, tcfg, resume);
 
   LmDocuments docs = read_lm_data(dc);
   const std::vector<std::string>& train_docs = docs.train;
@@ -449,11 +433,7 @@ TrainResult train_language_model(const models::Json& cfg_in, const std::string& 
   auto model = std::dynamic_pointer_cast<models::DecoderOnlyTransformer>(models::build_model(model_j));
   KNOT_CHECK(model, "config: key 'model' must describe a decoder_only model");
 
-  models::Json resolved = cfg;
-  resolved["task"] = "lm";
-  resolved["seed"] = seed;
-  resolved["run_dir"] = run_dir;
-  resolved["model"] = model_j;
+  const models::Json resolved = run.resolved(cfg, model_j);
   if (resume) check_resume_tokenizer_settings(run_dir, tok_j);  // the run keeps its tokenizer
   log(fmt::format("lm: model {} parameters, run directory {}", model->num_parameters(), run_dir));
 

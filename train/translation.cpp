@@ -20,6 +20,7 @@
 #include "ops/ops.h"
 #include "train/batching.h"
 #include "train/resume_check.h"
+#include "train/run_setup.h"
 #include "train/bleu.h"
 
 namespace fs = std::filesystem;
@@ -295,18 +296,11 @@ std::vector<std::vector<int64_t>> translate_ids(const models::EncoderDecoderTran
 TranslationRun load_translation_run(const std::string& run_dir) {
   TranslationRun r;
   r.run_dir = run_dir;
-  const fs::path cfg_path = fs::path(run_dir) / "config.json";
-  KNOT_CHECK(fs::exists(cfg_path), "'{}' has no config.json; is it a `knot train` run directory?", run_dir);
-  r.config = models::load_json_file(cfg_path.string());
-  KNOT_CHECK(r.config.value("task", "") == "translation", "'{}' is not a translation run (task '{}')", run_dir,
-             r.config.value("task", ""));
+  r.config = load_run_config(run_dir, {"translation"}, "a translation run");
   r.tokenizer = data::load_tokenizer((fs::path(run_dir) / "tokenizer.json").string());
   r.model = std::dynamic_pointer_cast<models::EncoderDecoderTransformer>(models::build_model(r.config.at("model")));
   KNOT_CHECK(r.model, "'{}': the model is not an encoder_decoder", run_dir);
-  r.checkpoint = latest_checkpoint(run_dir);
-  KNOT_CHECK(!r.checkpoint.empty(), "'{}' has no checkpoint yet (checkpoints/latest is missing)", run_dir);
-  load_checkpoint(r.checkpoint, *r.model, nullptr, model_config_hash(r.config.at("model")));
-  r.model->eval();
+  r.checkpoint = load_latest_weights(run_dir, *r.model, r.config.at("model"));
   return r;
 }
 
@@ -335,19 +329,12 @@ EvalDefaults read_eval_defaults(config::Reader& r) {
 
 TrainResult train_translation(const models::Json& cfg_in, const std::string& run_dir_arg, bool resume,
                               const TrainerHooks& hooks) {
-  // Rank 0 alone speaks in a data-parallel run.
-  auto log = hooks.log ? hooks.log : [](const std::string& s) {
-    if (dist::Comm::world().rank() == 0) std::fprintf(stderr, "%s\n", s.c_str());
-  };
   models::Json cfg = cfg_in;
   models::ConfigReader top(cfg, "config");
-  const std::string task = top.get<std::string>("task", "translation", "the task (knot train: translation, electra or lm; knot finetune: sentiment; knot fit: fit)");
-  KNOT_CHECK(task == "translation", "config: key 'task' is '{}', expected 'translation'", task);
-  const uint64_t seed = static_cast<uint64_t>(
-      top.get<int64_t>("seed", 1, "seeds initialisation, batch order and dropout (a run is reproducible)"));
-  std::string run_dir = top.get<std::string>("run_dir", "runs/translation", "the run directory (knot train --run overrides it)");
-  if (!run_dir_arg.empty()) run_dir = run_dir_arg;
-  top.get<std::string>("description", "", "free text, kept with the run");
+  const PreparedRun run = prepare_run(top, "translation", "runs/translation", run_dir_arg, hooks);
+  const auto& log = run.log;
+  const uint64_t seed = run.seed;
+  const std::string& run_dir = run.run_dir;
   models::ConfigReader d = top.child("data", "the sentence pairs (JSON lines; knot data ende)");
   models::ConfigReader t = top.child("tokenizer", "the BPE tokenizer trained on the training pairs (or loaded)");
   models::ConfigReader tr = top.child("translation", "the task's loss and decoding");
@@ -408,15 +395,9 @@ TrainResult train_translation(const models::Json& cfg_in, const std::string& run
     (void)models::estimate_model_memory(models::resolve_model_config(cfg, &shape), shape);
   }
   config::reading_done();
-  apply_thread_setting(tcfg.threads, "train.threads");
-
   // Nothing is written into run_dir here: run_trainer writes config.json and tokenizer.json once
-  // it holds the run's lock and every check has passed. The cheap check comes first, though, so a
-  // refused fresh run does not train a tokenizer for nothing (run_trainer checks again, locked).
-  if (!resume)
-    KNOT_CHECK(latest_checkpoint(run_dir).empty(),
-               "train: '{}' already holds checkpoints; continue it with --resume or choose another run directory",
-               run_dir);
+  // it holds the run's lock and every check has passed.
+  start_run(run, tcfg, resume);
   const fs::path tok_path = fs::path(run_dir) / "tokenizer.json";
   auto train_pairs = read_translation_pairs(train_path, src_key, tgt_key, max_train);
   auto val_pairs = read_translation_pairs(val_path, src_key, tgt_key, max_val);
@@ -461,11 +442,7 @@ TrainResult train_translation(const models::Json& cfg_in, const std::string& run
   auto model = std::dynamic_pointer_cast<models::EncoderDecoderTransformer>(models::build_model(model_j));
   KNOT_CHECK(model, "config: key 'model' must describe an encoder_decoder model");
 
-  models::Json resolved = cfg;
-  resolved["task"] = "translation";
-  resolved["seed"] = seed;
-  resolved["run_dir"] = run_dir;
-  resolved["model"] = model_j;
+  models::Json resolved = run.resolved(cfg, model_j);
   resolved["tokenizer"] = tok_j;  // spelled as it is read now (tokenizer.file is tokenizer.path)
   if (resume) check_resume_tokenizer_settings(run_dir, tok_j);  // the run keeps its tokenizer
   const models::EncoderDecoderConfig& mc = model->config();
