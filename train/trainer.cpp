@@ -24,7 +24,9 @@
 #include "dist/comm.h"
 #include "dist/data_parallel.h"
 #include "models/electra.h"
+#include "train/progress.h"
 #include "train/run_lock.h"
+#include "train/trainer_state.h"
 #include "nn/basis_registry.h"
 #include "nn/kan_linear.h"
 #include "ops/elementwise.h"
@@ -297,33 +299,120 @@ void validate_trainer_state(const models::Json& s, const std::string& file, int6
 
 namespace {
 
-std::string format_duration(double s) {
-  if (!std::isfinite(s) || s < 0) return "?";
-  const int64_t t = static_cast<int64_t>(s + 0.5);
-  if (t >= 3600) return fmt::format("{}h{:02d}m", t / 3600, (t / 60) % 60);
-  if (t >= 60) return fmt::format("{}m{:02d}s", t / 60, t % 60);
-  return fmt::format("{}s", t);
+// Data parallelism: the settings that cannot be used with several ranks, and how the ranks split
+// each batch (said once, by rank 0).
+void check_data_parallel(const Task& task, const TrainerConfig& cfg, const dist::Comm& comm,
+                         const std::function<void(const std::string&)>& log) {
+  if (comm.distributed()) {
+    KNOT_CHECK(!cfg.optimizer_in_backward,
+               "train: optimizer_in_backward cannot be used with {} ranks (each update needs the gradient summed over "
+               "the ranks first); set train.optimizer_in_backward=false",
+               comm.size());
+    const int64_t rows = task.batch_rows();
+    KNOT_CHECK(rows == 0 || rows % comm.size() == 0,
+               "train: the global batch of {} rows does not split over {} ranks; choose a batch size that is a "
+               "multiple of the rank count (each rank takes batch_size / ranks rows of every batch)",
+               rows, comm.size());
+    log(fmt::format("{}: data parallel over {} ranks ({} per machine here), {} CPU threads each, ZeRO-{}{}",
+                    task.name(), comm.size(), comm.local_size(), num_threads(), cfg.zero,
+                    rows > 0 ? fmt::format(", {} rows of each {}-row batch per rank", rows / comm.size(), rows) : ""));
+  } else if (cfg.zero == 1) {
+    log(fmt::format("{}: train.zero=1 has no effect in one process (it shards the optimizer over the ranks of "
+                    "mpirun -np N)", task.name()));
+  }
 }
 
-// Keeps the lines of metrics.jsonl whose "step" is <= max_step (a resumed run rewrites the rest).
-void truncate_metrics(const fs::path& path, int64_t max_step) {
-  if (!fs::exists(path)) return;
-  std::ifstream in(path);
-  std::string line, kept;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    models::Json j;
-    try {
-      j = models::Json::parse(line);
-    } catch (const std::exception&) {
-      break;  // a line cut by a kill: drop it and what follows
-    }
-    // A line that is not a step record (edited by hand, cut by a kill) ends what is kept.
-    if (!j.is_object() || !j.contains("step") || !j["step"].is_number_integer()) break;
-    if (j["step"].get<int64_t>() > max_step) break;
-    kept += line + "\n";
+// The model's KAN layers: all of them (by name), and those with a knot grid (B-spline: on each logged
+// step, the fraction of their inputs outside the grid, on that step's first micro-batch, goes into the
+// metrics row as out_of_grid_<basis>).
+struct KanLayers {
+  std::vector<std::pair<std::string, nn::KANLayer*>> all;
+  std::vector<nn::KANLayer*> grid;
+};
+
+// The KAN layers, after checking what the train config's KAN keys ask of them and of the ranks.
+KanLayers kan_layers_checked(nn::Module& model, const TrainerConfig& cfg, const dist::Comm& comm, bool act_reg) {
+  KanLayers out;
+  if (cfg.kan_regularization > 0) nn::check_kan_regularization(model, "train.kan_regularization", act_reg);
+  KNOT_CHECK(!act_reg || !comm.distributed(),
+             "train: kan_reg_metric 'activations' cannot be used with {} ranks yet (each edge's mean |φ| would have "
+             "to be summed over the ranks' rows before the entropy is taken); use kan_reg_metric 'weights' or one "
+             "process",
+             comm.size());
+  for (const auto& [name, m] : model.named_modules())
+    if (const auto* k = dynamic_cast<const nn::KANLayer*>(m))
+      out.all.emplace_back(name, const_cast<nn::KANLayer*>(k));  // the model is ours to change
+  for (const auto& [name, k] : out.all) {
+    int order = 0;
+    if (k->knot_grid(&order).defined()) out.grid.push_back(k);
   }
-  data::write_file_atomic(path.string(), kept);
+  if (!cfg.kan_grid_extend.empty()) {
+    KNOT_CHECK(!out.all.empty(), "train: kan_grid_extend is set, but the model has no KAN layer; remove the key");
+    for (const auto& [name, k] : out.all)
+      KNOT_CHECK(dynamic_cast<const nn::KANLinear*>(k) != nullptr,
+                 "train: kan_grid_extend refines B-spline grids, but KAN layer '{}' is kan_{}, which has no grid; "
+                 "remove the key or use kan_bspline",
+                 name, k->basis());
+  }
+  return out;
+}
+
+// Grid extensions still to come (after `step`; a resumed run has taken the grid size of its
+// checkpoint's weights) must grow every layer's grid, in one process.
+void check_grid_extensions_ahead(const TrainerConfig& cfg, const std::vector<std::pair<std::string, nn::KANLayer*>>& kan_layers,
+                                 int64_t step, const dist::Comm& comm) {
+  for (const auto& ext : cfg.kan_grid_extend) {
+    if (ext.step <= step) continue;
+    KNOT_CHECK(!comm.distributed(),
+               "train: kan_grid_extend cannot be used with {} ranks yet (the gradient buckets are sized once); "
+               "extend the grid in one process, then resume the run with more (the extension at step {} is still "
+               "ahead)",
+               comm.size(), ext.step);
+    for (const auto& [name, k] : kan_layers) {
+      const int64_t g = dynamic_cast<const nn::KANLinear*>(k)->options().grid_size;
+      KNOT_CHECK(ext.grid_size > g,
+                 "train: kan_grid_extend at step {} asks for grid size {}, but KAN layer '{}' already has grid size {}; "
+                 "grid extension only grows grids",
+                 ext.step, ext.grid_size, name, g);
+    }
+  }
+}
+
+// --resume: loads run_dir's latest checkpoint (weights, optimizer, trainer state and RNG) after
+// checking it belongs to this task and model; returns its directory.
+std::string restore_latest_checkpoint(const std::string& run_dir, const std::string& task, nn::Module& model,
+                                      optim::Adam& opt, const std::string& config_sha, TrainerState& st) {
+  const std::string dir = latest_checkpoint(run_dir);
+  KNOT_CHECK(!dir.empty(), "train --resume: '{}' has no checkpoint (no checkpoints/latest)", run_dir);
+  const LoadedCheckpoint ck = load_checkpoint(dir, model, &opt, config_sha);
+  const models::Json& s = ck.trainer_state;
+  const std::string state_file = (fs::path(dir) / "trainer_state.json").string();
+  validate_trainer_state(s, state_file, checkpoint_dir_step(dir));
+  KNOT_CHECK(s.at("task").get<std::string>() == task, "train --resume: checkpoint '{}' is for task '{}', not '{}'", dir,
+             s.at("task").get<std::string>(), task);
+  KNOT_CHECK(s.at("optimizer_steps").get<int64_t>() == opt.steps(),
+             "checkpoint: '{}': key 'optimizer_steps' is {} but optimizer.safetensors records {} steps", state_file,
+             s.at("optimizer_steps").get<int64_t>(), opt.steps());
+  st.restore(s);
+  return dir;
+}
+
+// train.init_from: loads the starting weights (a safetensors file, or a run directory's latest
+// checkpoint) strictly into `model`; returns the file read.
+std::string load_init_weights(const std::string& init_from, nn::Module& model) {
+  std::string path = init_from;
+  if (fs::is_directory(path)) {
+    const std::string ck = latest_checkpoint(path);
+    path = ck.empty() ? (fs::path(path) / "model.safetensors").string() : (fs::path(ck) / "model.safetensors").string();
+  }
+  KNOT_CHECK(fs::is_regular_file(path), "train.init_from: '{}' is not a safetensors file or a run directory with one",
+             init_from);
+  try {
+    model.load(path, /*strict=*/true);
+  } catch (const std::exception& e) {
+    KNOT_FAIL("train.init_from: the weights of '{}' do not fit this model: {}", path, e.what());
+  }
+  return path;
 }
 
 }  // namespace
@@ -343,23 +432,7 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
   std::optional<RunLock> lock;
   if (lead) lock.emplace(run_dir, setup.writer);
   apply_thread_setting(cfg.threads, "train.threads");
-  if (comm.distributed()) {
-    KNOT_CHECK(!cfg.optimizer_in_backward,
-               "train: optimizer_in_backward cannot be used with {} ranks (each update needs the gradient summed over "
-               "the ranks first); set train.optimizer_in_backward=false",
-               comm.size());
-    const int64_t rows = task.batch_rows();
-    KNOT_CHECK(rows == 0 || rows % comm.size() == 0,
-               "train: the global batch of {} rows does not split over {} ranks; choose a batch size that is a "
-               "multiple of the rank count (each rank takes batch_size / ranks rows of every batch)",
-               rows, comm.size());
-    log(fmt::format("{}: data parallel over {} ranks ({} per machine here), {} CPU threads each, ZeRO-{}{}",
-                    task.name(), comm.size(), comm.local_size(), num_threads(), cfg.zero,
-                    rows > 0 ? fmt::format(", {} rows of each {}-row batch per rank", rows / comm.size(), rows) : ""));
-  } else if (cfg.zero == 1) {
-    log(fmt::format("{}: train.zero=1 has no effect in one process (it shards the optimizer over the ranks of "
-                    "mpirun -np N)", task.name()));
-  }
+  check_data_parallel(task, cfg, comm, log);
   // The run's GEMM precision, and the caller's back when the run ends (however it ends).
   struct PrecisionScope {
     MatmulPrecision saved = matmul_precision();
@@ -369,40 +442,19 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
   nn::Module& model = task.model();
   model.train();
   const bool act_reg = cfg.kan_regularization > 0 && cfg.kan_reg_metric == "activations";
-  if (cfg.kan_regularization > 0) nn::check_kan_regularization(model, "train.kan_regularization", act_reg);
-  KNOT_CHECK(!act_reg || !comm.distributed(),
-             "train: kan_reg_metric 'activations' cannot be used with {} ranks yet (each edge's mean |φ| would have "
-             "to be summed over the ranks' rows before the entropy is taken); use kan_reg_metric 'weights' or one "
-             "process",
-             comm.size());
-  // The KAN layers. With the activations penalty each records its input in the training forwards
-  // (set_capture_input); recording ends with this call, however it ends.
-  std::vector<std::pair<std::string, nn::KANLayer*>> kan_layers;
-  for (const auto& [name, m] : model.named_modules())
-    if (const auto* k = dynamic_cast<const nn::KANLayer*>(m))
-      kan_layers.emplace_back(name, const_cast<nn::KANLayer*>(k));  // the model is ours to change
+  // The KAN layers (checked against the train config's KAN keys). With the activations penalty each
+  // records its input in the training forwards (set_capture_input); recording ends with this call,
+  // however it ends.
+  KanLayers kan = kan_layers_checked(model, cfg, comm, act_reg);
+  auto& kan_layers = kan.all;
+  auto& grid_layers = kan.grid;
   struct CaptureOff {
     std::vector<std::pair<std::string, nn::KANLayer*>>& layers;
     ~CaptureOff() {
       for (auto& [name, k] : layers) k->set_capture_input(false);
     }
   } capture_off{kan_layers};
-  // The layers with a knot grid (B-spline): on each logged step, the fraction of their inputs outside
-  // the grid, on that step's first micro-batch, goes into the metrics row as out_of_grid_<basis>.
-  std::vector<nn::KANLayer*> grid_layers;
-  for (const auto& [name, k] : kan_layers) {
-    int order = 0;
-    if (k->knot_grid(&order).defined()) grid_layers.push_back(k);
-  }
   std::map<std::string, std::pair<double, double>> grid_counts;  // basis -> (outside, total) since the last row
-  if (!cfg.kan_grid_extend.empty()) {
-    KNOT_CHECK(!kan_layers.empty(), "train: kan_grid_extend is set, but the model has no KAN layer; remove the key");
-    for (const auto& [name, k] : kan_layers)
-      KNOT_CHECK(dynamic_cast<const nn::KANLinear*>(k) != nullptr,
-                 "train: kan_grid_extend refines B-spline grids, but KAN layer '{}' is kan_{}, which has no grid; "
-                 "remove the key or use kan_bspline",
-                 name, k->basis());
-  }
 
   auto groups = optim::decay_groups(model, cfg.weight_decay);
   optim::Adam opt(std::move(groups), cfg.lr, optim::AdamOptions{cfg.beta1, cfg.beta2, cfg.eps, cfg.decoupled});
@@ -411,74 +463,28 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
   std::vector<Tensor> params = model.parameters();
   const std::string config_sha = model_config_hash(setup.model_config);
 
-  // Trainer state (all of it goes into trainer_state.json).
-  int64_t step = 0, micro = 0, skipped = 0, win_count = 0, win_tokens = 0;
-  double win_loss = 0, best = std::numeric_limits<double>::infinity();
-  models::Json last_val;
+  // Trainer state (all of it goes into trainer_state.json; train/trainer_state.h).
+  TrainerState st;
+  int64_t &step = st.step, &micro = st.micro, &skipped = st.skipped, &win_count = st.win_count,
+          &win_tokens = st.win_tokens;
+  double &win_loss = st.win_loss, &best = st.best;
+  models::Json& last_val = st.last_val;
 
   // Every check before the first write: a refused run leaves the directory as it was.
   const fs::path metrics_path = fs::path(run_dir) / "metrics.jsonl";
   std::string resumed_from;
   if (resume) {
-    const std::string dir = latest_checkpoint(run_dir);
-    KNOT_CHECK(!dir.empty(), "train --resume: '{}' has no checkpoint (no checkpoints/latest)", run_dir);
-    const LoadedCheckpoint ck = load_checkpoint(dir, model, &opt, config_sha);
-    const models::Json& s = ck.trainer_state;
-    const std::string state_file = (fs::path(dir) / "trainer_state.json").string();
-    validate_trainer_state(s, state_file, checkpoint_dir_step(dir));
-    KNOT_CHECK(s.at("task").get<std::string>() == task.name(), "train --resume: checkpoint '{}' is for task '{}', not '{}'",
-               dir, s.at("task").get<std::string>(), task.name());
-    KNOT_CHECK(s.at("optimizer_steps").get<int64_t>() == opt.steps(),
-               "checkpoint: '{}': key 'optimizer_steps' is {} but optimizer.safetensors records {} steps", state_file,
-               s.at("optimizer_steps").get<int64_t>(), opt.steps());
-    step = s.at("step").get<int64_t>();
-    micro = s.at("micro_batch").get<int64_t>();
-    skipped = s.at("skipped_steps").get<int64_t>();
-    win_count = s.at("window_count").get<int64_t>();
-    win_tokens = s.at("window_tokens").get<int64_t>();
-    win_loss = s.at("window_loss").get<double>();
-    best = s.at("best").is_null() ? std::numeric_limits<double>::infinity() : s.at("best").get<double>();
-    last_val = s.value("last_validation", models::Json());
-    const auto& g = s.at("rng").at("default");
-    default_generator().set_state({g.at("seed").get<uint64_t>(), g.at("draws").get<uint64_t>()});
-    resumed_from = dir;
+    resumed_from = restore_latest_checkpoint(run_dir, task.name(), model, opt, config_sha, st);
   } else {
     KNOT_CHECK(latest_checkpoint(run_dir).empty(),
                "train: '{}' already holds checkpoints; continue it with --resume or choose another run directory",
                run_dir);
     if (!cfg.init_from.empty()) {  // train.init_from: the starting weights (a file, or a run's latest)
-      std::string path = cfg.init_from;
-      if (fs::is_directory(path)) {
-        const std::string ck = latest_checkpoint(path);
-        path = ck.empty() ? (fs::path(path) / "model.safetensors").string() : (fs::path(ck) / "model.safetensors").string();
-      }
-      KNOT_CHECK(fs::is_regular_file(path), "train.init_from: '{}' is not a safetensors file or a run directory with one",
-                 cfg.init_from);
-      try {
-        model.load(path, /*strict=*/true);
-      } catch (const std::exception& e) {
-        KNOT_FAIL("train.init_from: the weights of '{}' do not fit this model: {}", path, e.what());
-      }
+      const std::string path = load_init_weights(cfg.init_from, model);
       log(fmt::format("{}: starting from the weights of {}", task.name(), path));
     }
   }
-  // Grid extensions still to come must grow every layer's grid (a resumed run has taken the grid size
-  // of its checkpoint's weights).
-  for (const auto& ext : cfg.kan_grid_extend) {
-    if (ext.step <= step) continue;
-    KNOT_CHECK(!comm.distributed(),
-               "train: kan_grid_extend cannot be used with {} ranks yet (the gradient buckets are sized once); "
-               "extend the grid in one process, then resume the run with more (the extension at step {} is still "
-               "ahead)",
-               comm.size(), ext.step);
-    for (const auto& [name, k] : kan_layers) {
-      const int64_t g = dynamic_cast<const nn::KANLinear*>(k)->options().grid_size;
-      KNOT_CHECK(ext.grid_size > g,
-                 "train: kan_grid_extend at step {} asks for grid size {}, but KAN layer '{}' already has grid size {}; "
-                 "grid extension only grows grids",
-                 ext.step, ext.grid_size, name, g);
-    }
-  }
+  check_grid_extensions_ahead(cfg, kan_layers, step, comm);
   // Data parallelism: gradient sync (and with ZeRO-1 the optimizer's moments cut to this rank's share,
   // after a resume loaded them whole), and the ranks agree before anything is written: a rank whose
   // checks failed has ended the job (dist::abort_job) before rank 0 gets past this point.
@@ -524,21 +530,7 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
   };
 
   auto trainer_state = [&]() {
-    const Generator& dg = default_generator();
-    return models::Json{{"task", task.name()},
-                        {"step", step},
-                        {"micro_batch", micro},
-                        {"epoch", micro / task.batches_per_epoch()},
-                        {"batch_in_epoch", micro % task.batches_per_epoch()},
-                        {"skipped_steps", skipped},
-                        {"window_count", win_count},
-                        {"window_tokens", win_tokens},
-                        {"window_loss", win_loss},
-                        {"best", std::isfinite(best) ? models::Json(best) : models::Json()},
-                        {"best_metric", task.best_metric()},
-                        {"last_validation", last_val},
-                        {"optimizer_steps", opt.steps()},
-                        {"rng", {{"default", {{"seed", dg.seed()}, {"draws", dg.draws()}}}}}};
+    return st.to_json(task.name(), task.best_metric(), task.batches_per_epoch(), opt.steps());
   };
   CheckpointOptions ck_opt = hooks.checkpoint;
   ck_opt.keep_last = cfg.keep_checkpoints;
@@ -597,17 +589,11 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
     log(line);
   };
 
-  const bool tty = ::isatty(2) != 0;
-  const auto t0 = std::chrono::steady_clock::now();
   const int64_t start_step = step;
   int64_t tokens_this_run = 0;
   TrainResult res;
-  // Progress rates. tok/s is over the logging window, validation and checkpoint time left out, so it
-  // follows the machine's load; the ETA is the windows' seconds per step (smoothed: 0.7 old + 0.3
-  // new) times the steps left, plus validation/checkpoint time at this run's rate per step so far.
-  double last_log_s = 0, overhead_s = 0, overhead_at_last_log = 0, step_s_ema = -1, comm_wait_at_last_log = 0,
-         comm_gather_at_last_log = 0;
-  int64_t last_log_step = step, tokens_at_last_log = 0;  // (win_tokens may include tokens from before a resume)
+  ProgressMeter progress(start_step, cfg.steps, cfg.progress && lead);  // rates, ETA, the live line
+  double comm_wait_at_last_log = 0, comm_gather_at_last_log = 0;
   auto seconds_since = [](std::chrono::steady_clock::time_point a) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
   };
@@ -781,21 +767,8 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
     }
 
     if (step % cfg.log_every == 0 || step == cfg.steps) {
-      const double elapsed = seconds_since(t0);
-      const double train_s = std::max(elapsed - last_log_s - (overhead_s - overhead_at_last_log), 1e-9);
-      const double tps = static_cast<double>(tokens_this_run - tokens_at_last_log) / train_s;
-      if (step > last_log_step) {
-        const double per_step = train_s / static_cast<double>(step - last_log_step);
-        step_s_ema = step_s_ema < 0 ? per_step : 0.7 * step_s_ema + 0.3 * per_step;
-      }
-      const double overhead_per_step =
-          step > start_step ? overhead_s / static_cast<double>(step - start_step) : 0.0;
-      const double eta = std::max(step_s_ema, 0.0) * static_cast<double>(cfg.steps - step) +
-                         overhead_per_step * static_cast<double>(cfg.steps - step);
-      last_log_s = elapsed;
-      overhead_at_last_log = overhead_s;
-      last_log_step = step;
-      tokens_at_last_log = tokens_this_run;
+      const ProgressMeter::Window w = progress.close_window(step, tokens_this_run);
+      const double elapsed = w.elapsed_s, tps = w.tokens_per_s, eta = w.eta_s;
       if (win_count > 0) {
         const double mean = win_loss / static_cast<double>(win_count);
         res.last_loss = mean;
@@ -836,13 +809,7 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
                       win_count > 0 ? fmt::format("{:.4f}", win_loss / static_cast<double>(win_count))
                                     : std::string("- (every step skipped)"),
                       last_lr, tps, format_duration(eta));
-      if (cfg.progress && lead) {
-        if (tty)
-          std::fprintf(stderr, "\r%s\x1b[K", line.c_str());
-        else
-          std::fprintf(stderr, "%s\n", line.c_str());
-        std::fflush(stderr);
-      }
+      progress.print(line);
       win_loss = 0;
       win_count = 0;
       win_tokens = 0;
@@ -850,13 +817,13 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
     const bool at_end = step == cfg.steps;
     const bool do_val = (cfg.val_every > 0 && step % cfg.val_every == 0) || at_end;
     const bool do_ck = (cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0) || at_end;
-    if ((do_val || do_ck) && cfg.progress && tty && lead) std::fprintf(stderr, "\n");
+    if (do_val || do_ck) progress.break_line();
     if (do_val || do_ck) {
       const auto o0 = std::chrono::steady_clock::now();
       if (do_val) validate();
       comm.idle_barrier();  // the other ranks sleep while rank 0 validates
       const bool written = do_ck ? checkpoint() : true;
-      overhead_s += seconds_since(o0);
+      progress.add_overhead(seconds_since(o0));
       if (at_end && !written) {
         // The run's result would be the last checkpoint, which is not what it trained: a failure.
         res.diverged = true;
@@ -864,7 +831,7 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
       }
     }
   }
-  if (cfg.progress && tty && lead) std::fprintf(stderr, "\n");
+  progress.break_line();
   res.steps = step;
   res.world_size = comm.size();
   if (dp && dp->stats().steps > 0) {
@@ -873,7 +840,7 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
   }
   res.skipped_steps = skipped;
   res.last_validation = last_val;
-  res.seconds = seconds_since(t0);
+  res.seconds = progress.elapsed();
   res.tokens_per_second = res.seconds > 0 ? static_cast<double>(tokens_this_run) / res.seconds : 0.0;
   return res;
 }
