@@ -415,6 +415,46 @@ std::string load_init_weights(const std::string& init_from, nn::Module& model) {
   return path;
 }
 
+// on_nan=skip, after a skipped step: why the run has diverged ("" while it has not): too many steps
+// skipped in a row (train.max_consecutive_skips), or too large a share of this call's steps (after 20
+// of them, train.max_skipped_fraction).
+std::string divergence(const TrainerConfig& cfg, int64_t step, int64_t done_here, int64_t consecutive_skips,
+                       int64_t skipped_this_run, const std::string& why) {
+  if (consecutive_skips >= cfg.max_consecutive_skips)
+    return fmt::format("{} steps in a row had a non-finite loss or gradient (the last: step {}, {}; "
+                       "train.max_consecutive_skips = {})",
+                       consecutive_skips, step, why, cfg.max_consecutive_skips);
+  if (done_here >= 20 &&
+      static_cast<double>(skipped_this_run) > cfg.max_skipped_fraction * static_cast<double>(done_here))
+    return fmt::format("{} of the {} steps of this run were skipped (more than train.max_skipped_fraction = {}; the "
+                       "last: step {}, {})",
+                       skipped_this_run, done_here, cfg.max_skipped_fraction, step, why);
+  return "";
+}
+
+// A logged window's row of metrics.jsonl (the trainer adds the ranks', grids' and task's extras).
+models::Json window_row(const TrainerState& st, double mean_loss, double lr, const ProgressMeter::Window& w,
+                        int64_t batches_per_epoch) {
+  return {{"step", st.step},
+          {"epoch", st.micro / batches_per_epoch},
+          {"loss", mean_loss},
+          {"ppl", std::exp(std::min(mean_loss, 50.0))},
+          {"lr", lr},
+          {"tokens", st.win_tokens},
+          {"tokens_per_s", w.tokens_per_s},
+          {"elapsed_s", w.elapsed_s}};
+}
+
+// The live progress line: "translation step 40/200 | epoch 1 | loss 5.1234 | lr 1.000e-03 | 812 tok/s | ETA 2m10s".
+std::string progress_line(const std::string& who, const TrainerState& st, int64_t total_steps,
+                          int64_t batches_per_epoch, double lr, const ProgressMeter::Window& w) {
+  return fmt::format("{} step {}/{} | epoch {} | loss {} | lr {:.3e} | {:.0f} tok/s | ETA {}", who, st.step,
+                     total_steps, st.micro / batches_per_epoch,
+                     st.win_count > 0 ? fmt::format("{:.4f}", st.win_loss / static_cast<double>(st.win_count))
+                                      : std::string("- (every step skipped)"),
+                     lr, w.tokens_per_s, format_duration(w.eta_s));
+}
+
 }  // namespace
 
 TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string& run_dir, bool resume,
@@ -724,19 +764,11 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
         break;
       }
       log(fmt::format("{}: step {}: {}; skipping the step (on_nan=skip)", task.name(), step, why));
-      const int64_t done_here = step - start_step;
-      const bool too_many_in_a_row = consecutive_skips >= cfg.max_consecutive_skips;
-      const bool too_many = done_here >= 20 && static_cast<double>(skipped_this_run) >
-                                                   cfg.max_skipped_fraction * static_cast<double>(done_here);
-      if (too_many_in_a_row || too_many) {
+      const std::string diverged =
+          divergence(cfg, step, step - start_step, consecutive_skips, skipped_this_run, why);
+      if (!diverged.empty()) {
         res.diverged = true;
-        res.failure = too_many_in_a_row
-                          ? fmt::format("{} steps in a row had a non-finite loss or gradient (the last: step {}, {}; "
-                                        "train.max_consecutive_skips = {})",
-                                        consecutive_skips, step, why, cfg.max_consecutive_skips)
-                          : fmt::format("{} of the {} steps of this run were skipped (more than train.max_skipped_fraction "
-                                        "= {}; the last: step {}, {})",
-                                        skipped_this_run, done_here, cfg.max_skipped_fraction, step, why);
+        res.failure = diverged;
         log(fmt::format("{}: the run diverged: {}; stopping; {}. Lower train.lr or tighten train.clip_grad_norm, "
                         "then {}",
                         task.name(), res.failure, kept_text,
@@ -768,19 +800,11 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
 
     if (step % cfg.log_every == 0 || step == cfg.steps) {
       const ProgressMeter::Window w = progress.close_window(step, tokens_this_run);
-      const double elapsed = w.elapsed_s, tps = w.tokens_per_s, eta = w.eta_s;
       if (win_count > 0) {
         const double mean = win_loss / static_cast<double>(win_count);
         res.last_loss = mean;
         res.has_loss = true;
-        models::Json row{{"step", step},
-                         {"epoch", micro / task.batches_per_epoch()},
-                         {"loss", mean},
-                         {"ppl", std::exp(std::min(mean, 50.0))},
-                         {"lr", last_lr},
-                         {"tokens", win_tokens},
-                         {"tokens_per_s", tps},
-                         {"elapsed_s", elapsed}};
+        models::Json row = window_row(st, mean, last_lr, w, task.batches_per_epoch());
         if (dp) {
           const dist::CommStats& cs = dp->stats();
           row["world_size"] = comm.size();
@@ -802,14 +826,8 @@ TrainResult run_trainer(Task& task, const TrainerConfig& cfg, const std::string&
         for (auto it = extras.begin(); it != extras.end(); ++it) row[it.key()] = it.value();
         write_metrics(row);
       }
-      const std::string line =
-          fmt::format("{}{} step {}/{} | epoch {} | loss {} | lr {:.3e} | {:.0f} tok/s | ETA {}", task.name(),
-                      comm.distributed() ? fmt::format(" [{} ranks]", comm.size()) : std::string(), step,
-                      cfg.steps, micro / task.batches_per_epoch(),
-                      win_count > 0 ? fmt::format("{:.4f}", win_loss / static_cast<double>(win_count))
-                                    : std::string("- (every step skipped)"),
-                      last_lr, tps, format_duration(eta));
-      progress.print(line);
+      progress.print(progress_line(task.name() + (comm.distributed() ? fmt::format(" [{} ranks]", comm.size()) : ""),
+                                   st, cfg.steps, task.batches_per_epoch(), last_lr, w));
       win_loss = 0;
       win_count = 0;
       win_tokens = 0;
