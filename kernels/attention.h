@@ -43,18 +43,18 @@ struct AttentionBwd {  // the CPU kernel returns each as a transposed view of a 
   Tensor dv;  // (B, H, S, Dv)
 };
 
-#define KNOT_ATTENTION_KERNELS                                                                         \
-  /* q: (B, H, T, Dk)  k: (B, H, S, Dk)  v: (B, H, S, Dv), any strides, same float dtype;            \
-     key_padding_mask: (B, S) any numeric dtype, non-zero = padded, or undefined */                  \
-  AttentionFwd attention_fwd(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_padding_mask, \
-                             const AttentionParams& p);                                                 \
-  /* dout, out: (B, H, T, Dv)  lse: (B, H, T) from attention_fwd with the same q, k, v, mask and p */ \
-  AttentionBwd attention_bwd(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,     \
-                             const Tensor& out, const Tensor& lse, const Tensor& key_padding_mask,      \
-                             const AttentionParams& p);
+#define KNOT_ATTENTION_KERNELS(X)                                                                               \
+  /* q: (B, H, T, Dk)  k: (B, H, S, Dk)  v: (B, H, S, Dv), any strides, same float dtype;                       \
+  key_padding_mask: (B, S) any numeric dtype, non-zero = padded, or undefined */                                \
+  X(AttentionFwd, attention_fwd, (const Tensor& q, const Tensor& k, const Tensor& v,                            \
+                                  const Tensor& key_padding_mask, const AttentionParams& p))                    \
+  /* dout, out: (B, H, T, Dv)  lse: (B, H, T) from attention_fwd with the same q, k, v, mask and p */           \
+  X(AttentionBwd, attention_bwd, (const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,        \
+                                  const Tensor& out, const Tensor& lse, const Tensor& key_padding_mask,         \
+                                  const AttentionParams& p))
 
-namespace cpu { KNOT_ATTENTION_KERNELS }
-namespace cuda { KNOT_ATTENTION_KERNELS }
+namespace cpu { KNOT_ATTENTION_KERNELS(KNOT_DECLARE_KERNEL) }
+namespace cuda { KNOT_ATTENTION_KERNELS(KNOT_DECLARE_KERNEL) }
 
 inline AttentionFwd attention_fwd(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_padding_mask,
                                   const AttentionParams& p) {

@@ -1,14 +1,17 @@
-// Device dispatch. Each op family declares its kernels twice, in namespace cpu and namespace cuda,
-// with the same signatures, and a dispatching function in knot::kernels picks one by the device of
-// the first tensor argument:
+// Device dispatch. Each op family lists its kernels once, as an X-macro of (return type, name,
+// parameters) entries, and that one list declares them in namespace cpu and namespace cuda and
+// defines the CUDA stubs; a dispatching function in knot::kernels picks one by the device of the
+// first tensor argument:
 //
-//   namespace cpu  { Tensor softmax(const Tensor& x, int dim); }   // kernels/cpu/softmax.cpp
-//   namespace cuda { Tensor softmax(const Tensor& x, int dim); }   // kernels/cuda/softmax.cu, or the stub
-//   inline Tensor softmax(const Tensor& x, int dim) { return KNOT_DISPATCH(x, softmax(x, dim)); }
+//   #define KNOT_SOFTMAX_KERNELS(X) X(Tensor, logsumexp, (const Tensor& x, int dim))
+//   namespace cpu  { KNOT_SOFTMAX_KERNELS(KNOT_DECLARE_KERNEL) }  // kernels/cpu/softmax.cpp defines them
+//   namespace cuda { KNOT_SOFTMAX_KERNELS(KNOT_DECLARE_KERNEL) }  // kernels/cuda/softmax.cu, or the stubs
+//   inline Tensor logsumexp(const Tensor& x, int dim) { return KNOT_DISPATCH(x, logsumexp(x, dim)); }
 //
 // This is a switch, not a virtual table: the set of devices is closed and small, and a branch per
 // kernel launch costs nothing. When CUDA is not compiled in (or a family has no .cu yet), the cuda
-// functions come from kernels/cuda_stub/<family>.cpp and throw a named error.
+// functions come from kernels/cuda_stub/<family>.cpp, one line that expands the family's list with
+// KNOT_CUDA_STUB: each throws a named error. Default arguments live in the dispatchers only.
 #pragma once
 
 #include <vector>
@@ -16,6 +19,11 @@
 #include "core/tensor.h"
 
 #define KNOT_DISPATCH(t, call) ((t).is_cuda() ? ::knot::kernels::cuda::call : ::knot::kernels::cpu::call)
+
+// An X-macro entry as a declaration, and as a CUDA stub that throws "<name>: CUDA ...".
+#define KNOT_DECLARE_KERNEL(ret, name, params) ret name params;
+#define KNOT_CUDA_STUB(ret, name, params) \
+  ret name params { ::knot::kernels::cuda_unavailable(#name); }
 
 namespace knot::kernels {
 

@@ -26,14 +26,14 @@ KNOT_HD bool dropout_keep(uint64_t seed, uint64_t draw, uint64_t i, float p) {
   return dropout_keep_word(philox_element(seed, draw, i >> 2).v[i & 3], p);
 }
 
-#define KNOT_DROPOUT_KERNELS                                                              \
-  /* x: any shape (float) -> y: same shape, contiguous; p in [0, 1) */                                  \
-  Tensor dropout_fwd(const Tensor& x, double p, uint64_t seed, uint64_t draw, uint64_t offset = 0);      \
-  /* g: the output gradient, x's shape -> gx = g * keep / (1 - p) with the same mask */                 \
-  Tensor dropout_bwd(const Tensor& g, double p, uint64_t seed, uint64_t draw, uint64_t offset = 0);
+#define KNOT_DROPOUT_KERNELS(X)                                                                                 \
+  /* x: any shape (float) -> y: same shape, contiguous; p in [0, 1) */                                          \
+  X(Tensor, dropout_fwd, (const Tensor& x, double p, uint64_t seed, uint64_t draw, uint64_t offset))            \
+  /* g: the output gradient, x's shape -> gx = g * keep / (1 - p) with the same mask */                         \
+  X(Tensor, dropout_bwd, (const Tensor& g, double p, uint64_t seed, uint64_t draw, uint64_t offset))
 
-namespace cpu { KNOT_DROPOUT_KERNELS }
-namespace cuda { KNOT_DROPOUT_KERNELS }
+namespace cpu { KNOT_DROPOUT_KERNELS(KNOT_DECLARE_KERNEL) }
+namespace cuda { KNOT_DROPOUT_KERNELS(KNOT_DECLARE_KERNEL) }
 
 inline Tensor dropout_fwd(const Tensor& x, double p, uint64_t seed, uint64_t draw, uint64_t offset = 0) {
   return KNOT_DISPATCH(x, dropout_fwd(x, p, seed, draw, offset));

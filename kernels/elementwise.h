@@ -7,23 +7,23 @@
 
 namespace knot::kernels {
 
-#define KNOT_ELEMENTWISE_KERNELS                                                                       \
-  /* y = f(x); x: any shape (float) -> y: same shape, contiguous */                                    \
-  Tensor unary(UnaryOp op, const Tensor& x, double a, double b);                                       \
-  /* gx = g * f'(x); x or y may be undefined when the op's derivative does not need it */              \
-  Tensor unary_bwd(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& g, double a, double b); \
-  /* out = x (op) y with NumPy broadcasting; same dtype */                                             \
-  Tensor binary(BinaryOp op, const Tensor& x, const Tensor& y);                                        \
-  /* dst[...] = src[...] (src broadcast to dst's shape, converted to dst's dtype); any strides */      \
-  void copy(const Tensor& dst, const Tensor& src);                                                     \
-  void fill(const Tensor& dst, double value);                                                          \
-  /* dst += alpha * src (src broadcast to dst) */                                                      \
-  void axpy(const Tensor& dst, const Tensor& src, double alpha);                                       \
-  /* dst *= s */                                                                                       \
-  void scale(const Tensor& dst, double s);
+#define KNOT_ELEMENTWISE_KERNELS(X)                                                                             \
+  /* y = f(x); x: any shape (float) -> y: same shape, contiguous */                                             \
+  X(Tensor, unary, (UnaryOp op, const Tensor& x, double a, double b))                                           \
+  /* gx = g * f'(x); x or y may be undefined when the op's derivative does not need it */                       \
+  X(Tensor, unary_bwd, (UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& g, double a, double b))     \
+  /* out = x (op) y with NumPy broadcasting; same dtype */                                                      \
+  X(Tensor, binary, (BinaryOp op, const Tensor& x, const Tensor& y))                                            \
+  /* dst[...] = src[...] (src broadcast to dst's shape, converted to dst's dtype); any strides */               \
+  X(void, copy, (const Tensor& dst, const Tensor& src))                                                         \
+  X(void, fill, (const Tensor& dst, double value))                                                              \
+  /* dst += alpha * src (src broadcast to dst) */                                                               \
+  X(void, axpy, (const Tensor& dst, const Tensor& src, double alpha))                                           \
+  /* dst *= s */                                                                                                \
+  X(void, scale, (const Tensor& dst, double s))
 
-namespace cpu { KNOT_ELEMENTWISE_KERNELS }
-namespace cuda { KNOT_ELEMENTWISE_KERNELS }
+namespace cpu { KNOT_ELEMENTWISE_KERNELS(KNOT_DECLARE_KERNEL) }
+namespace cuda { KNOT_ELEMENTWISE_KERNELS(KNOT_DECLARE_KERNEL) }
 
 inline Tensor unary(UnaryOp op, const Tensor& x, double a = 0, double b = 0) { return KNOT_DISPATCH(x, unary(op, x, a, b)); }
 inline Tensor unary_bwd(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& g, double a = 0, double b = 0) {

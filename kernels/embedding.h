@@ -9,14 +9,14 @@
 
 namespace knot::kernels {
 
-#define KNOT_EMBEDDING_KERNELS                                                                      \
-  /* ids: (...) i32/i64 in [0, V); weight: (V, D) float -> (..., D) */                             \
-  Tensor embedding_fwd(const Tensor& ids, const Tensor& weight);                                   \
-  /* g: (..., D); ids: (...) -> gw: (V, D); rows == padding_idx (when >= 0) stay zero */           \
-  Tensor embedding_bwd(const Tensor& g, const Tensor& ids, int64_t num_embeddings, int64_t padding_idx);
+#define KNOT_EMBEDDING_KERNELS(X)                                                                               \
+  /* ids: (...) i32/i64 in [0, V); weight: (V, D) float -> (..., D) */                                          \
+  X(Tensor, embedding_fwd, (const Tensor& ids, const Tensor& weight))                                           \
+  /* g: (..., D); ids: (...) -> gw: (V, D); rows == padding_idx (when >= 0) stay zero */                        \
+  X(Tensor, embedding_bwd, (const Tensor& g, const Tensor& ids, int64_t num_embeddings, int64_t padding_idx))
 
-namespace cpu { KNOT_EMBEDDING_KERNELS }
-namespace cuda { KNOT_EMBEDDING_KERNELS }
+namespace cpu { KNOT_EMBEDDING_KERNELS(KNOT_DECLARE_KERNEL) }
+namespace cuda { KNOT_EMBEDDING_KERNELS(KNOT_DECLARE_KERNEL) }
 
 inline Tensor embedding_fwd(const Tensor& ids, const Tensor& weight) {
   check_same_device("embedding", ids, weight);

@@ -14,18 +14,18 @@
 
 namespace knot::kernels {
 
-#define KNOT_INDEXING_KERNELS                                                                          \
-  /* x: (..., n, ...) any dtype; index: (m) i32/i64 in [0, n) -> (..., m, ...) */                      \
-  Tensor index_select(const Tensor& x, int dim, const Tensor& index);                                 \
-  /* g: (..., m, ...) float; index: (m) -> gx: (..., n, ...) with n = src_size, scatter-add */        \
-  Tensor index_select_bwd(const Tensor& g, int dim, const Tensor& index, int64_t src_size);           \
-  /* cond: any numeric dtype (non-zero = true); a, b: same dtype; all three broadcast -> out */       \
-  Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);                                 \
-  /* x: any shape; mask: broadcastable to x, any numeric dtype -> x with value where mask != 0 */     \
-  Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
+#define KNOT_INDEXING_KERNELS(X)                                                                                \
+  /* x: (..., n, ...) any dtype; index: (m) i32/i64 in [0, n) -> (..., m, ...) */                               \
+  X(Tensor, index_select, (const Tensor& x, int dim, const Tensor& index))                                      \
+  /* g: (..., m, ...) float; index: (m) -> gx: (..., n, ...) with n = src_size, scatter-add */                  \
+  X(Tensor, index_select_bwd, (const Tensor& g, int dim, const Tensor& index, int64_t src_size))                \
+  /* cond: any numeric dtype (non-zero = true); a, b: same dtype; all three broadcast -> out */                 \
+  X(Tensor, where, (const Tensor& cond, const Tensor& a, const Tensor& b))                                      \
+  /* x: any shape; mask: broadcastable to x, any numeric dtype -> x with value where mask != 0 */               \
+  X(Tensor, masked_fill, (const Tensor& x, const Tensor& mask, double value))
 
-namespace cpu { KNOT_INDEXING_KERNELS }
-namespace cuda { KNOT_INDEXING_KERNELS }
+namespace cpu { KNOT_INDEXING_KERNELS(KNOT_DECLARE_KERNEL) }
+namespace cuda { KNOT_INDEXING_KERNELS(KNOT_DECLARE_KERNEL) }
 
 // xs: tensors equal in every dim but `dim` (already checked) -> out: out_shape, contiguous.
 // Device-independent: each input is copied into its slab [off, off + size) of out along dim, a

@@ -22,11 +22,11 @@ Shape gemm_batch_strides(const Tensor& t, const Shape& batch);
 // Element offset of flat (row-major) batch index i.
 int64_t gemm_batch_offset(int64_t i, const Shape& batch, const Shape& strides);
 
-#define KNOT_LINALG_KERNELS \
-  Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b);
+#define KNOT_LINALG_KERNELS(X)                                                                                  \
+  X(Tensor, matmul, (const Tensor& a, const Tensor& b, bool trans_a, bool trans_b))
 
-namespace cpu { KNOT_LINALG_KERNELS }
-namespace cuda { KNOT_LINALG_KERNELS }
+namespace cpu { KNOT_LINALG_KERNELS(KNOT_DECLARE_KERNEL) }
+namespace cuda { KNOT_LINALG_KERNELS(KNOT_DECLARE_KERNEL) }
 
 inline Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   check_same_device("matmul", a, b);

@@ -14,17 +14,17 @@ struct CrossEntropyFwd {
   int64_t count = 0;  // rows whose target is not ignore_index
 };
 
-#define KNOT_LOSS_KERNELS                                                                              \
-  /* logits: (M, C) as any shape with numel M·C; target: M i32/i64 values in [0, C) or ignore_index */  \
-  CrossEntropyFwd cross_entropy_fwd(const Tensor& logits, const Tensor& target, int64_t classes,        \
-                                    int64_t ignore_index, double label_smoothing);                      \
-  /* row_grad: (M) dL/dloss_r; lse: (M) -> dlogits: logits' shape */                                    \
-  Tensor cross_entropy_bwd(const Tensor& logits, const Tensor& target, const Tensor& lse,              \
-                           const Tensor& row_grad, int64_t classes, int64_t ignore_index,              \
-                           double label_smoothing);
+#define KNOT_LOSS_KERNELS(X)                                                                                    \
+  /* logits: (M, C) as any shape with numel M·C; target: M i32/i64 values in [0, C) or ignore_index */          \
+  X(CrossEntropyFwd, cross_entropy_fwd, (const Tensor& logits, const Tensor& target, int64_t classes,           \
+                                         int64_t ignore_index, double label_smoothing))                         \
+  /* row_grad: (M) dL/dloss_r; lse: (M) -> dlogits: logits' shape */                                            \
+  X(Tensor, cross_entropy_bwd, (const Tensor& logits, const Tensor& target, const Tensor& lse,                  \
+                                const Tensor& row_grad, int64_t classes, int64_t ignore_index,                  \
+                                double label_smoothing))
 
-namespace cpu { KNOT_LOSS_KERNELS }
-namespace cuda { KNOT_LOSS_KERNELS }
+namespace cpu { KNOT_LOSS_KERNELS(KNOT_DECLARE_KERNEL) }
+namespace cuda { KNOT_LOSS_KERNELS(KNOT_DECLARE_KERNEL) }
 
 inline CrossEntropyFwd cross_entropy_fwd(const Tensor& logits, const Tensor& target, int64_t classes,
                                          int64_t ignore_index, double label_smoothing) {

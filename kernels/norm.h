@@ -22,17 +22,17 @@ struct LayerNormBwd {
   Tensor dbias;    // (n)
 };
 
-#define KNOT_NORM_KERNELS                                                                               \
-  /* x: (M, n) as any shape with numel M·n; weight, bias: n elements or undefined */                     \
-  LayerNormFwd layer_norm_fwd(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t n,      \
-                              double eps);                                                               \
-  /* g, x: (M, n); weight: n elements or undefined; mean, rstd: (M) */                                   \
-  LayerNormBwd layer_norm_bwd(const Tensor& g, const Tensor& x, const Tensor& weight, const Tensor& mean, \
-                              const Tensor& rstd, int64_t n, bool need_dx, bool need_dweight,            \
-                              bool need_dbias);
+#define KNOT_NORM_KERNELS(X)                                                                                    \
+  /* x: (M, n) as any shape with numel M·n; weight, bias: n elements or undefined */                            \
+  X(LayerNormFwd, layer_norm_fwd, (const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t n,        \
+                                   double eps))                                                                 \
+  /* g, x: (M, n); weight: n elements or undefined; mean, rstd: (M) */                                          \
+  X(LayerNormBwd, layer_norm_bwd, (const Tensor& g, const Tensor& x, const Tensor& weight, const Tensor& mean,  \
+                                   const Tensor& rstd, int64_t n, bool need_dx, bool need_dweight,              \
+                                   bool need_dbias))
 
-namespace cpu { KNOT_NORM_KERNELS }
-namespace cuda { KNOT_NORM_KERNELS }
+namespace cpu { KNOT_NORM_KERNELS(KNOT_DECLARE_KERNEL) }
+namespace cuda { KNOT_NORM_KERNELS(KNOT_DECLARE_KERNEL) }
 
 inline LayerNormFwd layer_norm_fwd(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t n, double eps) {
   return KNOT_DISPATCH(x, layer_norm_fwd(x, weight, bias, n, eps));

@@ -28,15 +28,15 @@ KNOT_HD void adam_update(T& p, T g, T& m, T& v, T lr, T b1, T b2, T eps, T wd, b
 
 namespace kernels {
 
-#define KNOT_OPTIM_KERNELS                                                                          \
-  /* p, g, m, v: same shape, contiguous; updates p, m, v in place */                                \
-  void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const AdamHyper& h); \
-  /* buf may be undefined when momentum == 0 */                                                    \
-  void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, double lr, double momentum,     \
-                double weight_decay, bool nesterov);
+#define KNOT_OPTIM_KERNELS(X)                                                                                   \
+  /* p, g, m, v: same shape, contiguous; updates p, m, v in place */                                            \
+  X(void, adam_step, (const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const AdamHyper& h))  \
+  /* buf may be undefined when momentum == 0 */                                                                 \
+  X(void, sgd_step, (const Tensor& p, const Tensor& g, const Tensor& buf, double lr, double momentum,           \
+                     double weight_decay, bool nesterov))
 
-namespace cpu { KNOT_OPTIM_KERNELS }
-namespace cuda { KNOT_OPTIM_KERNELS }
+namespace cpu { KNOT_OPTIM_KERNELS(KNOT_DECLARE_KERNEL) }
+namespace cuda { KNOT_OPTIM_KERNELS(KNOT_DECLARE_KERNEL) }
 
 inline void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const AdamHyper& h) {
   check_same_device("adam_step", p, g);

@@ -17,18 +17,18 @@ struct ValuesIndices {
   Tensor indices;  // i64, same shape
 };
 
-#define KNOT_REDUCE_KERNELS                                                                           \
-  /* x: any float/int tensor -> Σ over dims (f32 sums accumulate in f64) */                          \
-  Tensor sum(const Tensor& x, const std::vector<int>& dims);                                          \
-  /* x: float -> Σ (x − mean)² / (n − correction) over dims (f32 accumulates in f64) */              \
-  Tensor var(const Tensor& x, const std::vector<int>& dims, int64_t correction);                      \
-  /* x: (outer, n, inner) around dim, any dtype -> max (or min) and its first index, (outer, 1, inner) */ \
-  ValuesIndices max_min(const Tensor& x, int dim, bool take_max);                                     \
-  /* g, indices: x_shape with dim set to 1 -> gx: x_shape, zero except gx[.., indices, ..] = g */     \
-  Tensor max_min_bwd(const Tensor& g, const Tensor& indices, const Shape& x_shape, int dim);
+#define KNOT_REDUCE_KERNELS(X)                                                                                  \
+  /* x: any float/int tensor -> Σ over dims (f32 sums accumulate in f64) */                                     \
+  X(Tensor, sum, (const Tensor& x, const std::vector<int>& dims))                                               \
+  /* x: float -> Σ (x − mean)² / (n − correction) over dims (f32 accumulates in f64) */                         \
+  X(Tensor, var, (const Tensor& x, const std::vector<int>& dims, int64_t correction))                           \
+  /* x: (outer, n, inner) around dim, any dtype -> max (or min) and its first index, (outer, 1, inner) */       \
+  X(ValuesIndices, max_min, (const Tensor& x, int dim, bool take_max))                                          \
+  /* g, indices: x_shape with dim set to 1 -> gx: x_shape, zero except gx[.., indices, ..] = g */               \
+  X(Tensor, max_min_bwd, (const Tensor& g, const Tensor& indices, const Shape& x_shape, int dim))
 
-namespace cpu { KNOT_REDUCE_KERNELS }
-namespace cuda { KNOT_REDUCE_KERNELS }
+namespace cpu { KNOT_REDUCE_KERNELS(KNOT_DECLARE_KERNEL) }
+namespace cuda { KNOT_REDUCE_KERNELS(KNOT_DECLARE_KERNEL) }
 
 inline Tensor sum(const Tensor& x, const std::vector<int>& dims) { return KNOT_DISPATCH(x, sum(x, dims)); }
 inline Tensor var(const Tensor& x, const std::vector<int>& dims, int64_t correction) {

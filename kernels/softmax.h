@@ -10,16 +10,16 @@
 
 namespace knot::kernels {
 
-#define KNOT_SOFTMAX_KERNELS                                                                      \
-  /* x: any shape (float) -> y: x's shape; softmax or (log_space) log_softmax along dim */          \
-  Tensor softmax_fwd(const Tensor& x, int dim, bool log_space);                                  \
-  /* y: the forward output, g: dL/dy (both x's shape) -> gx: x's shape */                         \
-  Tensor softmax_bwd(const Tensor& y, const Tensor& g, int dim, bool log_space);                 \
-  /* x: any shape (float) -> lse: x's shape with dim set to 1 */                                  \
-  Tensor logsumexp(const Tensor& x, int dim);
+#define KNOT_SOFTMAX_KERNELS(X)                                                                                 \
+  /* x: any shape (float) -> y: x's shape; softmax or (log_space) log_softmax along dim */                      \
+  X(Tensor, softmax_fwd, (const Tensor& x, int dim, bool log_space))                                            \
+  /* y: the forward output, g: dL/dy (both x's shape) -> gx: x's shape */                                       \
+  X(Tensor, softmax_bwd, (const Tensor& y, const Tensor& g, int dim, bool log_space))                           \
+  /* x: any shape (float) -> lse: x's shape with dim set to 1 */                                                \
+  X(Tensor, logsumexp, (const Tensor& x, int dim))
 
-namespace cpu { KNOT_SOFTMAX_KERNELS }
-namespace cuda { KNOT_SOFTMAX_KERNELS }
+namespace cpu { KNOT_SOFTMAX_KERNELS(KNOT_DECLARE_KERNEL) }
+namespace cuda { KNOT_SOFTMAX_KERNELS(KNOT_DECLARE_KERNEL) }
 
 inline Tensor softmax_fwd(const Tensor& x, int dim, bool log_space) { return KNOT_DISPATCH(x, softmax_fwd(x, dim, log_space)); }
 inline Tensor softmax_bwd(const Tensor& y, const Tensor& g, int dim, bool log_space) {

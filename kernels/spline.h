@@ -71,25 +71,28 @@ struct SplineGrads {
   Tensor dcoeff;   // (out, in, nb)
 };
 
-#define KNOT_SPLINE_KERNELS                                                                          \
-  /* x: (N, in)  grid: (in, nk) -> (N, in, nk-k-1) values, or derivatives d/dx when `derivative` */  \
-  Tensor bspline_basis(const Tensor& x, const Tensor& grid, int k, bool derivative);                 \
-  /* x: (N, in)  grid: (in, nk)  base_w: (out, in) or undefined  coeff: (out, in, nk-k-1)          */ \
-  /*   -> y: (N, out) = silu(x)·base_wᵀ + B(x)·coeffᵀ                                             */ \
-  Tensor kan_bspline_fwd(const Tensor& x, const Tensor& grid, const Tensor& base_w, const Tensor& coeff, \
-                         int k, SplinePath path);                                                    \
-  /* g: (N, out) -> the gradients asked for (others undefined)                                     */ \
-  SplineGrads kan_bspline_bwd(const Tensor& x, const Tensor& grid, const Tensor& base_w,             \
-                              const Tensor& coeff, const Tensor& g, int k, SplinePath path,          \
-                              bool need_dx, bool need_dbase, bool need_dcoeff);                      \
-  /* x: (N, in)  w: (out, in, nf) -> y: (N, out) = Φ(x)·wᵀ                                         */ \
-  Tensor kan_basis_fwd(const Tensor& x, const Tensor& w, const BasisEval& basis);                   \
-  /* g: (N, out) -> {dx (N, in), dw (out, in, nf)}, each only when asked for                       */ \
-  std::array<Tensor, 2> kan_basis_bwd(const Tensor& x, const Tensor& w, const Tensor& g,             \
-                                      const BasisEval& basis, bool need_dx, bool need_dw);
+// {dx, dw} of kan_basis_bwd (one name: a kernel's return type is one macro argument).
+using BasisGrads = std::array<Tensor, 2>;
 
-namespace cpu { KNOT_SPLINE_KERNELS }
-namespace cuda { KNOT_SPLINE_KERNELS }
+#define KNOT_SPLINE_KERNELS(X)                                                                                  \
+  /* x: (N, in)  grid: (in, nk) -> (N, in, nk-k-1) values, or derivatives d/dx when `derivative` */             \
+  X(Tensor, bspline_basis, (const Tensor& x, const Tensor& grid, int k, bool derivative))                       \
+  /* x: (N, in)  grid: (in, nk)  base_w: (out, in) or undefined  coeff: (out, in, nk-k-1)          */           \
+  /*   -> y: (N, out) = silu(x)·base_wᵀ + B(x)·coeffᵀ                                             */            \
+  X(Tensor, kan_bspline_fwd, (const Tensor& x, const Tensor& grid, const Tensor& base_w, const Tensor& coeff,   \
+                              int k, SplinePath path))                                                          \
+  /* g: (N, out) -> the gradients asked for (others undefined)                                     */           \
+  X(SplineGrads, kan_bspline_bwd, (const Tensor& x, const Tensor& grid, const Tensor& base_w,                   \
+                                   const Tensor& coeff, const Tensor& g, int k, SplinePath path, bool need_dx,  \
+                                   bool need_dbase, bool need_dcoeff))                                          \
+  /* x: (N, in)  w: (out, in, nf) -> y: (N, out) = Φ(x)·wᵀ                                         */           \
+  X(Tensor, kan_basis_fwd, (const Tensor& x, const Tensor& w, const BasisEval& basis))                          \
+  /* g: (N, out) -> {dx (N, in), dw (out, in, nf)}, each only when asked for                       */           \
+  X(BasisGrads, kan_basis_bwd, (const Tensor& x, const Tensor& w, const Tensor& g, const BasisEval& basis,      \
+                                bool need_dx, bool need_dw))
+
+namespace cpu { KNOT_SPLINE_KERNELS(KNOT_DECLARE_KERNEL) }
+namespace cuda { KNOT_SPLINE_KERNELS(KNOT_DECLARE_KERNEL) }
 
 inline Tensor bspline_basis(const Tensor& x, const Tensor& grid, int k, bool derivative = false) {
   check_same_device("bspline_basis", x, grid);

@@ -1,14 +1,9 @@
-// CUDA stub for the fused attention family: compiled when kernels/cuda/attention.cu is not.
+// CUDA stubs of the attention family, compiled when kernels/cuda/attention.cu is not: each kernel of the
+// family's list (kernels/attention.h) throws "<kernel>: CUDA ..." (kernels/dispatch.h).
 #include "kernels/attention.h"
 
+#pragma GCC diagnostic ignored "-Wunused-parameter"  // a stub names its parameters and uses none
+
 namespace knot::kernels::cuda {
-
-AttentionFwd attention_fwd(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const AttentionParams&) {
-  cuda_unavailable("scaled_dot_product_attention");
-}
-AttentionBwd attention_bwd(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                           const Tensor&, const AttentionParams&) {
-  cuda_unavailable("scaled_dot_product_attention");
-}
-
+KNOT_ATTENTION_KERNELS(KNOT_CUDA_STUB)
 }  // namespace knot::kernels::cuda

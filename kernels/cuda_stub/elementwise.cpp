@@ -1,14 +1,9 @@
-// CUDA stub for the elementwise family: compiled when kernels/cuda/elementwise.cu is not.
+// CUDA stubs of the elementwise family, compiled when kernels/cuda/elementwise.cu is not: each kernel of the
+// family's list (kernels/elementwise.h) throws "<kernel>: CUDA ..." (kernels/dispatch.h).
 #include "kernels/elementwise.h"
 
+#pragma GCC diagnostic ignored "-Wunused-parameter"  // a stub names its parameters and uses none
+
 namespace knot::kernels::cuda {
-
-Tensor unary(UnaryOp op, const Tensor&, double, double) { cuda_unavailable(unary_name(op)); }
-Tensor unary_bwd(UnaryOp op, const Tensor&, const Tensor&, const Tensor&, double, double) { cuda_unavailable(unary_name(op)); }
-Tensor binary(BinaryOp op, const Tensor&, const Tensor&) { cuda_unavailable(binary_name(op)); }
-void copy(const Tensor&, const Tensor&) { cuda_unavailable("copy"); }
-void fill(const Tensor&, double) { cuda_unavailable("fill"); }
-void axpy(const Tensor&, const Tensor&, double) { cuda_unavailable("add_"); }
-void scale(const Tensor&, double) { cuda_unavailable("mul_"); }
-
+KNOT_ELEMENTWISE_KERNELS(KNOT_CUDA_STUB)
 }  // namespace knot::kernels::cuda

@@ -1,9 +1,9 @@
-// CUDA stub for the embedding family: compiled when kernels/cuda/embedding.cu is not.
+// CUDA stubs of the embedding family, compiled when kernels/cuda/embedding.cu is not: each kernel of the
+// family's list (kernels/embedding.h) throws "<kernel>: CUDA ..." (kernels/dispatch.h).
 #include "kernels/embedding.h"
 
+#pragma GCC diagnostic ignored "-Wunused-parameter"  // a stub names its parameters and uses none
+
 namespace knot::kernels::cuda {
-
-Tensor embedding_fwd(const Tensor&, const Tensor&) { cuda_unavailable("embedding"); }
-Tensor embedding_bwd(const Tensor&, const Tensor&, int64_t, int64_t) { cuda_unavailable("embedding"); }
-
+KNOT_EMBEDDING_KERNELS(KNOT_CUDA_STUB)
 }  // namespace knot::kernels::cuda

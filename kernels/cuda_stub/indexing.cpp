@@ -1,11 +1,9 @@
-// CUDA stub for the indexing family: compiled when kernels/cuda/indexing.cu is not.
+// CUDA stubs of the indexing family, compiled when kernels/cuda/indexing.cu is not: each kernel of the
+// family's list (kernels/indexing.h) throws "<kernel>: CUDA ..." (kernels/dispatch.h).
 #include "kernels/indexing.h"
 
+#pragma GCC diagnostic ignored "-Wunused-parameter"  // a stub names its parameters and uses none
+
 namespace knot::kernels::cuda {
-
-Tensor index_select(const Tensor&, int, const Tensor&) { cuda_unavailable("index_select"); }
-Tensor index_select_bwd(const Tensor&, int, const Tensor&, int64_t) { cuda_unavailable("index_select"); }
-Tensor where(const Tensor&, const Tensor&, const Tensor&) { cuda_unavailable("where"); }
-Tensor masked_fill(const Tensor&, const Tensor&, double) { cuda_unavailable("masked_fill"); }
-
+KNOT_INDEXING_KERNELS(KNOT_CUDA_STUB)
 }  // namespace knot::kernels::cuda

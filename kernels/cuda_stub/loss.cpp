@@ -1,13 +1,9 @@
-// CUDA stub for the loss family: compiled when kernels/cuda/loss.cu is not.
+// CUDA stubs of the loss family, compiled when kernels/cuda/loss.cu is not: each kernel of the
+// family's list (kernels/loss.h) throws "<kernel>: CUDA ..." (kernels/dispatch.h).
 #include "kernels/loss.h"
 
+#pragma GCC diagnostic ignored "-Wunused-parameter"  // a stub names its parameters and uses none
+
 namespace knot::kernels::cuda {
-
-CrossEntropyFwd cross_entropy_fwd(const Tensor&, const Tensor&, int64_t, int64_t, double) {
-  cuda_unavailable("cross_entropy");
-}
-Tensor cross_entropy_bwd(const Tensor&, const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t, double) {
-  cuda_unavailable("cross_entropy");
-}
-
+KNOT_LOSS_KERNELS(KNOT_CUDA_STUB)
 }  // namespace knot::kernels::cuda

@@ -1,14 +1,9 @@
-// CUDA stub for the normalisation family: compiled when kernels/cuda/norm.cu is not.
+// CUDA stubs of the norm family, compiled when kernels/cuda/norm.cu is not: each kernel of the
+// family's list (kernels/norm.h) throws "<kernel>: CUDA ..." (kernels/dispatch.h).
 #include "kernels/norm.h"
 
+#pragma GCC diagnostic ignored "-Wunused-parameter"  // a stub names its parameters and uses none
+
 namespace knot::kernels::cuda {
-
-LayerNormFwd layer_norm_fwd(const Tensor&, const Tensor&, const Tensor&, int64_t, double) {
-  cuda_unavailable("layer_norm");
-}
-LayerNormBwd layer_norm_bwd(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, int64_t, bool,
-                            bool, bool) {
-  cuda_unavailable("layer_norm");
-}
-
+KNOT_NORM_KERNELS(KNOT_CUDA_STUB)
 }  // namespace knot::kernels::cuda

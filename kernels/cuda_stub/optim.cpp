@@ -1,9 +1,9 @@
-// CUDA stub for the optimizer family: compiled when kernels/cuda/optim.cu is not.
+// CUDA stubs of the optim family, compiled when kernels/cuda/optim.cu is not: each kernel of the
+// family's list (kernels/optim.h) throws "<kernel>: CUDA ..." (kernels/dispatch.h).
 #include "kernels/optim.h"
 
+#pragma GCC diagnostic ignored "-Wunused-parameter"  // a stub names its parameters and uses none
+
 namespace knot::kernels::cuda {
-
-void adam_step(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const AdamHyper&) { cuda_unavailable("adam_step"); }
-void sgd_step(const Tensor&, const Tensor&, const Tensor&, double, double, double, bool) { cuda_unavailable("sgd_step"); }
-
+KNOT_OPTIM_KERNELS(KNOT_CUDA_STUB)
 }  // namespace knot::kernels::cuda

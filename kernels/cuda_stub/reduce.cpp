@@ -1,11 +1,9 @@
-// CUDA stub for the reduction family: compiled when kernels/cuda/reduce.cu is not.
+// CUDA stubs of the reduce family, compiled when kernels/cuda/reduce.cu is not: each kernel of the
+// family's list (kernels/reduce.h) throws "<kernel>: CUDA ..." (kernels/dispatch.h).
 #include "kernels/reduce.h"
 
+#pragma GCC diagnostic ignored "-Wunused-parameter"  // a stub names its parameters and uses none
+
 namespace knot::kernels::cuda {
-
-Tensor sum(const Tensor&, const std::vector<int>&) { cuda_unavailable("sum"); }
-Tensor var(const Tensor&, const std::vector<int>&, int64_t) { cuda_unavailable("var"); }
-ValuesIndices max_min(const Tensor&, int, bool take_max) { cuda_unavailable(take_max ? "max" : "min"); }
-Tensor max_min_bwd(const Tensor&, const Tensor&, const Shape&, int) { cuda_unavailable("max"); }
-
+KNOT_REDUCE_KERNELS(KNOT_CUDA_STUB)
 }  // namespace knot::kernels::cuda

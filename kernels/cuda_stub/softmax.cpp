@@ -1,12 +1,9 @@
-// CUDA stub for the softmax family: compiled when kernels/cuda/softmax.cu is not.
+// CUDA stubs of the softmax family, compiled when kernels/cuda/softmax.cu is not: each kernel of the
+// family's list (kernels/softmax.h) throws "<kernel>: CUDA ..." (kernels/dispatch.h).
 #include "kernels/softmax.h"
 
+#pragma GCC diagnostic ignored "-Wunused-parameter"  // a stub names its parameters and uses none
+
 namespace knot::kernels::cuda {
-
-Tensor softmax_fwd(const Tensor&, int, bool log_space) { cuda_unavailable(log_space ? "log_softmax" : "softmax"); }
-Tensor softmax_bwd(const Tensor&, const Tensor&, int, bool log_space) {
-  cuda_unavailable(log_space ? "log_softmax" : "softmax");
-}
-Tensor logsumexp(const Tensor&, int) { cuda_unavailable("logsumexp"); }
-
+KNOT_SOFTMAX_KERNELS(KNOT_CUDA_STUB)
 }  // namespace knot::kernels::cuda

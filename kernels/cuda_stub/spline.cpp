@@ -1,19 +1,9 @@
-// CUDA stub for the KAN kernels (kernels/spline.h): compiled when kernels/cuda/spline.cu is not.
+// CUDA stubs of the spline family, compiled when kernels/cuda/spline.cu is not: each kernel of the
+// family's list (kernels/spline.h) throws "<kernel>: CUDA ..." (kernels/dispatch.h).
 #include "kernels/spline.h"
 
+#pragma GCC diagnostic ignored "-Wunused-parameter"  // a stub names its parameters and uses none
+
 namespace knot::kernels::cuda {
-
-Tensor bspline_basis(const Tensor&, const Tensor&, int, bool) { cuda_unavailable("bspline_basis"); }
-Tensor kan_bspline_fwd(const Tensor&, const Tensor&, const Tensor&, const Tensor&, int, SplinePath) {
-  cuda_unavailable("kan_bspline");
-}
-SplineGrads kan_bspline_bwd(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, int, SplinePath,
-                            bool, bool, bool) {
-  cuda_unavailable("kan_bspline backward");
-}
-Tensor kan_basis_fwd(const Tensor&, const Tensor&, const BasisEval&) { cuda_unavailable("kan_basis"); }
-std::array<Tensor, 2> kan_basis_bwd(const Tensor&, const Tensor&, const Tensor&, const BasisEval&, bool, bool) {
-  cuda_unavailable("kan_basis backward");
-}
-
+KNOT_SPLINE_KERNELS(KNOT_CUDA_STUB)
 }  // namespace knot::kernels::cuda
