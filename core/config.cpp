@@ -160,7 +160,7 @@ Recorder* Recorder::active() { return g_recorder; }
 
 void Recorder::alias(const std::string& context, const std::string& path) { aliases_[context] = path; }
 
-void Recorder::record(const std::string& context, const std::string& key, KeyInfo info) {
+std::string Recorder::path_of(const std::string& context, const std::string& key) const {
   // The longest aliased prefix of the context names its place in the file.
   std::string prefix = context == "config" ? "" : context;
   size_t best = 0;
@@ -173,7 +173,11 @@ void Recorder::record(const std::string& context, const std::string& key, KeyInf
       prefix = path.empty() ? (rest.empty() ? "" : rest.substr(1)) : path + rest;
     }
   }
-  info.path = prefix.empty() ? key : prefix + "." + key;
+  return prefix.empty() ? key : prefix + "." + key;
+}
+
+void Recorder::record(const std::string& context, const std::string& key, KeyInfo info) {
+  info.path = path_of(context, key);
   const auto it = index_.find(info.path);
   if (it == index_.end()) {
     index_.emplace(info.path, keys_.size());
@@ -205,6 +209,47 @@ void warn_deprecated(const std::string& context, const std::string& old_key, con
   std::fprintf(stderr,
                "warning: config '%s': key '%s' is deprecated and will be removed in the next release; it is now %s\n",
                context.c_str(), old_key.c_str(), now.c_str());
+}
+
+void Recorder::mark_filled_by_task(const std::string& context, const std::string& key) {
+  const auto it = index_.find(path_of(context, key));
+  if (it != index_.end()) keys_[it->second].filled_by_task = true;
+}
+
+namespace {
+// Sets `value` at the dotted `path` under `root`, creating objects on the way. An object read whole
+// and then key by key (a child reader) keeps the keys its reads set and gains the rest.
+void set_path(Json& root, const std::string& path, const Json& value) {
+  Json* node = &root;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = path.find('.', start);
+    const std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (dot == std::string::npos) {
+      Json& slot = (*node)[part];
+      if (slot.is_object() && value.is_object()) {
+        for (auto it = value.begin(); it != value.end(); ++it)
+          if (!slot.contains(it.key())) slot[it.key()] = *it;
+      } else {
+        slot = value;
+      }
+      return;
+    }
+    Json& next = (*node)[part];
+    if (!next.is_object()) next = Json::object();
+    node = &next;
+    start = dot + 1;
+  }
+}
+}  // namespace
+
+Json resolved_config(const std::vector<KeyInfo>& keys) {
+  Json root = Json::object();
+  for (const KeyInfo& k : keys) {
+    if (k.filled_by_task || k.path.find("[]") != std::string::npos || k.path.rfind("kan_", 0) == 0) continue;
+    set_path(root, k.path, k.value);
+  }
+  return root;
 }
 
 void reading_done() {
@@ -306,6 +351,10 @@ void Reader::renamed(const std::string& old_key, const std::string& new_key) {
   warn_deprecated(ctx_, old_key, "'" + new_key + "'");
   j_[new_key] = j_.at(old_key);
   j_.erase(old_key);
+}
+
+void Reader::filled_by_task(const std::string& key) const {
+  if (Recorder* rec = Recorder::active()) rec->mark_filled_by_task(ctx_, key);
 }
 
 void Reader::finish() const {

@@ -51,6 +51,7 @@ struct KeyInfo {
   bool required = false;
   std::string doc;      // what the key means; "" when the read gave none
   Json value;           // the value in effect: the config's, else the default
+  bool filled_by_task = false;  // a task sets it (a vocabulary size from its tokenizer): Reader::filled_by_task
 };
 
 // While alive, records every Reader read on this thread (nested Recorders: the innermost records).
@@ -71,11 +72,13 @@ class Recorder {
   const std::vector<KeyInfo>& keys() const { return keys_; }
 
   void record(const std::string& context, const std::string& key, KeyInfo info);  // for Reader
+  void mark_filled_by_task(const std::string& context, const std::string& key);   // for Reader
   bool stops() const { return stop_; }
   static Recorder* active();
 
  private:
   std::vector<KeyInfo> keys_;
+  std::string path_of(const std::string& context, const std::string& key) const;
   std::map<std::string, size_t> index_;  // path -> position in keys_
   std::map<std::string, std::string> aliases_;
   bool stop_;
@@ -99,6 +102,11 @@ class ContextAlias {
 // The deprecation warning of an old key (stderr, once per process for each context and key): "config
 // 'train': key 'lamb' is deprecated ...; it is now 'kan_regularization'". `now` says what replaces it.
 void warn_deprecated(const std::string& context, const std::string& old_key, const std::string& now);
+
+// The config as recorded reads resolved it: every key with the value in effect, nested by path.
+// Keys a task fills in are left out, and so are keys inside lists and basis options ("kan_<basis>."),
+// which stay inside their list's or object's own value. Read again, it resolves to itself.
+Json resolved_config(const std::vector<KeyInfo>& keys);
 
 // Thrown by reading_done() under a stopping Recorder; not a std::exception, so that no error
 // handler of a task mistakes it for a failure.
@@ -128,6 +136,9 @@ class Reader {
   // Throws when the object holds a key that no get/require/child/ignore asked for.
   void finish() const;
   void ignore(const std::string& key) { known_.insert(key); }
+  // Marks `key` (already read) as one the task fills in from elsewhere (a model's vocabulary size, set
+  // from the tokenizer): the schema still lists it, a resolved config leaves it out.
+  void filled_by_task(const std::string& key) const;
   const std::string& context() const { return ctx_; }
 
  private:

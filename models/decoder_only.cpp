@@ -27,6 +27,7 @@ DecoderOnlyConfig DecoderOnlyConfig::from_json(const Json& j) {
   DecoderOnlyConfig c;
   c.num_layers = r.get<int64_t>("num_layers", c.num_layers, "decoder blocks");
   c.vocab_size = r.require<int64_t>("vocab_size", "vocabulary size (set by the task from the tokenizer)");
+  for (const char* k : {"model", "vocab_size"}) r.filled_by_task(k);
   read_transformer_keys(r, c);
   c.use_pffn_bias = r.get<bool>("use_pffn_bias", c.use_pffn_bias, "biases on the FFN's projections");
   c.scale_embedding = r.get<bool>("scale_embedding", c.scale_embedding, "multiply the token embeddings by sqrt(d) (kanformer)");

@@ -60,6 +60,7 @@ ElectraConfig ElectraConfig::from_json(const Json& j) {
   c.max_position_embeddings = r.get<int64_t>("max_position_embeddings", c.max_position_embeddings, "positions the model encodes");
   c.type_vocab_size = r.get<int64_t>("type_vocab_size", c.type_vocab_size, "token type (segment) ids");
   c.pad_token_id = r.get<int64_t>("pad_token_id", c.pad_token_id, "padding id (set by the task from the vocabulary)");
+  for (const char* k : {"model", "vocab_size", "pad_token_id"}) r.filled_by_task(k);
   c.layer_norm_eps = r.get<double>("layer_norm_eps", c.layer_norm_eps, "LayerNorm epsilon");
   c.hidden_dropout = r.get<double>("hidden_dropout", c.hidden_dropout, "dropout after embeddings, attention and FFN");
   c.attention_dropout = r.get<double>("attention_dropout", c.attention_dropout, "dropout on the attention weights");

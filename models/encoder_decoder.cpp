@@ -22,6 +22,7 @@ EncoderDecoderConfig EncoderDecoderConfig::from_json(const Json& j) {
   c.vocab_tgt_size = r.require<int64_t>("vocab_tgt_size", "target vocabulary size (set by the task from the tokenizer)");
   c.pad_src_idx = r.get<int64_t>("pad_src_idx", c.pad_src_idx, "source padding id (set by the task from the tokenizer)");
   c.pad_tgt_idx = r.get<int64_t>("pad_tgt_idx", c.pad_tgt_idx, "target padding id (set by the task from the tokenizer)");
+  for (const char* k : {"model", "vocab_src_size", "vocab_tgt_size", "pad_src_idx", "pad_tgt_idx"}) r.filled_by_task(k);
   read_transformer_keys(r, c);
   c.use_ffn_bias_1 = r.get<bool>("use_ffn_bias_1", c.use_ffn_bias_1, "biases on the FFN's input (and gate) projections");
   c.use_ffn_bias_2 = r.get<bool>("use_ffn_bias_2", c.use_ffn_bias_2, "bias on the FFN's output projection");

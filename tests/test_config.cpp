@@ -127,6 +127,15 @@ TEST_CASE("config schema: every task lists every key it reads, each with a type 
       CHECK_FALSE(k.type.empty());
       CHECK(paths.insert(k.path).second);
     }
+    // Every nested key sits under a key of the same schema (a read recorded under a stray context,
+    // such as a model reader outside its task's "model" alias, would not). The "train" schema's keys sit
+    // under its own name.
+    if (name != "bases")
+      for (const auto& k : keys) {
+        INFO(k.path);
+        const size_t dot = k.path.rfind('.');
+        if (dot != std::string::npos && k.path.substr(0, dot) != name) CHECK(paths.count(k.path.substr(0, dot)));
+      }
   }
   const auto tr = train::config_schema("translation");
   for (const char* p : {"seed", "data.batch_size", "tokenizer.path", "translation.label_smoothing", "eval.beam",
@@ -322,4 +331,44 @@ TEST_CASE("config: ELECTRA's KAN sites are model.projection(s) as elsewhere, and
   Json both = old_form;
   both["projection"] = "mlp";
   REQUIRE_THROWS_WITH(models::ElectraConfig::from_json(both), Catch::Contains("keep 'projection'/'projections'"));
+}
+
+TEST_CASE("config: a resolved config writes every key in effect and reads back to itself", "[config]") {
+  int checked = 0;
+  for (const auto& entry : fs::directory_iterator(repo_path("configs"))) {
+    if (entry.path().extension() != ".json") continue;
+    const Json cfg = config::load_json_file(entry.path().string());
+    if (!cfg.contains("task")) continue;
+    INFO(entry.path().filename().string());
+    const Json resolved = config::resolved_config(train::check_config(cfg));
+    // Every key the file sets keeps its value (the file's own settings win over defaults).
+    std::function<void(const Json&, const Json&, const std::string&)> same = [&](const Json& a, const Json& b,
+                                                                               const std::string& where) {
+      for (auto it = a.begin(); it != a.end(); ++it) {
+        INFO(where + it.key());
+        if (cfg.value("task", "") == "sentiment" && where == "model.") continue;  // a patch over ELECTRA's defaults
+        REQUIRE(b.contains(it.key()));
+        if (it->is_object() && b[it.key()].is_object())
+          same(*it, b[it.key()], where + it.key() + ".");
+        else
+          CHECK(b[it.key()] == *it);
+      }
+    };
+    same(cfg, resolved, "");
+    // Read again, it resolves to itself; and it is a larger config than the file (the defaults).
+    CHECK(config::resolved_config(train::check_config(resolved)) == resolved);
+    CHECK(resolved.dump().size() > cfg.dump().size());
+    ++checked;
+  }
+  REQUIRE(checked >= 20);
+  // Defaults are written out; keys the task fills in (the vocabulary from the tokenizer) are not.
+  const Json tr = config::resolved_config(train::check_config(test::tiny_translation_config(2)));
+  CHECK(tr["train"]["optimizer"]["beta1"] == 0.9);
+  CHECK(tr["model"]["ffn_activation"] == "relu");
+  CHECK(tr["eval"]["length_penalty"] == 0.6);
+  CHECK_FALSE(tr["model"].contains("vocab_src_size"));
+  CHECK_FALSE(tr["model"].contains("pad_tgt_idx"));
+  // A model config is not a task config: the error says what it is.
+  REQUIRE_THROWS_WITH(train::check_config(config::load_json_file(repo_path("configs/electra-small-mlp.json"))),
+                      Catch::Contains("this is a model config (\"model\": \"electra\")"));
 }

@@ -14,7 +14,7 @@ void add_config_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("config", "List every config key of a task (--schema), or check a whole config without running it (--check)");
   struct Opts {
     std::string schema, check;
-    bool markdown = false, changed = false;
+    bool markdown = false, changed = false, resolved = false;
     std::vector<std::string> overrides;
   };
   auto o = std::make_shared<Opts>();
@@ -28,6 +28,9 @@ void add_config_command(CLI::App& app) {
   cmd->add_option("overrides", o->overrides, "With --check: config overrides key.sub=value, as knot train takes them");
   cmd->add_flag("--markdown", o->markdown, "With --schema: a Markdown table (docs/config-reference.md is made so)");
   cmd->add_flag("--changed", o->changed, "With --check: also list the keys whose value differs from the default");
+  cmd->add_flag("--resolved", o->resolved,
+                "With --check: print the config with every key the task reads and its value in effect (JSON; keys "
+                "the task fills in, such as vocabulary sizes from the tokenizer, are left out)");
   cmd->footer(
       "A key is listed because its task reads it: each read in the code names the key, its type, default and\n"
       "meaning (core/config.h), and --schema runs the task's reading on a minimal config. The model's KAN\n"
@@ -35,7 +38,8 @@ void add_config_command(CLI::App& app) {
       "Examples:\n"
       "  knot config --schema translation\n"
       "  knot config --schema bases\n"
-      "  knot config --check configs/translate-kan-small.json model.projection.options.grid_size=8 --changed");
+      "  knot config --check configs/translate-kan-small.json model.projection.options.grid_size=8 --changed\n"
+      "  knot config --check configs/lm-micro-kan.json --resolved > full.json   # every default written out");
   cmd->callback([o]() {
     if (o->schema.empty() == o->check.empty())
       throw CLI::ValidationError("config", "give either --schema NAME or --check CONFIG");
@@ -47,6 +51,10 @@ void add_config_command(CLI::App& app) {
     models::Json cfg = models::load_json_file(o->check);
     models::apply_overrides(cfg, o->overrides);
     const auto keys = train::check_config(cfg);
+    if (o->resolved) {
+      std::cout << config::resolved_config(keys).dump(2) << "\n";
+      return;
+    }
     std::vector<config::KeyInfo> changed;
     for (const auto& k : keys)
       if (!k.required && k.type != "object" && k.value != k.fallback) changed.push_back(k);

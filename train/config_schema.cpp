@@ -46,6 +46,11 @@ std::vector<KeyInfo> read_task(const Json& cfg_in) {
   const auto task_it = cfg_in.find("task");
   KNOT_CHECK(task_it == cfg_in.end() || task_it->is_string(), "config: key 'task' must be a string, got {}",
              task_it == cfg_in.end() ? "" : task_it->dump());
+  // A model config (configs/electra-small-mlp.json: "model": "electra" at the top) is not a task's.
+  KNOT_CHECK(task_it != cfg_in.end() || !cfg_in.contains("model") || !cfg_in["model"].is_string(),
+             "config: this is a model config (\"model\": {}), not a task config with a \"task\" key; knot params "
+             "CONFIG reads it, and a task config takes it as its \"model\" object",
+             cfg_in["model"].dump());
   const std::string task = cfg_in.value("task", "translation");
   Json cfg = cfg_in;
   TrainerHooks quiet;
@@ -66,12 +71,12 @@ std::vector<KeyInfo> read_task(const Json& cfg_in) {
     return without_basis_options(record([&] { (void)read_sentiment_config(cfg); }, false, task));
   }
   if (task == "fit")  // knot fit names its top level "fit" in errors
-    return record(
+    return without_basis_options(record(
         [&] {
           config::ContextAlias top({"fit"}, "");
           (void)run_fit(cfg, [](const std::string&) {});
         },
-        true, task);
+        true, task));
   KNOT_FAIL("config: key 'task' is '{}'; known tasks: translation, electra, lm (knot train), sentiment (knot "
             "finetune), fit (knot fit)",
             task);

@@ -373,7 +373,10 @@ SentimentSettings read_sentiment_config(const models::Json& cfg) {
              "data.max_length={}",
              s.max_length, ec.max_position_embeddings, ec.max_position_embeddings);
   s.trainer = TrainerConfig::from_json(train_j);  // checks the train keys before any work
-  models::check_training_memory(s.model, train_j, {s.batch_size, s.max_length, /*classify=*/true});
+  {
+    config::ContextAlias as_model({"electra"}, "model");  // (the estimate reads the model config again)
+    models::check_training_memory(s.model, train_j, {s.batch_size, s.max_length, /*classify=*/true});
+  }
   return s;
 }
 
