@@ -27,6 +27,21 @@ namespace knot::kernels {
 namespace cpu { KNOT_INDEXING_KERNELS(KNOT_DECLARE_KERNEL) }
 namespace cuda { KNOT_INDEXING_KERNELS(KNOT_DECLARE_KERNEL) }
 
+// index_select's plan, alike on every backend (kernels/indexing_plan.cpp): the source seen as
+// (outer, n, inner) around dim and the selection as (outer, m, inner), with both shapes.
+struct SelectPlan {
+  int64_t outer = 1, n = 0, m = 0, inner = 1;
+  Shape source_shape, selected_shape;
+};
+// Forward: x's shape and the index length m.
+SelectPlan select_plan(const Shape& x_shape, int dim, int64_t m);
+// Backward: the gradient's shape (its size along dim must be the index length: an error naming both
+// otherwise) and the source's size n along dim.
+SelectPlan select_bwd_plan(const Shape& g_shape, int dim, int64_t index_numel, int64_t src_size);
+// The index (1-D, i32 or i64, on any device) as int64 on the host, every entry checked against
+// [0, size): an error naming the entry, its position and the dim otherwise.
+std::vector<int64_t> select_indices(const Tensor& index, int dim, int64_t size);
+
 // xs: tensors equal in every dim but `dim` (already checked) -> out: out_shape, contiguous.
 // Device-independent: each input is copied into its slab [off, off + size) of out along dim, a
 // strided view with out's strides, so the device's copy kernel handles any input layout.

@@ -9,6 +9,7 @@
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/philox16.h"
 #include "kernels/dropout.h"
+#include "kernels/indexing.h"
 #include "tests/helpers.h"
 
 using namespace knot;
@@ -550,4 +551,29 @@ TEST_CASE("relu_dropout: equals dropout(relu(x)) in values, gradients and draws,
     return relu_dropout(in[0], 0.4, true, &g);
   }, {x});
   REQUIRE_THROWS_WITH(relu_dropout(x, 1.0, true), Catch::Contains("relu_dropout") && Catch::Contains("[0, 1)"));
+}
+
+TEST_CASE("indexing: index_select's plan is the one both backends use", "[ops]") {
+  // x (2, 5, 3) selected along dim 1 by 4 indices: (outer 2, n 5, inner 3) -> (2, 4, 3).
+  const kernels::SelectPlan p = kernels::select_plan({2, 5, 3}, 1, 4);
+  CHECK(p.outer == 2);
+  CHECK(p.n == 5);
+  CHECK(p.m == 4);
+  CHECK(p.inner == 3);
+  CHECK(p.selected_shape == Shape{2, 4, 3});
+  CHECK(p.source_shape == Shape{2, 5, 3});
+  // The backward plan starts from the gradient's shape and the source's size along dim.
+  const kernels::SelectPlan b = kernels::select_bwd_plan({2, 4, 3}, 1, 4, 5);
+  CHECK(b.source_shape == Shape{2, 5, 3});
+  CHECK(b.selected_shape == Shape{2, 4, 3});
+  CHECK((b.outer == 2 && b.n == 5 && b.m == 4 && b.inner == 3));
+  REQUIRE_THROWS_WITH(kernels::select_bwd_plan({2, 4, 3}, 1, 3, 5),
+                      Catch::Contains("gradient has 4 entries along dim 1 but the index has 3"));
+  // Indices: read from any layout as int64 and checked against the size.
+  const Tensor idx = from_vector(std::vector<int64_t>{0, 9, 4, 2, 7, 1}, {2, 3}).transpose(0, 1);
+  CHECK(kernels::select_indices(idx, 0, 10) == std::vector<int64_t>{0, 2, 9, 7, 4, 1});
+  REQUIRE_THROWS_WITH(kernels::select_indices(idx, 0, 9),
+                      Catch::Contains("index 9 (at position 2) is out of range for dim 0 of size 9"));
+  REQUIRE_THROWS_WITH(kernels::select_indices(from_vector(std::vector<double>{1.0}, {1}), 0, 3),
+                      Catch::Contains("index_select"));
 }

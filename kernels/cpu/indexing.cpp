@@ -13,29 +13,6 @@
 namespace knot::kernels::cpu {
 namespace {
 
-int64_t prod(const Shape& s, int begin, int end) {
-  int64_t p = 1;
-  for (int d = begin; d < end; ++d) p *= s[d];
-  return p;
-}
-
-// Reads a 1-D index tensor as int64 and checks every entry against [0, size).
-std::vector<int64_t> read_index(const Tensor& index, int dim, int64_t size) {
-  const Tensor ix = dense(index);
-  std::vector<int64_t> out(static_cast<size_t>(ix.numel()));
-  dispatch_index(ix.dtype(), "index_select", [&](auto tag) {
-    using I = decltype(tag);
-    const I* p = ix.data<I>();
-    for (size_t i = 0; i < out.size(); ++i) {
-      const int64_t v = static_cast<int64_t>(p[i]);
-      KNOT_CHECK(v >= 0 && v < size, "index_select: index {} (at position {}) is out of range for dim {} of size {}",
-                 v, i, dim, size);
-      out[i] = v;
-    }
-  });
-  return out;
-}
-
 // fn(out_index, offset_cond, offset_a, offset_b) for every element of `shape`, rows in parallel
 // (the three-input sibling of for_each_2).
 template <typename F>
@@ -67,12 +44,10 @@ void for_each_3(const Shape& shape, const Shape& sc, int64_t oc, const Shape& sa
 
 Tensor index_select(const Tensor& x_in, int dim, const Tensor& index) {
   const Tensor x = dense(x_in);
-  const int64_t n = x.shape()[dim], m = index.numel();
-  const int64_t outer = prod(x.shape(), 0, dim), inner = prod(x.shape(), dim + 1, static_cast<int>(x.dim()));
-  const std::vector<int64_t> idx = read_index(index, dim, n);
-  Shape out_shape = x.shape();
-  out_shape[dim] = m;
-  Tensor out = empty(out_shape, x.dtype());
+  const SelectPlan p = select_plan(x.shape(), dim, index.numel());
+  const int64_t n = p.n, m = p.m, outer = p.outer, inner = p.inner;
+  const std::vector<int64_t> idx = select_indices(index, dim, n);
+  Tensor out = empty(p.selected_shape, x.dtype());
   dispatch_all(x.dtype(), "index_select", [&](auto tag) {
     using T = decltype(tag);
     const T* px = x.data<T>();
@@ -92,14 +67,10 @@ Tensor index_select(const Tensor& x_in, int dim, const Tensor& index) {
 
 Tensor index_select_bwd(const Tensor& g_in, int dim, const Tensor& index, int64_t src_size) {
   const Tensor g = dense(g_in);
-  const int64_t m = g.shape()[dim], n = src_size;
-  const int64_t outer = prod(g.shape(), 0, dim), inner = prod(g.shape(), dim + 1, static_cast<int>(g.dim()));
-  KNOT_CHECK(index.numel() == m, "index_select: gradient has {} entries along dim {} but the index has {}", m, dim,
-             index.numel());
-  const std::vector<int64_t> idx = read_index(index, dim, n);
-  Shape gx_shape = g.shape();
-  gx_shape[dim] = n;
-  Tensor gx = zeros(gx_shape, g.dtype());
+  const SelectPlan p = select_bwd_plan(g.shape(), dim, index.numel(), src_size);
+  const int64_t m = p.m, n = p.n, outer = p.outer, inner = p.inner;
+  const std::vector<int64_t> idx = select_indices(index, dim, n);
+  Tensor gx = zeros(p.source_shape, g.dtype());
   dispatch_float(g.dtype(), "index_select", [&](auto tag) {
     using T = decltype(tag);
     const T* pg = g.data<T>();

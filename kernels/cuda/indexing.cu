@@ -18,24 +18,6 @@ namespace {
 
 using namespace knot::cuda_detail;
 
-int64_t prod(const Shape& s, int begin, int end) {
-  int64_t p = 1;
-  for (int d = begin; d < end; ++d) p *= s[d];
-  return p;
-}
-
-std::vector<int64_t> read_index(const Tensor& index, int dim, int64_t size) {
-  std::vector<int64_t> out = dispatch_index(index.dtype(), "index_select", [&](auto tag) {
-    using I = decltype(tag);
-    const auto v = index.to_vector<I>();
-    return std::vector<int64_t>(v.begin(), v.end());
-  });
-  for (size_t i = 0; i < out.size(); ++i)
-    KNOT_CHECK(out[i] >= 0 && out[i] < size,
-               "index_select: index {} (at position {}) is out of range for dim {} of size {}", out[i], i, dim, size);
-  return out;
-}
-
 template <typename T, typename I>
 __global__ void gather_kernel(const T* __restrict__ x, const I* __restrict__ idx, int64_t outer, int64_t n, int64_t m,
                               int64_t inner, T* __restrict__ out) {
@@ -93,12 +75,10 @@ Indexer<N> make_indexer(const Shape& out_shape, const Tensor* const (&ts)[N], co
 Tensor index_select(const Tensor& x_in, int dim, const Tensor& index_in) {
   const char* op = "index_select";
   const Tensor x = dense(x_in), index = dense(index_in);
-  const int64_t n = x.shape()[dim], m = index.numel();
-  const int64_t outer = prod(x.shape(), 0, dim), inner = prod(x.shape(), dim + 1, static_cast<int>(x.dim()));
-  (void)read_index(index, dim, n);
-  Shape out_shape = x.shape();
-  out_shape[dim] = m;
-  Tensor out = empty(out_shape, x.dtype(), x.device());
+  const SelectPlan p = select_plan(x.shape(), dim, index.numel());
+  const int64_t n = p.n, m = p.m, outer = p.outer, inner = p.inner;
+  (void)select_indices(index, dim, n);
+  Tensor out = empty(p.selected_shape, x.dtype(), x.device());
   const int64_t total = outer * m * inner;
   if (total == 0) return out;
   const int dev = x.device().index;
@@ -118,14 +98,10 @@ Tensor index_select(const Tensor& x_in, int dim, const Tensor& index_in) {
 Tensor index_select_bwd(const Tensor& g_in, int dim, const Tensor& index_in, int64_t src_size) {
   const char* op = "index_select backward";
   const Tensor g = dense(g_in), index = dense(index_in);
-  const int64_t m = g.shape()[dim], n = src_size;
-  const int64_t outer = prod(g.shape(), 0, dim), inner = prod(g.shape(), dim + 1, static_cast<int>(g.dim()));
-  KNOT_CHECK(index.numel() == m, "index_select: gradient has {} entries along dim {} but the index has {}", m, dim,
-             index.numel());
-  const std::vector<int64_t> idx = read_index(index, dim, n);
-  Shape gx_shape = g.shape();
-  gx_shape[dim] = n;
-  Tensor gx = zeros_on(gx_shape, g.dtype(), g.device(), op);
+  const SelectPlan p = select_bwd_plan(g.shape(), dim, index.numel(), src_size);
+  const int64_t m = p.m, n = p.n, outer = p.outer, inner = p.inner;
+  const std::vector<int64_t> idx = select_indices(index, dim, n);
+  Tensor gx = zeros_on(p.source_shape, g.dtype(), g.device(), op);
   const Segments seg = make_segments(idx, n, g.device());
   const int64_t total = outer * seg.nseg * inner;
   if (total == 0) return gx;
