@@ -372,3 +372,30 @@ TEST_CASE("config: a resolved config writes every key in effect and reads back t
   REQUIRE_THROWS_WITH(train::check_config(config::load_json_file(repo_path("configs/electra-small-mlp.json"))),
                       Catch::Contains("this is a model config (\"model\": \"electra\")"));
 }
+
+TEST_CASE("config: knot fit's kan_grid_update_until 0 means the whole run, as in the trainer", "[config][fit]") {
+  const std::string base = test::fresh_run_dir("config", "fit-until");
+  auto fit = [&](const std::string& name, const Json& train) {
+    Json c = Json::parse(R"({
+      "task": "fit",
+      "data": {"generate": {"function": "product", "n_train": 80, "n_test": 40, "seed": 2}},
+      "model": {"widths": [2, 2, 1], "projection": {"kind": "kan_bspline", "options": {"grid_size": 3}}},
+      "train": {"optimizer": "adam", "steps": 4, "kan_grid_update_every": 1, "log_every": 100}})");
+    c["run_dir"] = base + "/" + name;
+    c["train"].update(train);
+    return train::run_fit(c, [](const std::string&) {}).test_rmse;
+  };
+  const double whole = fit("until0", {{"kan_grid_update_until", 0}});
+  CHECK(whole == fit("until100", {{"kan_grid_update_until", 100}}));  // every step, like a limit past the end
+  CHECK(whole != fit("until1", {{"kan_grid_update_until", 1}}));      // only before step 1
+  // pykan's stop_grid_update_step 1 meant no update at all: it still does.
+  const double none = fit("every0", {{"kan_grid_update_every", 0}});
+  Json old_train = {{"stop_grid_update_step", 1}};
+  CHECK(fit("stop1", old_train) == none);
+  const Json saved = config::load_json_file(base + "/stop1/config.json");
+  CHECK(saved["train"]["kan_grid_update_every"] == 0);
+  CHECK_FALSE(saved["train"].contains("stop_grid_update_step"));
+  Json bad = {{"kan_grid_update_until", -1}};
+  REQUIRE_THROWS_WITH(fit("bad", bad), Catch::Contains("must be >= 0"));
+  fs::remove_all(base);
+}

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <sstream>
 
 #include "data/csv.h"
@@ -121,23 +122,29 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
   tr.renamed("lamb_l1", "kan_reg_a");
   tr.renamed("lamb_entropy", "kan_reg_e");
   tr.renamed("reg_metric", "kan_reg_metric");
-  // pykan's stop_grid_update_step S updated before steps < S: the trainer's "until" S - 1.
+  // pykan's stop_grid_update_step S updated before steps < S: the trainer's "until" S - 1. S <= 1 (no
+  // update at all) has no "until" (0 there means the whole run): it turns the updates off.
   int64_t until_default = 49;
+  bool old_stop_disables = false;
   if (tr.has("stop_grid_update_step")) {
     KNOT_CHECK(!tr.has("kan_grid_update_until"),
                "config 'fit.train': keys 'stop_grid_update_step' and 'kan_grid_update_until' are the same setting (the "
                "old and the new spelling); keep 'kan_grid_update_until'");
     config::warn_deprecated("fit.train", "stop_grid_update_step", "'kan_grid_update_until' (S - 1)");
-    until_default = tr.get<int64_t>("stop_grid_update_step", 50) - 1;
+    const int64_t stop = tr.get<int64_t>("stop_grid_update_step", 50);
+    old_stop_disables = stop <= 1;
+    until_default = old_stop_disables ? 0 : stop - 1;
   }
   const std::string optimizer = tr.get<std::string>("optimizer", "lbfgs", "\"lbfgs\" (full batch) or \"adam\"");
   const int64_t steps = tr.get<int64_t>("steps", 50, "optimizer steps (per stage of grid_schedule)");
   const double lr = tr.get<double>("lr", optimizer == "lbfgs" ? 1.0 : 1e-2, "learning rate (default: 1 for L-BFGS, 0.01 for Adam)");
   const int64_t batch_size = tr.get<int64_t>("batch_size", 0, "rows per step (0 = all)");
-  const int64_t grid_every = tr.get<int64_t>(
+  const int64_t grid_every_read = tr.get<int64_t>(
       "kan_grid_update_every", 10, "> 0: the grids adapt to the inputs before steps 1, 1+n, ... (efficient-kan's update_grid)");
-  const int64_t grid_until =
-      tr.get<int64_t>("kan_grid_update_until", until_default, "no grid update after this step (pykan: before step 50)");
+  const int64_t grid_every = old_stop_disables ? 0 : grid_every_read;
+  const int64_t grid_until = tr.get<int64_t>(
+      "kan_grid_update_until", until_default,
+      "no grid update after this step; 0 = the whole run (the default 49 is pykan's: updates before step 50)");
   const double lamb = tr.get<double>("kan_regularization", 0.0, "weight of the sparsity penalty (0 = off)");
   const double lamb_l1 = tr.get<double>("kan_reg_a", 1.0, "L1 weight inside the penalty");
   const double lamb_entropy = tr.get<double>("kan_reg_e", 1.0, "entropy weight inside the penalty");
@@ -153,7 +160,11 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
   const std::string reg_metric = tr.get<std::string>(
       "kan_reg_metric", "weights", "\"weights\" (efficient-kan: spline weights) or \"activations\" (pykan: mean |phi|)");
   tr.finish();
-  const int64_t grid_stop = grid_until + 1;  // updates happen before steps < grid_stop
+  KNOT_CHECK(grid_every >= 0 && grid_until >= 0,
+             "fit.train: kan_grid_update_every and kan_grid_update_until must be >= 0, got {} and {}", grid_every,
+             grid_until);
+  // Updates happen before steps < grid_stop (kan_grid_update_until 0: every step of the run, as in the trainer).
+  const int64_t grid_stop = grid_until == 0 ? std::numeric_limits<int64_t>::max() : grid_until + 1;
   std::vector<int64_t> schedule;
   KNOT_CHECK(schedule_j.is_array(), "fit.train: grid_schedule must be a list of grid sizes, e.g. [5, 10, 20], got {}",
              schedule_j.dump());
@@ -319,6 +330,7 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
   if (resolved["train"].contains("stop_grid_update_step")) {
     resolved["train"].erase("stop_grid_update_step");
     resolved["train"]["kan_grid_update_until"] = grid_until;
+    if (old_stop_disables) resolved["train"]["kan_grid_update_every"] = 0;
   }
   resolved["task"] = "fit";
   save_json_file((fs::path(run_dir) / "config.json").string(), resolved);

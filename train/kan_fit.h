@@ -22,7 +22,8 @@
 // afresh). model.projection.options.grid_size may be left out or be the first or the last entry; config.json
 // records the last, the size the saved model has. Each stage logs its train and test RMSE (metrics.json "stages").
 // The grid, regularisation and projection keys are spelled as the trainer's (train/trainer.h); pykan's
-// spellings (update_grid_every, stop_grid_update_step S = kan_grid_update_until S - 1, lamb, lamb_l1,
+// spellings (update_grid_every, stop_grid_update_step S = kan_grid_update_until S - 1 (S <= 1: no
+// update; kan_grid_update_until 0 means the whole run, as in the trainer), lamb, lamb_l1,
 // lamb_entropy, reg_metric; model.basis/options) are read with a deprecation warning.
 // kan_regularization λ > 0 adds a sparsity penalty, λ · (kan_reg_a · Σ l1 + kan_reg_e · entropy(l1 / Σ l1))
 // per layer. kan_reg_metric "weights" (default, efficient-kan's): l1 = mean |spline_weight| per edge, defined
