@@ -15,6 +15,10 @@
 
 namespace knot::config {
 
+// JSON text of v for messages; bytes that are not UTF-8 (possible in values built from command-line
+// overrides, never in parsed files) print as U+FFFD instead of making dump() throw.
+std::string printable(const Json& v) { return v.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
 const char* type_name(const Json& v) {
   if (v.is_boolean()) return "bool";
   if (v.is_number_integer()) return "integer";
@@ -34,10 +38,6 @@ Json integral_as_integer(const Json& v) {
   if (std::isfinite(d) && d == std::trunc(d) && d >= -9.2e18 && d <= 9.2e18) return Json(static_cast<int64_t>(d));
   return v;
 }
-
-// JSON text of v for messages; bytes that are not UTF-8 (possible in values built from command-line
-// overrides, never in parsed files) print as U+FFFD instead of making dump() throw.
-std::string printable(const Json& v) { return v.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 bool valid_utf8(const std::string& s) {
   try {

@@ -42,6 +42,9 @@ void apply_overrides(Json& cfg, const std::vector<std::string>& assignments);
 
 // The JSON kind of v in messages: "bool", "integer", "number", "string", "object", "array", "null".
 const char* type_name(const Json& v);
+// JSON text of v for messages; bytes that are not UTF-8 (possible in values built from overrides)
+// print as U+FFFD instead of making dump() throw.
+std::string printable(const Json& v);
 
 // One key as a read declared it.
 struct KeyInfo {

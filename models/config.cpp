@@ -4,10 +4,8 @@
 #include "core/error.h"
 
 namespace knot::models {
-namespace {
-// JSON text of v for messages (bytes that are not UTF-8 print as U+FFFD).
-std::string printable(const Json& v) { return v.dump(-1, ' ', false, Json::error_handler_t::replace); }
-}  // namespace
+
+using config::printable;
 
 nn::ProjectionSpec read_projection(const Json& j, const std::string& context) {
   nn::ProjectionSpec spec;

@@ -4,23 +4,15 @@
 
 
 #include <algorithm>
-#include <cmath>
 #include <filesystem>
-#include <limits>
 #include <numeric>
 
-#include "autograd/grad_mode.h"
 #include "core/error.h"
 #include "core/rng.h"
-#include "data/jsonl.h"
-#include "data/prepare.h"
 #include "dist/comm.h"
 #include "models/memory_estimate.h"
-#include "nn/init.h"
-#include "nn/layers.h"
 #include "ops/ops.h"
 #include "train/batching.h"
-#include "train/checkpoint.h"
 #include "train/run_setup.h"
 
 namespace fs = std::filesystem;

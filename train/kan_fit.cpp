@@ -44,14 +44,18 @@ const Generated kGenerated[] = {
     {"nested", [](double a, double b) { return std::exp(std::sin(a * a + b * b)); }},         // exp(sin(x1² + x2²))
 };
 
-data::CsvTable generate_table(const std::string& fn, int64_t n, uint64_t seed) {
-  const Generated* target = nullptr;
+// The generated example named `fn`; an error naming the known ones otherwise.
+const Generated& generated_function(const std::string& fn) {
   std::vector<std::string> names;
   for (const Generated& k : kGenerated) {
+    if (fn == k.name) return k;
     names.emplace_back(k.name);
-    if (fn == k.name) target = &k;
   }
-  KNOT_CHECK(target != nullptr, "fit: unknown data.generate.function '{}' (known: {})", fn, fmt::join(names, ", "));
+  KNOT_FAIL("fit: unknown data.generate.function '{}' (known: {})", fn, fmt::join(names, ", "));
+}
+
+data::CsvTable generate_table(const std::string& fn, int64_t n, uint64_t seed) {
+  const Generated* target = &generated_function(fn);
   KNOT_CHECK(n > 0, "fit: data.generate needs a positive number of rows, got {}", n);
   Generator g(seed);
   const std::vector<double> u = rand({n, 2}, DType::f64, &g, -1.0, 1.0).to_vector<double>();
@@ -190,7 +194,7 @@ FitResult run_fit(const nlohmann::json& config, const FitLog& log) {
   const int64_t n_test = gr.get<int64_t>("n_test", 1000, "test rows");
   const uint64_t gseed = static_cast<uint64_t>(gr.get<int64_t>("seed", 1, "the generator's seed"));
   gr.finish();
-  if (generate) (void)generate_table(fn, 1, gseed);  // an unknown function or bad size is a reading error
+  if (generate) (void)generated_function(fn);  // an unknown function is a reading error
   KNOT_CHECK(!generate || (n_train > 0 && n_test > 0), "fit: data.generate needs positive n_train and n_test, got {} and {}",
              n_train, n_test);
   const std::string train_path = dr.get<std::string>("train", "", "the training CSV (columns x1..xn, y; needed without 'generate')");
